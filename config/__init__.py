@@ -1,0 +1,1 @@
+"""Configuration: the TOML file ops edit, validated with pydantic."""

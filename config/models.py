@@ -1,0 +1,229 @@
+"""The shape of the config file, as pydantic models.
+
+Every table forbids unknown keys (typos are the most common mistake), every model
+is frozen, and validation errors never echo input values (secrets may be in them).
+Pairs are *named tables* (``[pairs.main]``) so that errors read ``pairs.main.key``.
+Each side's connector table (``[pairs.NAME.cloze]``, ``[pairs.NAME.external]``) is
+validated by that connector's own ``Settings`` model in :mod:`config.loader`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Direction = Literal["both", "to_cloze", "to_external", "none"]
+Policy = Literal["cloze_wins", "external_wins", "newest_wins", "manual"]
+DeletePolicy = Literal["delete", "unlink", "ignore"]
+MatchRule = Literal["email", "phone", "domain", "name"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """``30``, ``"30s"``, ``"5m"``, ``"1h"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
+
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class FieldMapping(Strict):
+    """One mapped field of an entity.
+
+    A built-in canonical field (``emails``, ``stage``...) needs only ``direction``
+    and optionally ``policy``. A custom field (a key starting with ``custom.``)
+    names the native field on each side (``cloze``, ``external``) and its ``kind``.
+    ``values`` translates enumerated values, Cloze key -> external key.
+    """
+
+    direction: Direction = "both"
+    policy: Policy | None = Field(default=None, description="overrides the entity's conflict policy")
+    cloze: str | None = Field(default=None, description="custom fields: the Cloze custom field id")
+    external: str | None = Field(default=None, description="custom fields: the external property name")
+    kind: Literal["text", "longtext", "enum", "number", "date", "tags", "set"] | None = None
+    values: dict[str, str] = Field(default_factory=dict, description="value map, Cloze value -> external value")
+
+    @field_validator("values")
+    @classmethod
+    def _bijective(cls, v: dict[str, str]) -> dict[str, str]:
+        targets = list(v.values())
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise ValueError(f"value map must be one-to-one; external values used twice: {', '.join(dupes)}")
+        return v
+
+
+class Filters(Strict):
+    """Which records are in scope for *creating* a counterpart (linked records keep syncing)."""
+
+    segment: list[str] = Field(default_factory=list, description="Cloze segment keys; empty = any")
+    stage: list[str] = Field(default_factory=list, description="Cloze stage keys; empty = any")
+    tags: list[str] = Field(default_factory=list, description="record must carry one of these tags; empty = any")
+
+
+class EntityConfig(Strict):
+    """How one entity (person, company, project) of a pair syncs."""
+
+    enabled: bool = True
+    create_in_cloze: bool = Field(default=True, description="create Cloze records for unlinked external ones")
+    create_in_external: bool = Field(default=True, description="create external records for unlinked Cloze ones")
+    policy: Policy = Field(default="newest_wins", description="conflict policy for fields with none of their own")
+    match_on: list[MatchRule] | None = Field(
+        default=None,
+        description="how existing records are matched on first sync; default email (person), domain (company), none (project)",
+    )
+    filters: Filters = Field(default_factory=Filters)
+    fields: dict[str, FieldMapping] | None = Field(
+        default=None, description="mapped fields; default: every canonical field both sides support, direction both"
+    )
+
+
+class EntitiesConfig(Strict):
+    person: EntityConfig = Field(default_factory=EntityConfig)
+    company: EntityConfig = Field(default_factory=EntityConfig)
+    project: EntityConfig = Field(default_factory=EntityConfig)
+
+
+class SafetyConfig(Strict):
+    """The delete safety cap: a run over either limit deletes nothing and says why."""
+
+    max_deletes: int = Field(default=50, ge=0, description="most linked records one run may delete or unlink")
+    max_delete_share: float = Field(default=0.10, ge=0, le=1, description="most share of a pair's links per run")
+
+
+class ScheduleConfig(Strict):
+    interval: Seconds = Field(default=300.0, description="incremental sync every N seconds ('5m' works)")
+    jitter: Seconds = Field(default=10.0, description="random delay added to each incremental run")
+    reconcile_cron: str | None = Field(
+        default="0 3 * * *", description="full reconcile schedule, crontab's five fields; weekdays 0/7 = Sunday"
+    )
+    timezone: str = "UTC"
+
+    @field_validator("interval", "jitter", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("interval")
+    @classmethod
+    def _min_interval(cls, v: float) -> float:
+        if v < 5:
+            raise ValueError("interval must be at least 5 seconds")
+        return v
+
+
+class PairConfig(Strict):
+    """One Cloze account joined to one external CRM account."""
+
+    app_id: str = Field(description="App ID: lower-case domain naming the external system, never changed once set")
+    app_name: str = Field(default="", description="App Name shown in Cloze")
+    app_url: str = Field(default="", description="App URL template; {id} and {entity} are replaced")
+    delete_policy: DeletePolicy = "unlink"
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    entities: EntitiesConfig = Field(default_factory=EntitiesConfig)
+    cloze: dict[str, Any] = Field(description="the Cloze account: settings of the 'cloze' connector")
+    external: dict[str, Any] = Field(description="the external CRM: 'connector' plus that connector's settings")
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, v: str) -> str:
+        if v != v.lower() or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", v):
+            raise ValueError("App ID must be a lower-case domain such as 'hubspot.com'")
+        return v
+
+    @model_validator(mode="after")
+    def _external_connector(self) -> "PairConfig":
+        if not isinstance(self.external.get("connector"), str):
+            raise ValueError("external.connector must name a connector, e.g. 'hubspot'")
+        return self
+
+
+class StateConfig(Strict):
+    path: Path | None = Field(
+        default=None, description="SQLite file; default $STATE_DIRECTORY/state.db, else ./cloze-syncd-state.db"
+    )
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class HttpListenerConfig(Strict):
+    """The daemon's HTTP listener: /metrics, /healthz and the webhook receiver."""
+
+    enabled: bool = True
+    address: str = Field(default="127.0.0.1", description="listen address; loopback unless you put a proxy in front")
+    port: int = Field(default=9464, ge=0, le=65535)
+    allow_non_loopback: bool = False
+    health_max_age: Seconds = Field(
+        default=1800.0, description="/healthz fails when a pair has not synced successfully for this long"
+    )
+
+    @field_validator("health_max_age", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class WebhooksConfig(Strict):
+    """Cloze change webhooks that trigger an immediate sync of the changed record."""
+
+    enabled: bool = False
+    public_url: str = Field(default="", description="the URL Cloze posts to (your proxy in front of the listener)")
+    secret: str | None = Field(default=None, description="shared secret carried in the subscription URL (env:/file:/credential:)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    debounce: Seconds = Field(default=2.0, description="a burst for one record collapses into one sync")
+
+    @field_validator("debounce", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class DaemonConfig(Strict):
+    shutdown_timeout: Seconds = Field(default=60.0, description="graceful stop bound after SIGTERM")
+    http: HttpListenerConfig = Field(default_factory=HttpListenerConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+
+    @field_validator("shutdown_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class AppConfig(Strict):
+    """The whole file."""
+
+    state: StateConfig = Field(default_factory=StateConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    pairs: dict[str, PairConfig] = Field(description="named pairs: [pairs.NAME]")
+
+    @field_validator("pairs")
+    @classmethod
+    def _names(cls, v: dict[str, PairConfig]) -> dict[str, PairConfig]:
+        if not v:
+            raise ValueError("at least one pair is needed: add a [pairs.NAME] table")
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                raise ValueError(f"pair name {name!r} may use only letters, digits, '-' and '_'")
+        return v

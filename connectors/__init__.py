@@ -1,0 +1,1 @@
+"""Connectors: one sub-package per system, behind the interface in ``connectors.base``."""

@@ -1,0 +1,182 @@
+"""The connector interface every side implements: Cloze, HubSpot, Tryton, plug-ins.
+
+A connector is a class registered under the entry-point group ``syncd.connectors``
+(see :mod:`connectors.registry`). Its ``Settings`` pydantic model validates the
+``[pairs.NAME.external]`` (or ``.cloze``) table of the config file; the engine then
+builds it with a :class:`ConnectorContext` and calls the methods below.
+
+Rules every connector keeps:
+
+- Reads return :class:`~connectors.model.Record` objects with canonical field names
+  (``CANONICAL_FIELDS``) and ``custom:<native id>`` keys for the custom fields listed
+  in ``context.custom_fields``.
+- Writes never raise for one bad record: they return a failed
+  :class:`~connectors.model.WriteResult` with the side's message. They raise only for
+  what stops the whole side (:class:`~syncd.errors.AuthError`, or
+  :class:`~syncd.errors.TransientApiError` once retries are exhausted).
+- A create stamps the join marker (App Link on Cloze, ``cloze_ref`` elsewhere) in the
+  same call, and ``find_linked`` can find it again, so a create repeated after a crash
+  never duplicates.
+- Updates touch only the fields they are given.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from connectors.model import (
+    ChangePage,
+    CreateRequest,
+    Entity,
+    FieldSpec,
+    Record,
+    Side,
+    UpdateRequest,
+    WriteResult,
+)
+
+
+class ApiObserver(Protocol):
+    """Receives one call per HTTP request and per retry; the metrics module implements it."""
+
+    def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None: ...
+
+    def api_retry(self, side: str, reason: str) -> None: ...
+
+
+class NullObserver:
+    """An :class:`ApiObserver` that ignores everything."""
+
+    def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None:
+        return None
+
+    def api_retry(self, side: str, reason: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What a connector learns about the pair it serves.
+
+    ``app_id`` / ``app_name`` / ``app_url_template`` describe the external system's
+    App Links (``app_url_template`` may use ``{id}`` and ``{entity}``).
+    ``custom_fields`` lists, per entity, the native custom-field ids this side must
+    read and may write (as ``custom:<id>`` keys).
+    """
+
+    pair: str
+    side: Side
+    app_id: str
+    app_name: str = ""
+    app_url_template: str = ""
+    custom_fields: Mapping[Entity, Sequence[str]] = field(default_factory=dict)
+    observer: ApiObserver = field(default_factory=NullObserver)
+
+    def app_url(self, entity: Entity, external_id: str) -> str:
+        if not self.app_url_template:
+            return ""
+        return self.app_url_template.format(id=external_id, entity=entity)
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings model: typos in the config are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class Connector(ABC):
+    """One side of a pair."""
+
+    name: ClassVar[str]
+    """The entry-point name, e.g. ``"hubspot"``; checked against the registration."""
+
+    Settings: ClassVar[type[ConnectorSettings]]
+    """Validates this connector's table in the config file."""
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    # -- description -------------------------------------------------------------
+
+    @abstractmethod
+    def entities(self) -> frozenset[Entity]:
+        """The entities this side can sync."""
+
+    @abstractmethod
+    def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
+        """The canonical fields this side can read and write for ``entity``."""
+
+    def check(self) -> None:
+        """Verify credentials and account settings; raise an ApiError if unusable."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Account-level facts for ``syncd config check --online`` (stages, segments...)."""
+        return {}
+
+    # -- reads -------------------------------------------------------------------
+
+    @abstractmethod
+    def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        """Records changed after ``cursor`` (``None``: from the beginning), page by page.
+
+        Pages come in ascending change order and the last page's cursor is the
+        position to poll from next time. Must never skip a record changed after
+        the cursor; returning one twice is fine.
+        """
+
+    @abstractmethod
+    def list_all(self, entity: Entity) -> Iterator[Sequence[Record]]:
+        """Every live record, page by page (used by a full reconcile)."""
+
+    @abstractmethod
+    def get(self, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+        """Read records by id; an id that is absent from the result no longer exists."""
+
+    @abstractmethod
+    def find_linked(self, entity: Entity, ref: str) -> Record | None:
+        """The record carrying the join marker for ``ref``.
+
+        On Cloze, ``ref`` is the external id (the App Link ``(app_id, ref)``); on an
+        external side, ``ref`` is the Cloze identity stored in ``cloze_ref``.
+        """
+
+    @abstractmethod
+    def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
+        """Records whose ``field_name`` (``emails``, ``domains``, ``name``) holds ``value``.
+
+        Used to match records that already exist on both sides before the first sync.
+        """
+
+    def current_cursor(self, entity: Entity) -> str | None:
+        """A cursor meaning "now", taken before a full listing so nothing is missed after it."""
+        return None
+
+    # -- writes ------------------------------------------------------------------
+
+    @abstractmethod
+    def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        """Create records; results in request order, each with the new record's id."""
+
+    @abstractmethod
+    def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        """Change only the given fields; results in request order."""
+
+    @abstractmethod
+    def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete (or archive, where the side only archives) records; results in order."""
+
+    def close(self) -> None:
+        """Release connections."""
+        return None
+
+    def __enter__(self) -> "Connector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""The plain data that crosses the line between a connector and the sync engine.
+
+Every connector (Cloze, HubSpot, Tryton, a third party's) reads records into
+:class:`Record` objects whose ``fields`` use the *canonical field names* listed
+in :data:`CANONICAL_FIELDS`, plus ``custom:<native id>`` keys for custom
+fields the pair maps. The engine never sees a connector's wire format, and a
+connector never sees the engine's state.
+
+Values in ``Record.fields`` may be loosely shaped (a connector passes on what
+its API returned); the engine normalises them (``syncd.core.normalize``)
+before comparing. Values a connector is asked to *write* are already
+normalised: scalars as ``str | None`` (numbers as decimal strings, dates as
+``YYYY-MM-DD``) and multi-valued fields as :class:`SetPatch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, Mapping, Sequence
+
+Entity = Literal["person", "company", "project"]
+ENTITIES: tuple[Entity, ...] = ("person", "company", "project")
+
+Side = Literal["cloze", "external"]
+SIDES: tuple[Side, ...] = ("cloze", "external")
+
+CUSTOM_PREFIX = "custom:"
+"""Prefix of a custom field's key in ``Record.fields``: ``custom:<native id>``."""
+
+
+class FieldKind(str, Enum):
+    """How a canonical field's values are normalised, compared and merged."""
+
+    TEXT = "text"  # one line; whitespace runs collapsed
+    LONGTEXT = "longtext"  # notes; line endings normalised, trailing blanks dropped
+    ENUM = "enum"  # a key such as a stage or segment; compared case-insensitively
+    NUMBER = "number"  # decimal; written as a canonical decimal string
+    DATE = "date"  # YYYY-MM-DD
+    EMAILS = "emails"  # set of e-mail addresses (lower-cased)
+    PHONES = "phones"  # set of phone numbers (digits, optional leading +)
+    DOMAINS = "domains"  # set of bare domains (no scheme, no www.)
+    TAGS = "tags"  # set of free-text tags
+    SET = "set"  # set of free-text strings (addresses, relation keys)
+
+    @property
+    def is_set(self) -> bool:
+        return self in _SET_KINDS
+
+
+_SET_KINDS = {FieldKind.EMAILS, FieldKind.PHONES, FieldKind.DOMAINS, FieldKind.TAGS, FieldKind.SET}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One canonical field of an entity."""
+
+    name: str
+    kind: FieldKind
+    description: str = ""
+
+
+def _specs(*items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:
+    return {name: FieldSpec(name, kind, desc) for name, kind, desc in items}
+
+
+CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
+    "person": _specs(
+        ("first", FieldKind.TEXT, "given name"),
+        ("last", FieldKind.TEXT, "family name"),
+        ("title", FieldKind.TEXT, "job title"),
+        ("company", FieldKind.TEXT, "name of the organisation the person works for"),
+        ("emails", FieldKind.EMAILS, "all e-mail addresses"),
+        ("phones", FieldKind.PHONES, "all phone numbers"),
+        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
+        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
+        ("stage", FieldKind.ENUM, "Cloze stage key (lead, future, current, past, out)"),
+        ("segment", FieldKind.ENUM, "Cloze segment key (customer, partner, ...)"),
+        ("notes", FieldKind.LONGTEXT, "free-text notes"),
+        ("companies", FieldKind.DOMAINS, "relation: domains of the companies the person belongs to"),
+    ),
+    "company": _specs(
+        ("name", FieldKind.TEXT, "company name"),
+        ("domains", FieldKind.DOMAINS, "web domains"),
+        ("emails", FieldKind.EMAILS, "e-mail addresses"),
+        ("phones", FieldKind.PHONES, "phone numbers"),
+        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
+        ("industry", FieldKind.TEXT, "industry"),
+        ("description", FieldKind.LONGTEXT, "description"),
+        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
+        ("stage", FieldKind.ENUM, "Cloze stage key"),
+        ("segment", FieldKind.ENUM, "Cloze segment key"),
+    ),
+    "project": _specs(
+        ("name", FieldKind.TEXT, "project / deal name"),
+        ("summary", FieldKind.LONGTEXT, "description"),
+        ("stage", FieldKind.ENUM, "project stage key (future, current, pending, won, lost)"),
+        ("segment", FieldKind.ENUM, "project segment key (project, project1, ...)"),
+        ("value", FieldKind.NUMBER, "deal value / amount"),
+        ("close_date", FieldKind.DATE, "expected or actual close date"),
+        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
+        ("people", FieldKind.EMAILS, "relation: e-mail of each client person"),
+        ("companies", FieldKind.DOMAINS, "relation: domain of each client company"),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AppLink:
+    """A Cloze App Link: ``(source, uniqueid)`` is the join key (App ID, Unique ID)."""
+
+    source: str
+    uniqueid: str
+    label: str = ""
+    url: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source.lower(), self.uniqueid)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as a connector read it.
+
+    ``id`` is the side's own stable id: the external record id, or for Cloze the
+    ``direct`` id. ``app_links`` is filled by the Cloze connector only;
+    ``cloze_ref`` (the Cloze identity stored on an external record) by external
+    connectors only. ``modified_at`` is the side's last-change time in epoch ms.
+    """
+
+    id: str
+    fields: Mapping[str, Any]
+    modified_at: int | None = None
+    app_links: tuple[AppLink, ...] = ()
+    cloze_ref: str | None = None
+    archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """One page of a change feed.
+
+    ``cursor`` is the position *after* this page; the engine persists it only
+    once every record of the page has been applied and recorded. ``deleted_ids``
+    lists records the side reports as deleted or archived.
+    """
+
+    records: Sequence[Record]
+    cursor: str | None
+    deleted_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetPatch:
+    """A change to a multi-valued field: what to add, what to remove, and the result.
+
+    Connectors whose API merges arrays (Cloze) send ``add``/``remove``; those whose
+    API replaces the whole value (HubSpot's ``;``-joined properties) send ``result``.
+    """
+
+    add: frozenset[str] = frozenset()
+    remove: frozenset[str] = frozenset()
+    result: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """Create one record. ``key`` is the caller's correlation key, echoed in the result.
+
+    ``app_link`` (Cloze side) or ``cloze_ref`` (external side) is the join marker the
+    connector must stamp on the new record *in the same call*, so a create repeated
+    after a crash finds the record instead of making a second one.
+    """
+
+    key: str
+    fields: Mapping[str, str | SetPatch | None]
+    app_link: AppLink | None = None
+    cloze_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRequest:
+    """Change only the given fields of record ``id``; fields not named are never touched."""
+
+    id: str
+    fields: Mapping[str, str | SetPatch | None]
+    add_app_link: AppLink | None = None
+    remove_app_link: AppLink | None = None
+    cloze_ref: str | None = None
+    clear_cloze_ref: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of one create/update/delete. A connector never raises for one bad record."""
+
+    key: str
+    ok: bool
+    id: str | None = None
+    record: Record | None = None
+    error: str | None = None
+    code: str | None = None
+    retryable: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def custom_key(native_id: str) -> str:
+    """The ``Record.fields`` key of a custom field."""
+    return CUSTOM_PREFIX + native_id

@@ -1,0 +1,1 @@
+"""The local state database (links, bases, cursors, conflicts, journal) on SQLite."""

@@ -1,0 +1,1 @@
+"""The pure core: normalising, mapping, diffing, merging and planning. No I/O."""

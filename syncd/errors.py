@@ -1,0 +1,140 @@
+"""The exception tree of cloze-syncd, split by what the operator or the daemon must do.
+
+::
+
+    SyncdError                       root; never carries a secret
+    ├── ConfigError                  bad config file; exit 78, systemd does not restart
+    ├── StateError                   state database missing, corrupt, locked or too new
+    │   └── LeaseHeldError           another process is syncing this pair
+    ├── ApiError                     a side's API refused or failed
+    │   ├── TransientApiError        429, 5xx, timeout, dropped connection: retried with backoff
+    │   ├── AuthError                401/403: stop this pair, fix credentials
+    │   └── RecordRejected           4xx / business error about one record: record it, go on
+    └── SafetyStop                   the run would delete too much; nothing was deleted
+
+Every error carries the context an operator needs (pair, side, entity, record
+id, field, the side's own code and message) as attributes and in ``str()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SyncdError(Exception):
+    """Root of every error cloze-syncd raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pair: str | None = None,
+        side: str | None = None,
+        entity: str | None = None,
+        record_id: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pair = pair
+        self.side = side
+        self.entity = entity
+        self.record_id = record_id
+        self.field = field
+        self.hint = hint
+
+    def context(self) -> dict[str, Any]:
+        """The error's context as log fields (no secrets are ever stored on an error)."""
+        ctx = {
+            "pair": self.pair,
+            "side": self.side,
+            "entity": self.entity,
+            "record_id": self.record_id,
+            "field": self.field,
+        }
+        return {k: v for k, v in ctx.items() if v is not None}
+
+    def __str__(self) -> str:
+        where = " ".join(f"{k}={v}" for k, v in self.context().items())
+        text = f"{self.message} ({where})" if where else self.message
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+class ConfigError(SyncdError):
+    """The configuration is invalid. ``problems`` lists every ``key.path: message``."""
+
+    exit_code = 78  # EX_CONFIG; the systemd unit has RestartPreventExitStatus=78
+
+    def __init__(self, message: str, problems: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return super().__str__()
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class StateError(SyncdError):
+    """The state database cannot be used as it is."""
+
+
+class LeaseHeldError(StateError):
+    """Another process holds this pair's lease (the daemon, or another reconcile)."""
+
+    exit_code = 75
+
+
+class ApiError(SyncdError):
+    """A side's API failed. ``status`` is the HTTP status, ``code`` the side's own error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | int | None = None,
+        correlation_id: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.status = status
+        self.code = code
+        self.correlation_id = correlation_id
+
+    def context(self) -> dict[str, Any]:
+        ctx = super().context()
+        if self.status is not None:
+            ctx["status"] = self.status
+        if self.code is not None:
+            ctx["code"] = self.code
+        if self.correlation_id:
+            ctx["correlation_id"] = self.correlation_id
+        return ctx
+
+
+class TransientApiError(ApiError):
+    """Worth retrying later: rate limited, server error, timeout, connection dropped."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class AuthError(ApiError):
+    """Credentials were refused. Nothing more can be done for this pair until they are fixed."""
+
+
+class RecordRejected(ApiError):
+    """The side refused one record (bad value, validation, not found); the run goes on."""
+
+
+class SafetyStop(SyncdError):
+    """The run would delete more linked records than the pair's cap allows."""
+
+    exit_code = 3
