@@ -106,6 +106,9 @@ class SafetyConfig(Strict):
 
     max_deletes: int = Field(default=50, ge=0, description="most linked records one run may delete or unlink")
     max_delete_share: float = Field(default=0.10, ge=0, le=1, description="most share of a pair's links per run")
+    min_deletes_for_share: int = Field(
+        default=5, ge=0, description="the share limit applies only above this many deletes (small pairs)"
+    )
 
 
 class ScheduleConfig(Strict):

@@ -1,0 +1,307 @@
+"""Reading the config file: TOML -> secret references resolved -> pydantic -> logical checks.
+
+Every problem is collected and reported at once as ``key.path: message (line N)``
+in a :class:`~syncd.errors.ConfigError` (exit code 78). Secret values never
+appear in an error: pydantic is told to hide inputs, and references are
+resolved only after the shape is known to be right.
+
+Secret references, accepted for any string in a connector table and for
+``daemon.webhooks.secret``:
+
+- ``env:NAME``         the environment variable NAME
+- ``file:/path``       the file's content (trailing newline dropped)
+- ``credential:NAME``  ``$CREDENTIALS_DIRECTORY/NAME`` (systemd ``LoadCredential=``)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from config.cron import validate_crontab
+from config.models import AppConfig, PairConfig
+from connectors import registry
+from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.model import ENTITIES, Entity
+from syncd.errors import ConfigError, SyncdError
+
+SECRET_PREFIXES = ("env:", "file:", "credential:")
+SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.I)
+DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config with its connector settings built and its secrets resolved."""
+
+    app: AppConfig
+    path: Path
+    secrets: tuple[str, ...]
+    state_path: Path
+    settings: Mapping[str, Mapping[str, ConnectorSettings]]  # pair -> "cloze" | "external" -> settings
+    connectors: Mapping[str, Mapping[str, type[Connector]]]  # pair -> side -> class
+    warnings: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+
+    def pair(self, name: str) -> PairConfig:
+        if name not in self.app.pairs:
+            raise ConfigError(f"no pair named {name!r}", hint=f"pairs in {self.path}: {', '.join(self.app.pairs)}")
+        return self.app.pairs[name]
+
+
+def find_config_path(explicit: Path | None = None) -> Path:
+    """--config > $SYNCD_CONFIG > $CONFIGURATION_DIRECTORY/config.toml > /etc/cloze-syncd/config.toml."""
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get("SYNCD_CONFIG"):
+        return Path(os.environ["SYNCD_CONFIG"])
+    if os.environ.get("CONFIGURATION_DIRECTORY"):
+        return Path(os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
+    return DEFAULT_PATHS[0]
+
+
+def resolve_secret(ref: str) -> str:
+    """The value a secret reference names; a plain string is returned as it is."""
+    if ref.startswith("env:"):
+        name = ref[4:]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if ref.startswith("file:"):
+        path = Path(ref[5:])
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if ref.startswith("credential:"):
+        name = ref[len("credential:") :]
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(f"credential name {name!r} may use only letters, digits, '.', '-' and '_'")
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ValueError(
+                f"credential {name!r}: $CREDENTIALS_DIRECTORY is not set "
+                f"(run under systemd with LoadCredential={name}:/path, or use env:/file:)"
+            )
+        try:
+            return (Path(directory) / name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError:
+            raise ValueError(f"credential {name!r} not found in $CREDENTIALS_DIRECTORY; add LoadCredential={name}:/path") from None
+    return ref
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of a dotted key path in the TOML text."""
+    lines = text.splitlines()
+    parts = [str(p) for p in loc]
+    for cut in range(len(parts), 0, -1):
+        table, key = parts[: cut - 1], parts[cut - 1]
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) for p in table) + r"\s*\]") if table else None
+        in_table = header is None
+        for number, line in enumerate(lines, 1):
+            stripped = line.strip()
+            if header is not None and header.match(line):
+                in_table = True
+                continue
+            if header is not None and in_table and stripped.startswith("["):
+                in_table = False
+            if in_table and re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
+                return number
+        if table and header is not None:
+            for number, line in enumerate(lines, 1):
+                if re.match(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) for p in parts[:cut]) + r"\s*\]", line):
+                    return number
+    return None
+
+
+def _fmt(text: str, loc: tuple[Any, ...], message: str) -> str:
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    line = _line_of(text, loc)
+    return f"{path}: {message}" + (f" (line {line})" if line else "")
+
+
+def _validation_problems(text: str, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        out.append(_fmt(text, loc, err["msg"]))
+    return out
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found", hint="create it (see `syncd config example`) or pass --config") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return load_config_text(text, path)
+
+
+def load_config_text(text: str, path: Path) -> LoadedConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML", problems=[str(exc)]) from None
+    try:
+        app = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid configuration", problems=_validation_problems(text, exc)) from None
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    secrets: list[str] = []
+    settings: dict[str, dict[str, ConnectorSettings]] = {}
+    classes: dict[str, dict[str, type[Connector]]] = {}
+    literal_secrets = False
+
+    for pair_name, pair in app.pairs.items():
+        settings[pair_name], classes[pair_name] = {}, {}
+        for side, table in (("cloze", pair.cloze), ("external", pair.external)):
+            loc = ("pairs", pair_name, side)
+            table = dict(table)
+            connector_name = table.pop("connector", "cloze" if side == "cloze" else None)
+            if side == "cloze" and connector_name != "cloze":
+                problems.append(_fmt(text, loc + ("connector",), "the Cloze side always uses the 'cloze' connector"))
+                continue
+            try:
+                cls = registry.load(str(connector_name))
+            except ConfigError as exc:
+                problems.append(_fmt(text, loc + ("connector",), str(exc)))
+                continue
+            resolved: dict[str, Any] = {}
+            for key, value in table.items():
+                if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
+                    try:
+                        resolved[key] = resolve_secret(value)
+                    except ValueError as exc:
+                        problems.append(_fmt(text, loc + (key,), str(exc)))
+                        continue
+                    secrets.append(resolved[key])
+                else:
+                    resolved[key] = value
+                    if isinstance(value, str) and SECRET_KEY.search(key) and value:
+                        literal_secrets = True
+                        secrets.append(value)
+            try:
+                settings[pair_name][side] = cls.Settings.model_validate(resolved)
+                classes[pair_name][side] = cls
+            except ValidationError as exc:
+                problems.extend(_validation_problems(text, exc, loc))
+        if pair.schedule.reconcile_cron:
+            try:
+                validate_crontab(pair.schedule.reconcile_cron, pair.schedule.timezone)
+            except Exception as exc:  # APScheduler raises ValueError or zoneinfo errors
+                problems.append(_fmt(text, ("pairs", pair_name, "schedule", "reconcile_cron"), f"invalid schedule: {exc}"))
+        if len(classes[pair_name]) == 2:
+            problems.extend(_check_fields(text, pair_name, pair, settings[pair_name], classes[pair_name]))
+
+    webhook_secret = None
+    hooks = app.daemon.webhooks
+    if hooks.enabled:
+        if not hooks.secret:
+            problems.append(_fmt(text, ("daemon", "webhooks", "secret"), "webhooks are enabled but no secret is set"))
+        else:
+            try:
+                webhook_secret = resolve_secret(hooks.secret)
+                secrets.append(webhook_secret)
+                if not hooks.secret.startswith(SECRET_PREFIXES):
+                    literal_secrets = True
+            except ValueError as exc:
+                problems.append(_fmt(text, ("daemon", "webhooks", "secret"), str(exc)))
+    http = app.daemon.http
+    if http.enabled and not http.allow_non_loopback:
+        try:
+            if not ipaddress.ip_address(http.address).is_loopback:
+                problems.append(
+                    _fmt(text, ("daemon", "http", "address"), "not a loopback address; set allow_non_loopback = true to expose it")
+                )
+        except ValueError:
+            if http.address != "localhost":
+                problems.append(_fmt(text, ("daemon", "http", "address"), "expected an IP address"))
+
+    if literal_secrets and path.exists():
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(
+                f"{path} holds secrets inline and is readable by group or others; "
+                "use env:/file:/credential: references or chmod 600"
+            )
+    if problems:
+        raise ConfigError(f"{path}: invalid configuration", problems=problems)
+    return LoadedConfig(
+        app=app,
+        path=path,
+        secrets=tuple(s for s in secrets if s),
+        state_path=state_path(app),
+        settings=settings,
+        connectors=classes,
+        warnings=tuple(warnings),
+        webhook_secret=webhook_secret,
+    )
+
+
+def state_path(app: AppConfig) -> Path:
+    if app.state.path is not None:
+        return Path(app.state.path)
+    directory = os.environ.get("STATE_DIRECTORY")
+    if directory:
+        return Path(directory.split(":")[0]) / "state.db"
+    return Path("cloze-syncd-state.db")
+
+
+def _check_fields(
+    text: str,
+    pair_name: str,
+    pair: PairConfig,
+    settings: Mapping[str, ConnectorSettings],
+    classes: Mapping[str, type[Connector]],
+) -> list[str]:
+    from syncd.core.mapping import build_entity_mapping
+
+    problems: list[str] = []
+    connectors: dict[str, Connector] = {}
+    try:
+        for side in ("cloze", "external"):
+            ctx = ConnectorContext(pair=pair_name, side=side, app_id=pair.app_id)  # type: ignore[arg-type]
+            connectors[side] = classes[side](settings[side], ctx)
+        for entity in ENTITIES:
+            ecfg = getattr(pair.entities, entity)
+            if not ecfg.enabled:
+                continue
+            loc = ("pairs", pair_name, "entities", entity)
+            missing = [s for s in ("cloze", "external") if entity not in connectors[s].entities()]
+            if missing:
+                if ecfg.fields:
+                    problems.append(_fmt(text, loc, f"the {' and '.join(missing)} connector does not sync {entity} records"))
+                continue
+            _, found = build_entity_mapping(
+                entity,
+                ecfg,
+                connectors["cloze"].fields(entity),
+                connectors["external"].fields(entity),
+                path=".".join(loc),
+            )
+            problems.extend(f"{p}" for p in found)
+    except SyncdError as exc:
+        problems.append(_fmt(text, ("pairs", pair_name), str(exc)))
+    finally:
+        for conn in connectors.values():
+            conn.close()
+    return problems
+
+
+def enabled_entities(loaded: LoadedConfig, pair_name: str) -> list[Entity]:
+    """Entities of the pair that are enabled (whether both connectors support them is checked at run time)."""
+    pair = loaded.pair(pair_name)
+    return [e for e in ENTITIES if getattr(pair.entities, e).enabled]

@@ -1,0 +1,227 @@
+"""The CRM search API's filters and sorting, evaluated over the emulator's records.
+
+Semantics follow HubSpot's "Search the CRM" page: filter groups are OR-ed, filters in
+a group AND-ed; string comparisons ignore case except for enumerations; ``IN`` values
+for strings must be lower case; only the first sorting rule is applied, and records
+that tie on it come back in an order of HubSpot's choosing (here: a fixed hash), so a
+caller cannot rely on a secondary order it never asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Mapping, Sequence
+
+from connectors.hubspot.emulator import schema
+from connectors.hubspot.emulator.errors import EmulatorError, bad_request, error_body
+from connectors.hubspot.emulator.store import StoredObject, Store
+
+OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
+             "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+MAX_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+_TOKEN_SPLIT = re.compile(r"[\s;,]+")
+
+Predicate = Callable[[StoredObject], bool]
+
+
+def compile_filters(store: Store, type_: str, body: Mapping[str, Any]) -> Predicate:
+    """One predicate for the request's ``filterGroups`` (or top-level ``filters``)."""
+    groups = body.get("filterGroups")
+    if groups is None and body.get("filters"):
+        groups = [{"filters": body["filters"]}]
+    groups = groups or []
+    if not isinstance(groups, list):
+        raise bad_request("filterGroups must be a list")
+    total = sum(len(g.get("filters") or []) for g in groups if isinstance(g, dict))
+    if len(groups) > MAX_GROUPS or total > MAX_FILTERS or any(
+            len(g.get("filters") or []) > MAX_FILTERS_PER_GROUP for g in groups if isinstance(g, dict)):
+        raise bad_request(
+            f"Too many filters or filter groups: at most {MAX_GROUPS} filterGroups, {MAX_FILTERS_PER_GROUP} "
+            f"filters in each, and {MAX_FILTERS} filters in total are allowed.",
+            sub_category="TOO_MANY_FILTERS")
+    compiled = [[_compile_filter(store, type_, f) for f in (g.get("filters") or [])] for g in groups]
+    query = str(body.get("query") or "").strip().lower()
+
+    def matches(obj: StoredObject) -> bool:
+        if compiled and not any(all(test(obj) for test in group) for group in compiled):
+            return False
+        if query:
+            return any(query in (obj.value(p) or "").lower() for p in schema.QUERY_PROPERTIES[type_])
+        return True
+
+    return matches
+
+
+def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
+    if not isinstance(spec, dict):
+        raise bad_request("each filter must be an object")
+    name = spec.get("propertyName")
+    operator = str(spec.get("operator") or "EQ").upper()
+    if not name:
+        raise bad_request("filter is missing propertyName")
+    if operator not in OPERATORS:
+        raise bad_request(f"Unknown operator {operator!r}")
+    definition = store.definitions[type_].get(name)
+    if definition is None:
+        raise bad_request(f"There was a problem with the request. Property {name} does not exist",
+                          sub_category="PROPERTY_DOESNT_EXIST")
+    kind = definition.type
+    if operator == "HAS_PROPERTY":
+        return lambda o: o.value(name) is not None
+    if operator == "NOT_HAS_PROPERTY":
+        return lambda o: o.value(name) is None
+    if operator in ("IN", "NOT_IN"):
+        raw_values = spec.get("values")
+        if not isinstance(raw_values, list):
+            raise bad_request(f"operator {operator} needs a values list")
+        wanted = [_key(kind, v, exact=True) for v in raw_values]
+
+        def in_values(o: StoredObject) -> bool:
+            current = o.value(name)
+            if current is None:
+                return False
+            # HubSpot compares string properties against lower-case values: a value sent in
+            # upper case never matches.
+            return _key(kind, current if kind in ("enumeration", "number", "datetime", "date") else current.lower(),
+                        exact=True) in wanted
+
+        return in_values if operator == "IN" else (lambda o: not in_values(o))
+    if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        pattern = str(spec.get("value") or "").lower()
+
+        def contains(o: StoredObject) -> bool:
+            current = o.value(name)
+            if current is None:
+                return False
+            tokens = [t for t in _TOKEN_SPLIT.split(current.lower()) if t]
+            if "*" in pattern:
+                return any(fnmatch.fnmatchcase(t, pattern) for t in tokens) or fnmatch.fnmatchcase(
+                    current.lower(), pattern)
+            return pattern in tokens
+
+        return contains if operator == "CONTAINS_TOKEN" else (lambda o: not contains(o))
+    if "value" not in spec and operator != "BETWEEN":
+        raise bad_request(f"operator {operator} needs a value")
+    value = _key(kind, spec.get("value"), exact=kind == "enumeration")
+    if operator == "BETWEEN":
+        if "highValue" not in spec:
+            raise bad_request("operator BETWEEN needs value and highValue")
+        high = _key(kind, spec.get("highValue"), exact=kind == "enumeration")
+        return _ordered(name, kind, lambda k: _safe_le(value, k) and _safe_le(k, high))
+    if operator == "EQ":
+        return lambda o: o.value(name) is not None and _obj_key(o, name, kind) == value
+    if operator == "NEQ":
+        return lambda o: o.value(name) is None or _obj_key(o, name, kind) != value
+    tests: dict[str, Callable[[Any], bool]] = {
+        "LT": lambda k: _safe_lt(k, value),
+        "LTE": lambda k: _safe_le(k, value),
+        "GT": lambda k: _safe_lt(value, k),
+        "GTE": lambda k: _safe_le(value, k),
+    }
+    return _ordered(name, kind, tests[operator])
+
+
+def _ordered(name: str, kind: str, test: Callable[[Any], bool]) -> Predicate:
+    def check(o: StoredObject) -> bool:
+        if o.value(name) is None:
+            return False
+        return test(_obj_key(o, name, kind))
+
+    return check
+
+
+def _obj_key(obj: StoredObject, name: str, kind: str) -> Any:
+    if name == "hs_object_id":
+        return Decimal(obj.id)
+    if name == "createdate":
+        return obj.created_ms
+    if name == schema.MODIFIED_PROPERTY[obj.type]:
+        return obj.modified_ms
+    return _key(kind, obj.value(name), exact=kind == "enumeration")
+
+
+def _key(kind: str, value: Any, *, exact: bool) -> Any:
+    """A comparable key: numbers as Decimal, datetimes as epoch ms, strings lower-cased."""
+    if value is None:
+        return None
+    if kind == "number":
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise bad_request(f"{value} is not a valid number") from None
+    if kind in ("datetime", "date"):
+        ms = schema.ms_from_value(value)
+        if ms is None:
+            raise bad_request(f"{value} is not a valid date or epoch millisecond value")
+        return ms
+    text = str(value)
+    return text if exact else text.lower()
+
+
+def _safe_lt(a: Any, b: Any) -> bool:
+    try:
+        return bool(a < b)
+    except TypeError:
+        return False
+
+
+def _safe_le(a: Any, b: Any) -> bool:
+    try:
+        return bool(a <= b)
+    except TypeError:
+        return False
+
+
+def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: Any) -> list[StoredObject]:
+    """Apply the first sorting rule (string ``"prop"`` / ``"-prop"`` or ``{propertyName, direction}``)."""
+    if not sorts:
+        return sorted(records, key=lambda o: int(o.id))
+    if not isinstance(sorts, Sequence) or isinstance(sorts, (str, bytes)):
+        raise bad_request("sorts must be a list")
+    rule = sorts[0]
+    if isinstance(rule, str):
+        descending = rule.startswith("-")
+        name = rule.lstrip("-+")
+    elif isinstance(rule, dict):
+        name = str(rule.get("propertyName") or "")
+        descending = str(rule.get("direction") or "ASCENDING").upper().startswith("DESC")
+    else:
+        raise bad_request("each sort must be a property name or {propertyName, direction}")
+    definition = store.definitions[type_].get(name)
+    if definition is None:
+        raise bad_request(f"Cannot sort by unknown property {name}")
+    kind = definition.type
+
+    def tie(o: StoredObject) -> str:
+        return hashlib.sha1(o.id.encode()).hexdigest()
+
+    present = [o for o in records if o.value(name) is not None]
+    missing = [o for o in records if o.value(name) is None]
+    present.sort(key=tie)
+    present.sort(key=lambda o: _obj_key(o, name, kind), reverse=descending)
+    missing.sort(key=tie)
+    return missing + present if not descending else present + missing
+
+
+def page_bounds(body: Mapping[str, Any], *, max_limit: int, cap: int) -> tuple[int, int]:
+    """``(offset, limit)`` of a search request; beyond the result cap is HTTP 400, as on HubSpot."""
+    try:
+        limit = int(body.get("limit") or 10)
+        offset = int(body.get("after") or 0)
+    except (TypeError, ValueError):
+        raise bad_request("limit and after must be integers") from None
+    if limit < 1 or limit > max_limit:
+        raise bad_request(f"limit must be between 1 and {max_limit}")
+    if offset < 0:
+        raise bad_request("after must not be negative")
+    if offset >= cap:
+        raise EmulatorError(400, error_body(
+            f"There was a problem with the request. The search result limit of {cap} has been reached; "
+            "narrow the query (for example by a property filter) to page further.",
+            "VALIDATION_ERROR"))
+    return offset, min(limit, cap - offset)

@@ -1,0 +1,126 @@
+"""Maps a request path to its handler, for both ``/crm/v3|v4/...`` and date-versioned ``/crm/.../2026-03/...`` paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from connectors.hubspot.emulator import api_assoc, api_objects, api_props, schema
+from connectors.hubspot.emulator.call import Call, Reply
+from connectors.hubspot.emulator.errors import EmulatorError, error_body
+
+Handler = Callable[[Call], Reply]
+_DATED = re.compile(r"^\d{4}-\d{2}(-beta)?$")
+_BATCH_OBJECT_OPS = {
+    "read": api_objects.batch_read, "create": api_objects.batch_create, "update": api_objects.batch_update,
+    "upsert": api_objects.batch_upsert, "archive": api_objects.batch_archive,
+}
+_BATCH_ASSOC_OPS = {
+    "read": api_assoc.batch_read, "create": api_assoc.batch_create, "archive": api_assoc.batch_archive,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    handler: Handler
+    is_search: bool = False
+
+
+def _type(segment: str) -> str:
+    found = schema.object_type(segment)
+    if found is None:
+        raise EmulatorError(400, error_body(f"Unable to infer object type from: {segment}", "VALIDATION_ERROR"))
+    return found
+
+
+def _no_route(method: str, path: str) -> EmulatorError:
+    return EmulatorError(404, error_body(f"No route for {method} {path}", "OBJECT_NOT_FOUND"))
+
+
+def resolve(method: str, path: str) -> Route:
+    """The route for ``method path``, or a 404/405 EmulatorError."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 3 or parts[0] != "crm":
+        raise _no_route(method, path)
+    area, version, rest = parts[1], parts[2], parts[3:]
+    if area in ("v3", "v4"):  # /crm/v3/objects/...: the area comes after the version
+        area, version, rest = parts[2], parts[1], parts[3:]
+    elif not _DATED.match(version):
+        raise _no_route(method, path)
+    if area == "objects" and rest:
+        return _objects(method, path, version, rest)
+    if area == "properties" and rest:
+        return _properties(method, path, rest)
+    if area == "associations" and len(rest) >= 4 and rest[2] == "batch":
+        return _assoc_batch(method, path, rest)
+    raise _no_route(method, path)
+
+
+def _objects(method: str, path: str, version: str, rest: list[str]) -> Route:
+    type_ = _type(rest[0])
+    tail = rest[1:]
+    if version != "v4":
+        if not tail:
+            if method == "GET":
+                return Route("objects.list", lambda c: api_objects.list_objects(c, type_))
+            if method == "POST":
+                return Route("objects.create", lambda c: api_objects.create_object(c, type_))
+        elif tail == ["search"] and method == "POST":
+            return Route("objects.search", lambda c: api_objects.search(c, type_), is_search=True)
+        elif len(tail) == 2 and tail[0] == "batch" and tail[1] in _BATCH_OBJECT_OPS and method == "POST":
+            op = _BATCH_OBJECT_OPS[tail[1]]
+            return Route(f"objects.batch.{tail[1]}", lambda c: op(c, type_))
+        elif len(tail) == 1:
+            ref = tail[0]
+            if method == "GET":
+                return Route("objects.get", lambda c: api_objects.get_object(c, type_, ref))
+            if method == "PATCH":
+                return Route("objects.update", lambda c: api_objects.update_object(c, type_, ref))
+            if method == "DELETE":
+                return Route("objects.archive", lambda c: api_objects.archive_object(c, type_, ref))
+    if len(tail) >= 3 and tail[1] == "associations":
+        return _record_associations(method, path, type_, tail[0], tail[2:])
+    raise _no_route(method, path)
+
+
+def _record_associations(method: str, path: str, from_type: str, from_id: str, rest: list[str]) -> Route:
+    if len(rest) == 3 and rest[0] == "default" and method == "PUT":
+        to_type, to_id = _type(rest[1]), rest[2]
+        return Route("associations.default", lambda c: api_assoc.put_default(c, from_type, from_id, to_type, to_id))
+    if len(rest) == 2:
+        to_type, to_id = _type(rest[0]), rest[1]
+        if method == "PUT":
+            return Route("associations.put", lambda c: api_assoc.put_labelled(c, from_type, from_id, to_type, to_id))
+        if method == "DELETE":
+            return Route("associations.delete", lambda c: api_assoc.delete_pair(c, from_type, from_id, to_type, to_id))
+    if len(rest) == 1 and method == "GET":
+        to_type = _type(rest[0])
+        return Route("associations.list", lambda c: api_assoc.list_for(c, from_type, from_id, to_type))
+    raise _no_route(method, path)
+
+
+def _assoc_batch(method: str, path: str, rest: list[str]) -> Route:
+    from_type, to_type, op = _type(rest[0]), _type(rest[1]), "/".join(rest[3:])
+    if method != "POST":
+        raise _no_route(method, path)
+    if op == "associate/default":
+        return Route("associations.batch.default", lambda c: api_assoc.batch_default(c, from_type, to_type))
+    if op in _BATCH_ASSOC_OPS:
+        handler = _BATCH_ASSOC_OPS[op]
+        return Route(f"associations.batch.{op}", lambda c: handler(c, from_type, to_type))
+    raise _no_route(method, path)
+
+
+def _properties(method: str, path: str, rest: list[str]) -> Route:
+    type_ = _type(rest[0])
+    if len(rest) == 1:
+        if method == "GET":
+            return Route("properties.list", lambda c: api_props.list_properties(c, type_))
+        if method == "POST":
+            return Route("properties.create", lambda c: api_props.create_property(c, type_))
+    if len(rest) == 2 and method == "GET":
+        name = rest[1]
+        return Route("properties.get", lambda c: api_props.get_property(c, type_, name))
+    raise _no_route(method, path)

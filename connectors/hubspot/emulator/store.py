@@ -1,0 +1,295 @@
+"""The emulated account's data: records, property definitions, associations, and their rules.
+
+Everything here runs under ``Store.lock``; the HTTP layer takes the lock once per
+request, so a request (a whole batch included) is atomic, as HubSpot's are.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Iterator, Mapping
+
+from connectors.hubspot.emulator import schema
+from connectors.hubspot.emulator.errors import PropertyProblem
+from connectors.hubspot.emulator.schema import PropertyDef
+
+_EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
+# Computed on read, never stored.
+_COMPUTED = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"}
+
+
+@dataclass
+class StoredObject:
+    id: str
+    type: str
+    properties: dict[str, str]
+    created_ms: int
+    modified_ms: int
+    archived: bool = False
+    archived_ms: int | None = None
+
+    def value(self, name: str) -> str | None:
+        """A property's value as HubSpot returns it (computed ones included); ``None`` if unset."""
+        if name == "hs_object_id":
+            return self.id
+        if name == "createdate":
+            return schema.iso_from_ms(self.created_ms)
+        if name == schema.MODIFIED_PROPERTY[self.type]:
+            return schema.iso_from_ms(self.modified_ms)
+        raw = self.properties.get(name)
+        return raw if raw not in (None, "") else None
+
+
+@dataclass
+class Store:
+    """All records of one emulated account."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    objects: dict[str, dict[str, StoredObject]] = field(default_factory=dict)
+    definitions: dict[str, dict[str, PropertyDef]] = field(default_factory=dict)
+    # (from_type, from_id, to_type) -> {to_id: {type_id, ...}}
+    links: dict[tuple[str, str, str], dict[str, set[int]]] = field(default_factory=dict)
+    frozen_ms: int | None = None
+    _next_id: int = 1001
+
+    def __post_init__(self) -> None:
+        for t in schema.OBJECT_TYPES:
+            self.objects.setdefault(t, {})
+            self.definitions.setdefault(t, {p.name: p for p in schema.builtin_properties(t)})
+
+    # -- clock and ids -------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.frozen_ms if self.frozen_ms is not None else int(time.time() * 1000)
+
+    def new_id(self) -> str:
+        value = self._next_id
+        self._next_id += 1
+        return str(value)
+
+    # -- lookups -------------------------------------------------------------------
+
+    def get(self, type_: str, object_id: str, *, archived: bool = False) -> StoredObject | None:
+        obj = self.objects[type_].get(str(object_id))
+        if obj is None or obj.archived != archived:
+            return None
+        return obj
+
+    def live(self, type_: str) -> Iterator[StoredObject]:
+        return (o for o in self.objects[type_].values() if not o.archived)
+
+    def all(self, type_: str, *, archived: bool) -> Iterator[StoredObject]:
+        return (o for o in self.objects[type_].values() if o.archived == archived)
+
+    def find_by(self, type_: str, prop: str, value: str) -> StoredObject | None:
+        """The live record whose ``prop`` equals ``value`` (emails compared without case)."""
+        if prop == "hs_object_id":
+            return self.get(type_, value)
+        if type_ == schema.CONTACTS and prop == "email":
+            return self.email_owner(value)
+        for obj in self.live(type_):
+            current = obj.properties.get(prop)
+            if current is not None and current == value:
+                return obj
+        return None
+
+    def email_owner(self, email: str, *, exclude: str | None = None) -> StoredObject | None:
+        """The live contact holding ``email`` as primary or additional address."""
+        wanted = email.strip().lower()
+        for obj in self.live(schema.CONTACTS):
+            if obj.id == exclude:
+                continue
+            if _emails_of(obj) & {wanted}:
+                return obj
+        return None
+
+    def is_unique(self, type_: str, prop: str) -> bool:
+        if type_ == schema.CONTACTS and prop == "email":
+            return True
+        definition = self.definitions[type_].get(prop)
+        return definition is not None and definition.has_unique_value
+
+    # -- validation ----------------------------------------------------------------
+
+    def clean(self, type_: str, values: Mapping[str, Any], *, enforce_options: bool
+              ) -> tuple[dict[str, str], list[PropertyProblem]]:
+        """Normalise property values to HubSpot's stored strings; refuse the invalid ones."""
+        clean: dict[str, str] = {}
+        problems: list[PropertyProblem] = []
+        defs = self.definitions[type_]
+        for name, raw in values.items():
+            definition = defs.get(name)
+            if definition is None:
+                problems.append(PropertyProblem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+                continue
+            if definition.read_only_value:
+                problems.append(PropertyProblem(name, "READ_ONLY_VALUE",
+                                                f'"{name}" is a read only property; its value cannot be set.'))
+                continue
+            text = _as_text(raw)
+            if text == "":
+                clean[name] = ""
+                continue
+            problem, value = _check_value(type_, definition, text, enforce_options)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                clean[name] = value
+        return clean, problems
+
+    def unique_clashes(self, type_: str, clean: Mapping[str, str], self_id: str | None,
+                       *, company_domain_unique: bool) -> list[tuple[str, str, StoredObject]]:
+        """Unique values in ``clean`` already held by another live record: (property, value, holder)."""
+        clashes: list[tuple[str, str, StoredObject]] = []
+        for name, value in clean.items():
+            if value == "":
+                continue
+            unique = self.is_unique(type_, name) and not (type_ == schema.CONTACTS and name == "email")
+            unique = unique or (type_ == schema.COMPANIES and name == "domain" and company_domain_unique)
+            if not unique:
+                continue
+            for obj in self.live(type_):
+                if obj.id != self_id and obj.properties.get(name, "").lower() == value.lower():
+                    clashes.append((name, value, obj))
+                    break
+        return clashes
+
+    def email_clash(self, clean: Mapping[str, str], self_id: str | None) -> StoredObject | None:
+        """Another live contact already holding one of the e-mail addresses being written."""
+        wanted: set[str] = set()
+        if clean.get("email"):
+            wanted.add(clean["email"].lower())
+        wanted |= _split(clean.get("hs_additional_emails", ""))
+        for address in sorted(wanted):
+            owner = self.email_owner(address, exclude=self_id)
+            if owner is not None:
+                return owner
+        return None
+
+    # -- writes --------------------------------------------------------------------
+
+    def create(self, type_: str, clean: Mapping[str, str], *, now: int | None = None,
+               object_id: str | None = None) -> StoredObject:
+        stamp = self.now_ms() if now is None else now
+        new_id = object_id or self.new_id()
+        props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
+        obj = StoredObject(new_id, type_, props, stamp, stamp)
+        self.objects[type_][new_id] = obj
+        return obj
+
+    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None) -> None:
+        for name, value in clean.items():
+            if name in _COMPUTED:
+                continue
+            if value == "":
+                obj.properties.pop(name, None)
+            else:
+                obj.properties[name] = value
+        obj.modified_ms = self.now_ms() if now is None else now
+
+    def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
+        stamp = self.now_ms() if now is None else now
+        obj.archived = True
+        obj.archived_ms = stamp
+        obj.modified_ms = stamp
+
+    # -- associations --------------------------------------------------------------
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
+        self.links.setdefault((from_type, from_id, to_type), {}).setdefault(to_id, set()).add(type_id)
+        inverse = schema.INVERSE_ASSOCIATION.get(type_id, type_id)
+        self.links.setdefault((to_type, to_id, from_type), {}).setdefault(from_id, set()).add(inverse)
+
+    def dissociate(self, from_type: str, from_id: str, to_type: str, to_id: str,
+                   type_ids: Iterable[int] | None = None) -> bool:
+        forward = self.links.get((from_type, from_id, to_type), {})
+        current = forward.get(to_id)
+        if not current:
+            return False
+        remove = set(current) if type_ids is None else set(type_ids) & current
+        current -= remove
+        if not current:
+            forward.pop(to_id, None)
+        backward = self.links.get((to_type, to_id, from_type), {})
+        back = backward.get(from_id, set())
+        back -= {schema.INVERSE_ASSOCIATION.get(t, t) for t in remove}
+        if not back:
+            backward.pop(from_id, None)
+        return bool(remove)
+
+    def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
+        """Live records associated with ``from_id``: ``{to_id: {type_id, ...}}`` in id order."""
+        found = self.links.get((from_type, from_id, to_type), {})
+        return {
+            to_id: set(types)
+            for to_id, types in sorted(found.items(), key=lambda item: int(item[0]))
+            if types and self.get(to_type, to_id) is not None
+        }
+
+
+def _emails_of(obj: StoredObject) -> set[str]:
+    found = _split(obj.properties.get("hs_additional_emails", ""))
+    if obj.properties.get("email"):
+        found.add(obj.properties["email"].lower())
+    return found
+
+
+def _split(joined: str) -> set[str]:
+    return {part.strip().lower() for part in joined.split(";") if part.strip()}
+
+
+def _as_text(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+def _check_value(type_: str, definition: PropertyDef, text: str, enforce_options: bool
+                 ) -> tuple[PropertyProblem | None, str]:
+    name = definition.name
+    if definition.type == "number":
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            return PropertyProblem(name, "INVALID_DECIMAL", f"{text} was not a valid number."), ""
+        if not number.is_finite():
+            return PropertyProblem(name, "INVALID_DECIMAL", f"{text} was not a valid number."), ""
+        return None, text.strip()
+    if definition.type in ("datetime", "date"):
+        ms = schema.ms_from_value(text)
+        if ms is None:
+            return PropertyProblem(name, "INVALID_DATE", f"{text} was not a valid long or date."), ""
+        return None, schema.iso_from_ms(ms)
+    if definition.type == "bool":
+        if text.lower() not in ("true", "false"):
+            return PropertyProblem(name, "INVALID_OPTION", f"{text} was not one of the allowed options: [true, false]"), ""
+        return None, text.lower()
+    if definition.type == "enumeration" and enforce_options and definition.options:
+        allowed = definition.option_values()
+        chosen = [part for part in text.split(";") if part]
+        bad = [part for part in chosen if part not in allowed]
+        if bad:
+            return PropertyProblem(
+                name, "INVALID_OPTION",
+                f"{bad[0]} was not one of the allowed options: [{', '.join(sorted(allowed))}]"), ""
+        return None, text
+    if type_ == schema.CONTACTS and name == "email":
+        address = text.strip().lower()
+        if not _EMAIL.match(address):
+            return PropertyProblem(name, "INVALID_EMAIL", f"Email address {text} is invalid"), ""
+        return None, address
+    if type_ == schema.CONTACTS and name == "hs_additional_emails":
+        parts = [p.strip().lower() for p in text.split(";") if p.strip()]
+        bad = [p for p in parts if not _EMAIL.match(p)]
+        if bad:
+            return PropertyProblem(name, "INVALID_EMAIL", f"Email address {bad[0]} is invalid"), ""
+        return None, ";".join(parts)
+    return None, text

@@ -1,0 +1,90 @@
+"""Schema upgrades of the state database, one function per version step.
+
+A database records its version in ``meta.schema_version``; :func:`upgrade` runs
+every step from that version to :data:`state.models.SCHEMA_VERSION` inside the
+opening transaction, so an interrupted upgrade leaves the old schema intact.
+
+History:
+
+- **1**: links, cursors, conflicts, record errors, runs, leases.
+- **2**: the create journal (``journal``), tombstoned links (``links.unlinked_side``),
+  per-side bases (``links.base_external``) and per-field record errors
+  (``record_errors.field``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection
+
+from state.models import SCHEMA_VERSION
+
+# The version-1 schema, kept so the upgrade path stays testable.
+SCHEMA_V1 = """
+CREATE TABLE meta (key VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE links (
+    id INTEGER NOT NULL PRIMARY KEY, pair VARCHAR NOT NULL, entity VARCHAR NOT NULL, app_id VARCHAR NOT NULL,
+    cloze_id VARCHAR, external_id VARCHAR, status VARCHAR NOT NULL, base VARCHAR,
+    cloze_modified INTEGER, external_modified INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    CONSTRAINT uq_links_cloze UNIQUE (pair, entity, cloze_id),
+    CONSTRAINT uq_links_external UNIQUE (pair, entity, external_id)
+);
+CREATE INDEX ix_links_pair ON links (pair);
+CREATE TABLE cursors (
+    pair VARCHAR NOT NULL, entity VARCHAR NOT NULL, side VARCHAR NOT NULL, value VARCHAR, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (pair, entity, side)
+);
+CREATE TABLE conflicts (
+    id INTEGER NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, pair VARCHAR NOT NULL, entity VARCHAR NOT NULL,
+    link_id INTEGER, cloze_id VARCHAR, external_id VARCHAR, field VARCHAR NOT NULL, base VARCHAR,
+    cloze_value VARCHAR, external_value VARCHAR, policy VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, resolution VARCHAR, resolved_by VARCHAR, created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX ix_conflicts_open ON conflicts (pair, status);
+CREATE TABLE record_errors (
+    id INTEGER NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, pair VARCHAR NOT NULL, entity VARCHAR NOT NULL,
+    side VARCHAR NOT NULL, op VARCHAR NOT NULL, record_id VARCHAR NOT NULL, source_side VARCHAR NOT NULL,
+    code VARCHAR, message VARCHAR NOT NULL, attempts INTEGER NOT NULL, resolved BOOLEAN NOT NULL,
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL
+);
+CREATE INDEX ix_record_errors_open ON record_errors (pair, resolved);
+CREATE TABLE runs (
+    id VARCHAR NOT NULL PRIMARY KEY, pair VARCHAR NOT NULL, mode VARCHAR NOT NULL, started_at INTEGER NOT NULL,
+    finished_at INTEGER, status VARCHAR NOT NULL, counts VARCHAR, error VARCHAR
+);
+CREATE INDEX ix_runs_pair ON runs (pair);
+CREATE TABLE leases (
+    pair VARCHAR NOT NULL PRIMARY KEY, owner VARCHAR NOT NULL, acquired_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+"""
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE links ADD COLUMN unlinked_side VARCHAR")
+    conn.exec_driver_sql("ALTER TABLE links ADD COLUMN base_external VARCHAR")
+    conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN field VARCHAR")
+    conn.exec_driver_sql(
+        """CREATE TABLE journal (
+            id INTEGER NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, pair VARCHAR NOT NULL,
+            entity VARCHAR NOT NULL, target_side VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+            replaces_link INTEGER, base VARCHAR, created_at INTEGER NOT NULL)"""
+    )
+    # A v1 "unlinked" link did not say which side had gone; the side whose id was kept survived.
+    conn.exec_driver_sql(
+        "UPDATE links SET unlinked_side = CASE WHEN cloze_id IS NULL THEN 'cloze' ELSE 'external' END "
+        "WHERE status = 'unlinked'"
+    )
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+
+
+def upgrade(conn: Connection, version: int) -> None:
+    """Run every step from ``version`` up to the current schema, then record it."""
+    while version < SCHEMA_VERSION:
+        STEPS[version](conn)
+        version += 1
+    conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))

@@ -1,0 +1,138 @@
+"""Tables of the state database (SQLModel on SQLite).
+
+Times are stored as epoch milliseconds (UTC) so they sort and compare exactly;
+JSON columns hold canonical values (sets as sorted lists).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 2
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class Link(SQLModel, table=True):
+    """One record pair joined by the App Link, with the base both sides last agreed on."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("pair", "entity", "cloze_id", name="uq_links_cloze"),
+        UniqueConstraint("pair", "entity", "external_id", name="uq_links_external"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    pair: str = Field(index=True)
+    entity: str
+    app_id: str
+    cloze_id: Optional[str] = None  # Cloze `direct` id
+    external_id: Optional[str] = None  # the App Link's Unique ID
+    status: str = "active"  # active | unlinked
+    unlinked_side: Optional[str] = None  # the side whose record was deleted
+    base: Optional[str] = None  # JSON: canonical values as Cloze held them after the last sync
+    base_external: Optional[str] = None  # JSON: only the fields the external side holds differently
+    cloze_modified: Optional[int] = None
+    external_modified: Optional[int] = None
+    created_at: int
+    updated_at: int
+
+
+class Cursor(SQLModel, table=True):
+    __tablename__ = "cursors"
+    pair: str = Field(primary_key=True)
+    entity: str = Field(primary_key=True)
+    side: str = Field(primary_key=True)
+    value: Optional[str] = None
+    updated_at: int
+
+
+class ConflictRow(SQLModel, table=True):
+    """A field changed on both sides. ``status``: open (manual, waiting), resolved (an
+    operator chose; applied next run), applied, auto (settled by policy)."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (Index("ix_conflicts_open", "pair", "status"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: str
+    pair: str
+    entity: str
+    link_id: Optional[int] = None
+    cloze_id: Optional[str] = None
+    external_id: Optional[str] = None
+    field: str
+    base: Optional[str] = None  # JSON
+    cloze_value: Optional[str] = None  # JSON
+    external_value: Optional[str] = None  # JSON
+    policy: str
+    outcome: str  # cloze | external | pending | operator
+    status: str
+    resolution: Optional[str] = None  # JSON of the chosen value
+    resolved_by: Optional[str] = None  # cloze | external | value
+    created_at: int
+    updated_at: int
+
+
+class RecordErrorRow(SQLModel, table=True):
+    """A record one side rejected (or that could not be read); retried on later runs."""
+
+    __tablename__ = "record_errors"
+    __table_args__ = (Index("ix_record_errors_open", "pair", "resolved"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: str
+    pair: str
+    entity: str
+    side: str  # the side that refused (or that sent the unreadable record)
+    op: str  # create | update | delete | read | match
+    record_id: str  # id of the record concerned, on `source_side`
+    source_side: str
+    field: Optional[str] = None
+    code: Optional[str] = None
+    message: str
+    attempts: int = 1
+    resolved: bool = False
+    first_seen: int
+    last_seen: int
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: str = Field(primary_key=True)
+    pair: str = Field(index=True)
+    mode: str
+    started_at: int
+    finished_at: Optional[int] = None
+    status: str = "running"  # running | ok | errors | failed | stopped
+    counts: Optional[str] = None  # JSON
+    error: Optional[str] = None
+
+
+class JournalEntry(SQLModel, table=True):
+    """A create in flight: written before the call, settled after the link is stored."""
+
+    __tablename__ = "journal"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: str
+    pair: str
+    entity: str
+    target_side: str  # where the record is being created
+    source_id: str  # the record it is created from (its id is the join marker)
+    replaces_link: Optional[int] = None
+    base: Optional[str] = None  # JSON of the values being written
+    created_at: int
+
+
+class Lease(SQLModel, table=True):
+    """Who is syncing a pair right now (the daemon, or a manual reconcile)."""
+
+    __tablename__ = "leases"
+    pair: str = Field(primary_key=True)
+    owner: str
+    acquired_at: int
+    expires_at: int

@@ -1,0 +1,492 @@
+"""The state database: open, upgrade, and read or write links, cursors, conflicts, errors,
+runs, the create journal and pair leases.
+
+SQLite in WAL mode. The file is created owner-only (0600) before SQLite touches
+it. Every write happens inside :meth:`StateStore.transaction`, so a crash at any
+instant leaves either the old or the new state of a batch, never half of it.
+``readonly=True`` (dry runs) opens the file with ``mode=ro`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from state.migrations import upgrade
+from state.models import (
+    SCHEMA_VERSION,
+    ConflictRow,
+    Cursor,
+    JournalEntry,
+    Lease,
+    Link,
+    Meta,
+    RecordErrorRow,
+    Run,
+)
+from syncd.errors import StateError
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _create_private(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class StateStore:
+    """All reads and writes of the state database."""
+
+    def __init__(self, engine: Engine, path: Path | None, readonly: bool) -> None:
+        self.engine = engine
+        self.path = path
+        self.readonly = readonly
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> "StateStore":
+        """Open (creating and upgrading if needed) the database at ``path``."""
+        path = Path(path)
+        if readonly:
+            if not path.exists():
+                return cls.memory()  # a dry run before the first sync: empty state, nothing written
+            url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        else:
+            try:
+                _create_private(path)
+            except OSError as exc:
+                raise StateError(f"cannot create the state database {path}: {exc.strerror}") from None
+            url = f"sqlite:///{path}"
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _pragmas(engine, readonly)
+        store = cls(engine, path, readonly)
+        store._prepare()
+        return store
+
+    @classmethod
+    def memory(cls) -> "StateStore":
+        """An empty in-memory state (dry runs with no database yet, and tests)."""
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False})
+        store = cls(engine, None, False)
+        store._prepare()
+        store.readonly = True
+        return store
+
+    def _prepare(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                tables = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "meta" not in tables:
+                    if self.readonly and tables:
+                        raise StateError(f"{self.path} is not a cloze-syncd state database")
+                    if not self.readonly:
+                        if tables:
+                            raise StateError(
+                                f"{self.path} is not a cloze-syncd state database",
+                                hint="point [state] path at a new file",
+                            )
+                        SQLModel.metadata.create_all(conn)
+                        conn.exec_driver_sql(
+                            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                        )
+                    return
+                version = int(
+                    conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar_one_or_none() or 0
+                )
+                if version > SCHEMA_VERSION:
+                    raise StateError(
+                        f"the state database {self.path} has schema version {version}, newer than this "
+                        f"cloze-syncd understands ({SCHEMA_VERSION})",
+                        hint="upgrade cloze-syncd",
+                    )
+                if version < SCHEMA_VERSION:
+                    if self.readonly:
+                        raise StateError(
+                            f"the state database has schema version {version}; run a real sync once to upgrade it"
+                        )
+                    upgrade(conn, version)
+        except (DatabaseError, sqlite3.DatabaseError) as exc:
+            raise StateError(
+                f"the state database {self.path} cannot be read: {exc.orig if hasattr(exc, 'orig') else exc}",
+                hint="restore a backup, or move the file away and run `syncd state rebuild`",
+            ) from None
+
+    def close(self) -> None:
+        if not self.readonly and self.path is not None:
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except OperationalError:
+                pass  # another process holds the database; its own close checkpoints
+        self.engine.dispose()
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check``; an empty list means the database is sound."""
+        with self.engine.connect() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One atomic unit of writes."""
+        if self.readonly:
+            raise StateError("the state database is open read-only (dry run)")
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    # -- links -------------------------------------------------------------------
+
+    def links(self, pair: str, entity: str) -> list[Link]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(Link).where(Link.pair == pair, Link.entity == entity)).scalars())  # type: ignore[call-overload]
+
+    def link_count(self, pair: str, status: str = "active") -> int:
+        with Session(self.engine) as s:
+            return int(
+                s.exec(select(func.count()).select_from(Link).where(Link.pair == pair, Link.status == status)).scalar_one()  # type: ignore[call-overload]
+            )
+
+    @staticmethod
+    def save_link(
+        s: Session,
+        *,
+        pair: str,
+        entity: str,
+        app_id: str,
+        cloze_id: str | None,
+        external_id: str | None,
+        base: Mapping[str, Any] | None,
+        base_external: Mapping[str, Any] | None = None,
+        link_id: int | None = None,
+        cloze_modified: int | None = None,
+        external_modified: int | None = None,
+    ) -> int:
+        """Insert or update a link; any other row claiming either id is replaced."""
+        stamp = now_ms()
+        row: Link | None = s.get(Link, link_id) if link_id is not None else None
+        clash = select(Link).where(Link.pair == pair, Link.entity == entity)
+        for other in s.exec(clash.where((Link.cloze_id == cloze_id) | (Link.external_id == external_id))).scalars():  # type: ignore[call-overload]
+            if row is None or other.id != row.id:
+                s.delete(other)
+        s.flush()
+        if row is None:
+            row = Link(pair=pair, entity=entity, app_id=app_id, created_at=stamp, updated_at=stamp)
+        row.cloze_id, row.external_id = cloze_id, external_id
+        row.status, row.unlinked_side = "active", None
+        row.base = dumps(base) if base is not None else None
+        # Only where the external side holds something different is its base stored apart.
+        if base is not None and base_external is not None:
+            differs = {k: v for k, v in base_external.items() if base.get(k, object()) != v}
+            row.base_external = dumps(differs) if differs else None
+        else:
+            row.base_external = None
+        row.cloze_modified, row.external_modified = cloze_modified, external_modified
+        row.updated_at = stamp
+        s.add(row)
+        s.flush()
+        assert row.id is not None
+        return row.id
+
+    @staticmethod
+    def tombstone_link(s: Session, link_id: int, unlinked_side: str, keep_cloze: bool) -> None:
+        row = s.get(Link, link_id)
+        if row is None:
+            return
+        row.status, row.unlinked_side = "unlinked", unlinked_side
+        if keep_cloze:
+            row.external_id = None
+        else:
+            row.cloze_id = None
+        row.updated_at = now_ms()
+        s.add(row)
+
+    @staticmethod
+    def delete_link(s: Session, link_id: int) -> None:
+        s.execute(delete(Link).where(Link.id == link_id))  # type: ignore[arg-type]
+
+    # -- cursors -----------------------------------------------------------------
+
+    def cursor(self, pair: str, entity: str, side: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.get(Cursor, (pair, entity, side))
+            return row.value if row else None
+
+    @staticmethod
+    def set_cursor(s: Session, pair: str, entity: str, side: str, value: str | None) -> None:
+        row = s.get(Cursor, (pair, entity, side)) or Cursor(pair=pair, entity=entity, side=side, updated_at=0)
+        row.value, row.updated_at = value, now_ms()
+        s.add(row)
+
+    # -- conflicts ---------------------------------------------------------------
+
+    @staticmethod
+    def record_conflict(s: Session, **fields: Any) -> ConflictRow:
+        """Store a conflict; a manual one still open for the same link and field is refreshed, not repeated."""
+        stamp = now_ms()
+        if fields.get("status") == "open" and fields.get("link_id") is not None:
+            existing = s.exec(  # type: ignore[call-overload]
+                select(ConflictRow).where(
+                    ConflictRow.pair == fields["pair"],
+                    ConflictRow.link_id == fields["link_id"],
+                    ConflictRow.field == fields["field"],
+                    ConflictRow.status == "open",
+                )
+            ).scalars().first()
+            if existing is not None:
+                for key in ("base", "cloze_value", "external_value", "run_id"):
+                    setattr(existing, key, fields[key])
+                existing.updated_at = stamp
+                s.add(existing)
+                return existing  # type: ignore[no-any-return]
+        row = ConflictRow(created_at=stamp, updated_at=stamp, **fields)
+        s.add(row)
+        return row
+
+    def conflicts(self, pair: str | None = None, status: str | None = None) -> list[ConflictRow]:
+        with Session(self.engine) as s:
+            q = select(ConflictRow).order_by(ConflictRow.id)  # type: ignore[arg-type]
+            if pair:
+                q = q.where(ConflictRow.pair == pair)
+            if status:
+                q = q.where(ConflictRow.status == status)
+            return list(s.exec(q).scalars())  # type: ignore[call-overload]
+
+    def conflict(self, conflict_id: int) -> ConflictRow | None:
+        with Session(self.engine) as s:
+            return s.get(ConflictRow, conflict_id)
+
+    def resolve_conflict(self, conflict_id: int, resolved_by: str, value: Any) -> ConflictRow:
+        with self.transaction() as s:
+            row = s.get(ConflictRow, conflict_id)
+            if row is None:
+                raise StateError(f"no conflict with id {conflict_id}")
+            if row.status != "open":
+                raise StateError(f"conflict {conflict_id} is not open (it is {row.status})")
+            row.status, row.resolved_by, row.resolution = "resolved", resolved_by, dumps(value)
+            row.outcome, row.updated_at = "operator", now_ms()
+            s.add(row)
+            return row
+
+    def resolutions(self, pair: str, entity: str) -> dict[int, dict[str, tuple[int, Any]]]:
+        """Operator choices waiting to be applied: ``{link_id: {field: (conflict_id, value)}}``."""
+        out: dict[int, dict[str, tuple[int, Any]]] = {}
+        with Session(self.engine) as s:
+            q = select(ConflictRow).where(
+                ConflictRow.pair == pair, ConflictRow.entity == entity, ConflictRow.status == "resolved"
+            )
+            for row in s.exec(q).scalars():  # type: ignore[call-overload]
+                if row.link_id is not None:
+                    out.setdefault(row.link_id, {})[row.field] = (row.id, json.loads(row.resolution or "null"))
+        return out
+
+    @staticmethod
+    def mark_conflicts_applied(s: Session, ids: list[int]) -> None:
+        if ids:
+            s.execute(
+                update(ConflictRow).where(ConflictRow.id.in_(ids)).values(status="applied", updated_at=now_ms())  # type: ignore[union-attr]
+            )
+
+    @staticmethod
+    def close_open_conflicts(s: Session, link_id: int, fields: list[str]) -> None:
+        """Open conflicts whose field has since converged on its own are closed."""
+        if fields:
+            s.execute(
+                update(ConflictRow)
+                .where(ConflictRow.link_id == link_id, ConflictRow.status == "open", ConflictRow.field.in_(fields))  # type: ignore[attr-defined]
+                .values(status="applied", outcome="converged", updated_at=now_ms())
+            )
+
+    # -- record errors -----------------------------------------------------------
+
+    @staticmethod
+    def record_error(s: Session, **fields: Any) -> None:
+        """Store a record error, or count one more attempt of the same open one."""
+        stamp = now_ms()
+        existing = s.exec(  # type: ignore[call-overload]
+            select(RecordErrorRow).where(
+                RecordErrorRow.pair == fields["pair"],
+                RecordErrorRow.entity == fields["entity"],
+                RecordErrorRow.source_side == fields["source_side"],
+                RecordErrorRow.record_id == fields["record_id"],
+                RecordErrorRow.op == fields["op"],
+                RecordErrorRow.field == fields.get("field"),
+                RecordErrorRow.resolved == False,  # noqa: E712
+            )
+        ).scalars().first()
+        if existing is not None:
+            existing.attempts += 1
+            existing.last_seen = stamp
+            existing.message, existing.code, existing.run_id = fields["message"], fields.get("code"), fields["run_id"]
+            s.add(existing)
+            return
+        s.add(RecordErrorRow(first_seen=stamp, last_seen=stamp, **fields))
+
+    def open_errors(self, pair: str | None = None, entity: str | None = None) -> list[RecordErrorRow]:
+        with Session(self.engine) as s:
+            q = select(RecordErrorRow).where(RecordErrorRow.resolved == False)  # noqa: E712
+            if pair:
+                q = q.where(RecordErrorRow.pair == pair)
+            if entity:
+                q = q.where(RecordErrorRow.entity == entity)
+            return list(s.exec(q.order_by(RecordErrorRow.id)).scalars())  # type: ignore[call-overload,arg-type]
+
+    @staticmethod
+    def resolve_errors(s: Session, pair: str, entity: str, side: str, record_ids: list[str], ops: tuple[str, ...]) -> None:
+        if record_ids:
+            s.execute(
+                update(RecordErrorRow)
+                .where(
+                    RecordErrorRow.pair == pair,
+                    RecordErrorRow.entity == entity,
+                    RecordErrorRow.source_side == side,
+                    RecordErrorRow.record_id.in_(record_ids),  # type: ignore[attr-defined]
+                    RecordErrorRow.op.in_(ops),  # type: ignore[attr-defined]
+                    RecordErrorRow.resolved == False,  # noqa: E712
+                )
+                .values(resolved=True, last_seen=now_ms())
+            )
+
+    # -- runs --------------------------------------------------------------------
+
+    def start_run(self, run_id: str, pair: str, mode: str) -> None:
+        with self.transaction() as s:
+            s.add(Run(id=run_id, pair=pair, mode=mode, started_at=now_ms()))
+
+    def finish_run(self, run_id: str, status: str, counts: Mapping[str, Any], error: str | None) -> None:
+        with self.transaction() as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                return
+            row.status, row.finished_at, row.counts, row.error = status, now_ms(), dumps(counts), error
+            s.add(row)
+
+    def runs(self, pair: str | None = None, limit: int = 20) -> list[Run]:
+        with Session(self.engine) as s:
+            q = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            if pair:
+                q = q.where(Run.pair == pair)
+            return list(s.exec(q).scalars())  # type: ignore[call-overload]
+
+    def last_success(self, pair: str) -> Any:
+        """The finish time (UTC datetime) of the pair's last run that ended without a fatal error."""
+        from datetime import datetime, timezone
+
+        with Session(self.engine) as s:
+            stamp = s.exec(  # type: ignore[call-overload]
+                select(func.max(Run.finished_at)).where(Run.pair == pair, Run.status.in_(("ok", "errors")))  # type: ignore[attr-defined]
+            ).scalar_one_or_none()
+        return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=timezone.utc)
+
+    # -- journal -----------------------------------------------------------------
+
+    @staticmethod
+    def journal_add(s: Session, **fields: Any) -> JournalEntry:
+        row = JournalEntry(created_at=now_ms(), **fields)
+        s.add(row)
+        return row
+
+    @staticmethod
+    def journal_done(s: Session, entry_ids: list[int]) -> None:
+        if entry_ids:
+            s.execute(delete(JournalEntry).where(JournalEntry.id.in_(entry_ids)))  # type: ignore[attr-defined]
+
+    @staticmethod
+    def journal_settle(s: Session, pair: str, entity: str, target_side: str, source_ids: list[str]) -> None:
+        if source_ids:
+            s.execute(
+                delete(JournalEntry).where(
+                    JournalEntry.pair == pair,
+                    JournalEntry.entity == entity,
+                    JournalEntry.target_side == target_side,
+                    JournalEntry.source_id.in_(source_ids),  # type: ignore[attr-defined]
+                )
+            )
+
+    def journal_pending(self, pair: str, entity: str) -> list[JournalEntry]:
+        with Session(self.engine) as s:
+            q = select(JournalEntry).where(JournalEntry.pair == pair, JournalEntry.entity == entity)
+            return list(s.exec(q.order_by(JournalEntry.id)).scalars())  # type: ignore[call-overload,arg-type]
+
+    # -- leases ------------------------------------------------------------------
+
+    def acquire_lease(self, pair: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the pair's lease unless another owner holds an unexpired one."""
+        stamp = now_ms()
+        with self.transaction() as s:
+            row = s.get(Lease, pair)
+            if row is not None and row.owner != owner and row.expires_at > stamp:
+                return False
+            row = row or Lease(pair=pair, owner=owner, acquired_at=stamp, expires_at=0)
+            if row.owner != owner:
+                row.owner, row.acquired_at = owner, stamp
+            row.expires_at = stamp + int(ttl_seconds * 1000)
+            s.add(row)
+            return True
+
+    def renew_lease(self, pair: str, owner: str, ttl_seconds: float) -> bool:
+        with self.transaction() as s:
+            row = s.get(Lease, pair)
+            if row is None or row.owner != owner:
+                return False
+            row.expires_at = now_ms() + int(ttl_seconds * 1000)
+            s.add(row)
+            return True
+
+    def release_lease(self, pair: str, owner: str) -> None:
+        with self.transaction() as s:
+            s.execute(delete(Lease).where(Lease.pair == pair, Lease.owner == owner))  # type: ignore[arg-type]
+
+    def lease_holder(self, pair: str) -> Lease | None:
+        with Session(self.engine) as s:
+            row = s.get(Lease, pair)
+            return row if row is not None and row.expires_at > now_ms() else None
+
+    # -- export ------------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Everything in the database as JSON-able data (it holds no secrets)."""
+        out: dict[str, Any] = {}
+        with Session(self.engine) as s:
+            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease):
+                rows = []
+                for row in s.exec(select(model)).scalars():  # type: ignore[call-overload]
+                    data = row.model_dump()
+                    for key in ("base", "base_external", "counts", "cloze_value", "external_value", "resolution"):
+                        if isinstance(data.get(key), str):
+                            data[key] = json.loads(data[key])
+                    rows.append(data)
+                out[model.__tablename__] = rows  # type: ignore[attr-defined]
+        return out
+
+
+def _pragmas(engine: Engine, readonly: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        if not readonly:
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process crash (kill -9); only an OS
+            # crash or power cut can lose the last transactions, never corrupt.
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()

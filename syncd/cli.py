@@ -1,0 +1,419 @@
+"""The ``syncd`` command line.
+
+Exit codes: 0 success; 1 fatal error; 2 usage; 3 finished but some records
+failed, conflicts wait for an operator, or deletes were held back by the safety
+cap; 75 a side unavailable after retries (or the pair busy); 78 invalid config.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, NoReturn, TypeVar
+
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from config.loader import LoadedConfig, find_config_path, load_config
+from state.store import StateStore
+from syncd import __version__
+from syncd.errors import ConfigError, SyncdError
+from syncd.logs import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(exc: SyncdError) -> NoReturn:
+    """The one place user-facing errors are printed: no traceback, the context, a hint."""
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    raise SystemExit(exc.exit_code)
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), envvar="SYNCD_CONFIG",
+        help="config file (default: $SYNCD_CONFIG, $CONFIGURATION_DIRECTORY/config.toml, /etc/cloze-syncd/config.toml)",
+    )(f)
+
+
+def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
+    try:
+        loaded = load_config(find_config_path(config_path))
+    except ConfigError as exc:
+        fail(exc)
+    configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets)
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return loaded
+
+
+def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
+    try:
+        return StateStore.open(loaded.state_path, readonly=readonly)
+    except SyncdError as exc:
+        fail(exc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cloze-syncd")
+def main() -> None:
+    """cloze-syncd: two-way sync between Cloze and an external CRM.
+
+    \b
+    Exit codes: 0 ok, 1 fatal, 2 usage, 3 finished with record errors / pending
+    conflicts / held deletes, 75 a side unavailable or the pair busy, 78 bad config.
+    """
+
+
+# -- reconcile / sync ---------------------------------------------------------------
+
+
+def _pairs(loaded: LoadedConfig, pair: str | None) -> list[str]:
+    if pair is None:
+        return list(loaded.app.pairs)
+    if pair not in loaded.app.pairs:
+        fail(ConfigError(f"no pair named {pair!r}", hint=f"pairs in the config: {', '.join(loaded.app.pairs)}"))
+    return [pair]
+
+
+def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
+    from syncd.engine.runner import sync_pair
+
+    loaded = load(config_path, quiet=as_json)
+    store = open_store(loaded, readonly=dry_run)
+    reports = []
+    codes: list[int] = []
+    try:
+        for name in _pairs(loaded, pair):
+            try:
+                if err.is_terminal and not as_json:
+                    with err.status(f"{'Planning' if dry_run else 'Syncing'} pair [bold]{name}[/] ({mode})…"):
+                        report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                                           allow_mass_delete=allow_mass_delete)
+                else:
+                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                                       allow_mass_delete=allow_mass_delete)
+            except SyncdError as exc:
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                codes.append(exc.exit_code)
+                continue
+            reports.append(report)
+            codes.append(report.exit_code())
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps([dict(r.as_dict(), plan=r.plan) if r.dry_run else r.as_dict() for r in reports]))
+    else:
+        for report in reports:
+            _print_report(report)
+    # A hard failure (1, 75, 78) outranks "finished with record errors" (3).
+    raise SystemExit(next((c for c in codes if c not in (0, 3)), max(codes, default=0)))
+
+
+def _print_report(report: Any) -> None:
+    title = f"pair {report.pair}: {report.mode}{' (dry run: nothing written)' if report.dry_run else ''}"
+    if report.dry_run:
+        table = Table(title=title)
+        for col in ("entity", "action", "cloze id", "external id", "details"):
+            table.add_column(col)
+        for row in report.plan:
+            details = ", ".join(
+                f"{k}={v}" for k, v in row.items()
+                if k not in ("entity", "action", "cloze_id", "external_id") and v
+            )
+            table.add_row(row["entity"], row["action"], str(row.get("cloze_id") or ""), str(row.get("external_id") or ""), details)
+        out.print(table)
+    summary = Table(title=None if report.dry_run else title, show_header=True)
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    for key, n in sorted(report.reads.items()):
+        summary.add_row(f"read {key}", str(n))
+    for key, n in sorted(report.writes.items()):
+        summary.add_row(f"wrote {key}", str(n))
+    summary.add_row("conflicts (pending)", f"{report.conflicts} ({report.pending_conflicts})")
+    summary.add_row("record errors", str(report.record_errors))
+    out.print(summary)
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    color = {"ok": "green", "errors": "yellow", "stopped": "yellow"}.get(report.status, "red")
+    out.print(f"[{color}]{report.status}[/] in {report.duration_s:.1f}s" + (f": {report.error}" if report.error else ""), highlight=False)
+
+
+@main.command()
+@config_option
+@click.option("--pair", help="only this pair (default: every pair)")
+@click.option("--dry-run", is_flag=True, help="print the plan; write nothing anywhere, the state file included")
+@click.option("--allow-mass-delete", is_flag=True, help="apply deletes even above the pair's safety cap")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def reconcile(config_path: Path | None, pair: str | None, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
+    """Compare both sides in full and bring them together, then exit."""
+    _run(config_path, pair, "full", dry_run, allow_mass_delete, as_json)
+
+
+@main.command()
+@config_option
+@click.option("--pair", help="only this pair (default: every pair)")
+@click.option("--dry-run", is_flag=True, help="print the plan; write nothing anywhere")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def sync(config_path: Path | None, pair: str | None, dry_run: bool, as_json: bool) -> None:
+    """One incremental sync (what changed since the last run), then exit."""
+    _run(config_path, pair, "incremental", dry_run, False, as_json)
+
+
+# -- status -------------------------------------------------------------------------
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Per pair: last run, links, pending conflicts, record errors."""
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded, readonly=True)
+    rows = []
+    try:
+        for name in loaded.app.pairs:
+            runs = store.runs(name, limit=1)
+            last = runs[0] if runs else None
+            rows.append({
+                "pair": name,
+                "last_run": last.id if last else None,
+                "last_status": last.status if last else None,
+                "last_mode": last.mode if last else None,
+                "last_finished_ms": last.finished_at if last else None,
+                "last_success": (s.isoformat() if (s := store.last_success(name)) else None),
+                "links": store.link_count(name),
+                "pending_conflicts": len(store.conflicts(name, "open")),
+                "record_errors": len(store.open_errors(name)),
+                "counts": json.loads(last.counts) if last and last.counts else {},
+            })
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"cloze-syncd status ({loaded.state_path})")
+    for col in ("pair", "last run", "last success", "links", "pending conflicts", "record errors"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["pair"], f"{r['last_status'] or 'never'} ({r['last_mode'] or '-'})", r["last_success"] or "never",
+                      str(r["links"]), str(r["pending_conflicts"]), str(r["record_errors"]))
+    out.print(table)
+
+
+# -- conflicts ------------------------------------------------------------------------
+
+
+@main.group()
+def conflicts() -> None:
+    """List, show and resolve field conflicts."""
+
+
+@conflicts.command("list")
+@config_option
+@click.option("--pair")
+@click.option("--all", "show_all", is_flag=True, help="also conflicts settled by policy or already applied")
+@click.option("--json", "as_json", is_flag=True)
+def conflicts_list(config_path: Path | None, pair: str | None, show_all: bool, as_json: bool) -> None:
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded, readonly=True)
+    try:
+        rows = store.conflicts(pair, None if show_all else "open")
+    finally:
+        store.close()
+    data = [_conflict_dict(r) for r in rows]
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    table = Table(title="conflicts" + ("" if show_all else " waiting for an operator"))
+    for col in ("id", "pair", "entity", "field", "cloze", "external", "base", "policy", "outcome", "status"):
+        table.add_column(col)
+    for d in data:
+        table.add_row(str(d["id"]), d["pair"], d["entity"], d["field"], json.dumps(d["cloze_value"]),
+                      json.dumps(d["external_value"]), json.dumps(d["base"]), d["policy"], d["outcome"], d["status"])
+    out.print(table)
+
+
+def _conflict_dict(row: Any) -> dict[str, Any]:
+    data: dict[str, Any] = row.model_dump()
+    for key in ("base", "cloze_value", "external_value", "resolution"):
+        data[key] = json.loads(data[key]) if data.get(key) is not None else None
+    return data
+
+
+@conflicts.command("show")
+@config_option
+@click.argument("conflict_id", type=int)
+def conflicts_show(config_path: Path | None, conflict_id: int) -> None:
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded, readonly=True)
+    try:
+        row = store.conflict(conflict_id)
+    finally:
+        store.close()
+    if row is None:
+        fail(SyncdError(f"no conflict with id {conflict_id}"))
+    out.print_json(json.dumps(_conflict_dict(row)))
+
+
+@conflicts.command("resolve")
+@config_option
+@click.argument("conflict_id", type=int)
+@click.option("--take", type=click.Choice(["cloze", "external"]), help="keep this side's value")
+@click.option("--value", "given", help="use this value instead (JSON, or plain text)")
+def conflicts_resolve(config_path: Path | None, conflict_id: int, take: str | None, given: str | None) -> None:
+    """Choose a value; the next run writes it to both sides."""
+    if (take is None) == (given is None):
+        raise click.UsageError("give exactly one of --take cloze|external or --value VALUE")
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded)
+    try:
+        row = store.conflict(conflict_id)
+        if row is None:
+            fail(SyncdError(f"no conflict with id {conflict_id}"))
+        if take is not None:
+            raw = row.cloze_value if take == "cloze" else row.external_value
+            value = json.loads(raw) if raw is not None else None
+            store.resolve_conflict(conflict_id, take, value)
+        else:
+            assert given is not None
+            try:
+                value = json.loads(given)
+            except json.JSONDecodeError:
+                value = given
+            store.resolve_conflict(conflict_id, "value", value)
+    except SyncdError as exc:
+        fail(exc)
+    finally:
+        store.close()
+    out.print(f"conflict {conflict_id} resolved ({take or 'given value'}): {json.dumps(value)}; the next run applies it")
+
+
+# -- state ----------------------------------------------------------------------------
+
+
+@main.group()
+def state() -> None:
+    """Inspect, export or rebuild the state database."""
+
+
+@state.command("export")
+@config_option
+def state_export(config_path: Path | None) -> None:
+    """Print the whole state database as JSON (it holds no secrets)."""
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded, readonly=True)
+    try:
+        data = store.export()
+    finally:
+        store.close()
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@state.command("check")
+@config_option
+def state_check(config_path: Path | None) -> None:
+    """Run SQLite's integrity check on the state database."""
+    loaded = load(config_path, quiet=True)
+    store = open_store(loaded, readonly=True)
+    try:
+        problems = store.integrity_check()
+    finally:
+        store.close()
+    if problems:
+        for p in problems:
+            err.print(p, highlight=False)
+        raise SystemExit(1)
+    out.print(f"{loaded.state_path}: ok")
+
+
+@state.command("rebuild")
+@config_option
+@click.option("--pair", help="only this pair (default: every pair)")
+def state_rebuild(config_path: Path | None, pair: str | None) -> None:
+    """Re-derive links from App Links and stored Cloze identities; writes nothing to either side."""
+    from syncd.rebuild import rebuild_pair
+
+    loaded = load(config_path)
+    store = open_store(loaded)
+    code = 0
+    try:
+        for name in _pairs(loaded, pair):
+            try:
+                result = rebuild_pair(loaded, name, store)
+            except SyncdError as exc:
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                code = exc.exit_code
+                continue
+            for entity, n in result.links.items():
+                out.print(f"pair {name}: {entity}: {n} links rebuilt, {result.unmatched[entity]} records without a join marker")
+            for problem in result.problems:
+                out.print(f"[yellow]problem:[/] {problem}", highlight=False)
+    finally:
+        store.close()
+    raise SystemExit(code)
+
+
+# -- config ---------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check, show or print an example of the config file."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path | None) -> None:
+    """Validate the config file; print every problem with its key path; exit 78 if invalid."""
+    path = find_config_path(config_path)
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        fail(exc)
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"{path}: ok ({len(loaded.app.pairs)} pair{'s' if len(loaded.app.pairs) != 1 else ''}: {', '.join(loaded.app.pairs)})")
+
+
+@config_group.command("show")
+@config_option
+def config_show(config_path: Path | None) -> None:
+    """The effective config with defaults filled in (secret references are shown, never their values)."""
+    loaded = load(config_path, quiet=True)
+    data = loaded.app.model_dump(mode="json")
+    out.print_json(json.dumps(data))
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print the commented example config shipped in config/example.toml."""
+    click.echo((Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text(), nl=False)
+
+
+def _register_optional() -> None:
+    """Commands living in their own modules."""
+    try:
+        from syncd.cli_daemon import run_cmd, webhooks_group
+    except ImportError as exc:  # pragma: no cover - only when a module is missing from a broken install
+        structlog.get_logger().debug("daemon_commands_unavailable", error=str(exc))
+    else:
+        main.add_command(run_cmd)
+        main.add_command(webhooks_group)
+    try:
+        from syncd.sandbox import sandbox_cmd
+    except ImportError as exc:  # pragma: no cover
+        structlog.get_logger().debug("sandbox_unavailable", error=str(exc))
+    else:
+        main.add_command(sandbox_cmd)
+
+
+_register_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Field mapping: which canonical fields a pair syncs, and how each side names them.
+
+Pure functions. :func:`build_entity_mapping` turns an entity's config table into
+:class:`FieldRule` objects; :func:`to_canonical` reads a side's record into
+canonical values (translating enumerated values and collecting per-field
+problems instead of failing the record); :func:`to_side` turns canonical values
+to write back into the side's keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from config.models import Direction, EntityConfig, FieldMapping, MatchRule, Policy
+from connectors.model import CANONICAL_FIELDS, Entity, FieldKind, FieldSpec, Record, SetPatch, Side, custom_key
+from syncd.core.normalize import BadValue, Value, normalize
+
+CUSTOM_CANONICAL_PREFIX = "custom."
+
+DEFAULT_MATCH: Mapping[Entity, tuple[MatchRule, ...]] = {
+    "person": ("email",),
+    "company": ("domain",),
+    "project": (),
+}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One mapped field: its canonical name and kind, the key on each side, direction and policy."""
+
+    name: str
+    kind: FieldKind
+    direction: Direction
+    policy: Policy
+    cloze_key: str
+    external_key: str
+    values: Mapping[str, str] = field(default_factory=dict)  # Cloze value -> external value
+
+    def key(self, side: Side) -> str:
+        return self.cloze_key if side == "cloze" else self.external_key
+
+    def flows_to(self, side: Side) -> bool:
+        """Whether a change may be written to ``side``."""
+        if self.direction == "both":
+            return True
+        return self.direction == ("to_cloze" if side == "cloze" else "to_external")
+
+
+@dataclass(frozen=True)
+class EntityMapping:
+    entity: Entity
+    rules: tuple[FieldRule, ...]
+    match_on: tuple[MatchRule, ...]
+    create_in_cloze: bool
+    create_in_external: bool
+    filter_segments: frozenset[str]
+    filter_stages: frozenset[str]
+    filter_tags: frozenset[str]
+
+    def rule(self, name: str) -> FieldRule | None:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        return None
+
+    def custom_ids(self, side: Side) -> list[str]:
+        """Native custom-field ids this side must read for this entity."""
+        out = []
+        for rule in self.rules:
+            key = rule.key(side)
+            if key.startswith("custom:"):
+                out.append(key[len("custom:") :])
+        return out
+
+
+def build_entity_mapping(
+    entity: Entity,
+    cfg: EntityConfig,
+    cloze_fields: Mapping[str, FieldSpec],
+    external_fields: Mapping[str, FieldSpec],
+    *,
+    path: str = "",
+) -> tuple[EntityMapping, list[str]]:
+    """The entity's field rules, and a list of ``key.path: problem`` strings (empty when valid)."""
+    problems: list[str] = []
+    canonical = CANONICAL_FIELDS[entity]
+    configured: Mapping[str, FieldMapping]
+    if cfg.fields is None:
+        configured = {name: FieldMapping() for name in canonical if name in cloze_fields and name in external_fields}
+    else:
+        configured = cfg.fields
+    rules: list[FieldRule] = []
+    for name, fm in configured.items():
+        where = f"{path}.fields.{name}" if path else f"fields.{name}"
+        if fm.direction == "none":
+            continue
+        policy = fm.policy or cfg.policy
+        if name.startswith(CUSTOM_CANONICAL_PREFIX):
+            if not fm.cloze or not fm.external:
+                problems.append(f"{where}: a custom field needs both 'cloze' (field id) and 'external' (property name)")
+                continue
+            kind = FieldKind(fm.kind or "text")
+            rules.append(
+                FieldRule(name, kind, fm.direction, policy, custom_key(fm.cloze), custom_key(fm.external), dict(fm.values))
+            )
+            continue
+        if name not in canonical:
+            known = ", ".join(canonical)
+            problems.append(f"{where}: unknown field for {entity}; known: {known}; custom fields start with 'custom.'")
+            continue
+        if fm.cloze or fm.external or fm.kind:
+            problems.append(f"{where}: 'cloze', 'external' and 'kind' are only for custom fields")
+            continue
+        missing = [side for side, fields in (("cloze", cloze_fields), ("external", external_fields)) if name not in fields]
+        if missing:
+            problems.append(f"{where}: the {' and '.join(missing)} connector cannot sync this {entity} field")
+            continue
+        kind = canonical[name].kind
+        if fm.values and kind is not FieldKind.ENUM:
+            problems.append(f"{where}: 'values' maps enumerated fields only (this one is {kind.value})")
+            continue
+        rules.append(FieldRule(name, kind, fm.direction, policy, name, name, {k.lower(): v.lower() for k, v in fm.values.items()}))
+    match_on = tuple(cfg.match_on) if cfg.match_on is not None else DEFAULT_MATCH[entity]
+    mapping = EntityMapping(
+        entity=entity,
+        rules=tuple(rules),
+        match_on=match_on,
+        create_in_cloze=cfg.create_in_cloze,
+        create_in_external=cfg.create_in_external,
+        filter_segments=frozenset(s.lower() for s in cfg.filters.segment),
+        filter_stages=frozenset(s.lower() for s in cfg.filters.stage),
+        filter_tags=frozenset(cfg.filters.tags),
+    )
+    return mapping, problems
+
+
+@dataclass(frozen=True)
+class Canon:
+    """A record in canonical form: mapped values, and the fields that could not be read."""
+
+    id: str
+    values: Mapping[str, Value]
+    problems: Mapping[str, str]
+    modified_at: int | None
+    app_links: frozenset[tuple[str, str]] = frozenset()
+    cloze_ref: str | None = None
+    match_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    scope: Mapping[str, Value] = field(default_factory=dict)  # segment/stage/tags for filters, mapped or not
+
+
+_MATCH_FIELD: Mapping[str, tuple[str, FieldKind]] = {
+    "email": ("emails", FieldKind.EMAILS),
+    "phone": ("phones", FieldKind.PHONES),
+    "domain": ("domains", FieldKind.DOMAINS),
+    "name": ("name", FieldKind.TEXT),
+}
+
+
+def match_field(rule: MatchRule) -> str:
+    """The canonical field a match rule compares."""
+    return _MATCH_FIELD[rule][0]
+
+
+def _match_keys(record: Record, match_on: Sequence[MatchRule]) -> dict[str, frozenset[str]]:
+    keys: dict[str, frozenset[str]] = {}
+    for rule in match_on:
+        fname, kind = _MATCH_FIELD[rule]
+        try:
+            value = normalize(kind, record.fields.get(fname))
+        except BadValue:
+            continue
+        if isinstance(value, frozenset):
+            keys[rule] = value
+        elif value:
+            keys[rule] = frozenset({value.lower()})
+    return keys
+
+
+def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
+    """Read ``record`` (from ``side``) into canonical values of the mapped fields."""
+    values: dict[str, Value] = {}
+    problems: dict[str, str] = {}
+    for rule in mapping.rules:
+        key = rule.key(side)
+        raw: Any = record.fields.get(key)
+        try:
+            value = normalize(rule.kind, raw)
+        except BadValue as exc:
+            problems[rule.name] = f"cannot read {key!r}: {exc}"
+            continue
+        if side == "external" and rule.values and isinstance(value, str):
+            inverse = {v: k for k, v in rule.values.items()}
+            if value.lower() not in inverse:
+                problems[rule.name] = f"value {value!r} of {key!r} has no entry in the value map"
+                continue
+            value = inverse[value.lower()]
+        values[rule.name] = value
+    links = frozenset(link.key for link in record.app_links)
+    scope: dict[str, Value] = {}
+    for name, kind in (("segment", FieldKind.ENUM), ("stage", FieldKind.ENUM), ("tags", FieldKind.TAGS)):
+        if name in values:
+            scope[name] = values[name]
+        elif name in record.fields and side == "cloze":
+            try:
+                scope[name] = normalize(kind, record.fields.get(name))
+            except BadValue:
+                pass
+    return Canon(
+        id=record.id,
+        values=values,
+        problems=problems,
+        modified_at=record.modified_at,
+        app_links=links,
+        cloze_ref=record.cloze_ref,
+        match_keys=_match_keys(record, mapping.match_on),
+        scope=scope,
+    )
+
+
+def to_side(
+    changes: Mapping[str, Value | SetPatch], mapping: EntityMapping, side: Side
+) -> tuple[dict[str, str | SetPatch | None], dict[str, str]]:
+    """Canonical changes to write on ``side``, under that side's keys; and per-field problems."""
+    out: dict[str, str | SetPatch | None] = {}
+    problems: dict[str, str] = {}
+    for name, value in changes.items():
+        rule = mapping.rule(name)
+        if rule is None:
+            continue
+        if isinstance(value, frozenset):
+            value = SetPatch(result=value, add=value)
+        if side == "external" and rule.values and isinstance(value, str):
+            if value not in rule.values:
+                problems[name] = f"Cloze value {value!r} has no entry in the value map"
+                continue
+            value = rule.values[value]
+        out[rule.key(side)] = value
+    return out, problems
+
+
+def passes_filters(canon: Canon, mapping: EntityMapping) -> bool:
+    """Whether a record is in scope for creating a counterpart (filters use Cloze's vocabulary).
+
+    Filters on a field the pair does not map can only be judged on the Cloze side;
+    an external record is then in scope.
+    """
+    values = canon.scope
+    if mapping.filter_segments and "segment" in values and values.get("segment") not in mapping.filter_segments:
+        return False
+    if mapping.filter_stages and "stage" in values and values.get("stage") not in mapping.filter_stages:
+        return False
+    if mapping.filter_tags and "tags" in values:
+        tags = values.get("tags")
+        if not isinstance(tags, frozenset) or not (tags & mapping.filter_tags):
+            return False
+    return True

@@ -1,0 +1,330 @@
+"""Applying a plan: writes through the connectors, then the state, batch by batch.
+
+Order inside a batch: the side is written first, the state database after, in
+one transaction per batch; so a crash between the two leaves a side ahead of
+the state, which the next run heals without writing again (the values already
+agree) and without duplicating (creates carry their join marker and are
+journalled before the call).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import structlog
+
+from connectors.base import Connector
+from connectors.model import AppLink, CreateRequest, Entity, SetPatch, Side, UpdateRequest, WriteResult
+from state.store import StateStore, dumps
+from syncd.core.mapping import EntityMapping, to_canonical, to_side
+from syncd.core.normalize import Value, to_json
+from syncd.core.plan import Action, EntityPlan
+from syncd.engine.report import RunReport
+
+log = structlog.get_logger("syncd.engine")
+
+OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
+
+
+def base_json(values: Mapping[str, Value]) -> dict[str, Any]:
+    return {k: to_json(v) for k, v in values.items()}
+
+
+@dataclass
+class Context:
+    pair: str
+    app_id: str
+    app_name: str
+    app_url: Callable[[Entity, str], str]
+    conns: Mapping[Side, Connector]
+    store: StateStore
+    report: RunReport
+    run_id: str
+    stop: threading.Event
+    batch_size: int = 100
+    on_batch: Callable[[], None] = lambda: None
+    applied_conflicts: list[int] = field(default_factory=list)
+
+
+class Executor:
+    """Applies one entity's plan."""
+
+    def __init__(self, ctx: Context, entity: Entity, mapping: EntityMapping,
+                 resolutions: Mapping[int, Mapping[str, tuple[int, Any]]]) -> None:
+        self.ctx = ctx
+        self.entity = entity
+        self.mapping = mapping
+        self.resolution_ids = {lid: {f: cid for f, (cid, _) in fields.items()} for lid, fields in resolutions.items()}
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _count(self, side: Side, op: str, n: int = 1) -> None:
+        if n:
+            self.ctx.report.writes[f"{side}.{self.entity}.{op}"] += n
+
+    def _error(self, s: Any, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
+               code: str | None = None, field_name: str | None = None) -> None:
+        self.ctx.report.record_errors += 1
+        log.warning("record_error", pair=self.ctx.pair, entity=self.entity, side=side, op=op,
+                    record_id=record_id, field=field_name, code=code, error=message)
+        StateStore.record_error(s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity, side=side,
+                                op=op, record_id=record_id, source_side=source_side, field=field_name,
+                                code=code, message=message)
+
+    def _app_link(self, external_id: str) -> AppLink:
+        return AppLink(self.ctx.app_id, external_id, self.ctx.app_name, self.ctx.app_url(self.entity, external_id))
+
+    def _readback(self, side: Side, result: WriteResult, written: Mapping[str, Value]) -> dict[str, Value]:
+        """What the side holds now: the returned record when there is one, else what was written."""
+        if result.record is None:
+            return dict(written)
+        canon = to_canonical(result.record, self.mapping, side)
+        out = dict(written)
+        out.update({k: v for k, v in canon.values.items() if k in written})
+        return out
+
+    def _batches(self, actions: Sequence[Action]) -> list[Sequence[Action]]:
+        size = self.ctx.batch_size
+        return [actions[i : i + size] for i in range(0, len(actions), size)]
+
+    # -- entry ---------------------------------------------------------------------
+
+    def apply(self, plan: EntityPlan) -> bool:
+        """Apply the plan; False when stopped before the end."""
+        with self.ctx.store.transaction() as s:
+            for side, rid, fname, message in plan.field_problems:
+                self._error(s, side=side, op="read", record_id=rid, source_side=side, message=message,
+                            code="bad_value", field_name=fname)
+            for err in plan.errors:
+                self._error(s, side=err.side, op="match", record_id=err.record_id, source_side=err.side,
+                            message=err.message, code=err.code)
+        groups: list[tuple[Callable[[Sequence[Action]], None], list[Action]]] = [
+            (self._apply_syncs, [a for a in plan.actions if a.kind == "sync"]),
+            (lambda b: self._apply_creates("external", b), [a for a in plan.actions if a.kind == "create_external"]),
+            (lambda b: self._apply_creates("cloze", b), [a for a in plan.actions if a.kind == "create_cloze"]),
+            (self._apply_removals, [a for a in plan.actions if a.kind in ("delete_cloze", "delete_external", "unlink", "forget")]),
+        ]
+        for handler, actions in groups:
+            for batch in self._batches(actions):
+                if self.ctx.stop.is_set():
+                    return False
+                handler(batch)
+                self.ctx.on_batch()
+        return True
+
+    # -- updates of linked (or newly matched) pairs -----------------------------------
+
+    def _apply_syncs(self, batch: Sequence[Action]) -> None:
+        requests: dict[Side, list[UpdateRequest]] = {"cloze": [], "external": []}
+        problems: dict[int, list[tuple[Side, str, str]]] = {}
+        written: dict[int, dict[Side, dict[str, Value]]] = {}
+        for i, action in enumerate(batch):
+            assert action.merge is not None and action.cloze_id and action.external_id
+            written[i] = {"cloze": {}, "external": {}}
+            for side, patch in (("cloze", action.merge.cloze_patch), ("external", action.merge.external_patch)):
+                fields, bad = to_side(patch, self.mapping, side)  # type: ignore[arg-type]
+                for fname, message in bad.items():
+                    problems.setdefault(i, []).append((side, fname, message))  # type: ignore[arg-type]
+                values = {k: (v.result if isinstance(v, SetPatch) else v) for k, v in patch.items() if k not in bad}
+                written[i][side] = values  # type: ignore[index]
+                marker = {}
+                if side == "cloze" and action.add_app_link:
+                    marker["add_app_link"] = self._app_link(action.external_id)
+                if side == "external" and action.set_cloze_ref:
+                    marker["cloze_ref"] = action.cloze_id
+                if fields or marker:
+                    rid = action.cloze_id if side == "cloze" else action.external_id
+                    requests[side].append(UpdateRequest(id=rid, fields=fields, **marker))  # type: ignore[index,arg-type]
+        results: dict[Side, dict[str, WriteResult]] = {}
+        for side, reqs in requests.items():
+            if reqs:
+                out = self.ctx.conns[side].update(self.entity, reqs)
+                results[side] = {r.key: r for r in out}
+                self._count(side, "update", sum(1 for r in out if r.ok))
+        with self.ctx.store.transaction() as s:
+            for i, action in enumerate(batch):
+                assert action.merge is not None and action.cloze_id and action.external_id
+                merge = action.merge
+                failed = False
+                base_c, base_e = dict(merge.base_cloze), dict(merge.base_external)
+                for side, rid in (("cloze", action.cloze_id), ("external", action.external_id)):
+                    res = results.get(side, {}).get(rid)  # type: ignore[call-overload]
+                    if res is None:
+                        continue
+                    if not res.ok:
+                        failed = True
+                        self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],  # type: ignore[index,arg-type]
+                                    message=res.error or "rejected", code=res.code)
+                    else:
+                        target = base_c if side == "cloze" else base_e
+                        target.update(self._readback(side, res, written[i][side]))  # type: ignore[arg-type,index]
+                for side, fname, message in problems.get(i, []):
+                    self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
+                                message=message, code="unmapped_value", field_name=fname)
+                    # The field was not written: its base stays as it was, so it is tried again.
+                    old = action.prior_cloze if side == "cloze" else action.prior_external
+                    target = base_c if side == "cloze" else base_e
+                    if old is not None and fname in old:
+                        target[fname] = old[fname]
+                    else:
+                        target.pop(fname, None)
+                if failed:
+                    # A failed write keeps the link's base, so the next run retries the same change.
+                    prior_c, prior_e = action.prior_cloze, action.prior_external
+                    base_c = dict(prior_c) if prior_c is not None else None  # type: ignore[assignment]
+                    base_e = dict(prior_e) if prior_e is not None else None  # type: ignore[assignment]
+                link_id = StateStore.save_link(
+                    s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=action.cloze_id,
+                    external_id=action.external_id, link_id=action.link_id,
+                    base=base_json(base_c) if base_c is not None else None,
+                    base_external=base_json(base_e) if base_e is not None else None,
+                )
+                if not failed:
+                    self._record_conflicts(s, action, link_id)
+                    StateStore.resolve_errors(s, self.ctx.pair, self.entity, "cloze", [action.cloze_id], ("update", "read", "match", "link"))
+                    StateStore.resolve_errors(s, self.ctx.pair, self.entity, "external", [action.external_id], ("update", "read", "match", "link"))
+                    settled = [c.field for c in merge.conflicts]
+                    converged = [r.name for r in self.mapping.rules if r.name not in settled]
+                    StateStore.close_open_conflicts(s, link_id, converged)
+
+    def _record_conflicts(self, s: Any, action: Action, link_id: int) -> None:
+        assert action.merge is not None
+        resolved = self.resolution_ids.get(action.link_id or -1, {})
+        done = [cid for cid in resolved.values()]
+        StateStore.mark_conflicts_applied(s, done)
+        for conflict in action.merge.conflicts:
+            self.ctx.report.conflicts += 1
+            pending = conflict.outcome == "pending"
+            if pending:
+                self.ctx.report.pending_conflicts += 1
+            log.warning("conflict", pair=self.ctx.pair, entity=self.entity, cloze_id=action.cloze_id,
+                        external_id=action.external_id, field=conflict.field, base=to_json(conflict.base),
+                        cloze=to_json(conflict.cloze), external=to_json(conflict.external),
+                        policy=conflict.policy, outcome=conflict.outcome)
+            StateStore.record_conflict(
+                s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity, link_id=link_id,
+                cloze_id=action.cloze_id, external_id=action.external_id, field=conflict.field,
+                base=dumps(to_json(conflict.base)) if conflict.has_base else None,
+                cloze_value=dumps(to_json(conflict.cloze)), external_value=dumps(to_json(conflict.external)),
+                policy=conflict.policy, outcome=conflict.outcome, status="open" if pending else "auto",
+            )
+
+    # -- creates -------------------------------------------------------------------
+
+    def _apply_creates(self, target: Side, batch: Sequence[Action]) -> None:
+        source: Side = OTHER[target]
+        conn, source_conn = self.ctx.conns[target], self.ctx.conns[source]
+        requests: list[CreateRequest] = []
+        payloads: dict[str, dict[str, Value]] = {}
+        with self.ctx.store.transaction() as s:
+            for action in batch:
+                source_id = action.cloze_id if source == "cloze" else action.external_id
+                assert source_id
+                values = {k: v for k, v in action.values.items() if k not in action.source_problems}
+                fields, bad = to_side({k: v for k, v in values.items() if v not in (None, frozenset())}, self.mapping, target)
+                for fname, message in bad.items():
+                    values.pop(fname, None)
+                    self._error(s, side=target, op="create", record_id=source_id, source_side=source,
+                                message=message, code="unmapped_value", field_name=fname)
+                payloads[source_id] = values
+                StateStore.journal_add(s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity,
+                                       target_side=target, source_id=source_id, replaces_link=action.replaces_link,
+                                       base=dumps(base_json(values)))
+                if target == "cloze":
+                    requests.append(CreateRequest(key=source_id, fields=fields, app_link=self._app_link(source_id)))
+                else:
+                    requests.append(CreateRequest(key=source_id, fields=fields, cloze_ref=source_id))
+        results = conn.create(self.entity, requests)
+        self._count(target, "create", sum(1 for r in results if r.ok))
+        # Stamp the join marker on the source record too, so both systems carry the link.
+        marks: list[UpdateRequest] = []
+        for res in results:
+            if res.ok and res.id:
+                if source == "cloze":
+                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id)))
+                else:
+                    marks.append(UpdateRequest(id=res.key, fields={}, cloze_ref=res.id))
+        mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}
+        self._count(source, "update", sum(1 for r in mark_results.values() if r.ok))
+        by_key = {r.key: r for r in results}
+        with self.ctx.store.transaction() as s:
+            for action in batch:
+                source_id = action.cloze_id if source == "cloze" else action.external_id
+                assert source_id
+                res = by_key.get(source_id)
+                if res is None or not res.ok or not res.id:
+                    self._error(s, side=target, op="create", record_id=source_id, source_side=source,
+                                message=(res.error if res else None) or "the create returned no id", code=res.code if res else None)
+                    continue
+                values = payloads[source_id]
+                target_base = self._readback(target, res, values)
+                cloze_id, external_id = (source_id, res.id) if source == "cloze" else (res.id, source_id)
+                if action.replaces_link is not None:
+                    StateStore.delete_link(s, action.replaces_link)
+                StateStore.save_link(
+                    s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=cloze_id,
+                    external_id=external_id,
+                    base=base_json(values if source == "cloze" else target_base),
+                    base_external=base_json(target_base if source == "cloze" else values),
+                )
+                mark = mark_results.get(source_id)
+                if mark is not None and not mark.ok:
+                    # Linked in state; the marker is added again on the next run.
+                    self._error(s, side=source, op="link", record_id=source_id, source_side=source,
+                                message=mark.error or "could not stamp the join marker", code=mark.code)
+                StateStore.resolve_errors(s, self.ctx.pair, self.entity, source, [source_id], ("create", "read", "match"))
+            sources = [(a.cloze_id if source == "cloze" else a.external_id) or "" for a in batch]
+            StateStore.journal_settle(s, self.ctx.pair, self.entity, target, sources)
+
+    # -- deletes, unlinks, forgets ----------------------------------------------------
+
+    def _apply_removals(self, batch: Sequence[Action]) -> None:
+        deletes: dict[Side, list[str]] = {"cloze": [], "external": []}
+        unmark: dict[Side, list[UpdateRequest]] = {"cloze": [], "external": []}
+        for action in batch:
+            if action.kind == "delete_cloze" and action.cloze_id:
+                deletes["cloze"].append(action.cloze_id)
+            elif action.kind == "delete_external" and action.external_id:
+                deletes["external"].append(action.external_id)
+            elif action.kind == "unlink" and action.remove_markers:
+                if action.survivor == "cloze" and action.cloze_id and action.external_id:
+                    unmark["cloze"].append(UpdateRequest(id=action.cloze_id, fields={}, remove_app_link=self._app_link(action.external_id)))
+                elif action.survivor == "external" and action.external_id:
+                    unmark["external"].append(UpdateRequest(id=action.external_id, fields={}, clear_cloze_ref=True))
+        results: dict[Side, dict[str, WriteResult]] = {"cloze": {}, "external": {}}
+        for side in ("cloze", "external"):
+            if deletes[side]:  # type: ignore[index]
+                out = self.ctx.conns[side].delete(self.entity, deletes[side])  # type: ignore[index]
+                results[side].update({r.key: r for r in out})  # type: ignore[index]
+                self._count(side, "delete", sum(1 for r in out if r.ok))  # type: ignore[arg-type]
+            if unmark[side]:  # type: ignore[index]
+                out = self.ctx.conns[side].update(self.entity, unmark[side])  # type: ignore[index]
+                results[side].update({r.key: r for r in out})  # type: ignore[index]
+                self._count(side, "update", sum(1 for r in out if r.ok))  # type: ignore[arg-type]
+        with self.ctx.store.transaction() as s:
+            for action in batch:
+                assert action.link_id is not None
+                if action.kind == "forget":
+                    StateStore.delete_link(s, action.link_id)
+                    continue
+                side = action.survivor
+                assert side is not None
+                rid = action.cloze_id if side == "cloze" else action.external_id
+                res = results[side].get(rid or "")
+                if res is not None and not res.ok:
+                    self._error(s, side=side, op="delete" if action.kind != "unlink" else "link", record_id=rid or "",
+                                source_side=side, message=res.error or "rejected", code=res.code)
+                    continue
+                log.info("linked_record_deleted", pair=self.ctx.pair, entity=self.entity, cloze_id=action.cloze_id,
+                         external_id=action.external_id, action=action.kind, survivor=side)
+                if action.kind == "unlink":
+                    StateStore.tombstone_link(s, action.link_id, OTHER[side], keep_cloze=side == "cloze")
+                else:
+                    StateStore.delete_link(s, action.link_id)
+
+
+def OTHER_ID(action: Action, side: Side) -> str:
+    """The id of the record on the side that was the *source* of a write to ``side``."""
+    return (action.external_id if side == "cloze" else action.cloze_id) or ""

@@ -1,0 +1,169 @@
+"""Reading what changed: builds the :class:`~syncd.core.plan.Observation` a plan needs.
+
+A full run lists both sides. An incremental run reads each side's change feed
+from its stored cursor and then fills in what the planner must see to decide
+without guessing: the counterpart of every changed linked record, the record a
+join marker points at, records whose earlier write failed (retried every run
+until they succeed), and, for new records, any record on the other side that
+carries their join marker or shares their e-mail or domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from connectors.base import Connector
+from connectors.model import Entity, Record, Side
+from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
+from syncd.core.plan import LinkState, Observation
+
+GET_CHUNK = 100
+
+
+@dataclass
+class Observed:
+    obs: Observation
+    cursors: dict[Side, str | None] = field(default_factory=dict)  # to store once applied
+    reads: dict[Side, int] = field(default_factory=dict)
+
+
+def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: EntityMapping) -> int:
+    target = obs.cloze if side == "cloze" else obs.external
+    count = 0
+    for record in records:
+        if record.archived:
+            (obs.cloze_gone if side == "cloze" else obs.external_gone).add(record.id)
+            continue
+        target[record.id] = to_canonical(record, mapping, side)
+        count += 1
+    return count
+
+
+def _get(conn: Connector, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+    out: dict[str, Record] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), GET_CHUNK):
+        out.update(conn.get(entity, unique[start : start + GET_CHUNK]))
+    return out
+
+
+def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, external: Connector) -> Observed:
+    """Both sides listed completely. Cursors are taken *before* listing so nothing is missed after."""
+    result = Observed(Observation(complete=True))
+    for side, conn in (("cloze", cloze), ("external", external)):
+        result.cursors[side] = conn.current_cursor(entity)  # type: ignore[index]
+        n = 0
+        for page in conn.list_all(entity):
+            n += _add(result.obs, side, page, mapping)  # type: ignore[arg-type]
+        result.reads[side] = n  # type: ignore[index]
+    return result
+
+
+def observe_changes(
+    entity: Entity,
+    mapping: EntityMapping,
+    cloze: Connector,
+    external: Connector,
+    cursors: Mapping[Side, str | None],
+) -> Observed:
+    """Each side's change feed since its cursor."""
+    result = Observed(Observation())
+    for side, conn in (("cloze", cloze), ("external", external)):
+        cursor = cursors.get(side)  # type: ignore[call-overload]
+        n = 0
+        for page in conn.changes(entity, cursor):
+            n += _add(result.obs, side, page.records, mapping)  # type: ignore[arg-type]
+            gone = result.obs.cloze_gone if side == "cloze" else result.obs.external_gone
+            for rid in page.deleted_ids:
+                gone.add(rid)
+                (result.obs.cloze if side == "cloze" else result.obs.external).pop(rid, None)
+            if page.cursor is not None:
+                cursor = page.cursor
+        result.cursors[side] = cursor  # type: ignore[index]
+        result.reads[side] = n  # type: ignore[index]
+    return result
+
+
+def observe_records(entity: Entity, mapping: EntityMapping, cloze: Connector, cloze_ids: Sequence[str]) -> Observed:
+    """Just these Cloze records (a webhook said they changed)."""
+    result = Observed(Observation())
+    found = _get(cloze, entity, cloze_ids)
+    result.reads["cloze"] = _add(result.obs, "cloze", found.values(), mapping)
+    result.obs.cloze_gone.update(set(cloze_ids) - set(found))
+    return result
+
+
+def add_by_id(obs: Observation, side: Side, conn: Connector, entity: Entity, ids: Iterable[str], mapping: EntityMapping) -> int:
+    """Read records by id onto ``side`` of the observation; absent ones are known gone."""
+    have = obs.cloze if side == "cloze" else obs.external
+    gone = obs.cloze_gone if side == "cloze" else obs.external_gone
+    wanted = [i for i in ids if i and i not in have and i not in gone]
+    if not wanted:
+        return 0
+    found = _get(conn, entity, wanted)
+    gone.update(set(wanted) - set(found))
+    return _add(obs, side, found.values(), mapping)
+
+
+def complete(
+    obs: Observation,
+    entity: Entity,
+    mapping: EntityMapping,
+    links: Sequence[LinkState],
+    cloze: Connector,
+    external: Connector,
+    app_id: str,
+    retry: Mapping[Side, Iterable[str]],
+) -> int:
+    """Fill in what an incremental observation lacks (see the module docstring); returns reads."""
+    reads = 0
+    conns: dict[Side, Connector] = {"cloze": cloze, "external": external}
+    for side, ids in retry.items():
+        reads += add_by_id(obs, side, conns[side], entity, ids, mapping)
+
+    by_cloze = {l.cloze_id: l for l in links if l.cloze_id}
+    by_external = {l.external_id: l for l in links if l.external_id}
+
+    # New records: find a counterpart by marker or match rule before anything is created.
+    for side, own, other_side in (("cloze", obs.cloze, "external"), ("external", obs.external, "cloze")):
+        linked = by_cloze if side == "cloze" else by_external
+        other: Connector = conns[other_side]  # type: ignore[index]
+        for canon in list(own.values()):
+            if canon.id in linked:
+                continue
+            marker_ids = _marker_targets(canon, side, app_id)  # type: ignore[arg-type]
+            if marker_ids:
+                reads += add_by_id(obs, other_side, other, entity, marker_ids, mapping)  # type: ignore[arg-type]
+                continue
+            found = other.find_linked(entity, canon.id)
+            if found is not None:
+                reads += _add(obs, other_side, [found], mapping)  # type: ignore[arg-type]
+                continue
+            for rule in mapping.match_on:
+                for key in canon.match_keys.get(rule, ()):
+                    reads += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)  # type: ignore[arg-type]
+
+    # Linked records seen on one side only: read the counterpart.
+    want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
+    want_external = [l.external_id for l in links if l.external_id and l.cloze_id in obs.cloze and l.external_id not in obs.external]
+    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)  # type: ignore[arg-type]
+    reads += add_by_id(obs, "external", external, entity, want_external, mapping)  # type: ignore[arg-type]
+    # Counterparts of records just found through markers or matches may be linked too.
+    want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
+    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)  # type: ignore[arg-type]
+    for gone_id in list(obs.cloze_gone):
+        link = by_cloze.get(gone_id)
+        if link and link.external_id:
+            reads += add_by_id(obs, "external", external, entity, [link.external_id], mapping)
+    for gone_id in list(obs.external_gone):
+        link = by_external.get(gone_id)
+        if link and link.cloze_id:
+            reads += add_by_id(obs, "cloze", cloze, entity, [link.cloze_id], mapping)
+    return reads
+
+
+def _marker_targets(canon: Canon, side: Side, app_id: str) -> list[str]:
+    if side == "cloze":
+        return [uid for src, uid in canon.app_links if src == app_id]
+    return [canon.cloze_ref] if canon.cloze_ref else []

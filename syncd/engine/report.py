@@ -1,0 +1,87 @@
+"""What one run of one pair did: counts, outcome, exit code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_RECORD_ERRORS = 3  # finished, but some records failed, conflicts wait, or deletes were held back
+EXIT_TEMPFAIL = 75
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    pair: str
+    mode: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished_at: datetime | None = None
+    ok: bool = True
+    stopped: bool = False
+    dry_run: bool = False
+    reads: Counter[str] = field(default_factory=Counter)  # "side.entity"
+    writes: Counter[str] = field(default_factory=Counter)  # "side.entity.op"
+    conflicts: int = 0
+    pending_conflicts: int = 0
+    record_errors: int = 0
+    deletes_held: int = 0
+    error: str | None = None
+    error_exit: int = EXIT_FATAL
+    notes: list[str] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        end = self.finished_at or datetime.now(timezone.utc)
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+    def exit_code(self) -> int:
+        if not self.ok:
+            return self.error_exit
+        if self.record_errors or self.pending_conflicts or self.deletes_held or self.stopped:
+            return EXIT_RECORD_ERRORS
+        return EXIT_OK
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "failed"
+        if self.stopped:
+            return "stopped"
+        if self.exit_code() != EXIT_OK:
+            return "errors"
+        return "ok"
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "reads": dict(self.reads),
+            "writes": dict(self.writes),
+            "conflicts": self.conflicts,
+            "pending_conflicts": self.pending_conflicts,
+            "record_errors": self.record_errors,
+            "deletes_held": self.deletes_held,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pair": self.pair,
+            "mode": self.mode,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": round(self.duration_s, 3),
+            "exit_code": self.exit_code(),
+            "error": self.error,
+            "notes": self.notes,
+            **self.counts(),
+        }

@@ -1,0 +1,378 @@
+"""One run of one pair: read, plan with the pure core, check the safety cap, apply, record.
+
+:func:`sync_pair` is what the CLI and the daemon call. It builds the pair's two
+connectors from the config, takes the pair's lease in the state database (so a
+manual ``reconcile`` and the daemon never run one pair at once), runs
+:class:`PairEngine`, and always records the run and releases the lease.
+
+Cursors move only after every change read up to them has been applied and
+recorded (record errors count as recorded: they are retried by id next run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Collection, Literal, Mapping
+
+import structlog
+
+from config.loader import LoadedConfig
+from config.models import PairConfig
+from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
+from connectors.model import ENTITIES, CANONICAL_FIELDS, Entity, Side
+from state.store import StateStore
+from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
+from syncd.core.normalize import Value, from_json
+from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
+from syncd.engine import observe
+from syncd.engine.executor import Context, Executor
+from syncd.engine.report import EXIT_TEMPFAIL, RunReport
+from syncd.errors import ApiError, ConfigError, LeaseHeldError, SafetyStop, StateError, SyncdError, TransientApiError
+
+log = structlog.get_logger("syncd.engine")
+
+Mode = Literal["incremental", "full"]
+LEASE_TTL = 300.0
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
+    """Native custom-field ids each side must read, from the config alone."""
+    out: dict[Entity, list[str]] = {}
+    for entity in ENTITIES:
+        ecfg = getattr(pair.entities, entity)
+        for name, fm in (ecfg.fields or {}).items():
+            if name.startswith(CUSTOM_CANONICAL_PREFIX) and fm.direction != "none":
+                native = fm.cloze if side == "cloze" else fm.external
+                if native:
+                    out.setdefault(entity, []).append(native)
+    return out
+
+
+def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver | None = None) -> dict[Side, Connector]:
+    pair = loaded.pair(pair_name)
+    conns: dict[Side, Connector] = {}
+    for side in ("cloze", "external"):
+        ctx = ConnectorContext(
+            pair=pair_name,
+            side=side,  # type: ignore[arg-type]
+            app_id=pair.app_id,
+            app_name=pair.app_name,
+            app_url_template=pair.app_url,
+            custom_fields=custom_fields(pair, side),  # type: ignore[arg-type]
+            observer=observer or NullObserver(),
+        )
+        conns[side] = loaded.connectors[pair_name][side](loaded.settings[pair_name][side], ctx)  # type: ignore[index]
+    return conns
+
+
+def sync_pair(
+    loaded: LoadedConfig,
+    pair: str,
+    *,
+    store: StateStore,
+    mode: Mode = "incremental",
+    only: Mapping[str, Collection[str]] | None = None,
+    dry_run: bool = False,
+    allow_mass_delete: bool = False,
+    stop: threading.Event | None = None,
+    observer: ApiObserver | None = None,
+) -> RunReport:
+    """Run one pair once. Raises LeaseHeldError if another process is syncing it."""
+    pair_cfg = loaded.pair(pair)
+    owner = lease_owner()
+    if not dry_run and not store.acquire_lease(pair, owner, LEASE_TTL):
+        holder = store.lease_holder(pair)
+        raise LeaseHeldError(
+            f"pair {pair!r} is being synced by {holder.owner if holder else 'another process'}",
+            pair=pair,
+            hint="wait for it to finish (the daemon holds the lease while it syncs)",
+        )
+    conns: dict[Side, Connector] = {}
+    try:
+        conns = build_connectors(loaded, pair, observer)
+        engine = PairEngine(
+            pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=store, mode=mode,
+            only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop,
+            renew=(lambda: store.renew_lease(pair, owner, LEASE_TTL)) if not dry_run else None,
+        )
+        return engine.run()
+    finally:
+        for conn in conns.values():
+            conn.close()
+        if not dry_run:
+            store.release_lease(pair, owner)
+
+
+class PairEngine:
+    """Runs one pair with two given connectors (the seam the property tests use)."""
+
+    def __init__(
+        self,
+        *,
+        pair: str,
+        cfg: PairConfig,
+        cloze: Connector,
+        external: Connector,
+        store: StateStore,
+        mode: Mode = "incremental",
+        only: Mapping[str, Collection[str]] | None = None,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        stop: threading.Event | None = None,
+        renew: Any = None,
+        batch_size: int = 100,
+    ) -> None:
+        self.pair = pair
+        self.cfg = cfg
+        self.conns: dict[Side, Connector] = {"cloze": cloze, "external": external}
+        self.store = store
+        self.mode = mode
+        self.only = only
+        self.dry_run = dry_run
+        self.allow_mass_delete = allow_mass_delete
+        self.stop = stop or threading.Event()
+        self.renew = renew
+        self.batch_size = batch_size
+        self.run_id = uuid.uuid4().hex[:12]
+        self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
+        self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
+
+    # -- the run -------------------------------------------------------------------
+
+    def run(self) -> RunReport:
+        report = self.report
+        if not self.dry_run:
+            self.store.start_run(self.run_id, self.pair, report.mode)
+        self.log.info("run_started", dry_run=self.dry_run)
+        try:
+            self._run()
+        except TransientApiError as exc:
+            report.ok, report.error, report.error_exit = False, str(exc), EXIT_TEMPFAIL
+        except (ApiError, StateError, ConfigError) as exc:
+            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
+        except SyncdError as exc:
+            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
+        finally:
+            report.finished_at = datetime.now(timezone.utc)
+            if not self.dry_run:
+                self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
+            event = "run_failed" if not report.ok else "run_finished"
+            self.log.info(event, status=report.status, duration_s=round(report.duration_s, 3), error=report.error,
+                          **{k: v for k, v in report.counts().items()})
+        return report
+
+    def _entities(self) -> list[tuple[Entity, EntityMapping]]:
+        out = []
+        problems: list[str] = []
+        for entity in ENTITIES:
+            ecfg = getattr(self.cfg.entities, entity)
+            if not ecfg.enabled:
+                continue
+            if any(entity not in c.entities() for c in self.conns.values()):
+                continue
+            mapping, found = build_entity_mapping(
+                entity, ecfg, self.conns["cloze"].fields(entity), self.conns["external"].fields(entity),
+                path=f"pairs.{self.pair}.entities.{entity}",
+            )
+            problems.extend(found)
+            out.append((entity, mapping))
+        if problems:
+            raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
+        return out
+
+    def _run(self) -> None:
+        entities = self._entities()
+        planned: list[tuple[Entity, EntityMapping, EntityPlan, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
+        for entity, mapping in entities:
+            if self.only is not None and entity not in self.only:
+                continue
+            if not self.dry_run:
+                self._recover_journal(entity)
+            links = self._links(entity)
+            resolutions = self.store.resolutions(self.pair, entity)
+            observed = self._observe(entity, mapping, links, resolutions)
+            plan = plan_entity(
+                entity, links, observed.obs, mapping, app_id=self.cfg.app_id, delete_policy=self.cfg.delete_policy,
+                resolutions={lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()},
+            )
+            for side, n in observed.reads.items():
+                self.report.reads[f"{side}.{entity}"] += n
+            planned.append((entity, mapping, plan, observed, resolutions))
+
+        self._safety_cap([p for _, _, p, _, _ in planned])
+
+        if self.dry_run:
+            for entity, _, plan, _, _ in planned:
+                self.report.plan.extend(describe_plan(entity, plan))
+                self.report.record_errors += len(plan.errors) + len(plan.field_problems)
+                self.report.conflicts += sum(len(a.merge.conflicts) for a in plan.actions if a.merge)
+                self.report.pending_conflicts += sum(
+                    1 for a in plan.actions if a.merge for c in a.merge.conflicts if c.outcome == "pending"
+                )
+            return
+
+        ctx = Context(
+            pair=self.pair, app_id=self.cfg.app_id, app_name=self.cfg.app_name,
+            app_url=self._app_url, conns=self.conns, store=self.store, report=self.report, run_id=self.run_id,
+            stop=self.stop, batch_size=self.batch_size, on_batch=self._heartbeat,
+        )
+        for entity, mapping, plan, observed, resolutions in planned:
+            finished = Executor(ctx, entity, mapping, resolutions).apply(plan)
+            if not finished:
+                self.report.stopped = True
+                self.log.info("run_stopped_early", entity=entity)
+                return
+            if self.only is None:
+                with self.store.transaction() as s:
+                    for side, value in observed.cursors.items():
+                        if value is not None:
+                            StateStore.set_cursor(s, self.pair, entity, side, value)
+
+    def _app_url(self, entity: Entity, external_id: str) -> str:
+        return self.cfg.app_url.format(id=external_id, entity=entity) if self.cfg.app_url else ""
+
+    def _heartbeat(self) -> None:
+        if self.renew is not None:
+            self.renew()
+
+    # -- reading -------------------------------------------------------------------
+
+    def _links(self, entity: Entity) -> list[LinkState]:
+        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        out = []
+        for row in self.store.links(self.pair, entity):
+            base_c = base_e = None
+            if row.base is not None:
+                raw = json.loads(row.base)
+                base_c = {k: _decode(kinds, k, v) for k, v in raw.items()}
+                base_e = dict(base_c)
+                if row.base_external:
+                    base_e.update({k: _decode(kinds, k, v) for k, v in json.loads(row.base_external).items()})
+            out.append(LinkState(row.id or 0, row.cloze_id, row.external_id, row.status, base_c, base_e))
+        return out
+
+    def _observe(
+        self, entity: Entity, mapping: EntityMapping, links: list[LinkState], resolutions: Mapping[int, Any]
+    ) -> observe.Observed:
+        cloze, external = self.conns["cloze"], self.conns["external"]
+        if self.only is not None:
+            observed = observe.observe_records(entity, mapping, cloze, list(self.only.get(entity, ())))
+        else:
+            cursors: dict[Side, str | None] = {
+                side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")  # type: ignore[misc]
+            }
+            if self.mode == "full" or any(v is None for v in cursors.values()):
+                observed = observe.observe_full(entity, mapping, cloze, external)
+                self._empty_side_guard(entity, observed.obs, links)
+                return observed
+            observed = observe.observe_changes(entity, mapping, cloze, external, cursors)
+        retry: dict[Side, list[str]] = {"cloze": [], "external": []}
+        for err in self.store.open_errors(self.pair, entity):
+            retry[err.source_side].append(err.record_id)  # type: ignore[index]
+        for link in links:  # an operator's conflict choice is applied even if neither record changed
+            if link.id in resolutions and link.cloze_id and link.external_id:
+                retry["cloze"].append(link.cloze_id)
+                retry["external"].append(link.external_id)
+        extra = observe.complete(observed.obs, entity, mapping, links, cloze, external, self.cfg.app_id, retry)
+        observed.reads["cloze"] = observed.reads.get("cloze", 0) + extra
+        return observed
+
+    def _recover_journal(self, entity: Entity) -> None:
+        """Settle creates a crash interrupted: link what was created, forget what was not."""
+        pending = self.store.journal_pending(self.pair, entity)
+        if not pending:
+            return
+        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        with self.store.transaction() as s:
+            for entry in pending:
+                found = self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
+                if found is not None:
+                    base = {k: _decode(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
+                    cloze_id, external_id = (
+                        (entry.source_id, found.id) if entry.target_side == "external" else (found.id, entry.source_id)
+                    )
+                    if entry.replaces_link is not None:
+                        StateStore.delete_link(s, entry.replaces_link)
+                    StateStore.save_link(
+                        s, pair=self.pair, entity=entity, app_id=self.cfg.app_id, cloze_id=cloze_id,
+                        external_id=external_id, base={k: _encode(v) for k, v in base.items()},
+                        base_external={k: _encode(v) for k, v in base.items()},
+                    )
+                    self.log.info("journal_recovered", entity=entity, target=entry.target_side,
+                                  source_id=entry.source_id, found_id=found.id)
+                StateStore.journal_settle(s, self.pair, entity, entry.target_side, [entry.source_id])
+
+    # -- safety --------------------------------------------------------------------
+
+    def _empty_side_guard(self, entity: Entity, obs: Observation, links: list[LinkState]) -> None:
+        active = [l for l in links if l.status == "active"]
+        if not active or self.allow_mass_delete:
+            return
+        for side, seen in (("cloze", obs.cloze), ("external", obs.external)):
+            if not seen:
+                raise SafetyStop(
+                    f"the {side} side returned no {entity} records while {len(active)} are linked; nothing was changed",
+                    pair=self.pair, side=side, entity=entity,
+                    hint="if the records really were all deleted, run `syncd reconcile --allow-mass-delete`",
+                )
+
+    def _safety_cap(self, plans: list[EntityPlan]) -> None:
+        deletes = sum(p.deletes for p in plans)
+        if not deletes or self.allow_mass_delete:
+            return
+        safety = self.cfg.safety
+        linked = max(self.store.link_count(self.pair), 1)
+        over_count = deletes > safety.max_deletes
+        over_share = deletes > safety.min_deletes_for_share and deletes / linked > safety.max_delete_share
+        if not (over_count or over_share):
+            return
+        why = (
+            f"this run would delete or unlink {deletes} of {linked} linked records "
+            f"(limits: {safety.max_deletes} records, {safety.max_delete_share:.0%} of links); no deletes were applied"
+        )
+        self.log.warning("safety_stop", deletes=deletes, linked=linked, reason=why)
+        self.report.notes.append(why + "; run `syncd reconcile --allow-mass-delete` to go ahead")
+        self.report.deletes_held = deletes
+        for plan in plans:
+            plan.actions = [a for a in plan.actions if not a.is_delete]
+
+
+def _decode(kinds: Mapping[str, Any], name: str, value: Any) -> Value:
+    from connectors.model import FieldKind
+
+    kind = kinds.get(name)
+    if kind is None:  # a custom field: sets are stored as lists
+        return frozenset(value) if isinstance(value, list) else (None if value is None else str(value))
+    return from_json(kind, value) if isinstance(kind, FieldKind) else value
+
+
+def _encode(value: Value) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+def describe_plan(entity: str, plan: EntityPlan) -> list[dict[str, Any]]:
+    """The plan as JSON-able rows (what ``--dry-run`` prints)."""
+    rows: list[dict[str, Any]] = []
+    for a in plan.actions:
+        row: dict[str, Any] = {"entity": entity, "action": a.kind, "cloze_id": a.cloze_id, "external_id": a.external_id}
+        if a.merge is not None:
+            row["cloze_fields"] = sorted(a.merge.cloze_patch)
+            row["external_fields"] = sorted(a.merge.external_patch)
+            row["conflicts"] = [f"{c.field}:{c.outcome}" for c in a.merge.conflicts]
+            if not (a.merge.writes or a.merge.conflicts or a.add_app_link or a.set_cloze_ref):
+                row["action"] = "link"
+        if a.values:
+            row["fields"] = sorted(k for k, v in a.values.items() if v not in (None, frozenset()))
+        rows.append(row)
+    for err in plan.errors:
+        rows.append({"entity": entity, "action": "error", f"{err.side}_id": err.record_id, "message": err.message})
+    return rows

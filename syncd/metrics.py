@@ -1,0 +1,179 @@
+"""Prometheus metrics of the daemon, in a registry of their own.
+
+Names follow https://prometheus.io/docs/practices/naming: prefix ``syncd_``,
+base units, ``_total`` on counters. Labels hold pair, side, entity, operation and
+status class only: never a record id or an email (unbounded cardinality, and
+personal data).
+
+:class:`Metrics` is also the :class:`~connectors.base.ApiObserver` handed to the
+connectors, so every HTTP request and retry is counted where it happens.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Mapping, Protocol
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from syncd import __version__
+
+# Runs take from well under a second (a webhook for one record) to hours (a first full reconcile).
+_DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
+
+
+class RunSummary(Protocol):
+    """The parts of the engine's ``RunReport`` the metrics read."""
+
+    @property
+    def pair(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def stopped(self) -> bool: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def reads(self) -> Mapping[str, int]: ...
+    @property
+    def writes(self) -> Mapping[str, int]: ...
+    @property
+    def conflicts(self) -> int: ...
+    @property
+    def record_errors(self) -> int: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
+def status_class(status: int | None) -> str:
+    """``2xx``, ``4xx``, ``5xx``...; ``error`` when no response came (timeout, connection)."""
+    if status is None:
+        return "error"
+    return f"{status // 100}xx"
+
+
+def run_outcome(report: RunSummary) -> str:
+    """``ok``, ``stopped`` (graceful stop mid-run) or ``failed``."""
+    if not report.ok:
+        return "failed"
+    return "stopped" if report.stopped else "ok"
+
+
+class Metrics:
+    """All metrics of one daemon process; implements ``ApiObserver``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        if process_metrics:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        self.records_read = Counter(
+            "syncd_records_read", "Records read from a side", ["pair", "side", "entity"], registry=r
+        )
+        self.records_written = Counter(
+            "syncd_records_written", "Records written to a side, by operation",
+            ["pair", "side", "entity", "op"], registry=r,
+        )
+        self.conflicts = Counter("syncd_conflicts", "Field conflicts detected", ["pair"], registry=r)
+        self.record_errors = Counter(
+            "syncd_record_errors", "Records a side rejected (recorded, retried later)", ["pair"], registry=r
+        )
+        self.api_requests = Counter(
+            "syncd_api_requests", "HTTP requests to a side's API", ["side", "status_class"], registry=r
+        )
+        self.api_retries = Counter("syncd_api_retries", "HTTP requests retried", ["side"], registry=r)
+        self.runs = Counter("syncd_runs", "Sync runs finished", ["pair", "kind", "outcome"], registry=r)
+        self.run_duration = Histogram(
+            "syncd_run_duration_seconds", "Wall time of a sync run", ["pair", "kind"],
+            buckets=_DURATION_BUCKETS, registry=r,
+        )
+        self.last_success = Gauge(
+            "syncd_last_success_timestamp_seconds", "Unix time the pair last finished a run successfully",
+            ["pair"], registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "syncd_webhook_deliveries", "Webhook requests received, by outcome",
+            ["pair", "outcome"], registry=r,
+        )
+        self.skipped_runs = Counter(
+            "syncd_runs_skipped", "Runs not started because the pair was busy", ["pair", "kind"], registry=r
+        )
+        self.build_info = Info("syncd_build", "cloze-syncd version", registry=r)
+        self.build_info.info({"version": __version__})
+        self._lock = threading.Lock()
+
+    # -- ApiObserver ---------------------------------------------------------------
+
+    def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None:
+        self.api_requests.labels(side=side, status_class=status_class(status)).inc()
+
+    def api_retry(self, side: str, reason: str) -> None:
+        self.api_retries.labels(side=side).inc()
+
+    # -- runs --------------------------------------------------------------------
+
+    def run_failed(self, pair: str, kind: str) -> None:
+        """Count a run that raised instead of returning a report."""
+        self.runs.labels(pair=pair, kind=kind, outcome="failed").inc()
+
+    def observe_run(self, report: RunSummary, kind: str | None = None) -> None:
+        """Count one finished run. ``kind``: ``incremental``, ``reconcile`` or ``webhook``.
+
+        A dry run is counted as a run but moves no record counter and no success time.
+        """
+        kind = kind or "incremental"
+        pair = report.pair
+        with self._lock:
+            self.runs.labels(pair=pair, kind=kind, outcome=run_outcome(report)).inc()
+            self.run_duration.labels(pair=pair, kind=kind).observe(max(0.0, report.duration_s))
+            if report.dry_run:
+                return
+            for key, count in report.reads.items():
+                side, _, entity = key.partition(".")
+                self.records_read.labels(pair=pair, side=side, entity=entity).inc(count)
+            for key, count in report.writes.items():
+                side, entity, op = (key.split(".", 2) + ["", ""])[:3]
+                self.records_written.labels(pair=pair, side=side, entity=entity, op=op).inc(count)
+            if report.conflicts:
+                self.conflicts.labels(pair=pair).inc(report.conflicts)
+            if report.record_errors:
+                self.record_errors.labels(pair=pair).inc(report.record_errors)
+            if report.ok and not report.stopped and kind != "webhook":
+                self.set_last_success(pair, report.finished_at or datetime.now(timezone.utc))
+
+    def set_last_success(self, pair: str, when: datetime) -> None:
+        """Set the pair's last success time (also used at start, from the state database)."""
+        self.last_success.labels(pair=pair).set(when.timestamp())
+
+    def forget_pair(self, pair: str) -> None:
+        """Drop a removed pair's gauge so it stops being reported."""
+        try:
+            self.last_success.remove(pair)
+        except KeyError:
+            pass
+
+    def webhook(self, pair: str, outcome: str) -> None:
+        """Count one webhook request: ``accepted``, ``unauthorized``, ``too_large``, ``malformed``..."""
+        self.webhook_deliveries.labels(pair=pair, outcome=outcome).inc()
+
+    def skipped(self, pair: str, kind: str) -> None:
+        """Count a run not started because the pair was already syncing."""
+        self.skipped_runs.labels(pair=pair, kind=kind).inc()

@@ -1,0 +1,80 @@
+"""``syncd state rebuild``: re-derive a pair's links from the two systems alone.
+
+Both sides are listed; records are paired only through their join markers (a
+Cloze App Link ``(app_id, external id)``, or the Cloze identity stored on an
+external record). Nothing is written to either side. Each new link's base holds
+the fields on which the two records agree; a field on which they differ has no
+base, so the next reconcile treats it as on a first sync (an empty side is
+filled, two different values are a conflict settled by the field's policy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from config.loader import LoadedConfig
+from connectors.model import ENTITIES
+from state.models import Cursor, Link
+from state.store import StateStore
+from syncd.core.mapping import build_entity_mapping
+from syncd.core.plan import plan_entity
+from syncd.engine import observe
+from syncd.engine.executor import base_json
+from syncd.engine.runner import build_connectors, lease_owner
+from syncd.errors import LeaseHeldError
+
+
+@dataclass
+class RebuildResult:
+    links: dict[str, int] = field(default_factory=dict)
+    unmatched: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def rebuild_pair(loaded: LoadedConfig, pair_name: str, store: StateStore) -> RebuildResult:
+    pair = loaded.pair(pair_name)
+    owner = lease_owner()
+    if not store.acquire_lease(pair_name, owner, 600):
+        raise LeaseHeldError(f"pair {pair_name!r} is being synced; stop the daemon first", pair=pair_name)
+    result = RebuildResult()
+    conns = build_connectors(loaded, pair_name)
+    try:
+        fresh: list[tuple[str, list[tuple[str, str, dict[str, object], dict[str, object]]]]] = []
+        for entity in ENTITIES:
+            ecfg = getattr(pair.entities, entity)
+            if not ecfg.enabled or any(entity not in c.entities() for c in conns.values()):
+                continue
+            mapping, problems = build_entity_mapping(entity, ecfg, conns["cloze"].fields(entity), conns["external"].fields(entity))
+            result.problems.extend(problems)
+            # Markers only: no match rules, no creates.
+            mapping = dataclasses.replace(mapping, match_on=(), create_in_cloze=False, create_in_external=False)
+            seen = observe.observe_full(entity, mapping, conns["cloze"], conns["external"])
+            plan = plan_entity(entity, [], seen.obs, mapping, app_id=pair.app_id, delete_policy=pair.delete_policy)
+            rows = []
+            for action in plan.actions:
+                if action.kind != "sync" or not action.cloze_id or not action.external_id:
+                    continue
+                c, e = seen.obs.cloze[action.cloze_id], seen.obs.external[action.external_id]
+                agreed = {k: v for k, v in c.values.items() if e.values.get(k, object()) == v}
+                rows.append((action.cloze_id, action.external_id, base_json(agreed), base_json(agreed)))
+            result.links[entity] = len(rows)
+            result.unmatched[entity] = len(seen.obs.cloze) + len(seen.obs.external) - 2 * len(rows)
+            result.problems.extend(f"{entity} {err.side} {err.record_id}: {err.message}" for err in plan.errors)
+            fresh.append((entity, rows))
+        with store.transaction() as s:
+            for entity, rows in fresh:
+                for old in s.exec(  # type: ignore[call-overload]
+                    Link.__table__.select().where(Link.pair == pair_name, Link.entity == entity)  # type: ignore[attr-defined]
+                ).all():
+                    StateStore.delete_link(s, old.id)
+                for cloze_id, external_id, base_c, base_e in rows:
+                    StateStore.save_link(s, pair=pair_name, entity=entity, app_id=pair.app_id, cloze_id=cloze_id,
+                                         external_id=external_id, base=base_c, base_external=base_e)
+                # Cursors are dropped: the next run lists both sides fully.
+                s.execute(Cursor.__table__.delete().where(Cursor.pair == pair_name, Cursor.entity == entity))  # type: ignore[attr-defined]
+    finally:
+        for conn in conns.values():
+            conn.close()
+        store.release_lease(pair_name, owner)
+    return result
