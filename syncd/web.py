@@ -73,7 +73,8 @@ def make_app(
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 return _reply(start_response, Reply(405, b"method not allowed\n"))
-            return metrics_app(environ, start_response)
+            served: Iterable[bytes] = metrics_app(environ, start_response)
+            return served
         if path == "/healthz":
             if method not in ("GET", "HEAD"):
                 return _reply(start_response, Reply(405, b"method not allowed\n"))
@@ -153,7 +154,7 @@ class HttpListener:
                 problems=[f"daemon.http: {self.address}:{self.requested_port}: {exc.strerror or exc}"],
             ) from exc
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name="http", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.25}, name="http", daemon=True
         )
         self._thread.start()
 

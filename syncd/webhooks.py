@@ -379,3 +379,119 @@ class SubscriptionCache:
             return False
         self.refresh(pair)
         return subscription_id in self.known(pair)
+
+
+# -- subscriptions through the Cloze API ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One Cloze webhook subscription made by this tool."""
+
+    pair: str
+    event: str
+    uniqueid: str
+    target_url: str
+    suspended: bool = False
+    success_count: int | None = None
+    fail_count: int | None = None
+
+    @property
+    def target_masked(self) -> str:
+        return mask_url(self.target_url)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pair": self.pair,
+            "event": self.event,
+            "uniqueid": self.uniqueid,
+            "target_url": self.target_masked,
+            "suspended": self.suspended,
+            "success_count": self.success_count,
+            "fail_count": self.fail_count,
+        }
+
+
+def pair_events(loaded: "LoadedConfig", pair: str) -> list[str]:
+    """The change events of the pair's enabled entities."""
+    entities = loaded.pair(pair).entities
+    return [f"{entity}.change" for entity in ENTITIES if getattr(entities, entity).enabled]
+
+
+def _subscription(pair: str, item: Mapping[str, Any]) -> Subscription:
+    usage = item.get("usage") if isinstance(item.get("usage"), dict) else {}
+    assert isinstance(usage, dict)
+
+    def count(key: str) -> int | None:
+        value = usage.get(key)
+        return int(value) if isinstance(value, (int, float)) else None
+
+    return Subscription(
+        pair=pair,
+        event=str(item.get("event", "")),
+        uniqueid=str(item.get("uniqueid") or item.get("uniqueId") or ""),
+        target_url=str(item.get("target_url", "")),
+        suspended=bool(item.get("suspended", False)),
+        success_count=count("successCount"),
+        fail_count=count("failCount"),
+    )
+
+
+def list_pair(loaded: "LoadedConfig", pair: str) -> list[Subscription]:
+    """The pair's subscriptions: those whose ``client_reference`` names it."""
+    with cloze_client(loaded, pair) as client:
+        items = client.webhooks()
+    out = []
+    for item in items:
+        parsed = parse_client_reference(item.get("client_reference"))
+        if parsed is not None and parsed[0] == pair:
+            out.append(_subscription(pair, item))
+    return sorted(out, key=lambda s: s.event)
+
+
+def subscription_ids(loaded: "LoadedConfig", pair: str) -> frozenset[str]:
+    """Ids of the pair's live subscriptions, for the ``X-Cloze-Subscription-ID`` check."""
+    return frozenset(s.uniqueid for s in list_pair(loaded, pair) if s.uniqueid)
+
+
+def subscribe_pair(loaded: "LoadedConfig", pair: str, *, scope: str | None = None) -> list[Subscription]:
+    """Subscribe the pair's webhook URL to the change events of its enabled entities.
+
+    Repeating it replaces the subscriptions (same ``client_reference``), e.g. after
+    the secret or the public URL changed.
+    """
+    hooks = loaded.app.daemon.webhooks
+    problems = []
+    if not hooks.enabled:
+        problems.append("daemon.webhooks.enabled: must be true")
+    if not hooks.public_url:
+        problems.append("daemon.webhooks.public_url: the URL Cloze can reach (your proxy), e.g. https://sync.example.com")
+    if not loaded.webhook_secret:
+        problems.append("daemon.webhooks.secret: needed to build the webhook URL")
+    if problems:
+        raise ConfigError(f"{loaded.path}: webhooks are not configured", problems=problems)
+    assert loaded.webhook_secret is not None
+    url = target_url(hooks.public_url, pair, loaded.webhook_secret)
+    out = []
+    with cloze_client(loaded, pair) as client:
+        for event in pair_events(loaded, pair):
+            uid = client.subscribe(event, url, scope=scope, client_reference=client_reference(pair, event))
+            log.info("webhook subscribed", pair=pair, event=event, subscription=uid)
+            out.append(Subscription(pair=pair, event=event, uniqueid=uid, target_url=url))
+    return out
+
+
+def unsubscribe_pair(loaded: "LoadedConfig", pair: str) -> list[str]:
+    """Remove every subscription of the pair made by this tool; the ids removed."""
+    removed = []
+    with cloze_client(loaded, pair) as client:
+        for item in client.webhooks():
+            parsed = parse_client_reference(item.get("client_reference"))
+            if parsed is None or parsed[0] != pair:
+                continue
+            uid = str(item.get("uniqueid") or "")
+            if client.unsubscribe(str(item.get("event", parsed[1])), uniqueid=uid or None,
+                                  client_reference=None if uid else item.get("client_reference")):
+                removed.append(uid)
+                log.info("webhook unsubscribed", pair=pair, event=item.get("event"), subscription=uid)
+    return removed

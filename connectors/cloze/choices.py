@@ -90,7 +90,9 @@ class ClozeApiAssumptions(BaseModel):
         default="value",
         description="spec §2.5: the custom field id that holds a project's deal value (`{id:'value', type:'currency'}`).",
     )
-    project_value_type: str = Field(default="currency", description="spec §2.5: the type sent with the deal value.")
+    project_value_type: str = Field(
+        default="currency", description="spec §2.5: the type sent with the deal value."
+    )
     read_back_attempts: int = Field(
         default=3,
         ge=1,
@@ -105,5 +107,7 @@ class ClozeApiAssumptions(BaseModel):
         """The ``uniqueid`` value that addresses a record by its ``direct`` id."""
         if direct_id.startswith("direct:"):
             return direct_id
-        prefixed = self.direct_id_form == "prefixed" or (self.direct_id_form == "auto" and entity == "project")
+        prefixed = self.direct_id_form == "prefixed" or (
+            self.direct_id_form == "auto" and entity == "project"
+        )
         return f"direct:{direct_id}" if prefixed else direct_id

@@ -57,7 +57,9 @@ def make_classifier(auth_errorcodes: tuple[int, ...] = (1,)) -> Classifier:
             )
         if status >= 400:
             return RecordRejected(
-                f"Cloze HTTP {status}: {message_of(body, 'request refused')}", status=status, code=_errorcode(body)
+                f"Cloze HTTP {status}: {message_of(body, 'request refused')}",
+                status=status,
+                code=_errorcode(body),
             )
         if body is None:
             # A 200 whose body is cut off or garbled: the reply was damaged in transit.

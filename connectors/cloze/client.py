@@ -13,8 +13,9 @@ Cloze's envelope (``errorcode`` with HTTP 200 for business errors).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Self
 
 import httpx
 import structlog
@@ -182,7 +183,7 @@ class ClozeClient:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "ClozeClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -212,7 +213,12 @@ class ClozeClient:
     # -- find ----------------------------------------------------------------------
 
     def find(
-        self, entity: Entity, *, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[FindFilters]
+        self,
+        entity: Entity,
+        *,
+        page: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[FindFilters],
     ) -> FindPage:
         """One page of ``GET /v1/{kind}/find`` (``pagenumber`` from 1, ``pagesize`` at most 1000)."""
         size = max(1, min(page_size, MAX_PAGE_SIZE))
@@ -271,16 +277,19 @@ class ClozeClient:
         available = body.get("availablecount")
         avail = available if isinstance(available, int) else None
         if isinstance(body.get("results"), list):
-            records, changes = [], []
+            records: list[Json] = []
+            changes: list[Json] = []
             for item in body["results"]:
                 if isinstance(item, dict) and isinstance(item.get(entity), dict):
                     records.append(item[entity])
-                    changes.append(item.get("changes") if isinstance(item.get("changes"), dict) else {})
+                    delta = item.get("changes")
+                    changes.append(delta if isinstance(delta, dict) else {})
             return FeedPage(records, cursor, avail, changes)
-        records = [r for r in body.get(PATH[entity], []) if isinstance(r, dict)]
-        return FeedPage(records, cursor, avail)
+        return FeedPage([r for r in body.get(PATH[entity], []) if isinstance(r, dict)], cursor, avail)
 
-    def iter_feed(self, entity: Entity, cursor: str | None = None, **start: Unpack[FeedStart]) -> Iterator[FeedPage]:
+    def iter_feed(
+        self, entity: Entity, cursor: str | None = None, **start: Unpack[FeedStart]
+    ) -> Iterator[FeedPage]:
         """Batches from ``cursor`` (or a new feed) up to and including the first empty one."""
         page = self.feed_next(entity, cursor) if cursor else self.feed_start(entity, **start)
         while True:
@@ -298,7 +307,9 @@ class ClozeClient:
 
     # -- get / create / update / delete ----------------------------------------------
 
-    def get(self, entity: Entity, uniqueid: str, *, team: bool = False, detailed: bool = False) -> Json | None:
+    def get(
+        self, entity: Entity, uniqueid: str, *, team: bool = False, detailed: bool = False
+    ) -> Json | None:
         """``GET /v1/{kind}/get?uniqueid=``: the record, or ``None`` when nothing matches.
 
         ``uniqueid`` may be an email, a phone, a domain (companies), a social
@@ -355,7 +366,9 @@ class ClozeClient:
     def delete(self, entity: Entity, uniqueid: str, *, team: bool = False) -> bool:
         """``DELETE /v1/{kind}/delete``; ``False`` when nothing matched (errorcode 62)."""
         try:
-            self._call("DELETE", f"/v1/{PATH[entity]}/delete", params={"uniqueid": uniqueid, "team": team or None})
+            self._call(
+                "DELETE", f"/v1/{PATH[entity]}/delete", params={"uniqueid": uniqueid, "team": team or None}
+            )
         except RecordRejected as exc:
             if self._not_found(exc):
                 return False
@@ -407,7 +420,12 @@ class ClozeClient:
         self.update(entity, body)
 
     def set_custom_fields(
-        self, entity: Entity, target: Mapping[str, Any], values: Sequence[Mapping[str, Any]], *, replace: bool = False
+        self,
+        entity: Entity,
+        target: Mapping[str, Any],
+        values: Sequence[Mapping[str, Any]],
+        *,
+        replace: bool = False,
     ) -> None:
         """Write custom field values ``{id, type, value}``; ``replace`` overrides Cloze's merge."""
         items = [{**v, "replace": True} if replace else dict(v) for v in values]
@@ -430,7 +448,9 @@ class ClozeClient:
 
     def segments(self, of: Literal["people", "projects"]) -> list[Json]:
         """``[{name, key}]``; the people list also serves companies (spec §7)."""
-        return [s for s in self._call("GET", f"/v1/user/segments/{of}").get("list", []) if isinstance(s, dict)]
+        return [
+            s for s in self._call("GET", f"/v1/user/segments/{of}").get("list", []) if isinstance(s, dict)
+        ]
 
     def stages(self, of: Literal["people", "projects"]) -> list[Json]:
         return [s for s in self._call("GET", f"/v1/user/stages/{of}").get("list", []) if isinstance(s, dict)]
@@ -478,7 +498,11 @@ class ClozeClient:
         subscription (spec §6), which makes the call safe to repeat.
         """
         body: Json = {"event": event, "target_url": target_url}
-        for key, value in (("scope", scope), ("client_type", client_type), ("client_reference", client_reference)):
+        for key, value in (
+            ("scope", scope),
+            ("client_type", client_type),
+            ("client_reference", client_reference),
+        ):
             if value:
                 body[key] = value
         if filters:
@@ -491,7 +515,9 @@ class ClozeClient:
             raise RecordRejected("Cloze subscribe reply carries no uniqueid", side="cloze")
         return uid
 
-    def unsubscribe(self, event: str, *, uniqueid: str | None = None, client_reference: str | None = None) -> bool:
+    def unsubscribe(
+        self, event: str, *, uniqueid: str | None = None, client_reference: str | None = None
+    ) -> bool:
         """Remove a subscription by id or by ``client_reference``; ``False`` when none matched."""
         if not uniqueid and not client_reference:
             raise ValueError("unsubscribe needs uniqueid or client_reference")
@@ -520,7 +546,10 @@ class ClozeClient:
 def has_app_link(record: Mapping[str, Any], source: str, uniqueid: str) -> bool:
     key = (source.lower(), uniqueid)
     for link in live_elements(record.get("appLinks")):
-        if isinstance(link, Mapping) and (str(link.get("source", "")).lower(), str(link.get("uniqueid", ""))) == key:
+        if (
+            isinstance(link, Mapping)
+            and (str(link.get("source", "")).lower(), str(link.get("uniqueid", ""))) == key
+        ):
             return True
     return False
 

@@ -7,7 +7,8 @@ identifier is normalised or how an address becomes one line.
 from __future__ import annotations
 
 import re
-from typing import Any, Final, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 from connectors.model import Entity
 
@@ -25,14 +26,36 @@ PROJECT_STAGES: Final = ("future", "current", "pending", "won", "lost")
 """Project stage keys; ``pending`` is observed though missing from the enum (spec §2.5)."""
 
 SOCIAL_TYPES: Final = frozenset(
-    "aboutme angellist facebook flickr foursquare github instagram linkedin medium meetup pinterest "
-    "plancast quora reddit snapchat tiktok twitter whatsapp xing youtube".split()
+    [
+        "aboutme",
+        "angellist",
+        "facebook",
+        "flickr",
+        "foursquare",
+        "github",
+        "instagram",
+        "linkedin",
+        "medium",
+        "meetup",
+        "pinterest",
+        "plancast",
+        "quora",
+        "reddit",
+        "snapchat",
+        "tiktok",
+        "twitter",
+        "whatsapp",
+        "xing",
+        "youtube",
+    ]
 )
 
 EMPTY_ENUM = "none"
 """How Cloze reports an empty stage, segment or step (spec §2.5, webhook test event)."""
 
-EVENTS: Final = tuple(f"{e}.{kind}" for e in ("person", "company", "project") for kind in ("change", "audit.change"))
+EVENTS: Final = tuple(
+    f"{e}.{kind}" for e in ("person", "company", "project") for kind in ("change", "audit.change")
+)
 """The six webhook events (spec §6)."""
 
 MAX_PAGE_SIZE = 1000
@@ -55,7 +78,7 @@ def norm_domain(value: str) -> str:
     text = value.strip().lower()
     text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
     text = text.split("/", 1)[0].split("?", 1)[0].rstrip(".")
-    return text[4:] if text.startswith("www.") else text
+    return text.removeprefix("www.")
 
 
 def is_empty_enum(value: Any) -> bool:
@@ -68,8 +91,14 @@ def format_address(address: Mapping[str, Any]) -> str:
     if isinstance(formatted, str) and formatted.strip():
         return " ".join(formatted.split())
     region_post = " ".join(str(address[k]).strip() for k in ("region", "postcode") if address.get(k))
-    parts = [address.get("street"), address.get("suite"), address.get("pobox"), address.get("city"), region_post,
-             address.get("country")]
+    parts = [
+        address.get("street"),
+        address.get("suite"),
+        address.get("pobox"),
+        address.get("city"),
+        region_post,
+        address.get("country"),
+    ]
     return ", ".join(" ".join(str(p).split()) for p in parts if p and str(p).strip())
 
 

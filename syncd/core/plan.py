@@ -327,8 +327,13 @@ def _plan_unlinked(
             if c.id in blocked_c or c.id not in free_c:
                 continue
             keys = c.match_keys.get(rule, frozenset())
-            candidates = set().union(*(index.get(k, set()) for k in keys)) if keys else set()
-            candidates = {x for x in candidates if x in free_e and x not in blocked_e}
+            everyone = set().union(*(index.get(k, set()) for k in keys)) if keys else set()
+            candidates = {x for x in everyone if x in free_e and x not in blocked_e}
+            if everyone & blocked_e:
+                # A candidate is already held back as ambiguous: creating this record would duplicate it.
+                blocked_c.add(c.id)
+                plan.errors.append(PlanError("cloze", c.id, f"matches by {rule} a record held back as ambiguous; merge the duplicates", "ambiguous_match"))
+                continue
             clash = sorted({linked_index[k] for k in keys if k in linked_index})
             if clash and not candidates:
                 blocked_c.add(c.id)
@@ -342,7 +347,10 @@ def _plan_unlinked(
                     rivals |= reverse.get(k, set()) - {c.id}
             if len(candidates) > 1 or rivals:
                 blocked_c.add(c.id)
+                blocked_c.update(rivals)
                 blocked_e.update(candidates)
+                for rival in sorted(rivals):
+                    plan.errors.append(PlanError("cloze", rival, f"shares its {rule} with Cloze record {c.id}; merge the duplicates", "ambiguous_match"))
                 who = ", ".join(sorted(candidates))
                 plan.errors.append(PlanError("cloze", c.id, f"matches by {rule} more than one record ({who}; other Cloze records: {len(rivals)}); merge the duplicates", "ambiguous_match"))
                 continue

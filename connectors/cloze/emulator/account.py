@@ -31,8 +31,20 @@ PROJECT_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("project1", "Deals"),
     ("project2", "Renewals"),
 )
-PEOPLE_STAGE_LABELS = {"lead": "Lead", "future": "Potential", "current": "Active", "past": "Inactive", "out": "Lost"}
-PROJECT_STAGE_LABELS = {"future": "Potential", "current": "Active", "pending": "Pending", "won": "Won", "lost": "Lost"}
+PEOPLE_STAGE_LABELS = {
+    "lead": "Lead",
+    "future": "Potential",
+    "current": "Active",
+    "past": "Inactive",
+    "out": "Lost",
+}
+PROJECT_STAGE_LABELS = {
+    "future": "Potential",
+    "current": "Active",
+    "pending": "Pending",
+    "won": "Won",
+    "lost": "Lost",
+}
 
 STEPS: dict[str, dict[str, list[tuple[str, str]]]] = {
     "customer": {
@@ -51,10 +63,17 @@ CUSTOM_FIELDS: tuple[dict[str, Any], ...] = (
         "type": "keyword",
         "name": "Lead Source",
         "relations": {"person": True, "entity": True, "project": True},
-        "values": {k: {"label": v} for k, v in (("referral", "Referral"), ("web", "Website"), ("event", "Event"))},
+        "values": {
+            k: {"label": v} for k, v in (("referral", "Referral"), ("web", "Website"), ("event", "Event"))
+        },
     },
-    {"id": "forecast", "type": "keyword", "name": "Forecast", "relations": {"project": True},
-     "values": {"commit": {"label": "Commit"}, "bestcase": {"label": "Best Case"}}},
+    {
+        "id": "forecast",
+        "type": "keyword",
+        "name": "Forecast",
+        "relations": {"project": True},
+        "values": {"commit": {"label": "Commit"}, "bestcase": {"label": "Best Case"}},
+    },
     {"id": "birthday-card", "type": "text", "name": "Birthday card", "relations": {"person": True}},
     {"id": "account-number", "type": "text", "name": "Account number", "relations": {"entity": True}},
 )
@@ -115,7 +134,9 @@ def profile(email: str) -> dict[str, Any]:
 def fields(relationtype: str | None) -> list[dict[str, Any]]:
     if relationtype in (None, ""):
         return [dict(f) for f in CUSTOM_FIELDS]
-    key = {"person": "person", "company": "entity", "project": "project", "entity": "entity"}.get(str(relationtype))
+    key = {"person": "person", "company": "entity", "project": "project", "entity": "entity"}.get(
+        str(relationtype)
+    )
     return [dict(f) for f in CUSTOM_FIELDS if not f["relations"] or f["relations"].get(key)]
 
 
@@ -144,8 +165,13 @@ def step_keys() -> frozenset[str]:
 
 def views() -> dict[str, Any]:
     def block(singular: str, plural: str) -> dict[str, Any]:
-        return {"label": {"singular": singular, "plural": plural},
-                "views": [{"id": "my", "name": f"My {plural}"}, {"id": "focus", "name": "Focus"}]}
+        return {
+            "label": {"singular": singular, "plural": plural},
+            "views": [{"id": "my", "name": f"My {plural}"}, {"id": "focus", "name": "Focus"}],
+        }
 
-    return {"people": block("Person", "People"), "companies": block("Company", "Companies"),
-            "projects": block("Project", "Projects")}
+    return {
+        "people": block("Person", "People"),
+        "companies": block("Company", "Companies"),
+        "projects": block("Project", "Projects"),
+    }

@@ -10,7 +10,8 @@ id unless ``replace: true``. ``keywords`` follow the ``keywords_mode`` switch.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Literal, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from connectors.cloze.wire import format_address, is_empty_enum, norm_domain, norm_email, norm_phone
 from connectors.model import Entity
@@ -94,20 +95,73 @@ STRING_SETS: Mapping[Entity, Mapping[str, Callable[[str], str]]] = {
 _IDENTITY = ("name", "first", "middle", "last", "gender", "formality", "birthday")
 SCALARS: Mapping[Entity, frozenset[str]] = {
     "person": frozenset(
-        (*_IDENTITY, "headline", "household", "picture", "private", "locale", "country", "location", "stage",
-         "segment", "step", "atAGlanceNotes", "notes", "archived", "visibility", "campaignId", "bucket")
+        (
+            *_IDENTITY,
+            "headline",
+            "household",
+            "picture",
+            "private",
+            "locale",
+            "country",
+            "location",
+            "stage",
+            "segment",
+            "step",
+            "atAGlanceNotes",
+            "notes",
+            "archived",
+            "visibility",
+            "campaignId",
+            "bucket",
+        )
     ),
     "company": frozenset(
-        ("name", "description", "industry", "businessSize", "employees", "headline", "picture", "stage", "segment",
-         "step", "country", "location", "locale", "archived", "atAGlanceNotes", "notes", "visibility")
+        (
+            "name",
+            "description",
+            "industry",
+            "businessSize",
+            "employees",
+            "headline",
+            "picture",
+            "stage",
+            "segment",
+            "step",
+            "country",
+            "location",
+            "locale",
+            "archived",
+            "atAGlanceNotes",
+            "notes",
+            "visibility",
+        )
     ),
     "project": frozenset(
-        ("name", "summary", "stage", "segment", "step", "node", "archived", "atAGlanceNotes", "notes",
-         "createdDate", "startDate", "pendingDate", "endDate", "visibility")
+        (
+            "name",
+            "summary",
+            "stage",
+            "segment",
+            "step",
+            "node",
+            "archived",
+            "atAGlanceNotes",
+            "notes",
+            "createdDate",
+            "startDate",
+            "pendingDate",
+            "endDate",
+            "visibility",
+        )
     ),
 }
-DEFAULTS = {"defaultStage": "stage", "defaultSegment": "segment", "defaultStep": "step",
-            "defaultAssignTo": "assignee", "defaultNode": "node"}
+DEFAULTS = {
+    "defaultStage": "stage",
+    "defaultSegment": "segment",
+    "defaultStep": "step",
+    "defaultAssignTo": "assignee",
+    "defaultNode": "node",
+}
 AUDITED = ("stage", "segment", "step")
 _MULTI_TYPES = frozenset(("keywords", "people", "entities", "projects", "contacts", "references"))
 
@@ -190,14 +244,18 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def merge_keywords(stored: list[str], incoming: Any, mode: Literal["replace", "merge"]) -> list[str]:
-    values = [str(v).strip() for v in (incoming if isinstance(incoming, list) else [incoming]) if v is not None]
+    values = [
+        str(v).strip() for v in (incoming if isinstance(incoming, list) else [incoming]) if v is not None
+    ]
     values = list(dict.fromkeys(v for v in values if v))
     if mode == "replace":
         return values
     return stored + [v for v in values if v not in stored]
 
 
-def apply(entity: Entity, data: dict[str, Any], body: Mapping[str, Any], keywords_mode: Literal["replace", "merge"]) -> None:
+def apply(
+    entity: Entity, data: dict[str, Any], body: Mapping[str, Any], keywords_mode: Literal["replace", "merge"]
+) -> None:
     """Merge ``body`` into the stored record ``data`` in place (links excluded)."""
     for name, value in body.items():
         if name in SCALARS[entity]:
@@ -253,7 +311,9 @@ def fold(entity: Entity, survivor: dict[str, Any], other: Mapping[str, Any]) -> 
         if other.get(name):
             merge_strings(survivor.setdefault(name, []), list(other[name]), norm)
     if other.get("keywords"):
-        survivor["keywords"] = merge_keywords(list(survivor.get("keywords", [])), list(other["keywords"]), "merge")
+        survivor["keywords"] = merge_keywords(
+            list(survivor.get("keywords", [])), list(other["keywords"]), "merge"
+        )
     for item in other.get("customFields", []):
         if not any(e.get("id") == item.get("id") for e in survivor.get("customFields", [])):
             survivor.setdefault("customFields", []).append(copy.deepcopy(item))
@@ -309,5 +369,8 @@ def identity_keys(entity: Entity, data: Mapping[str, Any]) -> list[tuple[str, ..
 def _live(items: Any) -> list[Mapping[str, Any]]:
     if not isinstance(items, list):
         return []
-    return [i if isinstance(i, Mapping) else {"value": i} for i in items
-            if isinstance(i, (Mapping, str)) and not (isinstance(i, Mapping) and i.get("archived"))]
+    return [
+        i if isinstance(i, Mapping) else {"value": i}
+        for i in items
+        if isinstance(i, (Mapping, str)) and not (isinstance(i, Mapping) and i.get("archived"))
+    ]

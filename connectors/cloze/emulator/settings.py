@@ -8,8 +8,9 @@ behaviour choice is explained in ``connectors/cloze/EMULATOR_CHOICES.md``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class FaultSettings:
 S = TypeVar("S", BehaviourSettings, FaultSettings)
 
 
-def names(cls: type[BehaviourSettings] | type[FaultSettings]) -> frozenset[str]:
+def names(cls: type[BehaviourSettings | FaultSettings]) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
 
 
@@ -106,7 +107,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         return int(value) if key == "rate_limit_burst" else float(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false")
+            raise TypeError(f"{key} must be true or false")
         return value
     if isinstance(default, (int, float)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -116,6 +117,6 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         return type(default)(value)
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise ValueError(f"{key} must be a string")
+            raise TypeError(f"{key} must be a string")
         return value
     return value

@@ -143,11 +143,16 @@ def _links(call: Call, type_: str, raw: Any) -> list[tuple[str, str, int]]:
     return found
 
 
-def _write(call: Call, type_: str, plans: list[_Plan], creating_conflict_is_batch: bool = True
+def _write(call: Call, type_: str, plans: list[_Plan], earlier: list[dict[str, Any]] | None = None,
            ) -> tuple[list[_Plan], list[dict[str, Any]]]:
-    """Validate ``plans``; apply the good ones. Returns (applied, errors)."""
+    """Validate ``plans``; apply the good ones. Returns (applied, errors).
+
+    ``earlier`` are the errors found while parsing the inputs; with ``all_or_nothing``
+    batch validation any error refuses the whole request.
+    """
     store, settings = call.store, call.settings
     errors: list[dict[str, Any]] = []
+    creating_conflict_is_batch = True
     good: list[_Plan] = []
     claimed: dict[tuple[str, str], int] = {}
     for plan in plans:
@@ -178,9 +183,8 @@ def _write(call: Call, type_: str, plans: list[_Plan], creating_conflict_is_batc
             if value and store.is_unique(type_, name):
                 claimed[(name, value.lower())] = plan.index
         good.append(plan)
-    if errors and settings.batch_validation == "all_or_nothing":
-        first = errors[0]
-        raise EmulatorError(400, _as_single(first))
+    if (earlier or errors) and settings.batch_validation == "all_or_nothing":
+        raise EmulatorError(400, _as_single((earlier or errors)[0]))
     now = store.now_ms()
     for plan in good:
         if plan.target is None:
@@ -341,7 +345,7 @@ def batch_create(call: Call, type_: str) -> Reply:
         elif error is not None:
             errors.append(error)
     _reject_duplicate_emails(type_, plans)
-    applied, more = _write(call, type_, plans)
+    applied, more = _write(call, type_, plans, errors)
     results = [written(call.store, p.target) | _trace(p) for p in applied if p.target is not None]
     return batch_reply(call.store, results, errors + more, ok_status=201)
 
@@ -380,9 +384,9 @@ def batch_update(call: Call, type_: str) -> Reply:
             continue
         plan.target = obj
         plans.append(plan)
-    applied, more = _write(call, type_, plans)
     if missing:
         errors.append(_not_found_error(type_, missing))
+    applied, more = _write(call, type_, plans, errors)
     results = [written(call.store, p.target) | _trace(p) for p in applied if p.target is not None]
     return batch_reply(call.store, results, errors + more)
 
@@ -407,7 +411,7 @@ def batch_upsert(call: Call, type_: str) -> Reply:
             plan.clean[id_property] = ref.lower() if id_property == "email" else ref
         plans.append(plan)
     _reject_duplicate_emails(type_, plans)
-    applied, more = _write(call, type_, plans)
+    applied, more = _write(call, type_, plans, errors)
     results = [written(call.store, p.target) | _trace(p) | {"new": p.new} for p in applied if p.target is not None]
     return batch_reply(call.store, results, errors + more)
 

@@ -1,0 +1,334 @@
+"""``ClozeConnector``: the Cloze side of a pair.
+
+Reads come from the feed (ascending ``lastChanged``, an opaque cursor that is
+stored as the pair's position); ``Record.id`` is the stable ``direct`` id.
+Writes are upserts that carry the pair's App Link, read back afterwards
+because Cloze returns no id (spec §2.1). One bad record never raises: it
+becomes a failed :class:`~connectors.model.WriteResult` with Cloze's message
+and errorcode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.cloze.choices import ClozeApiAssumptions
+from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, app_link_json, has_app_link
+from connectors.cloze.mapping import Unsupported, body_for, to_record
+from connectors.cloze.wire import norm_domain, norm_email, norm_phone
+from connectors.http import RetryPolicy
+from connectors.model import (
+    CANONICAL_FIELDS,
+    ENTITIES,
+    AppLink,
+    ChangePage,
+    CreateRequest,
+    Entity,
+    FieldSpec,
+    Record,
+    UpdateRequest,
+    WriteResult,
+)
+from syncd.errors import ApiError, RecordRejected
+
+Json = dict[str, Any]
+
+
+class ClozeSettings(ConnectorSettings):
+    """The ``[pairs.NAME.cloze]`` table. Secrets arrive resolved (``env:``/``file:``/``credential:``)."""
+
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL, description="the API root; the sandbox points it at the emulator"
+    )
+    auth: Literal["api_key", "bearer"] = Field(
+        default="api_key",
+        description="'api_key': key (and user) as query parameters; 'bearer': Authorization header (API key or OAuth token)",
+    )
+    api_key: SecretStr = Field(description="Cloze API key or OAuth access token")
+    user: str | None = Field(default=None, description="the Cloze account e-mail (optional with API keys)")
+    timeout: float = Field(default=30.0, gt=0, le=600, description="seconds per request")
+    verify_tls: bool = Field(default=True, description="verify the server certificate")
+    rate_per_second: float = Field(
+        default=4.0, gt=0, le=1000, description="request pacing (Cloze documents no limit)"
+    )
+    page_size: int = Field(
+        default=500, ge=1, le=1000, description="records per find/feed page (Cloze caps at 1000)"
+    )
+    retry_attempts: int = Field(default=6, ge=1, le=20, description="tries per request for 429/5xx/timeouts")
+    retry_initial_wait: float = Field(
+        default=0.5, ge=0, le=60, description="first backoff in seconds (doubles)"
+    )
+    retry_max_total: float = Field(
+        default=300.0, gt=0, le=3600, description="give up on a request after this long"
+    )
+    api_assumptions: ClozeApiAssumptions = Field(
+        default_factory=ClozeApiAssumptions,
+        description="how undocumented parts of the Cloze API are handled (see connectors/cloze/choices.py)",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (or http:// for a local emulator)")
+        return v.rstrip("/")
+
+
+class ClozeConnector(Connector):
+    """The Cloze side of a pair (entry point ``cloze``)."""
+
+    name = "cloze"
+    Settings = ClozeSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        if not isinstance(settings, ClozeSettings):
+            raise TypeError("ClozeConnector needs ClozeSettings")
+        super().__init__(settings, context)
+        self.cfg = settings
+        self.assumptions = settings.api_assumptions
+        self.client = ClozeClient(
+            settings.api_key.get_secret_value(),
+            base_url=settings.base_url,
+            auth=settings.auth,
+            user=settings.user,
+            timeout=settings.timeout,
+            verify=settings.verify_tls,
+            rate_per_second=settings.rate_per_second,
+            retry=RetryPolicy(
+                attempts=settings.retry_attempts,
+                initial=settings.retry_initial_wait,
+                max_total=settings.retry_max_total,
+            ),
+            assumptions=settings.api_assumptions,
+            observer=context.observer,
+            pair=context.pair,
+        )
+        self._custom_types: dict[Entity, dict[str, str]] | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- description ---------------------------------------------------------------------
+
+    def entities(self) -> frozenset[Entity]:
+        return frozenset(ENTITIES)
+
+    def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
+        return CANONICAL_FIELDS[entity]
+
+    def check(self) -> None:
+        profile = self.client.profile()
+        if not profile.get("email"):
+            raise ApiError("Cloze /v1/user/profile returned no account", side="cloze", pair=self.context.pair)
+
+    def describe(self) -> dict[str, Any]:
+        profile = self.client.profile()
+        return {
+            "account": profile.get("email"),
+            "name": profile.get("name"),
+            "stages": {"people": self.client.stages("people"), "projects": self.client.stages("projects")},
+            "segments": {
+                "people": self.client.segments("people"),
+                "projects": self.client.segments("projects"),
+            },
+            "steps": self.client.steps(),
+            "custom_fields": [
+                {k: f.get(k) for k in ("id", "type", "name", "relations")} for f in self.client.fields()
+            ],
+        }
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _record(self, entity: Entity, data: Mapping[str, Any]) -> Record:
+        return to_record(entity, data, self.context.custom_fields.get(entity, ()), self.assumptions)
+
+    def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        """Feed batches after ``cursor``; ``None`` starts a new feed, which lists everything first."""
+        last = cursor
+        try:
+            for page in self.client.iter_feed(entity, cursor, pagesize=self.cfg.page_size):
+                if page.records:
+                    yield ChangePage([self._record(entity, r) for r in page.records], page.cursor)
+                    last = page.cursor
+                elif page.cursor != last:
+                    yield ChangePage([], page.cursor)
+        except RecordRejected as exc:
+            if cursor is not None and last == cursor:
+                exc.hint = "the stored Cloze feed cursor was refused; a full reconcile starts a new one"
+            raise
+
+    def list_all(self, entity: Entity) -> Iterator[Sequence[Record]]:
+        """Every live record, through a new feed (keyset paging stays consistent while records change)."""
+        for page in self.client.iter_feed(entity, pagesize=self.cfg.page_size):
+            if page.records:
+                yield [self._record(entity, r) for r in page.records]
+
+    def get(self, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        for direct in dict.fromkeys(ids):
+            data = self.client.get_by_direct(entity, direct)
+            # a merged-away id may resolve to the survivor: that record is not this id any more
+            if data is not None and str(data.get("direct") or direct) == direct:
+                found[direct] = self._record(entity, {**data, "direct": direct})
+        return found
+
+    def find_linked(self, entity: Entity, ref: str) -> Record | None:
+        data = self.client.get_by_app_link(entity, self.context.app_id, ref)
+        return self._record(entity, data) if data is not None else None
+
+    def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
+        if field_name == "name":
+            return self._lookup_name(entity, value)
+        norm = {"emails": norm_email, "phones": norm_phone, "domains": norm_domain}.get(field_name)
+        if norm is None or entity == "project" or (field_name == "domains" and entity != "company"):
+            return []
+        data = self.client.get(entity, value.strip())
+        if data is None:
+            return []
+        record = self._record(entity, data)
+        held = record.fields.get(field_name) or []
+        return [record] if any(norm(str(v)) == norm(value) for v in held) else []
+
+    def _lookup_name(self, entity: Entity, value: str) -> list[Record]:
+        wanted = " ".join(value.split()).lower()
+        if not wanted:
+            return []
+        out = []
+        for page in self.client.iter_find(entity, page_size=self.cfg.page_size, freeformquery=value):
+            for data in page:
+                name = data.get("name") or " ".join(str(data.get(k) or "") for k in ("first", "last"))
+                if " ".join(str(name).split()).lower() == wanted:
+                    out.append(self._record(entity, data))
+        return out
+
+    def current_cursor(self, entity: Entity) -> str | None:
+        return self.client.feed_start(entity, modifiedafter="now", pagesize=self.cfg.page_size).cursor
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _types(self, entity: Entity) -> dict[str, str]:
+        """Custom field types by id (read once; ``text`` when the account does not say)."""
+        if self._custom_types is None:
+            types: dict[Entity, dict[str, str]] = {e: {} for e in ENTITIES}
+            try:
+                definitions = self.client.fields()
+            except RecordRejected:
+                definitions = []
+            key_of = {"person": "person", "company": "entity", "project": "project"}
+            for f in definitions:
+                relations = f.get("relations") or {}
+                for e in ENTITIES:
+                    if not relations or relations.get(key_of[e]) or relations.get(e):
+                        types[e][str(f.get("id"))] = str(f.get("type") or "text")
+            self._custom_types = types
+        return self._custom_types[entity]
+
+    def _read_back(self, entity: Entity, locate: Any) -> Json | None:
+        for attempt in range(self.assumptions.read_back_attempts):
+            data = locate()
+            if data is not None:
+                return dict(data)
+            time.sleep(0.2 * (attempt + 1))
+        return None
+
+    def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        return [self._create_one(entity, r) for r in requests]
+
+    def _create_one(self, entity: Entity, req: CreateRequest) -> WriteResult:
+        try:
+            body = body_for(entity, req.fields, {}, self.assumptions, self._types(entity), creating=True)
+            if req.app_link is not None:
+                body["appLinks"] = [app_link_json(req.app_link)]
+            self.client.create(entity, body)
+        except Unsupported as exc:
+            return WriteResult(
+                req.key, False, error=str(exc), code="unsupported", details={"field": exc.field}
+            )
+        except RecordRejected as exc:
+            return _rejected(req.key, exc)
+        data = self._read_back(entity, lambda: self._locate_created(entity, req, body))
+        if data is None:
+            return WriteResult(
+                req.key,
+                False,
+                error="created, but Cloze could not find the record afterwards",
+                code="not_read_back",
+                retryable=True,
+            )
+        record = self._record(entity, data)
+        return WriteResult(req.key, True, id=record.id, record=record)
+
+    def _locate_created(self, entity: Entity, req: CreateRequest, body: Mapping[str, Any]) -> Json | None:
+        if req.app_link is not None:
+            return self.client.get_by_app_link(entity, req.app_link.source, req.app_link.uniqueid)
+        for name, key in (("emails", "value"), ("phones", "value")):
+            for item in body.get(name, []):
+                if isinstance(item, Mapping) and item.get(key) and not item.get("archived"):
+                    return self.client.get(entity, str(item[key]))
+        for domain in body.get("domains", []):
+            if isinstance(domain, str):
+                return self.client.get(entity, domain)
+        return None
+
+    def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        return [self._update_one(entity, r) for r in requests]
+
+    def _update_one(self, entity: Entity, req: UpdateRequest) -> WriteResult:
+        try:
+            current = self.client.get_by_direct(entity, req.id)
+            if current is None:
+                return WriteResult(req.id, False, id=req.id, error="Not found", code="62")
+            body = body_for(entity, req.fields, current, self.assumptions, self._types(entity))
+            links = self._link_changes(current, req.add_app_link, req.remove_app_link)
+            if links:
+                body["appLinks"] = links
+            if not body:
+                return WriteResult(req.id, True, id=req.id, record=self._record(entity, current))
+            self.client.update(entity, {**self.client.target_of({**current, "direct": req.id}), **body})
+        except Unsupported as exc:
+            return WriteResult(
+                req.id, False, id=req.id, error=str(exc), code="unsupported", details={"field": exc.field}
+            )
+        except RecordRejected as exc:
+            return _rejected(req.id, exc)
+        data = self._read_back(entity, lambda: self.client.get_by_direct(entity, req.id))
+        if data is None:
+            return WriteResult(req.id, False, id=req.id, error="updated, but the record is gone", code="62")
+        return WriteResult(req.id, True, id=req.id, record=self._record(entity, data))
+
+    @staticmethod
+    def _link_changes(current: Mapping[str, Any], add: AppLink | None, remove: AppLink | None) -> list[Json]:
+        items: list[Json] = []
+        if remove is not None and has_app_link(current, remove.source, remove.uniqueid):
+            items.append(app_link_json(remove, archived=True))
+        if add is not None and not has_app_link(current, add.source, add.uniqueid):
+            items.append(app_link_json(add))
+        return items
+
+    def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        results = []
+        for direct in ids:
+            try:
+                gone = self.client.delete_by_direct(entity, direct)
+            except RecordRejected as exc:
+                results.append(_rejected(direct, exc))
+                continue
+            results.append(
+                WriteResult(direct, True, id=direct, details={} if gone else {"already_absent": True})
+            )
+        return results
+
+
+def _rejected(key: str, exc: RecordRejected) -> WriteResult:
+    return WriteResult(
+        key,
+        False,
+        error=exc.message,
+        code=None if exc.code is None else str(exc.code),
+        details={"status": exc.status} if exc.status else {},
+    )

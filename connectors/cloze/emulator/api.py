@@ -1,0 +1,377 @@
+"""The ``/v1/...`` endpoints: authentication, routing and the envelope (spec §1-§7, §9).
+
+Independent of the HTTP server: a handler takes a :class:`Request` and returns
+a :class:`Reply`. Business errors are HTTP 200 with a non-zero ``errorcode``
+(spec §3); unknown paths are HTTP 404 ``{errorcode: 404, message: "Resource Not Found"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connectors.cloze.emulator import account
+from connectors.cloze.emulator.query import (
+    FEED_FILTERS,
+    BadQuery,
+    FeedCursor,
+    feed_batch,
+    matcher,
+    page_size,
+    sort_records,
+    truthy,
+)
+from connectors.cloze.emulator.store import Change, Rejected
+from connectors.cloze.wire import ENTITY_OF_PATH, PATH
+from connectors.model import Entity
+
+if TYPE_CHECKING:
+    from connectors.cloze.emulator.app import ClozeEmulator
+
+NOT_FOUND_BODY = {"errorcode": 404, "message": "Resource Not Found"}
+BAD_KEY_BODY = {"errorcode": 1, "message": "The API key was not found"}
+BAD_TOKEN_BODY = {"message": "Invalid token: access token is invalid"}
+_FUTURE_SLACK_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def errorcode(self) -> int | None:
+        code = self.body.get("errorcode") if isinstance(self.body, dict) else None
+        return code if isinstance(code, int) else None
+
+
+def ok(**values: Any) -> Reply:
+    return Reply(200, {"errorcode": 0, **values})
+
+
+Handler = Callable[[Request], Reply]
+_KIND_ROUTE = re.compile(r"^/v1/(people|companies|projects)/(find|feed|get|create|update|delete)$")
+
+
+class ClozeApi:
+    """Routes and handles API requests against one emulator's state."""
+
+    def __init__(self, emulator: ClozeEmulator) -> None:
+        self.emu = emulator
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/v1/user/profile"): self.profile,
+            ("GET", "/v1/profile"): self.profile,
+            ("GET", "/v1/user/fields"): self.fields,
+            ("GET", "/v1/user/segments/people"): lambda r: ok(list=_pairs(account.PEOPLE_SEGMENTS)),
+            ("GET", "/v1/user/segments/projects"): lambda r: ok(list=_pairs(account.PROJECT_SEGMENTS)),
+            ("GET", "/v1/user/stages/people"): lambda r: ok(
+                list=_pairs(tuple(account.PEOPLE_STAGE_LABELS.items()))
+            ),
+            ("GET", "/v1/user/stages/projects"): lambda r: ok(
+                list=_pairs(tuple(account.PROJECT_STAGE_LABELS.items()))
+            ),
+            ("GET", "/v1/user/steps"): lambda r: ok(
+                segments=account.steps(r.query.get("segment"), r.query.get("stage"))
+            ),
+            ("GET", "/v1/user/views"): lambda r: ok(**account.views()),
+            ("POST", "/v1/timeline/communication/create"): self.communication,
+            ("POST", "/v1/timeline/content/create"): self.content,
+            ("POST", "/v1/createcontent"): self.content,
+            ("POST", "/v1/timeline/todo/create"): self.todo,
+            ("POST", "/v1/webhooks/subscribe"): self.subscribe,
+            ("POST", "/v1/subscribe"): self.subscribe,
+            ("POST", "/v1/webhooks/unsubscribe"): self.unsubscribe,
+            ("POST", "/v1/unsubscribe"): self.unsubscribe,
+            ("GET", "/v1/webhooks"): lambda r: ok(list=self.emu.webhooks.listing()),
+        }
+        self._kind_ops: dict[tuple[str, str], Callable[[Entity, Request], Reply]] = {
+            ("GET", "find"): self.find,
+            ("GET", "feed"): self.feed,
+            ("GET", "get"): self.get,
+            ("POST", "create"): lambda e, r: self.write(e, r, "create"),
+            ("POST", "update"): lambda e, r: self.write(e, r, "update"),
+            ("DELETE", "delete"): self.delete,
+        }
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def route(self, method: str, path: str) -> Handler | None:
+        handler = self._routes.get((method, path))
+        if handler is not None:
+            return handler
+        match = _KIND_ROUTE.match(path)
+        if match:
+            op = self._kind_ops.get((method, match.group(2)))
+            if op is not None:
+                entity = ENTITY_OF_PATH[match.group(1)]
+                return lambda r: op(entity, r)
+        return None
+
+    def authenticate(self, query: Mapping[str, str], headers: Mapping[str, str]) -> Reply | None:
+        """``None`` when the request may proceed, else the 401 reply (spec §9.2)."""
+        key = query.get("api_key")
+        bearer = headers.get("authorization", "")
+        if key is not None:
+            if key != self.emu.api_key:
+                return Reply(401, dict(BAD_KEY_BODY))
+        elif bearer.lower().startswith("bearer "):
+            token = bearer[7:].strip()
+            if token != self.emu.api_key and token not in self.emu.oauth_tokens:
+                return Reply(401, dict(BAD_TOKEN_BODY))
+        else:
+            return Reply(401, dict(BAD_KEY_BODY))
+        user = query.get("user")
+        if self.emu.behaviour.check_user and user is not None and user.lower() != self.emu.user.lower():
+            return Reply(401, dict(BAD_KEY_BODY))
+        return None
+
+    def call(self, handler: Handler, request: Request) -> Reply:
+        try:
+            return handler(request)
+        except Rejected as exc:
+            return Reply(200, {"errorcode": exc.code, "message": exc.message})
+        except BadQuery as exc:
+            return Reply(200, {"errorcode": 26, "message": str(exc)})
+
+    def _publish(self, changes: list[Change]) -> None:
+        if changes:
+            self.emu.stats.changed(len(changes))
+            self.emu.webhooks.notify(changes)
+
+    # -- account ---------------------------------------------------------------------
+
+    def profile(self, request: Request) -> Reply:
+        return ok(**{self.emu.behaviour.profile_key: account.profile(self.emu.user)})
+
+    def fields(self, request: Request) -> Reply:
+        return ok(list=account.fields(request.query.get("relationtype")))
+
+    # -- records ---------------------------------------------------------------------
+
+    def find(self, entity: Entity, request: Request) -> Reply:
+        q = request.query
+        size = page_size(q.get("pagesize"))
+        try:
+            number = max(1, int(q.get("pagenumber") or 1))
+        except ValueError:
+            raise BadQuery("pagenumber", q.get("pagenumber", "")) from None
+        wanted = matcher(entity, q)
+        records = [r for r in self.emu.store.rendered(entity) if wanted(r)]
+        if truthy(q.get("countonly")):
+            return ok(availablecount=len(records))
+        ordered = sort_records(records, q.get("sort"), self.emu.behaviour.find_lastchanged_desc)
+        start = (number - 1) * size
+        return ok(
+            availablecount=len(records),
+            pagenumber=number,
+            pagesize=size,
+            **{PATH[entity]: ordered[start : start + size]},
+        )
+
+    def feed(self, entity: Entity, request: Request) -> Reply:
+        q = request.query
+        kind = PATH[entity]
+        if q.get("cursor"):
+            cursor = FeedCursor.decode(q["cursor"], kind)
+        else:
+            cursor = self._new_cursor(entity, q)
+        wanted = matcher(entity, dict(cursor.filters))
+        records = [r for r in self.emu.store.rendered(entity) if wanted(r)]
+        batch, cursor, available = feed_batch(records, cursor)
+        reply: dict[str, Any] = {"availablecount": available, "cursor": cursor.encode()}
+        if cursor.keysonly:
+            reply[kind] = [{"syncKey": r["syncKey"]} for r in batch]
+        elif cursor.audited:
+            results = []
+            for record in batch:
+                audit, since = self.emu.store.audit_of(entity, record["direct"])
+                changes = {**audit, "_since": since} if audit else {}
+                results.append({entity: record, "changes": changes})
+            reply["results"] = results
+        elif ("summaryonly", "true") in cursor.extra:
+            reply[kind] = [_summary(entity, r) for r in batch]
+        else:
+            reply[kind] = batch
+        return ok(**reply)
+
+    def _new_cursor(self, entity: Entity, q: Mapping[str, str]) -> FeedCursor:
+        after = (q.get("modifiedafter") or "").strip()
+        if after.lower() == "now":
+            stamp, key = self.emu.store.clock.last, "\uffff"
+        elif after:
+            try:
+                stamp, key = int(after), "\uffff"
+            except ValueError:
+                raise BadQuery("modifiedafter", after) from None
+        else:
+            stamp, key = -1, ""
+        filters = []
+        for name in FEED_FILTERS:
+            value = q.get(name)
+            # an unknown stage/segment on a feed is ignored, not refused (spec §3, observed)
+            if not value or (
+                name == "stage"
+                and value.lower() not in ("none", "any")
+                and account.stage_key(entity, value) is None
+            ):
+                continue
+            if (
+                name == "segment"
+                and value.lower() not in ("none", "any")
+                and account.segment_key(entity, value) is None
+            ):
+                continue
+            filters.append((name, value))
+        extra = (("summaryonly", "true"),) if truthy(q.get("summaryonly")) else ()
+        return FeedCursor(
+            PATH[entity],
+            page_size(q.get("pagesize")),
+            truthy(q.get("keysonly")),
+            truthy(q.get("includeauditedchanges")),
+            tuple(filters),
+            stamp,
+            key,
+            extra,
+        )
+
+    def get(self, entity: Entity, request: Request) -> Reply:
+        uniqueid = request.query.get("uniqueid", "").strip()
+        if not uniqueid:
+            raise BadQuery("uniqueid", "")
+        direct = self.emu.store.resolve(entity, uniqueid)
+        if direct is None:
+            raise Rejected(62, "Not found")
+        return ok(**{entity: self.emu.store.render(entity, direct)})
+
+    def write(self, entity: Entity, request: Request, op: str) -> Reply:
+        if not isinstance(request.body, dict):
+            raise Rejected(26, "An invalid value was provided for the body")
+        self._publish(self.emu.store.upsert(entity, request.body, op))
+        return ok()
+
+    def delete(self, entity: Entity, request: Request) -> Reply:
+        uniqueid = request.query.get("uniqueid", "").strip()
+        if not uniqueid or self.emu.store.delete(entity, uniqueid) is None:
+            raise Rejected(62, "Not found")
+        self.emu.stats.changed(1)
+        return ok()
+
+    # -- timeline --------------------------------------------------------------------
+
+    def _references(self, items: Any) -> list[tuple[Entity, str]]:
+        """Resolve ``references[].value`` (email/phone for people, domain for companies, app link for projects)."""
+        found: list[tuple[Entity, str]] = []
+        for item in items if isinstance(items, list) else []:
+            value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
+            target = self._resolve_address(value)
+            if target is None:
+                raise Rejected(32, "Invalid address")
+            found.append(target)
+        return found
+
+    def _resolve_address(self, value: str) -> tuple[Entity, str] | None:
+        entities: tuple[Entity, ...] = ("person", "company", "project")
+        for entity in entities:
+            direct = self.emu.store.resolve_address(entity, value)
+            if direct is not None:
+                return entity, direct
+        return None
+
+    def _timeline(self, kind: str, body: Mapping[str, Any], refs: list[tuple[Entity, str]]) -> Reply:
+        if body.get("dryrun"):
+            return ok()
+        self.emu.store.timeline.append({"kind": kind, **body, "received": int(time.time() * 1000)})
+        if self.emu.behaviour.timeline_bumps_last_changed:
+            self._publish(self.emu.store.touch_referenced(refs))
+        return ok()
+
+    def communication(self, request: Request) -> Reply:
+        body = _object(request.body)
+        refs = self._references(body.get("references"))
+        date = body.get("date")
+        if isinstance(date, (int, float)) and date > time.time() * 1000 + _FUTURE_SLACK_MS:
+            raise Rejected(38, "Communication date is in the future")
+        for item in body.get("recipients") or []:
+            value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
+            hit = self._resolve_address(value)
+            if hit is not None:
+                refs.append(hit)
+        return self._timeline("communication", body, refs)
+
+    def content(self, request: Request) -> Reply:
+        body = _object(request.body)
+        style = str(body.get("style") or "note")
+        if style in ("note", "todo") and not (body.get("uniqueid") and body.get("source")):
+            raise Rejected(11, "No identifiers available")
+        refs = self._references(body.get("references"))
+        timeline = self.emu.store.timeline
+        key = (body.get("source"), body.get("uniqueid"))
+        if key[0] and key[1]:
+            timeline[:] = [t for t in timeline if (t.get("source"), t.get("uniqueid")) != key]
+        return self._timeline("content", body, refs)
+
+    def todo(self, request: Request) -> Reply:
+        body = _object(request.body)
+        if not str(body.get("subject") or "").strip():
+            raise Rejected(11, "A subject is required")
+        refs = [
+            hit for p in body.get("participants") or [] if (hit := self._resolve_address(str(p))) is not None
+        ]
+        return self._timeline("todo", body, refs)
+
+    # -- webhooks --------------------------------------------------------------------
+
+    def subscribe(self, request: Request) -> Reply:
+        return ok(uniqueid=self.emu.webhooks.subscribe(_object(request.body)))
+
+    def unsubscribe(self, request: Request) -> Reply:
+        if not self.emu.webhooks.unsubscribe(_object(request.body)):
+            raise Rejected(62, "Not found")
+        return ok()
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Rejected(26, "An invalid value was provided for the body")
+    return body
+
+
+def _pairs(items: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"key": k, "name": n} for k, n in items]
+
+
+def _summary(entity: Entity, record: Mapping[str, Any]) -> dict[str, Any]:
+    first = ""
+    for name in ("emails", "phones"):
+        for item in record.get(name, []):
+            first = first or str(item.get("value", ""))
+    if entity == "company" and not first and record.get("domains"):
+        first = str(record["domains"][0])
+    return {
+        "syncKey": record.get("syncKey"),
+        "direct": record.get("direct"),
+        "name": record.get("name"),
+        "lastChanged": record.get("lastChanged"),
+        "summary": first,
+    }
+
+
+def decode_body(raw: bytes) -> Any:
+    """The JSON request body; raises ``ValueError`` when it is not JSON."""
+    if not raw.strip():
+        return None
+    return json.loads(raw)

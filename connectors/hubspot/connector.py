@@ -1,0 +1,229 @@
+"""HubSpot as one side of a pair: contacts <-> person, companies <-> company, deals <-> project.
+
+See :mod:`connectors.hubspot.changes` for the change feed, :mod:`connectors.hubspot.writes`
+for batch writes, :mod:`connectors.hubspot.mapping` for the field mapping and
+``API_NOTES.md`` for the HubSpot behaviour this relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+import httpx
+
+from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.hubspot.changes import ChangeFeed, now_cursor
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.mapping import OBJECT_TYPE, Mapper
+from connectors.hubspot.props import OwnProperty, PropertyCatalog
+from connectors.hubspot.relations import KeyCache, Relations, chunks
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.writes import Writer
+from connectors.model import (
+    ENTITIES,
+    ChangePage,
+    CreateRequest,
+    Entity,
+    FieldSpec,
+    Record,
+    UpdateRequest,
+    WriteResult,
+)
+from syncd.errors import ConfigError
+
+_LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
+
+
+class HubSpotConnector(Connector):
+    """The HubSpot CRM connector (API version and token kind are settings; see HubSpotSettings)."""
+
+    name: ClassVar[str] = "hubspot"
+    Settings: ClassVar[type[ConnectorSettings]] = HubSpotSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext,
+                 *, transport: httpx.BaseTransport | None = None) -> None:
+        if not isinstance(settings, HubSpotSettings):
+            raise ConfigError("the hubspot connector needs HubSpotSettings", side=context.side, pair=context.pair)
+        super().__init__(settings, context)
+        self.hs: HubSpotSettings = settings
+        self.client = HubSpotClient(settings, pair=context.pair, observer=context.observer, transport=transport)
+        self.mapper = Mapper(settings, context.custom_fields)
+        self.catalog = PropertyCatalog(self.client)
+        self.cache = KeyCache()
+        self.relations = Relations(self.client, self.cache, settings.batch_size)
+        self.writer = Writer(self.client, self.mapper, self.relations, self.cache, batch_size=settings.batch_size,
+                             read_properties=self.mapper.read_properties)
+        self.feed = ChangeFeed(self.client, page_size=settings.search_page_size,
+                               list_page_size=settings.list_page_size,
+                               overlap_ms=int(settings.change_overlap_seconds * 1000),
+                               properties=self.mapper.read_properties, to_records=self._records)
+        self._ensured: set[str] = set()
+
+    # -- description ------------------------------------------------------------------------
+
+    def entities(self) -> frozenset[Entity]:
+        return frozenset(ENTITIES)
+
+    def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
+        return self.mapper.fields(entity)
+
+    def check(self) -> None:
+        """Reads the property definitions of all three types: proves the token and its read scopes."""
+        for entity in ENTITIES:
+            object_type = OBJECT_TYPE[entity]
+            definition = self.catalog.definitions(object_type).get(self.hs.identity_property)
+            if definition is not None and not definition.get("hasUniqueValue"):
+                raise ConfigError(
+                    f"HubSpot property {self.hs.identity_property!r} on {object_type} does not require unique values",
+                    side="external", pair=self.context.pair, field="identity_property",
+                    hint="choose another identity_property name")
+
+    def describe(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,
+                                 "webhooks_available": self.hs.webhooks_available}
+        for entity in ENTITIES:
+            object_type = OBJECT_TYPE[entity]
+            scalars = self.mapper.scalars[entity]
+            facts[entity] = {
+                "object_type": object_type,
+                "identity_property_exists": self.catalog.exists(object_type, self.hs.identity_property),
+                **{f"{name}_property": scalars.get(name) for name in ("stage", "segment")},
+                **{f"{name}_options": self.catalog.options(object_type, scalars[name])
+                   for name in ("stage", "segment") if name in scalars},
+            }
+        return facts
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        return self.feed.pages(entity, cursor)
+
+    def list_all(self, entity: Entity) -> Iterator[Sequence[Record]]:
+        path = self.client.paths.objects(OBJECT_TYPE[entity])
+        props = ",".join(self.mapper.read_properties(entity))
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": self.hs.list_page_size, "archived": "false", "properties": props}
+            if after:
+                params["after"] = after
+            body = self.client.get(path, params) or {}
+            rows = body.get("results", [])
+            if rows:
+                yield self._records(entity, rows)
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    def get(self, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+        path = f"{self.client.paths.objects(OBJECT_TYPE[entity])}/batch/read"
+        rows: list[dict[str, Any]] = []
+        for chunk in chunks(list(dict.fromkeys(ids)), self.hs.batch_size):
+            reply = self.client.post(path, {"inputs": [{"id": i} for i in chunk],
+                                            "properties": self.mapper.read_properties(entity)})
+            rows.extend((reply.body or {}).get("results", []))  # ids in a 207's errors are gone
+        return {r.id: r for r in self._records(entity, rows)}
+
+    def find_linked(self, entity: Entity, ref: str) -> Record | None:
+        object_type = OBJECT_TYPE[entity]
+        if not self.catalog.exists(object_type, self.hs.identity_property):
+            return None  # nobody carries a Cloze identity yet
+        # A batch read by the unique property sees a record the moment it is written; search may lag.
+        reply = self.client.post(f"{self.client.paths.objects(object_type)}/batch/read", {
+            "idProperty": self.hs.identity_property, "inputs": [{"id": ref}],
+            "properties": self.mapper.read_properties(entity)})
+        rows = (reply.body or {}).get("results", [])
+        return self._records(entity, rows[:1])[0] if rows else None
+
+    def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
+        groups = self._lookup_filters(entity, field_name, value.strip())
+        if not groups:
+            return []
+        path = f"{self.client.paths.objects(OBJECT_TYPE[entity])}/search"
+        rows: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(_LOOKUP_PAGES):
+            body: dict[str, Any] = {"filterGroups": [{"filters": g} for g in groups],
+                                    "properties": self.mapper.read_properties(entity), "limit": 100,
+                                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]}
+            if after:
+                body["after"] = after
+            data = self.client.post(path, body, search=True).body or {}
+            rows.extend(data.get("results", []))
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        return self._records(entity, rows)
+
+    def _lookup_filters(self, entity: Entity, field_name: str, value: str) -> list[list[dict[str, Any]]]:
+        if not value:
+            return []
+
+        def eq(prop: str, text: str) -> dict[str, Any]:
+            return {"propertyName": prop, "operator": "EQ", "value": text}
+
+        def token(prop: str, text: str) -> dict[str, Any]:
+            return {"propertyName": prop, "operator": "CONTAINS_TOKEN", "value": text}
+
+        if entity == "person" and field_name == "emails":
+            return [[eq("email", value.lower())], [token("hs_additional_emails", value.lower())]]
+        if entity == "company" and field_name == "domains":
+            return [[eq("domain", value.lower())], [token("hs_additional_domains", value.lower())]]
+        if field_name == "phones" and entity in ("person", "company"):
+            props = ["phone", "mobilephone"] if entity == "person" else ["phone"]
+            return [[eq(p, value)] for p in props]
+        if field_name == "name":
+            if entity == "person":
+                first, _, last = value.partition(" ")
+                return [[eq("firstname", first), eq("lastname", last)]] if last else [[eq("lastname", first)]]
+            return [[eq("name" if entity == "company" else "dealname", value)]]
+        return []
+
+    def current_cursor(self, entity: Entity) -> str | None:
+        return now_cursor()
+
+    def _records(self, entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Record]:
+        object_type = OBJECT_TYPE[entity]
+        for row in rows:
+            self.cache.remember(object_type, row)
+        relations: Mapping[str, Mapping[str, Sequence[str]]] = {}
+        if self.hs.read_associations and rows:
+            relations = self.relations.read(entity, [str(r["id"]) for r in rows])
+        return [self.mapper.to_record(entity, r, relations.get(str(r["id"])) if self.hs.read_associations else None)
+                for r in rows]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _own_properties(self, entity: Entity) -> None:
+        """Create the properties cloze-syncd writes (identity, tags, notes) on first use."""
+        object_type = OBJECT_TYPE[entity]
+        if object_type in self._ensured:
+            return
+        wanted = [OwnProperty(self.hs.identity_property, "Cloze sync id", "text", True,
+                              "Identity of the linked Cloze record, written by cloze-syncd.")]
+        if self.hs.tags_property:
+            wanted.append(OwnProperty(self.hs.tags_property, "Cloze tags", "textarea", False,
+                                      "Cloze keywords, separated by ';', synced by cloze-syncd."))
+        if entity == "person" and self.hs.person_notes_property:
+            wanted.append(OwnProperty(self.hs.person_notes_property, "Cloze notes", "textarea", False,
+                                      "Notes synced with Cloze by cloze-syncd."))
+        for prop in wanted:
+            self.catalog.ensure(object_type, prop, create=self.hs.create_properties)
+        self._ensured.add(object_type)
+
+    def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        if not requests:
+            return []
+        self._own_properties(entity)
+        return self.writer.create(entity, requests)
+
+    def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        if not requests:
+            return []
+        self._own_properties(entity)
+        return self.writer.update(entity, requests)
+
+    def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        return self.writer.delete(entity, ids) if ids else []
+
+    def close(self) -> None:
+        self.client.close()
