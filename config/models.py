@@ -59,6 +59,10 @@ class FieldMapping(Strict):
     external: str | None = Field(default=None, description="custom fields: the external property name")
     kind: Literal["text", "longtext", "enum", "number", "date", "tags", "set"] | None = None
     values: dict[str, str] = Field(default_factory=dict, description="value map, Cloze value -> external value")
+    more_external_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="further external values read as a Cloze value (external -> Cloze; never written back)",
+    )
 
     @field_validator("values")
     @classmethod
@@ -91,7 +95,9 @@ class EntityConfig(Strict):
     )
     filters: Filters = Field(default_factory=Filters)
     fields: dict[str, FieldMapping] | None = Field(
-        default=None, description="mapped fields; default: every canonical field both sides support, direction both"
+        default=None,
+        description="mapped fields; default: every field both sides support, both ways, except stage and "
+        "segment, whose values differ between systems (map them with a 'values' table)",
     )
 
 

@@ -391,10 +391,11 @@ class Daemon:
         loaded = self.loaded
         if pair not in loaded.app.pairs:
             return None  # removed by a reload after the job fired
-        with self._tracking(pair, kind):
+        with self._tracking(pair, kind), structlog.contextvars.bound_contextvars(kind=kind):
             if self.stop_event.is_set():
                 return None  # a stop raced the job's start; registered first, so the drain saw us
-            log.info("run started", pair=pair, kind=kind, records=sum(len(v) for v in only.values()) if only else None)
+            if only:
+                log.info("webhook sync", pair=pair, records=sum(len(v) for v in only.values()))
             store = self._store
             assert store is not None
             try:
@@ -422,7 +423,8 @@ class Daemon:
         outcome = run_outcome(report)
         success = report.ok and not report.stopped and not report.dry_run and kind != "webhook"
         self._note(pair, (report.finished_at or _now()) if success else None, outcome=outcome, error=report.error)
-        log.info(
+        # the engine logs every run in detail; this line adds the daemon's view (kind, outcome)
+        (log.info if outcome != "ok" else log.debug)(
             "run finished", pair=pair, kind=kind, outcome=outcome, run_id=report.run_id,
             reads=sum(report.reads.values()), writes=sum(report.writes.values()), conflicts=report.conflicts,
             record_errors=report.record_errors, duration_s=round(report.duration_s, 3),

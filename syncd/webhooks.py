@@ -19,9 +19,17 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import structlog
+
+from syncd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from config.loader import LoadedConfig
+    from connectors.base import ApiObserver
+    from connectors.cloze.client import ClozeClient
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -412,6 +420,21 @@ class Subscription:
         }
 
 
+@contextmanager
+def cloze_client(loaded: "LoadedConfig", pair: str, observer: "ApiObserver | None" = None) -> Iterator["ClozeClient"]:
+    """The pair's Cloze API client, built exactly as the connector builds it."""
+    from connectors.base import ConnectorContext, NullObserver
+    from connectors.cloze import ClozeConnector
+
+    cfg = loaded.pair(pair)
+    context = ConnectorContext(pair=pair, side="cloze", app_id=cfg.app_id, observer=observer or NullObserver())
+    connector = ClozeConnector(loaded.settings[pair]["cloze"], context)
+    try:
+        yield connector.client
+    finally:
+        connector.close()
+
+
 def pair_events(loaded: "LoadedConfig", pair: str) -> list[str]:
     """The change events of the pair's enabled entities."""
     entities = loaded.pair(pair).entities
@@ -476,7 +499,7 @@ def subscribe_pair(loaded: "LoadedConfig", pair: str, *, scope: str | None = Non
     with cloze_client(loaded, pair) as client:
         for event in pair_events(loaded, pair):
             uid = client.subscribe(event, url, scope=scope, client_reference=client_reference(pair, event))
-            log.info("webhook subscribed", pair=pair, event=event, subscription=uid)
+            log.info("webhook subscribed", pair=pair, cloze_event=event, subscription=uid)
             out.append(Subscription(pair=pair, event=event, uniqueid=uid, target_url=url))
     return out
 
@@ -493,5 +516,5 @@ def unsubscribe_pair(loaded: "LoadedConfig", pair: str) -> list[str]:
             if client.unsubscribe(str(item.get("event", parsed[1])), uniqueid=uid or None,
                                   client_reference=None if uid else item.get("client_reference")):
                 removed.append(uid)
-                log.info("webhook unsubscribed", pair=pair, event=item.get("event"), subscription=uid)
+                log.info("webhook unsubscribed", pair=pair, cloze_event=item.get("event"), subscription=uid)
     return removed

@@ -15,11 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 import httpx
 import structlog
-from typing_extensions import TypedDict, Unpack
 
 from connectors.base import ApiObserver
 from connectors.cloze import logfilter

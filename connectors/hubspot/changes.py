@@ -15,18 +15,19 @@ last position seen (keyset paging) instead of following ``after``:
 Each query is at most one page, far from the result cap, and each step moves the
 position strictly forward (a later timestamp, or a higher id at the same one), so the
 feed neither stops at the cap nor loops when more than a cap's worth of records share
-one timestamp. The cursor ``hs1:<ts>:<id>`` means: every record modified before
-``ts``, and those at ``ts`` with id <= ``id``, were delivered. Each poll starts
-``change_overlap_seconds`` earlier, because search results trail writes by a moment.
-Archived records are not searchable; they are found by listing ``archived=true`` and
-reported as ``deleted_ids`` when archived after the cursor.
+one timestamp. The cursor ``hs1:<ts>:<id>:<archived>`` means: every record modified
+before ``ts``, and those at ``ts`` with id <= ``id``, were delivered, and every record
+archived before ``archived`` was reported. Each poll starts ``change_overlap_seconds``
+earlier, because search results trail writes by a moment. Archived records are not
+searchable; they are found by listing ``archived=true`` and reported as ``deleted_ids``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
@@ -41,21 +42,28 @@ class Position:
     ts: int
     last_id: int = 0
 
-    def encode(self) -> str:
-        return f"{PREFIX}:{self.ts}:{self.last_id}"
+    def encode(self, archived_ts: int) -> str:
+        return f"{PREFIX}:{self.ts}:{self.last_id}:{archived_ts}"
 
 
-def decode(cursor: str | None) -> Position | None:
+def decode(cursor: str | None) -> tuple[Position, int] | None:
+    """``(position, archived watermark)`` of a cursor, ``None`` for no cursor."""
     if not cursor:
         return None
     parts = cursor.split(":")
-    if len(parts) != 3 or parts[0] != PREFIX:
+    if len(parts) not in (3, 4) or parts[0] != PREFIX:
         raise ValueError(f"not a HubSpot change cursor: {cursor!r}")
-    return Position(int(parts[1]), int(parts[2]))
+    position = Position(int(parts[1]), int(parts[2]))
+    return position, int(parts[3]) if len(parts) == 4 else position.ts
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def now_cursor() -> str:
-    return Position(int(time.time() * 1000), 0).encode()
+    now = now_ms()
+    return Position(now, 0).encode(now)
 
 
 ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
@@ -73,7 +81,10 @@ class ChangeFeed:
         self.queries = 0  # searches sent, for tests and diagnostics
 
     def pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
-        start = decode(cursor)
+        decoded = decode(cursor)
+        start = decoded[0] if decoded else None
+        # Archives before the first poll concern no link yet: watch them from now on.
+        archived_since = decoded[1] if decoded else now_ms()
         pos = Position(0, 0) if start is None else Position(max(0, start.ts - self.overlap_ms), 0)
         if start is not None and self.overlap_ms == 0:
             pos = start
@@ -89,7 +100,7 @@ class ChangeFeed:
                 ], "hs_object_id")
                 if rows:
                     pos = Position(pos.ts, max(int(r["id"]) for r in rows))
-                    yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode())
+                    yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_since))
                 if not more:
                     tie, complete = False, True
                 continue
@@ -102,15 +113,17 @@ class ChangeFeed:
             if not more:
                 at_last = [int(r["id"]) for r, s in zip(rows, stamps) if s == last]
                 pos = Position(last, max(at_last))
-                yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(), self._deleted(entity, start))
+                deleted, archived_until = self._deleted(entity, decoded)
+                yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_until), deleted)
                 return
             if stamps[0] == last:  # a whole page shares one timestamp: walk it by id
                 pos, tie = Position(last, 0), True
                 continue
             keep = [r for r, s in zip(rows, stamps) if s < last]
             pos, complete = Position(last, 0), False
-            yield ChangePage(self.to_records(entity, keep), max(pos, floor).encode())
-        yield ChangePage([], max(pos, floor).encode(), self._deleted(entity, start))
+            yield ChangePage(self.to_records(entity, keep), max(pos, floor).encode(archived_since))
+        deleted, archived_until = self._deleted(entity, decoded)
+        yield ChangePage([], max(pos, floor).encode(archived_until), deleted)
 
     def _search(self, entity: Entity, filters: list[dict[str, Any]], sort_by: str
                 ) -> tuple[list[dict[str, Any]], bool]:
@@ -131,12 +144,16 @@ class ChangeFeed:
             raise ValueError(f"HubSpot record {row.get('id')} has no {mod}")
         return stamp
 
-    def _deleted(self, entity: Entity, start: Position | None) -> list[str]:
-        """Ids archived since the cursor (first poll: none; nothing was linked yet)."""
-        if start is None:
-            return []
-        since = start.ts - self.overlap_ms
+    def _deleted(self, entity: Entity, decoded: tuple[Position, int] | None) -> tuple[list[str], int]:
+        """Ids archived since the cursor's watermark, and the new watermark.
+
+        On the first poll nothing is linked yet, so nothing is reported; the watermark
+        starts at the newest archive seen (or now).
+        """
+        watermark = decoded[1] if decoded else None
+        since = None if watermark is None else watermark - self.overlap_ms
         deleted: list[str] = []
+        newest = watermark if watermark is not None else now_ms()
         after: str | None = None
         path = self.client.paths.objects(OBJECT_TYPE[entity])
         while True:
@@ -146,8 +163,10 @@ class ChangeFeed:
             body = self.client.get(path, params) or {}
             for row in body.get("results", []):
                 archived_at = v.ms_from(row.get("archivedAt"))
-                if archived_at is None or archived_at >= since:
+                if archived_at is not None:
+                    newest = max(newest, archived_at)
+                if since is not None and (archived_at is None or archived_at > since):
                     deleted.append(str(row["id"]))
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                return deleted
+                return deleted, newest

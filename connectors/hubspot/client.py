@@ -10,8 +10,9 @@ limit). Search has its own per-second bucket. 429s are retried after ``Retry-Aft
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 
@@ -70,7 +71,7 @@ def _body(response: httpx.Response) -> Any:
 class HubSpotClient:
     """One HubSpot account over HTTP."""
 
-    def __init__(self, settings: HubSpotSettings, *, pair: str, observer: ApiObserver | None = None,
+    def __init__(self, settings: HubSpotSettings, *, pair: str, side: str = SIDE, observer: ApiObserver | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.pair = pair
@@ -80,7 +81,7 @@ class HubSpotClient:
         self.limiter = RateLimiter(self._burst_limit * 0.8 / 10, burst=max(1, int(self._burst_limit // 10)))
         self.search_limiter = RateLimiter(max(0.2, (settings.search_per_second - 1) * 0.9), burst=1)
         self.session = ApiSession(
-            settings.base_url, side=SIDE, pair=pair, timeout=settings.timeout, verify=settings.verify_tls,
+            settings.base_url, side=side, pair=pair, timeout=settings.timeout, verify=settings.verify_tls,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                      "Accept": "application/json"},
             limiter=self.limiter, observer=observer, redactor=Redactor([token]), classifier=self._classify,

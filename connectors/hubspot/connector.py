@@ -7,7 +7,8 @@ for batch writes, :mod:`connectors.hubspot.mapping` for the field mapping and
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,7 +47,8 @@ class HubSpotConnector(Connector):
             raise ConfigError("the hubspot connector needs HubSpotSettings", side=context.side, pair=context.pair)
         super().__init__(settings, context)
         self.hs: HubSpotSettings = settings
-        self.client = HubSpotClient(settings, pair=context.pair, observer=context.observer, transport=transport)
+        self.client = HubSpotClient(settings, pair=context.pair, side=context.side, observer=context.observer,
+                                    transport=transport)
         self.mapper = Mapper(settings, context.custom_fields)
         self.catalog = PropertyCatalog(self.client)
         self.cache = KeyCache()

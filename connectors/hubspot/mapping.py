@@ -6,8 +6,9 @@ associations, not properties; :mod:`connectors.hubspot.relations` reads and writ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from connectors.hubspot import values as v
 from connectors.hubspot.settings import HubSpotSettings
@@ -153,7 +154,10 @@ class Mapper:
                 wanted = _members(value, current_all, v.norm_email)
                 primary, rest = v.primary_and_rest(wanted, cur("email"), v.norm_email)
                 plan.properties["email"] = primary
-                plan.properties["hs_additional_emails"] = ";".join(rest)
+                if self.settings.write_additional_emails:
+                    plan.properties["hs_additional_emails"] = ";".join(rest)
+                elif rest:
+                    plan.dropped["emails"] = rest
             elif name == "domains" and entity == "company":
                 current_all = [d for d in [cur("domain"), *v.split_joined(cur("hs_additional_domains"))] if d]
                 wanted = _members(value, current_all, v.norm_domain)

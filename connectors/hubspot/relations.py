@@ -11,7 +11,8 @@ a key (a company with no domain) are not part of the canonical set and are left 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient

@@ -140,7 +140,7 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
     return Dataset(company_rows, contact_rows, deal_rows)
 
 
-def load_into(emulator: "HubSpotEmulator", dataset: Dataset | None = None) -> dict[str, str]:
+def load_into(emulator: HubSpotEmulator, dataset: Dataset | None = None) -> dict[str, str]:
     """Write ``dataset`` (default: ``build_dataset()``) into ``emulator``; returns seed key -> HubSpot id."""
     data = dataset or build_dataset()
     ids: dict[str, str] = {}

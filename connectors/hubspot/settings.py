@@ -47,6 +47,9 @@ class HubSpotSettings(ConnectorSettings):
     project_segment_property: str | None = None
     project_value_property: str = "amount"
     read_associations: bool = Field(default=True, description="read person/project relation fields")
+    write_additional_emails: bool = Field(
+        default=True, description="write extra e-mail addresses to hs_additional_emails; off: only the primary "
+                                  "address is written and the others are reported as dropped")
 
     @field_validator("api_version")
     @classmethod

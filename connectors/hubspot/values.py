@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from connectors.model import SetPatch
 
@@ -39,7 +39,7 @@ def norm_domain(value: str) -> str:
     text = value.strip().lower()
     text = re.sub(r"^[a-z]+://", "", text)
     text = text.split("/")[0]
-    return text[4:] if text.startswith("www.") else text
+    return text.removeprefix("www.")
 
 
 def norm_text(value: str) -> str:
@@ -138,12 +138,12 @@ def ms_from(value: str | None) -> int | None:
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     try:
-        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        stamp = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return int(round(stamp.timestamp() * 1000))
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return round(stamp.timestamp() * 1000)
 
 
 def date_part(value: str | None) -> str | None:
@@ -151,10 +151,10 @@ def date_part(value: str | None) -> str | None:
     ms = ms_from(value)
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
 
 
 def midnight_ms(day: str) -> str:
     """A canonical ``YYYY-MM-DD`` as HubSpot datetime input: epoch ms at 00:00 UTC."""
     parsed = dt.date.fromisoformat(day.strip()[:10])
-    return str(int(dt.datetime(parsed.year, parsed.month, parsed.day, tzinfo=dt.timezone.utc).timestamp() * 1000))
+    return str(int(dt.datetime(parsed.year, parsed.month, parsed.day, tzinfo=dt.UTC).timestamp() * 1000))

@@ -11,8 +11,9 @@ refused as a whole (400) is retried input by input, so each record gets its own 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan

@@ -36,6 +36,10 @@ class FieldRule:
     cloze_key: str
     external_key: str
     values: Mapping[str, str] = field(default_factory=dict)  # Cloze value -> external value
+    read_values: Mapping[str, str] = field(default_factory=dict)  # external value -> Cloze value
+
+    def from_external(self, value: str) -> str | None:
+        return self.read_values.get(value.lower())
 
     def key(self, side: Side) -> str:
         return self.cloze_key if side == "cloze" else self.external_key
@@ -87,7 +91,13 @@ def build_entity_mapping(
     canonical = CANONICAL_FIELDS[entity]
     configured: Mapping[str, FieldMapping]
     if cfg.fields is None:
-        configured = {name: FieldMapping() for name in canonical if name in cloze_fields and name in external_fields}
+        # Enumerated fields (stage, segment) use each system's own vocabulary, so they
+        # sync only once a value map says how one system's values read in the other.
+        configured = {
+            name: FieldMapping()
+            for name, spec in canonical.items()
+            if name in cloze_fields and name in external_fields and spec.kind is not FieldKind.ENUM
+        }
     else:
         configured = cfg.fields
     rules: list[FieldRule] = []
@@ -102,7 +112,8 @@ def build_entity_mapping(
                 continue
             kind = FieldKind(fm.kind or "text")
             rules.append(
-                FieldRule(name, kind, fm.direction, policy, custom_key(fm.cloze), custom_key(fm.external), dict(fm.values))
+                FieldRule(name, kind, fm.direction, policy, custom_key(fm.cloze), custom_key(fm.external),
+                          dict(fm.values), _read_values(fm))
             )
             continue
         if name not in canonical:
@@ -120,7 +131,8 @@ def build_entity_mapping(
         if fm.values and kind is not FieldKind.ENUM:
             problems.append(f"{where}: 'values' maps enumerated fields only (this one is {kind.value})")
             continue
-        rules.append(FieldRule(name, kind, fm.direction, policy, name, name, {k.lower(): v.lower() for k, v in fm.values.items()}))
+        rules.append(FieldRule(name, kind, fm.direction, policy, name, name,
+                               {k.lower(): v.lower() for k, v in fm.values.items()}, _read_values(fm)))
     match_on = tuple(cfg.match_on) if cfg.match_on is not None else DEFAULT_MATCH[entity]
     mapping = EntityMapping(
         entity=entity,
@@ -133,6 +145,12 @@ def build_entity_mapping(
         filter_tags=frozenset(cfg.filters.tags),
     )
     return mapping, problems
+
+
+def _read_values(fm: FieldMapping) -> dict[str, str]:
+    out = {v.lower(): k.lower() for k, v in fm.values.items()}
+    out.update({k.lower(): v.lower() for k, v in fm.more_external_values.items()})
+    return out
 
 
 @dataclass(frozen=True)
@@ -189,12 +207,12 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
         except BadValue as exc:
             problems[rule.name] = f"cannot read {key!r}: {exc}"
             continue
-        if side == "external" and rule.values and isinstance(value, str):
-            inverse = {v: k for k, v in rule.values.items()}
-            if value.lower() not in inverse:
+        if side == "external" and rule.read_values and isinstance(value, str):
+            mapped = rule.from_external(value)
+            if mapped is None:
                 problems[rule.name] = f"value {value!r} of {key!r} has no entry in the value map"
                 continue
-            value = inverse[value.lower()]
+            value = mapped
         values[rule.name] = value
     links = frozenset(link.key for link in record.app_links)
     scope: dict[str, Value] = {}

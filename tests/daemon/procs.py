@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 REPO = Path(__file__).resolve().parents[2]
+_serial = itertools.count()
 
 
 class NotifyListener:
@@ -63,6 +65,7 @@ class NotifyListener:
         self._closed = True
         self._thread.join(timeout=2)
         self.sock.close()
+        self.path.unlink(missing_ok=True)
 
 
 class Daemon:
@@ -71,9 +74,10 @@ class Daemon:
     def __init__(self, config: Path, workdir: Path, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.workdir = workdir
-        self.notify = NotifyListener(workdir / "notify.sock")
-        self.stdout_path = workdir / "daemon.out"
-        self.stderr_path = workdir / "daemon.err"
+        n = next(_serial)  # several daemons may run one after another in one test
+        self.notify = NotifyListener(workdir / f"notify-{n}.sock")
+        self.stdout_path = workdir / f"daemon-{n}.out"
+        self.stderr_path = workdir / f"daemon-{n}.err"
         full_env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         full_env.update({"NOTIFY_SOCKET": str(self.notify.path), "PYTHONPATH": str(REPO)})
         full_env.update(env or {})

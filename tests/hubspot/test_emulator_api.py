@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from connectors.hubspot.emulator import HubSpotEmulator
-from tests.hubspot.conftest import TOKEN
 
 V3 = "/crm/v3/objects"
 DATED = "/crm/objects/2026-03"
@@ -50,7 +49,7 @@ def test_list_pages_by_after_and_accepts_capitalised_archived(emulator: HubSpotE
     emulator.archive("companies", ids[3])
     seen, after = [], None
     while True:
-        params = {"limit": 3, "archived": "False", "properties": "name"}
+        params: dict[str, str | int] = {"limit": 3, "archived": "False", "properties": "name"}
         if after:
             params["after"] = after
         body = http.get(f"{V3}/companies", params=params).json()
@@ -214,9 +213,19 @@ def test_direct_api_round_trip(emulator: HubSpotEmulator, http: httpx.Client, pa
     got = http.get(f"{path}/{cid}").json()
     assert got["createdAt"] == "1970-01-01T00:00:01.000Z" and got["updatedAt"] == "1970-01-01T00:00:02.000Z"
     emulator.set_modified("contacts", [cid], 5_000)
-    assert emulator.get_object("contacts", cid)["properties"]["lastmodifieddate"] == "1970-01-01T00:00:05.000Z"
+    stored = emulator.get_object("contacts", cid)
+    assert stored is not None and stored["properties"]["lastmodifieddate"] == "1970-01-01T00:00:05.000Z"
     emulator.freeze_clock(7_000)
     http.patch(f"{path}/{cid}", json={"properties": {"firstname": "F"}})
     assert emulator.objects("contacts")[0]["updatedAt"] == "1970-01-01T00:00:07.000Z"
     with pytest.raises(ValueError):
         emulator.add_object("contacts", {"email": "d@example.com"})
+
+
+def test_company_domain_uniqueness_is_a_switch(emulator: HubSpotEmulator, http: httpx.Client) -> None:
+    emulator.add_object("companies", {"name": "A", "domain": "same.com"})
+    assert http.post(f"{V3}/companies", json={"properties": {"name": "B", "domain": "same.com"}}).status_code == 201
+    emulator.configure(company_domain_unique=True)
+    refused = http.post(f"{V3}/companies/batch/create", json={"inputs": [
+        {"properties": {"name": "C", "domain": "SAME.com"}, "objectWriteTraceId": "c"}]})
+    assert refused.status_code == 207 and "unique property" in refused.json()["errors"][0]["message"]

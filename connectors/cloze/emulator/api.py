@@ -36,6 +36,11 @@ NOT_FOUND_BODY = {"errorcode": 404, "message": "Resource Not Found"}
 BAD_KEY_BODY = {"errorcode": 1, "message": "The API key was not found"}
 BAD_TOKEN_BODY = {"message": "Invalid token: access token is invalid"}
 _FUTURE_SLACK_MS = 60_000
+# email | phone | domain | source:uniqueid (an App Link) | @handle
+_ADDRESS = re.compile(
+    r"[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d().\- ]{5,}|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)+:\S+|@\w+",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -273,14 +278,16 @@ class ClozeApi:
     # -- timeline --------------------------------------------------------------------
 
     def _references(self, items: Any) -> list[tuple[Entity, str]]:
-        """Resolve ``references[].value`` (email/phone for people, domain for companies, app link for projects)."""
+        """Resolve ``references[].value``: an email or phone (person), a domain (company) or an App Link
+        (project). A value that is no address at all, such as a syncKey or direct id, is errorcode 32."""
         found: list[tuple[Entity, str]] = []
         for item in items if isinstance(items, list) else []:
             value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
             target = self._resolve_address(value)
-            if target is None:
+            if target is not None:
+                found.append(target)
+            elif not _ADDRESS.fullmatch(value):
                 raise Rejected(32, "Invalid address")
-            found.append(target)
         return found
 
     def _resolve_address(self, value: str) -> tuple[Entity, str] | None:

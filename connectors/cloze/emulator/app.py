@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
@@ -129,12 +130,14 @@ class ClozeEmulator:
 
     def records(self, kind: str) -> list[dict[str, Any]]:
         """Every live record of ``kind`` as the API would return it."""
-        return self.store.rendered(entity_of(kind))
+        return copy.deepcopy(self.store.rendered(entity_of(kind)))
 
     def get_record(self, kind: str, direct_id: str) -> dict[str, Any] | None:
         entity = entity_of(kind)
         with self.store.lock:
-            return self.store.render(entity, direct_id) if self.store.exists(entity, direct_id) else None
+            if not self.store.exists(entity, direct_id):
+                return None
+            return copy.deepcopy(self.store.render(entity, direct_id))
 
     def remove_record(self, kind: str, direct_id: str) -> bool:
         """Delete a record behind the API's back (as a user would in the Cloze UI)."""

@@ -101,6 +101,11 @@ class RecordStore:
         self.lock = threading.RLock()
         self._rng = random.Random(f"cloze-emulator-ids:{seed}")
         self._issued: set[str] = set()
+        # Rendered records are cached until the next write (or behaviour change): find and
+        # feed render every record per request, and most requests are reads.
+        self._version = 0
+        self._cache: dict[tuple[Entity, str], dict[str, Any]] = {}
+        self._cache_tag: tuple[int, int] = (-1, 0)
         self._records: dict[Entity, dict[str, Stored]] = {e: {} for e in ENTITIES}
         self._index: dict[Entity, dict[IndexKey, set[str]]] = {e: {} for e in ENTITIES}
         self._keys: dict[Entity, dict[str, list[IndexKey]]] = {e: {} for e in ENTITIES}
@@ -192,33 +197,49 @@ class RecordStore:
 
     # -- reads -----------------------------------------------------------------------
 
+    def _changed(self) -> None:
+        self._version += 1
+
     def render(self, entity: Entity, direct: str, human: bool = False) -> dict[str, Any]:
-        """The record as the API returns it (derived fields filled, links resolved)."""
+        """The record as the API returns it (derived fields filled, links resolved).
+
+        The result may be shared with the cache: callers must not modify it.
+        """
         with self.lock:
-            data = copy.deepcopy(self._records[entity][direct].data)
-            empty_none = self.behaviour().empty_enum_as_none
-            for name in ("stage", "segment", "step"):
-                if is_empty_enum(data.get(name)):
-                    if empty_none:
-                        data[name] = "none"
-                    else:
-                        data.pop(name, None)
-                elif human and name == "stage":
-                    data[name] = account.stage_label(entity, str(data[name]))
-                elif human and name == "segment":
-                    data[name] = account.segment_label(entity, str(data[name]))
-            if entity == "person":
-                titles = [w.get("title") for w in data.get("workHistory", []) if w.get("title")]
-                if titles:
-                    data["jobtitle"] = titles[0]
-            for name in LINKS[entity]:
-                if name in data:
-                    data[name] = [
-                        r for r in (self._render_link(LINK_TARGET[name], e) for e in data[name]) if r
-                    ]
-            data.setdefault("keywords", [])
-            data.setdefault("visibility", "visible")
-            return data
+            tag = (self._version, id(self.behaviour()))
+            if tag != self._cache_tag:
+                self._cache.clear()
+                self._cache_tag = tag
+            if not human:
+                cached = self._cache.get((entity, direct))
+                if cached is None:
+                    cached = self._cache[(entity, direct)] = self._render(entity, direct, False)
+                return cached
+            return self._render(entity, direct, True)
+
+    def _render(self, entity: Entity, direct: str, human: bool) -> dict[str, Any]:
+        data = copy.deepcopy(self._records[entity][direct].data)
+        empty_none = self.behaviour().empty_enum_as_none
+        for name in ("stage", "segment", "step"):
+            if is_empty_enum(data.get(name)):
+                if empty_none:
+                    data[name] = "none"
+                else:
+                    data.pop(name, None)
+            elif human and name == "stage":
+                data[name] = account.stage_label(entity, str(data[name]))
+            elif human and name == "segment":
+                data[name] = account.segment_label(entity, str(data[name]))
+        if entity == "person":
+            titles = [w.get("title") for w in data.get("workHistory", []) if w.get("title")]
+            if titles:
+                data["jobtitle"] = titles[0]
+        for name in LINKS[entity]:
+            if name in data:
+                data[name] = [r for r in (self._render_link(LINK_TARGET[name], e) for e in data[name]) if r]
+        data.setdefault("keywords", [])
+        data.setdefault("visibility", "visible")
+        return data
 
     def _render_link(self, target: Entity, element: Mapping[str, Any]) -> dict[str, Any] | None:
         direct = element.get("direct")
@@ -258,6 +279,7 @@ class RecordStore:
     def insert(self, entity: Entity, record: Mapping[str, Any]) -> str:
         """Add a record as given (no merging): direct seeding for tests and the sandbox."""
         with self.lock:
+            self._changed()
             body = self._validated(entity, record)
             direct = str(record.get("direct") or "") or self._new_id(22)
             if direct in self._records[entity]:
@@ -284,6 +306,7 @@ class RecordStore:
         """
         settings = self.behaviour()
         with self.lock:
+            self._changed()
             clean = self._validated(entity, body)
             if clean.get("skipImport"):
                 return []
@@ -333,6 +356,7 @@ class RecordStore:
 
     def delete(self, entity: Entity, uniqueid: str) -> str | None:
         with self.lock:
+            self._changed()
             direct = self.resolve(entity, uniqueid)
             if direct is None:
                 return None
@@ -342,6 +366,7 @@ class RecordStore:
 
     def remove(self, entity: Entity, direct: str) -> bool:
         with self.lock:
+            self._changed()
             if self._records[entity].pop(direct, None) is None:
                 return False
             self._reindex(entity, direct)
@@ -351,6 +376,7 @@ class RecordStore:
         """Bump ``lastChanged`` of records a timeline item names (``timeline_bumps_last_changed``)."""
         with self.lock:
             changes = []
+            self._changed()
             for entity, direct in dict.fromkeys(refs):
                 if direct in self._records[entity]:
                     self._touch(entity, direct, {})

@@ -117,7 +117,8 @@ def batch_read(call: Call, from_type: str, to_type: str) -> Reply:
         if not found:
             errors.append(batch_error(
                 f"No {schema.SINGULAR[to_type]} is associated with {schema.SINGULAR[from_type]} {from_id}.",
-                "OBJECT_NOT_FOUND", context={"fromObjectId": [from_id]},
+                "OBJECT_NOT_FOUND", context={"fromObjectId": [from_id], "fromObjectType": [schema.SINGULAR[from_type]],
+                                             "toObjectType": [schema.SINGULAR[to_type]]},
                 sub_category="crm.associations.NO_ASSOCIATIONS_FOUND"))
             continue
         results.append({"from": {"id": from_id},

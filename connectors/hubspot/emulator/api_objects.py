@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from connectors.hubspot.emulator import query, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import (
     EmulatorError,
-    batch_error,
     bad_request,
+    batch_error,
     conflict,
     correlation_id,
     not_found,
     validation_details,
     validation_message,
 )
-from connectors.hubspot.emulator.store import StoredObject, Store
+from connectors.hubspot.emulator.store import Store, StoredObject
 
 LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS: "DEAL"}
 

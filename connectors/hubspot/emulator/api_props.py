@@ -6,7 +6,13 @@ import re
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.call import Call, Reply
-from connectors.hubspot.emulator.errors import EmulatorError, bad_request, error_body, missing_scopes, not_found
+from connectors.hubspot.emulator.errors import (
+    EmulatorError,
+    bad_request,
+    error_body,
+    missing_scopes,
+    not_found,
+)
 from connectors.hubspot.emulator.schema import PropertyDef
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

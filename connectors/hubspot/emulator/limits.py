@@ -68,7 +68,7 @@ class RateLimits:
         now = time.monotonic()
         with self._lock:
             usage = self._usage.setdefault(token, _TokenUsage())
-            today = dt.datetime.now(dt.timezone.utc).date()
+            today = dt.datetime.now(dt.UTC).date()
             if usage.day != today:
                 usage.day, usage.day_count = today, 0
             while usage.window and usage.window[0] <= now - WINDOW_SECONDS:
@@ -101,6 +101,6 @@ def _too_many(message: str, policy: str, wait: float) -> EmulatorError:
 
 
 def _seconds_to_midnight() -> float:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - now).total_seconds()

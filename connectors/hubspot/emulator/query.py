@@ -12,12 +12,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.errors import EmulatorError, bad_request, error_body
-from connectors.hubspot.emulator.store import StoredObject, Store
+from connectors.hubspot.emulator.store import Store, StoredObject
 
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}

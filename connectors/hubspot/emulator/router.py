@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from connectors.hubspot.emulator import api_assoc, api_objects, api_props, schema
 from connectors.hubspot.emulator.call import Call, Reply

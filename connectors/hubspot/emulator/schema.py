@@ -229,7 +229,7 @@ def builtin_properties(object_type_name: str) -> list[PropertyDef]:
 
 def iso_from_ms(ms: int) -> str:
     """HubSpot's datetime rendering: ``2024-09-11T13:27:39.356Z``."""
-    stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -252,10 +252,10 @@ def ms_from_value(value: Any) -> int | None:
     try:
         if _DATE.match(text):
             day = dt.date.fromisoformat(text)
-            return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
-        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+        stamp = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return int(round(stamp.timestamp() * 1000))
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return round(stamp.timestamp() * 1000)

@@ -11,14 +11,21 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, Mapping
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.api_objects import render
 from connectors.hubspot.emulator.call import Call, Reply, Stats
-from connectors.hubspot.emulator.errors import EmulatorError, bad_request, correlation_id, error_body, unauthorized
+from connectors.hubspot.emulator.errors import (
+    EmulatorError,
+    bad_request,
+    correlation_id,
+    error_body,
+    unauthorized,
+)
 from connectors.hubspot.emulator.faults import BEFORE, Fault, FaultPlan
 from connectors.hubspot.emulator.limits import RateLimits, Usage
 from connectors.hubspot.emulator.router import resolve
@@ -59,7 +66,7 @@ class HubSpotEmulator:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> "HubSpotEmulator":
+    def start(self) -> Self:
         server = ThreadingHTTPServer((self.host, self._port), _make_handler(self))
         server.daemon_threads = True
         self._server = server
@@ -77,7 +84,7 @@ class HubSpotEmulator:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "HubSpotEmulator":
+    def __enter__(self) -> Self:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.errors import PropertyProblem

@@ -1,0 +1,235 @@
+"""``syncd sandbox``: try cloze-syncd safely against local emulators with seeded data.
+
+It starts the Cloze and HubSpot emulators on free loopback ports, fills them
+with a small business's records (a few hundred people, companies and deals;
+some people already on both sides; a few edits made on both sides since),
+writes a ready config, runs a full reconcile, makes conflicting edits, runs an
+incremental sync to show the conflicts being settled, and prints what happened.
+With ``--serve`` the emulators keep running so the other commands can be tried
+against the written config.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from config.loader import load_config
+from connectors.cloze.emulator import ClozeEmulator
+from connectors.cloze.seed import seed_emulator
+from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.seed import build_dataset, load_into
+from state.store import StateStore
+from syncd.engine.report import RunReport
+from syncd.engine.runner import sync_pair
+from syncd.errors import SyncdError
+from syncd.logs import configure_logging
+
+console = Console()
+
+CLOZE_KEY = "sandbox-cloze-api-key"
+HUBSPOT_TOKEN = "sandbox-hubspot-token"
+
+CONFIG = """\
+# Written by `syncd sandbox`: a pair between the local Cloze and HubSpot emulators.
+[state]
+path = "{state}"
+
+[logging]
+level = "warning"
+
+[daemon.http]
+port = 0
+
+[pairs.sandbox]
+app_id = "hubspot.com"
+app_name = "HubSpot (sandbox)"
+app_url = "{hubspot}/contacts/sandbox/record/{{entity}}/{{id}}"
+delete_policy = "unlink"
+
+[pairs.sandbox.schedule]
+interval = "30s"
+reconcile_cron = "0 3 * * *"
+
+[pairs.sandbox.cloze]
+base_url = "{cloze}"
+rate_per_second = 200
+api_key = "file:{cloze_key}"
+user = "sandbox@example.com"
+
+[pairs.sandbox.external]
+connector = "hubspot"
+base_url = "{hubspot}"
+token = "file:{hubspot_token}"
+token_kind = "private_app"
+api_version = "v3"
+
+[pairs.sandbox.entities.person]
+policy = "newest_wins"
+
+[pairs.sandbox.entities.person.fields]
+first = {{}}
+last = {{}}
+title = {{}}
+company = {{}}
+emails = {{}}
+phones = {{}}
+addresses = {{}}
+tags = {{}}
+companies = {{}}
+# Cloze stage keys <-> HubSpot lifecycle stages; other HubSpot stages read as the nearest Cloze one.
+stage = {{ values = {{ lead = "lead", future = "opportunity", current = "customer", past = "evangelist", out = "other" }}, more_external_values = {{ subscriber = "lead", marketingqualifiedlead = "lead", salesqualifiedlead = "future" }} }}
+
+[pairs.sandbox.entities.company]
+policy = "newest_wins"
+
+[pairs.sandbox.entities.company.fields]
+# HubSpot's industry is a fixed list of options; Cloze's is free text, so it is left out here.
+name = {{}}
+domains = {{}}
+phones = {{}}
+addresses = {{}}
+description = {{}}
+tags = {{}}
+
+[pairs.sandbox.entities.project]
+policy = "cloze_wins"
+
+[pairs.sandbox.entities.project.fields]
+name = {{}}
+summary = {{}}
+value = {{}}
+close_date = {{}}
+tags = {{}}
+people = {{}}
+companies = {{}}
+stage = {{ values = {{ future = "appointmentscheduled", current = "presentationscheduled", pending = "contractsent", won = "closedwon", lost = "closedlost" }}, more_external_values = {{ qualifiedtobuy = "future", decisionmakerboughtin = "current" }} }}
+"""
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
+def write_config(directory: Path, cloze_url: str, hubspot_url: str) -> Path:
+    """Write the sandbox pair's config and its two secret files into ``directory``; returns the config path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
+    _write_private(directory / "hubspot_token", HUBSPOT_TOKEN + "\n")
+    config_path = directory / "config.toml"
+    _write_private(config_path, CONFIG.format(
+        state=(directory / "state.db").resolve(), cloze=cloze_url, hubspot=hubspot_url,
+        cloze_key=(directory / "cloze_api_key").resolve(), hubspot_token=(directory / "hubspot_token").resolve(),
+    ))
+    return config_path
+
+
+def seed_overlap(cloze: ClozeEmulator, hubspot: HubSpotEmulator, rng: random.Random, count: int) -> int:
+    """Put ``count`` Cloze people into HubSpot too (same e-mail, HubSpot's own spelling of the rest)."""
+    people = [p for p in cloze.records("person") if p.get("emails")][:count]
+    for person in people:
+        email = person["emails"][0]["value"]
+        props = {"email": email.upper() if rng.random() < 0.3 else email,
+                 "firstname": person.get("first", ""), "lastname": person.get("last", "")}
+        if rng.random() < 0.5:
+            props["jobtitle"] = rng.choice(["Broker", "Partner", "Office manager", "Agent"])
+        hubspot.add_object("contacts", props)
+    return len(people)
+
+
+def conflicting_edits(cloze_url: str, hubspot: HubSpotEmulator, loaded: Any, rng: random.Random, count: int) -> list[str]:
+    """Edit the first name of ``count`` linked people on both sides (a conflict each)."""
+    import httpx
+
+    store = StateStore.open(loaded.state_path)
+    try:
+        links = [l for l in store.links("sandbox", "person") if l.status == "active"][:count]
+    finally:
+        store.close()
+    names = []
+    with httpx.Client(base_url=cloze_url, params={"api_key": CLOZE_KEY, "user": "sandbox@example.com"}) as http:
+        for link in links:
+            http.post("/v1/people/update", json={"direct": link.cloze_id, "first": "Cloze-Edited"})
+            hubspot.update_object("contacts", str(link.external_id), {"firstname": "HubSpot-Edited"})
+            names.append(str(link.cloze_id))
+    return names
+
+
+def fail(exc: SyncdError) -> None:
+    from syncd.cli import fail as cli_fail
+
+    cli_fail(exc)
+
+
+def _show(report: RunReport, title: str) -> None:
+    from syncd.cli import _print_report
+
+    console.rule(title)
+    _print_report(report)
+
+
+@click.command("sandbox")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("sandbox"),
+              show_default=True, help="where the config, secrets and state database are written")
+@click.option("--people", type=int, default=300, show_default=True, help="Cloze people to seed (companies and deals follow)")
+@click.option("--seed", "seed_value", type=int, default=7, show_default=True, help="random seed for the data")
+@click.option("--serve", is_flag=True, help="keep the emulators running afterwards (Ctrl-C stops them)")
+def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> None:
+    """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
+    configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN))
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    rng = random.Random(seed_value)
+    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value) as cloze, \
+            HubSpotEmulator(token=HUBSPOT_TOKEN) as hubspot:
+        seeded = seed_emulator(cloze, people, seed_value)
+        load_into(hubspot, build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10)))
+        overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
+        console.print(
+            f"[bold]Cloze emulator[/] {cloze.url}: {seeded['person']} people, {seeded['company']} companies, "
+            f"{seeded['project']} projects\n[bold]HubSpot emulator[/] {hubspot.url}: "
+            f"{len(hubspot.objects('contacts'))} contacts ({overlap} of them also in Cloze), "
+            f"{len(hubspot.objects('companies'))} companies, {len(hubspot.objects('deals'))} deals"
+        )
+        config_path = write_config(directory, cloze.url, hubspot.url)
+        try:
+            loaded = load_config(config_path)
+        except SyncdError as exc:
+            fail(exc)
+        console.print(f"config written to [bold]{config_path}[/]\n")
+
+        store = StateStore.open(loaded.state_path)
+        try:
+            first = sync_pair(loaded, "sandbox", store=store, mode="full")
+            _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
+            edited = conflicting_edits(cloze.url, hubspot, loaded, rng, 3)
+            second = sync_pair(loaded, "sandbox", store=store, mode="incremental")
+            _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
+            third = sync_pair(loaded, "sandbox", store=store, mode="full")
+            _show(third, "3. reconcile again: nothing left to do, nothing written")
+            conflicts = store.conflicts("sandbox")
+        finally:
+            store.close()
+        console.rule("conflicts recorded")
+        for row in conflicts[:10]:
+            console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {row.cloze_value} / HubSpot {row.external_value}"
+                          f" -> {row.outcome} ({row.policy})", highlight=False)
+        console.print(f"\nTry: syncd status --config {config_path}    syncd conflicts list --all --config {config_path}")
+        failed = not (first.ok and second.ok and third.ok) or third.total_writes != 0
+        if serve:
+            console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  HubSpot: {hubspot.url}")
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    raise SystemExit(1 if failed else 0)
