@@ -24,8 +24,8 @@ from syncd.errors import ConfigError, SyncdError
 from syncd.logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(exc: SyncdError) -> NoReturn:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import click
 import structlog
@@ -38,9 +39,7 @@ def _load(config_path: Path | None) -> LoadedConfig:
     try:
         loaded = load_config(find_config_path(config_path))
     except ConfigError as exc:
-        click.echo(f"syncd: {exc}", err=True)
-        if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+        click.echo(f"syncd: {exc}", err=True)  # str() carries the problems and the hint
         systemd.status("invalid configuration; see the log")
         sys.exit(ConfigError.exit_code)
     for warning in loaded.warnings:
@@ -56,8 +55,10 @@ def run_cmd(config_path: Path | None) -> None:
     Meant as systemd's ExecStart (Type=notify). SIGTERM/SIGINT stop gracefully
     (a second one stops at once), SIGHUP reloads the config file.
 
-    Exit status: 0 stopped cleanly, 1 fatal error or forced stop,
-    78 invalid configuration (systemd does not restart).
+    \b
+    Exit status: 0 stopped cleanly; 1 fatal error, or runs still busy when
+    daemon.shutdown_timeout ran out; 130/143 stopped at once by a second
+    SIGINT/SIGTERM; 78 invalid configuration (systemd does not restart).
     """
     from syncd.daemon import Daemon  # imports APScheduler and the engine: only for `run`
 

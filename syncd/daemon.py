@@ -25,11 +25,12 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any
 
 import structlog
 
@@ -114,7 +115,7 @@ class PairHealth:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Daemon:
@@ -135,7 +136,6 @@ class Daemon:
         self._listener: HttpListener | None = None
         self._stopping = False
         self._deadline = 0.0
-        self._forced = False
         self._watchdog = systemd.watchdog_interval()
         heartbeat = min(2.0, self._watchdog / 2) if self._watchdog else 2.0
         self._heartbeat = heartbeat
@@ -201,8 +201,8 @@ class Daemon:
         try:
             try:
                 self.start()
-            except SyncdError:
-                self._teardown()
+            except BaseException:
+                self._teardown()  # nothing half-started may keep the process alive
                 raise
             systemd.ready(self.status_line())
             log.info("ready", pairs=sorted(self.loaded.app.pairs), watchdog_s=self._watchdog)
@@ -215,7 +215,8 @@ class Daemon:
         last_ping = 0.0
         stalled_logged = False
         while True:
-            for signum in signals.wait(tick):
+            # while draining, look often: exit as soon as the last run has returned
+            for signum in signals.wait(min(tick, 0.1) if self._stopping else tick):
                 name = signal.Signals(signum).name
                 if signum == signal.SIGHUP:
                     if self._stopping:
@@ -303,10 +304,12 @@ class Daemon:
             log.error("reload rejected; the previous config keeps running", error=exc.message, problems=exc.problems)
             systemd.status(f"reload rejected ({len(exc.problems)} problem(s)); running previous config")
             return False
-        except Exception as exc:  # unreadable file and the like: same rule, keep running
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the old config keeps running
             log.error("reload rejected; the previous config keeps running", error=str(exc))
             systemd.status("reload rejected; running previous config")
             return False
+        for warning in new.warnings:
+            log.warning("config warning", warning=warning)
         systemd.reloading("reloading config")
         old = self.loaded
         self._warn_restart_only(old, new)

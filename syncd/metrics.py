@@ -12,8 +12,9 @@ connectors, so every HTTP request and retry is counted where it happens.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -157,7 +158,7 @@ class Metrics:
             if report.record_errors:
                 self.record_errors.labels(pair=pair).inc(report.record_errors)
             if report.ok and not report.stopped and kind != "webhook":
-                self.set_last_success(pair, report.finished_at or datetime.now(timezone.utc))
+                self.set_last_success(pair, report.finished_at or datetime.now(UTC))
 
     def set_last_success(self, pair: str, when: datetime) -> None:
         """Set the pair's last success time (also used at start, from the state database)."""

@@ -33,7 +33,7 @@ from syncd.engine.runner import sync_pair
 from syncd.errors import SyncdError
 from syncd.logs import configure_logging
 
-console = Console()
+console = Console(soft_wrap=True)
 
 CLOZE_KEY = "sandbox-cloze-api-key"
 HUBSPOT_TOKEN = "sandbox-hubspot-token"

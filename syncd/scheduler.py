@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Literal, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -224,7 +225,7 @@ class PairScheduler:
                 "heartbeat": ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
@@ -273,7 +274,7 @@ class PairScheduler:
                 if old is None:
                     extra: dict[str, Any] = {}
                     if spec.kind == "incremental" and first_run_now:
-                        extra["next_run_time"] = datetime.now(timezone.utc)
+                        extra["next_run_time"] = datetime.now(UTC)
                     self.scheduler.add_job(
                         self._run, spec.trigger(), args=(spec.pair, spec.kind), id=job_id,
                         name=job_id, replace_existing=True, **extra,

@@ -12,9 +12,10 @@ import ipaddress
 import json
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -44,7 +45,7 @@ class Health:
         return json.dumps({"ok": self.ok, "stale": stale, "pairs": self.pairs}, indent=1).encode()
 
 
-def _reply(start_response: "StartResponse", reply: Reply) -> list[bytes]:
+def _reply(start_response: StartResponse, reply: Reply) -> list[bytes]:
     start_response(
         f"{reply.status} {_REASONS.get(reply.status, '')}".rstrip(),
         [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))],
@@ -63,11 +64,11 @@ def make_app(
     registry: CollectorRegistry,
     health: Callable[[], Health],
     webhooks: Callable[[], WebhookReceiver | None],
-) -> "WSGIApplication":
+) -> WSGIApplication:
     """The WSGI router. ``webhooks`` is looked up per request so a reload can swap it."""
     metrics_app = make_wsgi_app(registry)
 
-    def app(environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/metrics":
@@ -129,12 +130,13 @@ def is_loopback(address: str) -> bool:
 class HttpListener:
     """Binds at :meth:`start` (so a bad address fails before READY=1) and serves on a thread."""
 
-    def __init__(self, app: "WSGIApplication", address: str, port: int, *, allow_non_loopback: bool = False) -> None:
+    def __init__(self, app: WSGIApplication, address: str, port: int, *, allow_non_loopback: bool = False) -> None:
         if not is_loopback(address) and not allow_non_loopback:
             raise ConfigError(
                 "the HTTP listener must bind a loopback address",
-                problems=[f"daemon.http.address: {address!r} is not loopback; "
-                          "set daemon.http.allow_non_loopback = true to allow it"],
+                problems=[
+                    f"daemon.http.address: {address!r} is not loopback; set daemon.http.allow_non_loopback = true"
+                ],
             )
         self._app = app
         self.address = address

@@ -18,9 +18,10 @@ import hmac
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -77,7 +78,7 @@ class Batch:
     ids: dict[str, set[str]] = field(default_factory=dict)
     poll: bool = False
 
-    def merge(self, other: "Batch") -> None:
+    def merge(self, other: Batch) -> None:
         for entity, ids in other.ids.items():
             self.ids.setdefault(entity, set()).update(ids)
         self.poll = self.poll or other.poll
@@ -364,7 +365,7 @@ class SubscriptionCache:
             self._fetched_at[pair] = self._clock()
         try:
             ids = self._fetch(pair)
-        except Exception as exc:  # network, auth: the token check still protects
+        except Exception as exc:  # noqa: BLE001 - network, auth...: the token check still protects
             log.warning("could not list webhook subscriptions", pair=pair, error=str(exc))
             return
         with self._lock:
@@ -421,7 +422,7 @@ class Subscription:
 
 
 @contextmanager
-def cloze_client(loaded: "LoadedConfig", pair: str, observer: "ApiObserver | None" = None) -> Iterator["ClozeClient"]:
+def cloze_client(loaded: LoadedConfig, pair: str, observer: ApiObserver | None = None) -> Iterator[ClozeClient]:
     """The pair's Cloze API client, built exactly as the connector builds it."""
     from connectors.base import ConnectorContext, NullObserver
     from connectors.cloze import ClozeConnector
@@ -435,7 +436,7 @@ def cloze_client(loaded: "LoadedConfig", pair: str, observer: "ApiObserver | Non
         connector.close()
 
 
-def pair_events(loaded: "LoadedConfig", pair: str) -> list[str]:
+def pair_events(loaded: LoadedConfig, pair: str) -> list[str]:
     """The change events of the pair's enabled entities."""
     entities = loaded.pair(pair).entities
     return [f"{entity}.change" for entity in ENTITIES if getattr(entities, entity).enabled]
@@ -460,7 +461,7 @@ def _subscription(pair: str, item: Mapping[str, Any]) -> Subscription:
     )
 
 
-def list_pair(loaded: "LoadedConfig", pair: str) -> list[Subscription]:
+def list_pair(loaded: LoadedConfig, pair: str) -> list[Subscription]:
     """The pair's subscriptions: those whose ``client_reference`` names it."""
     with cloze_client(loaded, pair) as client:
         items = client.webhooks()
@@ -472,12 +473,12 @@ def list_pair(loaded: "LoadedConfig", pair: str) -> list[Subscription]:
     return sorted(out, key=lambda s: s.event)
 
 
-def subscription_ids(loaded: "LoadedConfig", pair: str) -> frozenset[str]:
+def subscription_ids(loaded: LoadedConfig, pair: str) -> frozenset[str]:
     """Ids of the pair's live subscriptions, for the ``X-Cloze-Subscription-ID`` check."""
     return frozenset(s.uniqueid for s in list_pair(loaded, pair) if s.uniqueid)
 
 
-def subscribe_pair(loaded: "LoadedConfig", pair: str, *, scope: str | None = None) -> list[Subscription]:
+def subscribe_pair(loaded: LoadedConfig, pair: str, *, scope: str | None = None) -> list[Subscription]:
     """Subscribe the pair's webhook URL to the change events of its enabled entities.
 
     Repeating it replaces the subscriptions (same ``client_reference``), e.g. after
@@ -504,7 +505,7 @@ def subscribe_pair(loaded: "LoadedConfig", pair: str, *, scope: str | None = Non
     return out
 
 
-def unsubscribe_pair(loaded: "LoadedConfig", pair: str) -> list[str]:
+def unsubscribe_pair(loaded: LoadedConfig, pair: str) -> list[str]:
     """Remove every subscription of the pair made by this tool; the ids removed."""
     removed = []
     with cloze_client(loaded, pair) as client:

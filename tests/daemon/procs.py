@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 _serial = itertools.count()
@@ -37,7 +38,7 @@ class NotifyListener:
         while not self._closed:
             try:
                 data = self.sock.recv(65536)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             fields = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
             with self._cond:

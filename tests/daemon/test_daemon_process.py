@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -80,12 +80,13 @@ def test_sighup_bad_config_keeps_running_good_config_applies(
 
     config.write_text(good.replace('reconcile_cron = "0 3 * * 0"', 'reconcile_cron = "0 3 * *"')
                       .replace('jitter = 0', 'jitter = 0\nfrequency = 2'))
-    mark = len(d.logs())
+    mark, notes = len(d.logs()), len(d.notify.messages)
     d.signal(signal.SIGHUP)
     rejected = d.wait_event("reload rejected; the previous config keeps running", after=mark)
     problems = " ".join(rejected["problems"])
     assert "pairs.main.schedule.frequency" in problems
-    d.notify.wait_for("STATUS")
+    assert "reload rejected" in d.notify.wait_for("STATUS", after=notes)["STATUS"]
+    assert d.notify.count("RELOADING") == 0
     assert d.proc.poll() is None
     assert httpx.get(d.url + "/healthz", timeout=5).status_code == 200  # the old config still serves
 
@@ -100,4 +101,28 @@ def test_sighup_bad_config_keeps_running_good_config_applies(
     t0 = time.monotonic()
     d.wait_event("run_finished", pair="main", after=mark, timeout=15)
     assert 3 <= time.monotonic() - t0 <= 10  # the new 5 s interval, counted from the reload
+    assert d.stop() == 0
+
+
+def test_healthz_reports_a_stale_pair_and_recovers(
+    emulator: ClozeEmulator, write_config: Callable[..., Path], start_daemon: Callable[..., Daemon]
+) -> None:
+    emulator.set_faults(error_rate=1.0, error_status=401)  # credentials refused: every run fails at once
+    d = start_daemon(write_config(interval=5, health_max_age="2s"))
+    d.wait_ready()
+    d.wait_event("run_finished", pair="main", status="failed")
+    time.sleep(2.2)
+    health = httpx.get(d.url + "/healthz", timeout=5)
+    assert health.status_code == 503
+    body = health.json()
+    assert body["stale"] == ["main"] and body["pairs"]["main"]["last_success"] is None
+    assert body["pairs"]["main"]["last_outcome"] == "failed"
+
+    emulator.reset_faults()
+    d.wait_event("run_finished", pair="main", status="ok", timeout=10)
+    health = httpx.get(d.url + "/healthz", timeout=5)
+    assert health.status_code == 200 and health.json()["stale"] == []
+    metrics = httpx.get(d.url + "/metrics", timeout=5).text
+    assert 'syncd_runs_total{kind="incremental",outcome="failed",pair="main"}' in metrics
+    assert 'syncd_api_requests_total{side="cloze",status_class="4xx"}' in metrics
     assert d.stop() == 0

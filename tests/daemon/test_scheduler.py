@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.combining import OrTrigger
@@ -12,9 +12,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from config.models import ScheduleConfig
-from syncd.scheduler import PairScheduler, crontab_day_of_week, cron_trigger, job_specs, schedule_problems
+from syncd.scheduler import PairScheduler, cron_trigger, crontab_day_of_week, job_specs, schedule_problems
 
-UTC = timezone.utc
 SATURDAY_NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # 2026-11-22 is a Sunday
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -31,13 +31,14 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 def report(**kw: object) -> RunReport:
-    start = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)
-    base: dict[str, object] = dict(
-        run_id="r1", pair="main", mode="incremental", started_at=start, finished_at=start + timedelta(seconds=4),
-        reads=Counter({"cloze.person": 3, "external.company": 2}),
-        writes=Counter({"external.person.update": 2, "cloze.company.create": 1}),
-        conflicts=1, record_errors=2,
-    )
+    start = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    base: dict[str, object] = {
+        "run_id": "r1", "pair": "main", "mode": "incremental",
+        "started_at": start, "finished_at": start + timedelta(seconds=4),
+        "reads": Counter({"cloze.person": 3, "external.company": 2}),
+        "writes": Counter({"external.person.update": 2, "cloze.company.create": 1}),
+        "conflicts": 1, "record_errors": 2,
+    }
     base.update(kw)
     return RunReport(**base)  # type: ignore[arg-type]
 

@@ -153,7 +153,6 @@ def _write(call: Call, type_: str, plans: list[_Plan], earlier: list[dict[str, A
     """
     store, settings = call.store, call.settings
     errors: list[dict[str, Any]] = []
-    creating_conflict_is_batch = True
     good: list[_Plan] = []
     claimed: dict[tuple[str, str], int] = {}
     for plan in plans:
@@ -162,7 +161,7 @@ def _write(call: Call, type_: str, plans: list[_Plan], earlier: list[dict[str, A
         if type_ == schema.CONTACTS:
             owner = store.email_clash(plan.clean, self_id)
             if owner is not None:
-                if plan.target is None and creating_conflict_is_batch:
+                if plan.target is None:
                     raise conflict(f"Contact already exists. Existing ID: {owner.id}")
                 errors.append(batch_error(f"A contact with this email address already exists. Existing ID: {owner.id}",
                                           "CONFLICT", context=_context(plan)))
