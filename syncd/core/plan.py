@@ -145,7 +145,10 @@ def plan_entity(
         if action is not None:
             plan.actions.append(action)
 
-    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external)
+    # Records this plan deletes no longer stand in the way of a new record with the same e-mail.
+    doomed_c = {a.cloze_id for a in plan.actions if a.kind == "delete_cloze" and a.cloze_id}
+    doomed_e = {a.external_id for a in plan.actions if a.kind == "delete_external" and a.external_id}
+    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e)
     return plan
 
 
@@ -262,6 +265,8 @@ def _plan_unlinked(
     app_id: str,
     by_cloze: Mapping[str, LinkState],
     by_external: Mapping[str, LinkState],
+    doomed_c: set[str] = frozenset(),  # type: ignore[assignment]
+    doomed_e: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     free_c = {cid: c for cid, c in obs.cloze.items() if cid not in by_cloze}
     free_e = {eid: e for eid, e in obs.external.items() if eid not in by_external}
@@ -317,7 +322,7 @@ def _plan_unlinked(
             for key in e.match_keys.get(rule, ()):
                 if e.id in free_e:
                     index[key].add(e.id)
-                elif e.id in by_external:
+                elif e.id in by_external and e.id not in doomed_e:
                     linked_index[key] = e.id
         reverse: dict[str, set[str]] = defaultdict(set)
         for c in free_c.values():
@@ -360,7 +365,7 @@ def _plan_unlinked(
     for rule in mapping.match_on:
         linked_c_keys: dict[str, str] = {}
         for c in obs.cloze.values():
-            if c.id in by_cloze:
+            if c.id in by_cloze and c.id not in doomed_c:
                 for key in c.match_keys.get(rule, ()):
                     linked_c_keys[key] = c.id
         for e in sorted(list(free_e.values()), key=lambda r: r.id):

@@ -44,6 +44,33 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
+def lease_orphaned(owner: str) -> bool:
+    """A lease whose holder was a process of this host that no longer exists (killed mid-run)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def take_lease(store: StateStore, pair: str, owner: str) -> bool:
+    """Take the pair's lease; one left behind by a killed process is taken over at once, not after its TTL."""
+    if store.acquire_lease(pair, owner, LEASE_TTL):
+        return True
+    holder = store.lease_holder(pair)
+    if holder is None or not lease_orphaned(holder.owner):
+        return False
+    log.warning("orphaned_lease_taken_over", pair=pair, holder=holder.owner)
+    store.release_lease(pair, holder.owner)
+    return store.acquire_lease(pair, owner, LEASE_TTL)
+
+
 def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
     """Native custom-field ids each side must read, from the config alone."""
     out: dict[Entity, list[str]] = {}
@@ -89,7 +116,7 @@ def sync_pair(
     """Run one pair once. Raises LeaseHeldError if another process is syncing it."""
     pair_cfg = loaded.pair(pair)
     owner = lease_owner()
-    if not dry_run and not store.acquire_lease(pair, owner, LEASE_TTL):
+    if not dry_run and not take_lease(store, pair, owner):
         holder = store.lease_holder(pair)
         raise LeaseHeldError(
             f"pair {pair!r} is being synced by {holder.owner if holder else 'another process'}",
@@ -165,8 +192,8 @@ class PairEngine:
             report.finished_at = datetime.now(timezone.utc)
             if not self.dry_run:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
-            event = "run_failed" if not report.ok else "run_finished"
-            self.log.info(event, status=report.status, duration_s=round(report.duration_s, 3), error=report.error,
+            emit = self.log.error if not report.ok else self.log.info
+            emit("run_failed" if not report.ok else "run_finished", status=report.status, duration_s=round(report.duration_s, 3), error=report.error,
                           **{k: v for k, v in report.counts().items()})
         return report
 

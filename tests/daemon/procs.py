@@ -45,13 +45,16 @@ class NotifyListener:
                 self.messages.append((time.monotonic(), fields))
                 self._cond.notify_all()
 
-    def wait_for(self, key: str, value: str | None = None, *, after: int = 0, timeout: float = 20.0) -> dict[str, str]:
-        """The first message (index >= ``after``) holding ``key`` (= ``value``); fails on timeout."""
+    def wait_for(
+        self, key: str, value: str | None = None, *, after: int = 0, timeout: float = 20.0, contains: str = ""
+    ) -> dict[str, str]:
+        """The first message (index >= ``after``) holding ``key`` (= ``value``, or containing
+        ``contains``); fails on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for _, msg in self.messages[after:]:
-                    if key in msg and (value is None or msg[key] == value):
+                    if key in msg and (value is None or msg[key] == value) and contains in msg[key]:
                         return msg
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.memory import SimulatedCrash
@@ -77,7 +77,6 @@ def check(world: World, mode: str) -> None:
     assert again.total_writes == 0
 
 
-@settings(max_examples=60)
 @given(initial=st.lists(st.tuples(st.sampled_from(["cloze", "external"]), person), max_size=6),
        steps=st.lists(op, max_size=12))
 def test_random_edits_converge_and_second_run_writes_nothing(initial: list[Any], steps: list[Any]) -> None:
@@ -95,7 +94,6 @@ def test_random_edits_converge_and_second_run_writes_nothing(initial: list[Any],
         world.close()
 
 
-@settings(max_examples=40)
 @given(initial=st.lists(st.tuples(st.sampled_from(["cloze", "external"]), person), min_size=1, max_size=6),
        edits=st.lists(op, max_size=6), crash_side=st.sampled_from(["cloze", "external"]), crash_at=st.integers(0, 12))
 def test_crash_after_any_write_then_rerun_converges(initial: list[Any], edits: list[Any], crash_side: str, crash_at: int) -> None:

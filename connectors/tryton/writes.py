@@ -1,0 +1,255 @@
+"""Creates, updates and deletes, one :class:`WriteResult` per request, never an exception per record.
+
+Edit conflicts. Every read remembers each record's ``_timestamp`` (its version).
+An update reads the record afresh, applies only the requested changes to what it
+holds *now* (set fields as additions/removals, a person's first or last name on
+top of the current name), and writes with the version the caller last read. If
+the record changed in between, Tryton refuses the write (ConcurrencyException);
+the update then reads again, re-applies the same requested changes on the fresh
+record and writes again, so neither edit is lost. Such a result carries
+``details["concurrent_edit"] = True`` and no record, so the engine's base keeps
+the values it wrote and the other edit is seen as a change on the next poll.
+
+Creates first look for a record carrying the request's Cloze identity, so a create
+repeated after a crash returns the record made the first time
+(``details["existing"] = True``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
+from connectors.tryton import opportunities as opp
+from connectors.tryton import parties as pty
+from connectors.tryton.client import ConcurrentEdit, TrytonClient, TrytonRejected
+from connectors.tryton.opportunities import OPEN_STATES, Opportunities
+from connectors.tryton.parties import Parties
+from connectors.tryton.settings import TrytonSettings
+
+MAX_ATTEMPTS = 5
+VERSIONS_KEPT = 100_000
+
+
+class Versions:
+    """The last ``_timestamp`` read per record (bounded: the oldest are forgotten first)."""
+
+    def __init__(self, limit: int = VERSIONS_KEPT) -> None:
+        self.limit = limit
+        self._stamps: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def remember(self, model: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            stamp = row.get("_timestamp")
+            if stamp is not None:
+                key = (model, int(row["id"]))
+                self._stamps[key] = str(stamp)
+                self._stamps.move_to_end(key)
+        while len(self._stamps) > self.limit:
+            self._stamps.popitem(last=False)
+
+    def get(self, model: str, record_id: int) -> str | None:
+        return self._stamps.get((model, record_id))
+
+
+def failed(key: str, message: str, *, code: str, record_id: str | None = None, retryable: bool = False,
+           **details: Any) -> WriteResult:
+    return WriteResult(key=key, ok=False, id=record_id, error=message, code=code, retryable=retryable,
+                       details=details)
+
+
+class Writer:
+    """Writes of parties (person, company) and opportunities (project)."""
+
+    def __init__(self, client: TrytonClient, settings: TrytonSettings, parties: Parties,
+                 opportunities: Opportunities, versions: Versions,
+                 to_record: Callable[[Entity, Mapping[str, Any]], Record | None],
+                 find_linked: Callable[[Entity, str], Record | None]) -> None:
+        self.client = client
+        self.settings = settings
+        self.parties = parties
+        self.opportunities = opportunities
+        self.versions = versions
+        self.to_record = to_record
+        self.find_linked = find_linked
+
+    @staticmethod
+    def model(entity: Entity) -> str:
+        return opp.MODEL if entity == "project" else pty.MODEL
+
+    def read(self, entity: Entity, record_id: int) -> dict[str, Any] | None:
+        rows = (self.opportunities if entity == "project" else self.parties).read([record_id])
+        self.versions.remember(self.model(entity), rows)
+        return rows[0] if rows else None
+
+    def _result(self, entity: Entity, key: str, record_id: int, **details: Any) -> WriteResult:
+        row = self.read(entity, record_id)
+        record = self.to_record(entity, row) if row is not None else None
+        return WriteResult(key=key, ok=True, id=str(record_id), record=record, details=details)
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        results: dict[int, WriteResult] = {}
+        pending: list[tuple[int, CreateRequest, dict[str, Any], list[tuple[str, str]]]] = []
+        for i, req in enumerate(requests):
+            if req.cloze_ref:
+                existing = self.find_linked(entity, req.cloze_ref)
+                if existing is not None:
+                    results[i] = WriteResult(key=req.key, ok=True, id=existing.id, record=existing,
+                                             details={"existing": True})
+                    continue
+            try:
+                values, steps = self._create_values(entity, req)
+            except ValueError as exc:
+                results[i] = failed(req.key, str(exc), code="BadValue")
+                continue
+            pending.append((i, req, values, steps))
+        ids = self._create_rows(entity, [p[2] for p in pending])
+        for (i, req, _, steps), outcome in zip(pending, ids):
+            if isinstance(outcome, TrytonRejected):
+                results[i] = failed(req.key, outcome.message, code=str(outcome.code or "Rejected"))
+                continue
+            try:
+                for button, _state in steps:
+                    self.client.button(opp.MODEL, button, [outcome])
+            except TrytonRejected as exc:
+                results[i] = failed(req.key, f"created, but the stage was refused: {exc.message}",
+                                    code=str(exc.code or "Rejected"), record_id=str(outcome))
+                continue
+            results[i] = self._result(entity, req.key, outcome)
+        return [results[i] for i in range(len(requests))]
+
+    def _create_values(self, entity: Entity, req: CreateRequest) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if entity != "project":
+            return self.parties.create_values(entity, req.fields, req.cloze_ref), []
+        values = self.opportunities.create_values(req.fields, req.cloze_ref)
+        stage = req.fields.get("stage")
+        steps = self.opportunities.stage_steps({"state": "lead"}, stage if isinstance(stage, str) else None)
+        if any(button == "opportunity" for button, _ in steps) and not (values.get("party") and values.get("employee")):
+            raise ValueError("Tryton needs a party and an employee (employee_id) before an opportunity "
+                             "leaves the 'lead' state")
+        return values, steps
+
+    def _create_rows(self, entity: Entity, values: list[dict[str, Any]]) -> list[int | TrytonRejected]:
+        """Create in one call; if Tryton refuses the batch (nothing was created), one by one."""
+        if not values:
+            return []
+        model = self.model(entity)
+        try:
+            return list(self.client.create(model, values))
+        except TrytonRejected as exc:
+            if len(values) == 1:
+                return [exc]
+        out: list[int | TrytonRejected] = []
+        for vals in values:
+            try:
+                out.append(self.client.create(model, [vals])[0])
+            except TrytonRejected as exc:
+                out.append(exc)
+        return out
+
+    # -- update -----------------------------------------------------------------------------
+
+    def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        return [self._update_one(entity, req) for req in requests]
+
+    def _update_one(self, entity: Entity, req: UpdateRequest) -> WriteResult:
+        try:
+            record_id = int(req.id)
+        except ValueError:
+            return failed(req.id, f"{req.id!r} is not a Tryton record id", code="NotFound")
+        model = self.model(entity)
+        expected = self.versions.get(model, record_id)
+        concurrent = False
+        for _attempt in range(MAX_ATTEMPTS):
+            row = self.read(entity, record_id)
+            if row is None or (entity != "project" and self.parties.kind(row) != entity):
+                return failed(req.id, f"Tryton has no {entity} {record_id}", code="NotFound", record_id=req.id)
+            fresh = str(row.get("_timestamp"))
+            if expected is not None and expected != fresh:
+                concurrent = True  # changed since the caller read it: apply on top of the fresh record
+            try:
+                self._apply(entity, record_id, row, req, fresh)
+            except ConcurrentEdit:
+                concurrent, expected = True, None
+                continue
+            except TrytonRejected as exc:
+                return failed(req.id, exc.message, code=str(exc.code or "Rejected"), record_id=req.id)
+            except ValueError as exc:
+                return failed(req.id, str(exc), code="BadValue", record_id=req.id)
+            if concurrent:
+                self.read(entity, record_id)  # remember the new version
+                return WriteResult(key=req.id, ok=True, id=req.id, details={"concurrent_edit": True})
+            return self._result(entity, req.id, record_id)
+        return failed(req.id, f"the record kept changing during {MAX_ATTEMPTS} attempts", code="ConcurrencyException",
+                      record_id=req.id, retryable=True, concurrent_edit=True)
+
+    def _apply(self, entity: Entity, record_id: int, row: Mapping[str, Any], req: UpdateRequest, stamp: str) -> None:
+        if entity != "project":
+            values = self.parties.update_values(entity, row, req.fields, cloze_ref=req.cloze_ref,
+                                                clear_ref=req.clear_cloze_ref)
+            if values:
+                self.client.write(pty.MODEL, record_id, values, timestamp=stamp)
+            return
+        values = self.opportunities.values(row, req.fields)
+        if req.cloze_ref is not None or req.clear_cloze_ref:
+            ref = None if req.clear_cloze_ref else self.settings.cloze_ref_prefix + str(req.cloze_ref)
+            if (row.get("reference") or None) != ref and (req.clear_cloze_ref or self.opportunities.cloze_ref(row) != req.cloze_ref):
+                values["reference"] = ref
+        stage = req.fields.get("stage")
+        steps = self.opportunities.stage_steps(row, stage if isinstance(stage, str) else None)
+        self._write_opportunity(record_id, row, values, steps, stamp)
+
+    def _write_opportunity(self, record_id: int, row: Mapping[str, Any], values: dict[str, Any],
+                           steps: list[tuple[str, str]], stamp: str) -> None:
+        """Field values are writable only in open states: press buttons up to the first open
+        state on the way, write, then press the rest."""
+        states = [str(row.get("state") or "lead"), *(state for _, state in steps)]
+        split = next((k for k, state in enumerate(states) if state in OPEN_STATES), len(steps))
+        before, after = steps[:split], steps[split:]
+        if any(button == "opportunity" for button, _ in after) and not row.get("employee"):
+            employee = self.opportunities.defaults()["employee"]
+            if employee:
+                values.setdefault("employee", employee)
+        for button, _ in before:
+            self.client.button(opp.MODEL, button, [record_id])
+        if values:
+            if before:  # our own button presses moved the version on
+                fresh = self.read("project", record_id)
+                stamp = str((fresh or {}).get("_timestamp"))
+            self.client.write(opp.MODEL, record_id, values, timestamp=stamp)
+        for button, _ in after:
+            self.client.button(opp.MODEL, button, [record_id])
+
+    # -- delete -----------------------------------------------------------------------------
+
+    def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        return [self._delete_one(entity, rid) for rid in ids]
+
+    def _delete_one(self, entity: Entity, rid: str) -> WriteResult:
+        try:
+            record_id = int(rid)
+        except ValueError:
+            return failed(rid, f"{rid!r} is not a Tryton record id", code="NotFound")
+        row = self.read(entity, record_id)
+        if row is None:
+            return WriteResult(key=rid, ok=True, id=rid, details={"already_gone": True})
+        try:
+            if entity == "project":
+                steps = opp.path(str(row.get("state")), "cancelled") or []
+                for button, _ in steps:
+                    self.client.button(opp.MODEL, button, [record_id])
+                self.client.delete(opp.MODEL, [record_id])
+            elif self.settings.delete_mode == "archive":
+                if row.get("active", True):
+                    self.client.write(pty.MODEL, record_id, {"active": False})
+            else:
+                self.client.delete(pty.MODEL, [record_id])
+        except TrytonRejected as exc:
+            return failed(rid, exc.message, code=str(exc.code or "Rejected"), record_id=rid)
+        return WriteResult(key=rid, ok=True, id=rid, details={"mode": "archive" if entity != "project"
+                                                              and self.settings.delete_mode == "archive" else "delete"})
+
