@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
-import structlog
 from rich.console import Console
 from rich.table import Table
 
@@ -396,24 +395,17 @@ def config_example() -> None:
     click.echo((Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text(), nl=False)
 
 
-def _register_optional() -> None:
-    """Commands living in their own modules."""
-    try:
-        from syncd.cli_daemon import run_cmd, webhooks_group
-    except ImportError as exc:  # pragma: no cover - only when a module is missing from a broken install
-        structlog.get_logger().debug("daemon_commands_unavailable", error=str(exc))
-    else:
-        main.add_command(run_cmd)
-        main.add_command(webhooks_group)
-    try:
-        from syncd.sandbox import sandbox_cmd
-    except ImportError as exc:  # pragma: no cover
-        structlog.get_logger().debug("sandbox_unavailable", error=str(exc))
-    else:
-        main.add_command(sandbox_cmd)
+def _register_commands() -> None:
+    """Commands that live in modules of their own."""
+    from syncd.cli_daemon import run_cmd, webhooks_group
+    from syncd.sandbox import sandbox_cmd
+
+    main.add_command(run_cmd)
+    main.add_command(webhooks_group)
+    main.add_command(sandbox_cmd)
 
 
-_register_optional()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

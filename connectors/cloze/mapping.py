@@ -60,10 +60,12 @@ def _enum(value: Any) -> str | None:
     return None if is_empty_enum(value) else str(value)
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any) -> Any:
+    # Not str(): a list or an object where Cloze sends text goes to the normaliser as it came,
+    # which refuses it as a recorded field problem instead of syncing its Python repr.
     if value is None or value == "":
         return None
-    return str(value)
+    return value
 
 
 def _ref_domains(refs: Any) -> list[str]:
@@ -157,7 +159,7 @@ def to_record(
                 for a in live_elements(data.get("addresses"))
                 if isinstance(a, Mapping) and format_address(a)
             ],
-            tags=[str(k) for k in data.get("keywords") or []],
+            tags=data.get("keywords"),  # the normaliser refuses what is not a list
             stage=_enum(data.get("stage")),
             segment=_enum(data.get("segment")),
             notes=_text(data.get("notes")),
@@ -176,7 +178,7 @@ def to_record(
             ],
             industry=_text(data.get("industry")),
             description=_text(data.get("description")),
-            tags=[str(k) for k in data.get("keywords") or []],
+            tags=data.get("keywords"),  # the normaliser refuses what is not a list
             stage=_enum(data.get("stage")),
             segment=_enum(data.get("segment")),
         )
@@ -188,7 +190,7 @@ def to_record(
             segment=_enum(data.get("segment")),
             value=_number_text(custom_value(data, assumptions.project_value_field)),
             close_date=_text(data.get("endDate")),
-            tags=[str(k) for k in data.get("keywords") or []],
+            tags=data.get("keywords"),  # the normaliser refuses what is not a list
             people=_ref_emails(data.get("clientpeople")),
             companies=_ref_domains(data.get("clientcompanies")),
         )

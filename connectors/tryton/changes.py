@@ -22,7 +22,17 @@ from typing import Any
 
 from connectors.model import ChangePage, Record
 from connectors.tryton.client import TrytonClient
-from connectors.tryton.cursor import EPOCH, NEWEST, ORDER, Cursor, Position, after, change_time, decode, later_than
+from connectors.tryton.cursor import (
+    EPOCH,
+    NEWEST,
+    ORDER,
+    Cursor,
+    Position,
+    after,
+    change_time,
+    decode,
+    later_than,
+)
 from syncd.errors import StateError
 
 ToPage = Callable[[list[dict[str, Any]]], tuple[list[Record], list[str]]]

@@ -13,7 +13,8 @@ Rows come back with nested reads under the field's name (``"contact_mechanisms":
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 

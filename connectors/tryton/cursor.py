@@ -17,8 +17,9 @@ Text form: ``v1;<change time ISO>;<id>;<child time ISO or empty>``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from connectors.tryton.client import Domain
 
@@ -32,7 +33,7 @@ class Position:
     at: dt.datetime
     id: int = 0
 
-    def minus(self, seconds: float) -> "Position":
+    def minus(self, seconds: float) -> Position:
         """A position ``seconds`` earlier (id 0: everything at that instant is after it)."""
         if seconds <= 0:
             return self
@@ -48,7 +49,7 @@ class Cursor:
         child = self.child_at.isoformat() if self.child_at else ""
         return f"v1;{self.position.at.isoformat()};{self.position.id};{child}"
 
-    def advanced(self, position: Position | None = None, child_at: dt.datetime | None = None) -> "Cursor":
+    def advanced(self, position: Position | None = None, child_at: dt.datetime | None = None) -> Cursor:
         """This cursor moved forward (never back) to ``position`` and ``child_at``."""
         out = self
         if position is not None and position > out.position:

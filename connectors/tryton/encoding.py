@@ -14,8 +14,9 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -27,7 +28,7 @@ def encode(value: Any) -> Any:
     """A Python value as Tryton JSON (recursively)."""
     if isinstance(value, dt.datetime):  # before date: datetime is a date
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return {"__class__": "datetime", "year": value.year, "month": value.month, "day": value.day,
                 "hour": value.hour, "minute": value.minute, "second": value.second,
                 "microsecond": value.microsecond}

@@ -15,7 +15,8 @@ Field map:
   ``website`` (written as the bare domain);
 - ``addresses`` <-> ``party.address`` (one line each);
 - ``tags`` <-> ``party.category`` (full name, ``Parent / Child``; a missing
-  category is created at the top level);
+  category is created at the top level; a tag named like a marker category is
+  not written, since it would change the party's kind);
 - the Cloze identity <-> a ``party.identifier`` whose code is
   ``cloze_ref_prefix + ref`` (type ``cloze_ref_identifier_type``, none by default).
 """
@@ -304,8 +305,11 @@ class Parties:
                 cmds = []
                 if change.remove_ids:
                     cmds.append(("remove", list(change.remove_ids)))
-                if change.add_values:
-                    cmds.append(("add", [self.categories.ensure(v) for v in change.add_values]))
+                # A tag named like a marker category would turn the party into the other kind.
+                adds = [v for v in change.add_values
+                        if v not in (self.settings.company_category, self.settings.person_category)]
+                if adds:
+                    cmds.append(("add", [self.categories.ensure(v) for v in adds]))
                 if cmds:
                     values["categories"] = cmds
         changed, new_name = self._name(entity, row, fields)
@@ -331,8 +335,8 @@ class Parties:
             if "first" not in fields and "last" not in fields:
                 return False, None
             first, last = split_name(current, self.settings.name_split)
-            first = fields["first"] if "first" in fields else first
-            last = fields["last"] if "last" in fields else last
+            first = fields.get("first", first)
+            last = fields.get("last", last)
             wanted = join_name(first if isinstance(first, str) else None, last if isinstance(last, str) else None)
         wanted = wanted or None
         return wanted != current, wanted

@@ -105,7 +105,7 @@ class TrytonSettings(ConnectorSettings):
         return {k: v.strip().lower() for k, v in value.items()}
 
     @model_validator(mode="after")
-    def _credentials(self) -> "TrytonSettings":
+    def _credentials(self) -> TrytonSettings:
         if self.auth == "session" and not (self.username and self.password):
             raise ValueError("auth = 'session' needs username and password")
         if self.auth == "rest_key" and not self.rest_key:

@@ -138,7 +138,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, what: str) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TrytonUnavailable(f"{what} failed: {exc}") from None
     if proc.returncode != 0:
@@ -152,7 +152,8 @@ def venv_healthy(venv: Path) -> bool:
     probe = ("import trytond, trytond.modules.party, trytond.modules.sale_opportunity; "
              "print(trytond.__version__)")
     try:
-        out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60,
+                             check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and out.stdout.strip().startswith(SERIES + ".")

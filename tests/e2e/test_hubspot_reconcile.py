@@ -137,7 +137,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(world: tuple[ClozeE
 def test_secrets_never_reach_output_logs_or_state(world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
     cloze, hubspot, config = world
     cloze.add_record("person", person("Ann", "Lee", "ann@acme.example"))
-    hubspot.set_faults(error_rate=1.0, error_status=500)
+    hubspot.set_faults(script=[{"kind": "error", "status": 500}] * 4)
     outputs = [syncd("reconcile", config=config, check=None)]
     hubspot.reset()
     outputs.append(syncd("reconcile", config=config, check=None))

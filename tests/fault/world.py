@@ -305,7 +305,10 @@ def populate(world: World, *, seed: int, cloze_people: int, hub_people: int, ove
 
 def cloze_identity(entity: str, record: Mapping[str, Any]) -> str:
     if entity == "person":
-        emails = sorted(str(e.get("value", "")).lower() for e in record.get("emails", []) if not e.get("archived"))
+        raw = record.get("emails") or []
+        items = raw if isinstance(raw, list) else [raw]  # a bad-input case stores a bare string
+        emails = sorted(str(e.get("value", "") if isinstance(e, dict) else e).lower() for e in items
+                        if not (isinstance(e, dict) and e.get("archived")))
         return emails[0] if emails else f"<no email: {record.get('direct')}>"
     if entity == "company" and not record.get("name"):
         # Cloze makes a nameless company for a person's relation to a domain it does not know yet;
@@ -530,3 +533,21 @@ def check_edits(world: World, edits: list[Edit]) -> None:
         on_hub = obj["properties"].get(_HUB_PROPERTY[(edit.entity, edit.field)])
         assert _same(edit.field, on_cloze, edit.value), f"{edit} lost on Cloze: {on_cloze!r}"
         assert _same(edit.field, on_hub, edit.value), f"{edit} lost on HubSpot: {on_hub!r}"
+
+
+# -- raw values behind the APIs' backs (what a buggy or hostile API could send) ------------------------
+
+
+def cloze_poke(world: World, entity: str, direct: str, **raw: Any) -> None:
+    """Set fields of a stored Cloze record as given, skipping the emulator's own validation."""
+    store = world.cloze.store
+    with store.lock:
+        store._records[entity][direct].data.update(raw)  # type: ignore[index]
+        store._changed()
+
+
+def hubspot_poke(world: World, object_type: str, object_id: str, **raw: Any) -> None:
+    """Set properties of a stored HubSpot record as given (any JSON type), skipping validation."""
+    store = world.hubspot.store
+    with store.lock:
+        store.objects[object_type][object_id].properties.update(raw)

@@ -22,7 +22,13 @@ from pydantic import SecretStr
 from connectors.base import ConnectorContext
 from connectors.tryton import TrytonConnector, TrytonSettings
 from connectors.tryton.rpc import RpcClient
-from connectors.tryton.testserver import Install, TrytonServer, TrytonUnavailable, ensure_install, running_server
+from connectors.tryton.testserver import (
+    Install,
+    TrytonServer,
+    TrytonUnavailable,
+    ensure_install,
+    running_server,
+)
 
 APP_ID = "tryton.example.com"
 

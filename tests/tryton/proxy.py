@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -72,7 +72,7 @@ class RpcRelay:
         with self._lock:
             return [reply for m, reply in self.seen if m == method]
 
-    def __enter__(self) -> "RpcRelay":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

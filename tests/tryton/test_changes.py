@@ -108,7 +108,8 @@ def test_overlap_rereads_recent_changes_but_never_moves_back(make_connector: Con
     assert again == cursor
 
 
-def test_from_the_beginning_and_a_bad_cursor(connector: TrytonConnector, uid: str) -> None:
+def test_from_the_beginning_and_a_bad_cursor(make_connector: ConnectorFactory, uid: str) -> None:
+    connector = make_connector()
     pages, cursor = drain(connector, "person", None)
     assert ids(pages) == [] and cursor is not None
     [a] = connector.create("person", [person("a", "First", "Ever", f"first.{uid}@x.example")])

@@ -10,6 +10,7 @@ from connectors.model import UpdateRequest
 from connectors.tryton import TrytonConnector
 from connectors.tryton.client import ConcurrentEdit
 from connectors.tryton.rpc import RpcClient
+from tests.tryton.conftest import ConnectorFactory
 from tests.tryton.helpers import add, party_row, patch, person
 
 pytestmark = pytest.mark.tryton
@@ -65,8 +66,9 @@ def test_edit_between_the_updates_own_read_and_write(connector: TrytonConnector,
     assert after["tags"] == ["two"]  # the concurrent removal of "one" survives, and "two" was added
 
 
-def test_a_record_that_keeps_changing_is_reported_not_forced(connector: TrytonConnector, admin: RpcClient,
+def test_a_record_that_keeps_changing_is_reported_not_forced(make_connector: ConnectorFactory, admin: RpcClient,
                                                              uid: str) -> None:
+    connector = make_connector()
     [made] = connector.create("person", [person("k", "Cy", "Busy", f"cy.{uid}@x.example")])
     pid = made.id or ""
     real_write = connector.client.write

@@ -17,7 +17,9 @@ from tests.tryton.helpers import add, category_id, party_row, patch, person
 pytestmark = pytest.mark.tryton
 
 
-def test_person_round_trip_lookup_and_identity(connector: TrytonConnector, uid: str) -> None:
+def test_person_round_trip_lookup_and_identity(connector: TrytonConnector, auth: str, uid: str) -> None:
+    connector.check()
+    assert connector.describe()["server_checks_versions"] == (auth == "session")
     email = f"ann.{uid}@acme.example"
     [res] = connector.create("person", [person(
         "k1", "Ann", "Lee Smith", email, phones=add("+1 555 0100"), tags=add("vip", f"golf {uid}"),
@@ -83,12 +85,14 @@ def test_update_changes_only_the_given_fields(connector: TrytonConnector, admin:
     assert res.ok and res.id
     [upd] = connector.update("person", [UpdateRequest(
         id=res.id, fields={"last": "Lee-Smith", "emails": patch(add=(new,), remove=(old.upper(),)),
-                           "tags": patch(add=("c",), remove=("a",)), "addresses": patch(remove=("1 Main St",))})])
+                           "tags": patch(add=("c", f"Company {uid}"), remove=("a",)),
+                           "addresses": patch(remove=("1 Main St",))})])
     assert upd.ok and upd.record is not None and not upd.details.get("concurrent_edit")
     fields = upd.record.fields
     assert (fields["first"], fields["last"]) == ("Ann", "Lee-Smith")
     assert fields["emails"] == [new] and fields["phones"] == ["+1 555 0100"]
-    assert sorted(fields["tags"]) == ["b", "c"] and fields["addresses"] == []
+    assert sorted(fields["tags"]) == ["b", "c"] and fields["addresses"] == []  # no marker category as a tag
+    assert connector.get("person", [res.id])  # still a person
     # An update with nothing to change writes nothing.
     before = party_row(admin, res.id)["_timestamp"]
     [same] = connector.update("person", [UpdateRequest(id=res.id, fields={"first": "Ann", "emails": add(new)})])
@@ -103,7 +107,8 @@ def test_update_changes_only_the_given_fields(connector: TrytonConnector, admin:
     assert not missing.ok and missing.code == "NotFound"
 
 
-def test_create_is_idempotent_by_cloze_identity(connector: TrytonConnector, admin: RpcClient, uid: str) -> None:
+def test_create_is_idempotent_by_cloze_identity(make_connector: ConnectorFactory, admin: RpcClient, uid: str) -> None:
+    connector = make_connector()
     request = person("k", "Bob", "Ng", f"bob.{uid}@x.example", cloze_ref=f"same-{uid}")
     [first] = connector.create("person", [request])
     [again] = connector.create("person", [request])

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.tryton.cursor import Cursor, Position, decode as decode_cursor
+from connectors.tryton.cursor import Cursor, Position
+from connectors.tryton.cursor import decode as decode_cursor
 from connectors.tryton.encoding import WireError, decode, dumps, encode, epoch_ms, loads, scalar_text
 from connectors.tryton.rpc import RpcClient
-from connectors.tryton.values import read_plain, split_name, join_name, write_plain
+from connectors.tryton.values import join_name, read_plain, split_name, write_plain
 
 values = st.one_of(
     st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
