@@ -30,7 +30,7 @@ from config.cron import validate_crontab
 from config.models import AppConfig, PairConfig
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
-from connectors.model import ENTITIES, Entity
+from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
@@ -272,8 +272,9 @@ def _check_fields(
     problems: list[str] = []
     connectors: dict[str, Connector] = {}
     try:
-        for side in ("cloze", "external"):
-            ctx = ConnectorContext(pair=pair_name, side=side, app_id=pair.app_id)  # type: ignore[arg-type]
+        sides: tuple[Side, ...] = ("cloze", "external")
+        for side in sides:
+            ctx = ConnectorContext(pair=pair_name, side=side, app_id=pair.app_id)
             connectors[side] = classes[side](settings[side], ctx)
         for entity in ENTITIES:
             ecfg = getattr(pair.entities, entity)

@@ -240,8 +240,8 @@ class ApiSession:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        backoff = min(self.retry.maximum, self.retry.initial * 2 ** (state.attempt_number - 1))
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        backoff = min(self.retry.maximum, self.retry.initial * 2.0 ** (state.attempt_number - 1))
         backoff *= 1 + random.uniform(0, self.retry.jitter)
         if retry_after is not None:
             return float(min(max(retry_after, 0.0), self.retry.max_total))

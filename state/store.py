@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, update
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from state.migrations import upgrade
 from state.models import (
@@ -158,12 +158,12 @@ class StateStore:
 
     def links(self, pair: str, entity: str) -> list[Link]:
         with Session(self.engine) as s:
-            return list(s.exec(select(Link).where(Link.pair == pair, Link.entity == entity)).scalars())  # type: ignore[call-overload]
+            return list(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)))
 
     def link_count(self, pair: str, status: str = "active") -> int:
         with Session(self.engine) as s:
             return int(
-                s.exec(select(func.count()).select_from(Link).where(Link.pair == pair, Link.status == status)).scalar_one()  # type: ignore[call-overload]
+                s.exec(select(func.count()).select_from(Link).where(col(Link.pair) == pair, col(Link.status) == status)).one()
             )
 
     @staticmethod
@@ -184,8 +184,8 @@ class StateStore:
         """Insert or update a link; any other row claiming either id is replaced."""
         stamp = now_ms()
         row: Link | None = s.get(Link, link_id) if link_id is not None else None
-        clash = select(Link).where(Link.pair == pair, Link.entity == entity)
-        for other in s.exec(clash.where((Link.cloze_id == cloze_id) | (Link.external_id == external_id))).scalars():  # type: ignore[call-overload]
+        clash = select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)
+        for other in s.exec(clash.where((col(Link.cloze_id) == cloze_id) | (col(Link.external_id) == external_id))):
             if row is None or other.id != row.id:
                 s.delete(other)
         s.flush()
@@ -207,6 +207,15 @@ class StateStore:
         assert row.id is not None
         return row.id
 
+    def counterpart(self, pair: str, entity: str, side: str, record_id: str) -> str | None:
+        """The other side's id linked to ``record_id`` on ``side``, if any."""
+        column = col(Link.cloze_id) if side == "cloze" else col(Link.external_id)
+        with Session(self.engine) as s:
+            row = s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity, column == record_id)).first()
+        if row is None:
+            return None
+        return row.external_id if side == "cloze" else row.cloze_id
+
     @staticmethod
     def tombstone_link(s: Session, link_id: int, unlinked_side: str, keep_cloze: bool) -> None:
         row = s.get(Link, link_id)
@@ -222,7 +231,7 @@ class StateStore:
 
     @staticmethod
     def delete_link(s: Session, link_id: int) -> None:
-        s.execute(delete(Link).where(Link.id == link_id))  # type: ignore[arg-type]
+        s.execute(delete(Link).where(col(Link.id) == link_id))
 
     # -- cursors -----------------------------------------------------------------
 
@@ -244,32 +253,32 @@ class StateStore:
         """Store a conflict; a manual one still open for the same link and field is refreshed, not repeated."""
         stamp = now_ms()
         if fields.get("status") == "open" and fields.get("link_id") is not None:
-            existing = s.exec(  # type: ignore[call-overload]
+            existing = s.exec(
                 select(ConflictRow).where(
-                    ConflictRow.pair == fields["pair"],
-                    ConflictRow.link_id == fields["link_id"],
-                    ConflictRow.field == fields["field"],
-                    ConflictRow.status == "open",
+                    col(ConflictRow.pair) == fields["pair"],
+                    col(ConflictRow.link_id) == fields["link_id"],
+                    col(ConflictRow.field) == fields["field"],
+                    col(ConflictRow.status) == "open",
                 )
-            ).scalars().first()
+            ).first()
             if existing is not None:
                 for key in ("base", "cloze_value", "external_value", "run_id"):
                     setattr(existing, key, fields[key])
                 existing.updated_at = stamp
                 s.add(existing)
-                return existing  # type: ignore[no-any-return]
+                return existing
         row = ConflictRow(created_at=stamp, updated_at=stamp, **fields)
         s.add(row)
         return row
 
     def conflicts(self, pair: str | None = None, status: str | None = None) -> list[ConflictRow]:
         with Session(self.engine) as s:
-            q = select(ConflictRow).order_by(ConflictRow.id)  # type: ignore[arg-type]
+            q = select(ConflictRow).order_by(col(ConflictRow.id))
             if pair:
-                q = q.where(ConflictRow.pair == pair)
+                q = q.where(col(ConflictRow.pair) == pair)
             if status:
-                q = q.where(ConflictRow.status == status)
-            return list(s.exec(q).scalars())  # type: ignore[call-overload]
+                q = q.where(col(ConflictRow.status) == status)
+            return list(s.exec(q))
 
     def conflict(self, conflict_id: int) -> ConflictRow | None:
         with Session(self.engine) as s:
@@ -292,10 +301,10 @@ class StateStore:
         out: dict[int, dict[str, tuple[int, Any]]] = {}
         with Session(self.engine) as s:
             q = select(ConflictRow).where(
-                ConflictRow.pair == pair, ConflictRow.entity == entity, ConflictRow.status == "resolved"
+                col(ConflictRow.pair) == pair, col(ConflictRow.entity) == entity, col(ConflictRow.status) == "resolved"
             )
-            for row in s.exec(q).scalars():  # type: ignore[call-overload]
-                if row.link_id is not None:
+            for row in s.exec(q):
+                if row.link_id is not None and row.id is not None:
                     out.setdefault(row.link_id, {})[row.field] = (row.id, json.loads(row.resolution or "null"))
         return out
 
@@ -303,7 +312,7 @@ class StateStore:
     def mark_conflicts_applied(s: Session, ids: list[int]) -> None:
         if ids:
             s.execute(
-                update(ConflictRow).where(ConflictRow.id.in_(ids)).values(status="applied", updated_at=now_ms())  # type: ignore[union-attr]
+                update(ConflictRow).where(col(ConflictRow.id).in_(ids)).values(status="applied", updated_at=now_ms())
             )
 
     @staticmethod
@@ -312,7 +321,7 @@ class StateStore:
         if fields:
             s.execute(
                 update(ConflictRow)
-                .where(ConflictRow.link_id == link_id, ConflictRow.status == "open", ConflictRow.field.in_(fields))  # type: ignore[attr-defined]
+                .where(col(ConflictRow.link_id) == link_id, col(ConflictRow.status) == "open", col(ConflictRow.field).in_(fields))
                 .values(status="applied", outcome="converged", updated_at=now_ms())
             )
 
@@ -322,17 +331,17 @@ class StateStore:
     def record_error(s: Session, **fields: Any) -> None:
         """Store a record error, or count one more attempt of the same open one."""
         stamp = now_ms()
-        existing = s.exec(  # type: ignore[call-overload]
+        existing = s.exec(
             select(RecordErrorRow).where(
-                RecordErrorRow.pair == fields["pair"],
-                RecordErrorRow.entity == fields["entity"],
-                RecordErrorRow.source_side == fields["source_side"],
-                RecordErrorRow.record_id == fields["record_id"],
-                RecordErrorRow.op == fields["op"],
-                RecordErrorRow.field == fields.get("field"),
-                RecordErrorRow.resolved == False,  # noqa: E712
+                col(RecordErrorRow.pair) == fields["pair"],
+                col(RecordErrorRow.entity) == fields["entity"],
+                col(RecordErrorRow.source_side) == fields["source_side"],
+                col(RecordErrorRow.record_id) == fields["record_id"],
+                col(RecordErrorRow.op) == fields["op"],
+                col(RecordErrorRow.field) == fields.get("field"),
+                col(RecordErrorRow.resolved) == False,  # noqa: E712
             )
-        ).scalars().first()
+        ).first()
         if existing is not None:
             existing.attempts += 1
             existing.last_seen = stamp
@@ -343,12 +352,12 @@ class StateStore:
 
     def open_errors(self, pair: str | None = None, entity: str | None = None) -> list[RecordErrorRow]:
         with Session(self.engine) as s:
-            q = select(RecordErrorRow).where(RecordErrorRow.resolved == False)  # noqa: E712
+            q = select(RecordErrorRow).where(col(RecordErrorRow.resolved) == False)  # noqa: E712
             if pair:
-                q = q.where(RecordErrorRow.pair == pair)
+                q = q.where(col(RecordErrorRow.pair) == pair)
             if entity:
-                q = q.where(RecordErrorRow.entity == entity)
-            return list(s.exec(q.order_by(RecordErrorRow.id)).scalars())  # type: ignore[call-overload,arg-type]
+                q = q.where(col(RecordErrorRow.entity) == entity)
+            return list(s.exec(q.order_by(col(RecordErrorRow.id))))
 
     @staticmethod
     def resolve_errors(s: Session, pair: str, entity: str, side: str, record_ids: list[str], ops: tuple[str, ...]) -> None:
@@ -356,12 +365,12 @@ class StateStore:
             s.execute(
                 update(RecordErrorRow)
                 .where(
-                    RecordErrorRow.pair == pair,
-                    RecordErrorRow.entity == entity,
-                    RecordErrorRow.source_side == side,
-                    RecordErrorRow.record_id.in_(record_ids),  # type: ignore[attr-defined]
-                    RecordErrorRow.op.in_(ops),  # type: ignore[attr-defined]
-                    RecordErrorRow.resolved == False,  # noqa: E712
+                    col(RecordErrorRow.pair) == pair,
+                    col(RecordErrorRow.entity) == entity,
+                    col(RecordErrorRow.source_side) == side,
+                    col(RecordErrorRow.record_id).in_(record_ids),
+                    col(RecordErrorRow.op).in_(ops),
+                    col(RecordErrorRow.resolved) == False,  # noqa: E712
                 )
                 .values(resolved=True, last_seen=now_ms())
             )
@@ -382,19 +391,19 @@ class StateStore:
 
     def runs(self, pair: str | None = None, limit: int = 20) -> list[Run]:
         with Session(self.engine) as s:
-            q = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            q = select(Run).order_by(col(Run.started_at).desc()).limit(limit)
             if pair:
-                q = q.where(Run.pair == pair)
-            return list(s.exec(q).scalars())  # type: ignore[call-overload]
+                q = q.where(col(Run.pair) == pair)
+            return list(s.exec(q))
 
     def last_success(self, pair: str) -> Any:
         """The finish time (UTC datetime) of the pair's last run that ended without a fatal error."""
         from datetime import datetime, timezone
 
         with Session(self.engine) as s:
-            stamp = s.exec(  # type: ignore[call-overload]
-                select(func.max(Run.finished_at)).where(Run.pair == pair, Run.status.in_(("ok", "errors")))  # type: ignore[attr-defined]
-            ).scalar_one_or_none()
+            stamp = s.exec(
+                select(func.max(col(Run.finished_at))).where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")))
+            ).one_or_none()
         return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=timezone.utc)
 
     # -- journal -----------------------------------------------------------------
@@ -408,24 +417,24 @@ class StateStore:
     @staticmethod
     def journal_done(s: Session, entry_ids: list[int]) -> None:
         if entry_ids:
-            s.execute(delete(JournalEntry).where(JournalEntry.id.in_(entry_ids)))  # type: ignore[attr-defined]
+            s.execute(delete(JournalEntry).where(col(JournalEntry.id).in_(entry_ids)))
 
     @staticmethod
     def journal_settle(s: Session, pair: str, entity: str, target_side: str, source_ids: list[str]) -> None:
         if source_ids:
             s.execute(
                 delete(JournalEntry).where(
-                    JournalEntry.pair == pair,
-                    JournalEntry.entity == entity,
-                    JournalEntry.target_side == target_side,
-                    JournalEntry.source_id.in_(source_ids),  # type: ignore[attr-defined]
+                    col(JournalEntry.pair) == pair,
+                    col(JournalEntry.entity) == entity,
+                    col(JournalEntry.target_side) == target_side,
+                    col(JournalEntry.source_id).in_(source_ids),
                 )
             )
 
     def journal_pending(self, pair: str, entity: str) -> list[JournalEntry]:
         with Session(self.engine) as s:
-            q = select(JournalEntry).where(JournalEntry.pair == pair, JournalEntry.entity == entity)
-            return list(s.exec(q.order_by(JournalEntry.id)).scalars())  # type: ignore[call-overload,arg-type]
+            q = select(JournalEntry).where(col(JournalEntry.pair) == pair, col(JournalEntry.entity) == entity)
+            return list(s.exec(q.order_by(col(JournalEntry.id))))
 
     # -- leases ------------------------------------------------------------------
 
@@ -454,7 +463,7 @@ class StateStore:
 
     def release_lease(self, pair: str, owner: str) -> None:
         with self.transaction() as s:
-            s.execute(delete(Lease).where(Lease.pair == pair, Lease.owner == owner))  # type: ignore[arg-type]
+            s.execute(delete(Lease).where(col(Lease.pair) == pair, col(Lease.owner) == owner))
 
     def lease_holder(self, pair: str) -> Lease | None:
         with Session(self.engine) as s:
@@ -469,13 +478,13 @@ class StateStore:
         with Session(self.engine) as s:
             for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease):
                 rows = []
-                for row in s.exec(select(model)).scalars():  # type: ignore[call-overload]
+                for row in s.exec(select(model)):
                     data = row.model_dump()
                     for key in ("base", "base_external", "counts", "cloze_value", "external_value", "resolution"):
                         if isinstance(data.get(key), str):
                             data[key] = json.loads(data[key])
                     rows.append(data)
-                out[model.__tablename__] = rows  # type: ignore[attr-defined]
+                out[model.__tablename__] = rows
         return out
 
 

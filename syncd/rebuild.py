@@ -13,6 +13,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from sqlalchemy import delete
+from sqlmodel import col
+
 from config.loader import LoadedConfig
 from connectors.model import ENTITIES
 from state.models import Cursor, Link
@@ -63,16 +66,13 @@ def rebuild_pair(loaded: LoadedConfig, pair_name: str, store: StateStore) -> Reb
             result.problems.extend(f"{entity} {err.side} {err.record_id}: {err.message}" for err in plan.errors)
             fresh.append((entity, rows))
         with store.transaction() as s:
-            for entity, rows in fresh:
-                for old in s.exec(  # type: ignore[call-overload]
-                    Link.__table__.select().where(Link.pair == pair_name, Link.entity == entity)  # type: ignore[attr-defined]
-                ).all():
-                    StateStore.delete_link(s, old.id)
+            for name, rows in fresh:
+                s.execute(delete(Link).where(col(Link.pair) == pair_name, col(Link.entity) == name))
                 for cloze_id, external_id, base_c, base_e in rows:
-                    StateStore.save_link(s, pair=pair_name, entity=entity, app_id=pair.app_id, cloze_id=cloze_id,
+                    StateStore.save_link(s, pair=pair_name, entity=name, app_id=pair.app_id, cloze_id=cloze_id,
                                          external_id=external_id, base=base_c, base_external=base_e)
                 # Cursors are dropped: the next run lists both sides fully.
-                s.execute(Cursor.__table__.delete().where(Cursor.pair == pair_name, Cursor.entity == entity))  # type: ignore[attr-defined]
+                s.execute(delete(Cursor).where(col(Cursor.pair) == pair_name, col(Cursor.entity) == name))
     finally:
         for conn in conns.values():
             conn.close()

@@ -56,6 +56,12 @@ def _values(items: Any, *keys: str) -> list[str]:
     return out
 
 
+def _contact_values(items: Any) -> Any:
+    """E-mails or phones; a lone value where Cloze sends a list goes to the normaliser as it is,
+    which reads a string as one address and refuses anything else as a recorded field problem."""
+    return _values(items) if items is None or isinstance(items, list) else items
+
+
 def _enum(value: Any) -> str | None:
     return None if is_empty_enum(value) else str(value)
 
@@ -152,8 +158,8 @@ def to_record(
             last=last,
             title=title,
             company=org,
-            emails=_values(data.get("emails")),
-            phones=_values(data.get("phones")),
+            emails=_contact_values(data.get("emails")),
+            phones=_contact_values(data.get("phones")),
             addresses=[
                 format_address(a)
                 for a in live_elements(data.get("addresses"))
@@ -169,8 +175,8 @@ def to_record(
         fields.update(
             name=_text(data.get("name")),
             domains=[norm_domain(d) for d in _values(data.get("domains"), "value", "domain")],
-            emails=_values(data.get("emails")),
-            phones=_values(data.get("phones")),
+            emails=_contact_values(data.get("emails")),
+            phones=_contact_values(data.get("phones")),
             addresses=[
                 format_address(a)
                 for a in live_elements(data.get("addresses"))

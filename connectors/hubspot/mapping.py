@@ -93,7 +93,12 @@ class Mapper:
             value = props.get(name)
             return None if value in (None, "") else str(value)
 
-        fields: dict[str, Any] = {name: get(prop) for name, prop in self.scalars[entity].items()}
+        def raw(name: str) -> Any:
+            # Scalars go to the normaliser as HubSpot sent them: str() would sync a list's or an object's repr.
+            value = props.get(name)
+            return None if value is None or value == "" else value
+
+        fields: dict[str, Any] = {name: raw(prop) for name, prop in self.scalars[entity].items()}
         if entity == "person":
             fields["emails"] = _unique([get("email"), *v.split_joined(get("hs_additional_emails"))])
             fields["phones"] = _unique([get("phone"), get("mobilephone")])

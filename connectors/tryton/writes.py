@@ -195,10 +195,11 @@ class Writer:
                 self.client.write(pty.MODEL, record_id, values, timestamp=stamp)
             return
         values = self.opportunities.values(row, req.fields)
-        if req.cloze_ref is not None or req.clear_cloze_ref:
-            ref = None if req.clear_cloze_ref else self.settings.cloze_ref_prefix + str(req.cloze_ref)
-            if (row.get("reference") or None) != ref and (req.clear_cloze_ref or self.opportunities.cloze_ref(row) != req.cloze_ref):
-                values["reference"] = ref
+        current_ref = self.opportunities.cloze_ref(row)
+        if req.clear_cloze_ref and current_ref is not None:
+            values["reference"] = None  # a reference someone typed (no prefix) is left alone
+        elif req.cloze_ref is not None and current_ref != req.cloze_ref:
+            values["reference"] = self.settings.cloze_ref_prefix + req.cloze_ref
         stage = req.fields.get("stage")
         steps = self.opportunities.stage_steps(row, stage if isinstance(stage, str) else None)
         self._write_opportunity(record_id, row, values, steps, stamp)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from connectors.model import FieldKind
 
@@ -146,12 +146,16 @@ def norm_domain(text: str) -> str:
     return text
 
 
-_ELEMENT = {
+def _same(text: str) -> str:
+    return text
+
+
+_ELEMENT: dict[FieldKind, Callable[[str], str]] = {
     FieldKind.EMAILS: norm_email,
     FieldKind.PHONES: norm_phone,
     FieldKind.DOMAINS: norm_domain,
-    FieldKind.TAGS: lambda s: s,
-    FieldKind.SET: lambda s: s,
+    FieldKind.TAGS: _same,
+    FieldKind.SET: _same,
 }
 
 
@@ -167,7 +171,7 @@ def norm_set(kind: FieldKind, value: Any) -> frozenset[str]:
     return frozenset(out)
 
 
-_SCALAR = {
+_SCALAR: dict[FieldKind, Callable[[Any], str | None]] = {
     FieldKind.TEXT: norm_text,
     FieldKind.LONGTEXT: norm_longtext,
     FieldKind.ENUM: norm_enum,

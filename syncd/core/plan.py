@@ -119,8 +119,13 @@ def plan_entity(
     app_id: str,
     delete_policy: DeletePolicy,
     resolutions: Mapping[int, Mapping[str, Value]] | None = None,
+    hold: Mapping[tuple[str, str], int] | None = None,
 ) -> EntityPlan:
-    """Plan one entity. See the module docstring for the matching order."""
+    """Plan one entity. See the module docstring for the matching order.
+
+    ``hold`` maps ``(side, record id)`` to a time: such a record is not created on the
+    other side unless it changed after that time (its last create was merged away).
+    """
     plan = EntityPlan(entity)
     resolutions = resolutions or {}
     by_cloze: dict[str, LinkState] = {}
@@ -148,7 +153,7 @@ def plan_entity(
     # Records this plan deletes no longer stand in the way of a new record with the same e-mail.
     doomed_c = {a.cloze_id for a in plan.actions if a.kind == "delete_cloze" and a.cloze_id}
     doomed_e = {a.external_id for a in plan.actions if a.kind == "delete_external" and a.external_id}
-    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e)
+    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e, hold or {})
     return plan
 
 
@@ -267,7 +272,14 @@ def _plan_unlinked(
     by_external: Mapping[str, LinkState],
     doomed_c: set[str] = frozenset(),  # type: ignore[assignment]
     doomed_e: set[str] = frozenset(),  # type: ignore[assignment]
+    hold: Mapping[tuple[str, str], int] | None = None,
 ) -> None:
+    hold = hold or {}
+
+    def held(side: str, canon: Canon) -> bool:
+        since = hold.get((side, canon.id))
+        return since is not None and (canon.modified_at or 0) <= since
+
     free_c = {cid: c for cid, c in obs.cloze.items() if cid not in by_cloze}
     free_e = {eid: e for eid, e in obs.external.items() if eid not in by_external}
     blocked_c: set[str] = set()
@@ -383,10 +395,10 @@ def _plan_unlinked(
 
     # 3. Creates.
     for c in sorted(free_c.values(), key=lambda r: r.id):
-        if c.id in blocked_c or not mapping.create_in_external or not passes_filters(c, mapping):
+        if c.id in blocked_c or not mapping.create_in_external or not passes_filters(c, mapping) or held("cloze", c):
             continue
         plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values), source_problems=dict(c.problems)))
     for e in sorted(free_e.values(), key=lambda r: r.id):
-        if e.id in blocked_e or not mapping.create_in_cloze or not passes_filters(e, mapping):
+        if e.id in blocked_e or not mapping.create_in_cloze or not passes_filters(e, mapping) or held("external", e):
             continue
         plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values), source_problems=dict(e.problems)))

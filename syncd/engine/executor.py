@@ -57,6 +57,8 @@ class Executor:
         self.entity = entity
         self.mapping = mapping
         self.resolution_ids = {lid: {f: cid for f, (cid, _) in fields.items()} for lid, fields in resolutions.items()}
+        # Records with an error recorded in this run: a write of their other fields must not mark it resolved.
+        self.flagged: set[tuple[str, str]] = set()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -67,11 +69,17 @@ class Executor:
     def _error(self, s: Any, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
+        self.flagged.add((source_side, record_id))
         log.warning("record_error", pair=self.ctx.pair, entity=self.entity, side=side, op=op,
                     record_id=record_id, field=field_name, code=code, error=message)
         StateStore.record_error(s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity, side=side,
                                 op=op, record_id=record_id, source_side=source_side, field=field_name,
                                 code=code, message=message)
+
+    def _resolve(self, s: Any, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
+        """Close the records' open errors, except for records that got a new one in this run."""
+        StateStore.resolve_errors(s, self.ctx.pair, self.entity, side,
+                                  [r for r in record_ids if (side, r) not in self.flagged], ops)
 
     def _app_link(self, external_id: str) -> AppLink:
         return AppLink(self.ctx.app_id, external_id, self.ctx.app_name, self.ctx.app_url(self.entity, external_id))
@@ -183,8 +191,8 @@ class Executor:
                 )
                 if not failed:
                     self._record_conflicts(s, action, link_id)
-                    StateStore.resolve_errors(s, self.ctx.pair, self.entity, "cloze", [action.cloze_id], ("update", "read", "match", "link"))
-                    StateStore.resolve_errors(s, self.ctx.pair, self.entity, "external", [action.external_id], ("update", "read", "match", "link"))
+                    self._resolve(s, "cloze", [action.cloze_id], ("update", "read", "match", "link"))
+                    self._resolve(s, "external", [action.external_id], ("update", "read", "match", "link"))
                     settled = [c.field for c in merge.conflicts]
                     converged = [r.name for r in self.mapping.rules if r.name not in settled]
                     StateStore.close_open_conflicts(s, link_id, converged)
@@ -238,10 +246,21 @@ class Executor:
                     requests.append(CreateRequest(key=source_id, fields=fields, cloze_ref=source_id))
         results = conn.create(self.entity, requests)
         self._count(target, "create", sum(1 for r in results if r.ok))
+        # A side that merges on create (Cloze matches by e-mail or phone) can land two new
+        # records on one existing record; only the first claim is linked, the others are reported.
+        merged: dict[str, str] = {}
+        claimed: dict[str, str] = {}
+        for res in results:
+            if res.ok and res.id:
+                owner = self.ctx.store.counterpart(self.ctx.pair, self.entity, target, res.id)
+                if res.id in claimed or (owner is not None and owner != res.key):
+                    merged[res.key] = res.id
+                else:
+                    claimed[res.id] = res.key
         # Stamp the join marker on the source record too, so both systems carry the link.
         marks: list[UpdateRequest] = []
         for res in results:
-            if res.ok and res.id:
+            if res.ok and res.id and res.key not in merged:
                 if source == "cloze":
                     marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id)))
                 else:
@@ -257,6 +276,12 @@ class Executor:
                 if res is None or not res.ok or not res.id:
                     self._error(s, side=target, op="create", record_id=source_id, source_side=source,
                                 message=(res.error if res else None) or "the create returned no id", code=res.code if res else None)
+                    continue
+                if source_id in merged:
+                    self._error(s, side=target, op="create", record_id=source_id, source_side=source,
+                                message=f"the {target} side merged this record into {merged[source_id]}, which another "
+                                        f"{source} record already owns (they share an e-mail or phone?); merge the "
+                                        f"duplicates on the {source} side", code="merged_on_create")
                     continue
                 values = payloads[source_id]
                 target_base = self._readback(target, res, values)
@@ -274,7 +299,7 @@ class Executor:
                     # Linked in state; the marker is added again on the next run.
                     self._error(s, side=source, op="link", record_id=source_id, source_side=source,
                                 message=mark.error or "could not stamp the join marker", code=mark.code)
-                StateStore.resolve_errors(s, self.ctx.pair, self.entity, source, [source_id], ("create", "read", "match"))
+                self._resolve(s, source, [source_id], ("create", "read", "match"))
             sources = [(a.cloze_id if source == "cloze" else a.external_id) or "" for a in batch]
             StateStore.journal_settle(s, self.ctx.pair, self.entity, target, sources)
 

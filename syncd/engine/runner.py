@@ -227,9 +227,12 @@ class PairEngine:
             links = self._links(entity)
             resolutions = self.store.resolutions(self.pair, entity)
             observed = self._observe(entity, mapping, links, resolutions)
+            hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
+                    if e.code == "merged_on_create"}
             plan = plan_entity(
                 entity, links, observed.obs, mapping, app_id=self.cfg.app_id, delete_policy=self.cfg.delete_policy,
                 resolutions={lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()},
+                hold=hold,
             )
             for side, n in observed.reads.items():
                 self.report.reads[f"{side}.{entity}"] += n

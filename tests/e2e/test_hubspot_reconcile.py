@@ -172,3 +172,24 @@ def test_bad_config_lists_every_problem_with_its_key_and_exits_78(tmp_path: Path
     assert "pairs.main.external.tokn" in proc.stderr and "Traceback" not in proc.stderr
     proc = syncd("reconcile", config=config, check=78)
     assert "Traceback" not in proc.stderr
+
+
+def test_two_records_that_cloze_merges_on_create_are_reported_not_relinked(
+    world: tuple[ClozeEmulator, HubSpotEmulator, Path],
+) -> None:
+    """Cloze merges a create into an existing person sharing a phone: one link, one clear error, then quiet."""
+    cloze, hubspot, config = world
+    hubspot.add_object("contacts", {"email": "a@one.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
+    hubspot.add_object("contacts", {"email": "b@two.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
+    proc = syncd("reconcile", config=config, check=3)
+    assert len(cloze.records("person")) == 1
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert len([l for l in export["links"] if l["status"] == "active"]) == 1
+    codes = [e["code"] for e in export["record_errors"] if not e["resolved"]]
+    assert codes == ["merged_on_create"], export["record_errors"]
+    refs = [o["properties"].get("cloze_syncd_id") for o in hubspot.objects("contacts")]
+    assert len([r for r in refs if r]) == 1, refs  # only the linked contact carries the Cloze identity
+    writes = (cloze.writes, hubspot.stats.writes)
+    syncd("reconcile", config=config, check=3)  # still reported, nothing written again
+    assert (cloze.writes, hubspot.stats.writes) == writes
+    assert "Traceback" not in proc.stderr
