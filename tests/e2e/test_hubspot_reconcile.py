@@ -193,3 +193,33 @@ def test_two_records_that_cloze_merges_on_create_are_reported_not_relinked(
     syncd("reconcile", config=config, check=3)  # still reported, nothing written again
     assert (cloze.writes, hubspot.stats.writes) == writes
     assert "Traceback" not in proc.stderr
+
+
+def test_manual_conflict_is_resolved_from_the_cli_and_applied_on_the_next_run(
+    world: tuple[ClozeEmulator, HubSpotEmulator, Path],
+) -> None:
+    cloze, hubspot, config = world
+    config.write_text(config.read_text().replace(
+        '[pairs.sandbox.entities.person]\npolicy = "newest_wins"', '[pairs.sandbox.entities.person]\npolicy = "manual"'))
+    ann = cloze.add_record("person", person("Ann", "Lee", "ann@acme.example"))
+    syncd("reconcile", config=config)
+    link = json.loads(syncd("state", "export", config=config).stdout)["links"][0]
+    import httpx
+
+    httpx.post(f"{cloze.url}/v1/people/update", params={"api_key": CLOZE_KEY},
+               json={"direct": ann, "last": "Cloze-Lee"}).raise_for_status()
+    hubspot.update_object("contacts", link["external_id"], {"lastname": "Hub-Lee"})
+    syncd("sync", config=config, check=3)  # a pending conflict: finished, but needs an operator
+    [conflict] = json.loads(syncd("conflicts", "list", "--json", config=config).stdout)
+    assert (conflict["field"], conflict["cloze_value"], conflict["external_value"]) == ("last", "Cloze-Lee", "Hub-Lee")
+    contact = hubspot.get_object("contacts", link["external_id"])
+    assert contact is not None and contact["properties"]["lastname"] == "Hub-Lee"  # nothing written while it waits
+    shown = json.loads(syncd("conflicts", "show", str(conflict["id"]), config=config).stdout)
+    assert shown["status"] == "open"
+    syncd("conflicts", "resolve", str(conflict["id"]), "--take", "external", config=config)
+    syncd("sync", config=config)
+    record = cloze.get_record("person", ann)
+    assert record is not None and record["last"] == "Hub-Lee"
+    assert json.loads(syncd("conflicts", "list", "--json", config=config).stdout) == []
+    bad = syncd("conflicts", "resolve", "999", "--take", "cloze", config=config, check=1)
+    assert "no conflict with id 999" in bad.stderr
