@@ -45,7 +45,8 @@ def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
         loaded = load_config(find_config_path(config_path))
     except ConfigError as exc:
         fail(exc)
-    configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets)
+    configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets,
+                      to_stderr=True)
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     return loaded

@@ -60,11 +60,20 @@ class _JournalPrefix:
         return f"<{_PRIORITY.get(level, 6)}>{rendered}"
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
-    """Configure structlog (and the stdlib root logger) once per process."""
+def configure_logging(
+    level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), *, to_stderr: bool = False
+) -> None:
+    """Configure structlog (and the stdlib root logger).
+
+    The daemon logs to stdout (journald keeps it); one-shot commands pass
+    ``to_stderr=True`` so their results on stdout (tables, ``--json``) stay clean.
+    """
     add_secrets(secrets)
     numeric = getattr(logging, level.upper(), logging.INFO)
-    stream = sys.stderr if fmt != "json" and sys.stderr.isatty() else sys.stdout
+    if to_stderr:
+        stream = sys.stderr
+    else:
+        stream = sys.stderr if fmt != "json" and sys.stderr.isatty() else sys.stdout
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -185,7 +185,7 @@ def _show(report: RunReport, title: str) -> None:
 @click.option("--serve", is_flag=True, help="keep the emulators running afterwards (Ctrl-C stops them)")
 def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> None:
     """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
-    configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN))
+    configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN), to_stderr=True)
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)

@@ -64,11 +64,15 @@ class Feed:
                                        active_test=False)
         return Position(change_time(rows[0]), int(rows[0]["id"])) if rows else None
 
+    def _child_mark(self) -> dt.datetime | None:
+        if not self.children:
+            return None
+        marks = [p.at for p in (self._newest(c.model) for c in self.children) if p is not None]
+        return max(marks, default=EPOCH)
+
     def now(self) -> str:
         """A cursor at the newest change present, by the server's own clock (no clock skew)."""
-        position = self._newest(self.model) or Position(EPOCH, 0)
-        child_marks = [p.at for p in (self._newest(c.model) for c in self.children) if p is not None]
-        return Cursor(position, max(child_marks) if child_marks else (EPOCH if self.children else None)).encode()
+        return Cursor(self._newest(self.model) or Position(EPOCH, 0), self._child_mark()).encode()
 
     @staticmethod
     def parse(text: str) -> Cursor:
@@ -85,8 +89,7 @@ class Feed:
         if start is None:
             # From the beginning: every row comes below; children need no separate pass,
             # so their mark starts at "now".
-            cursor = self.parse(self.now())
-            cursor = Cursor(Position(EPOCH, 0), cursor.child_at)
+            cursor = Cursor(Position(EPOCH, 0), self._child_mark())
             key: Position | None = None
         else:
             cursor = start

@@ -62,7 +62,7 @@ class TrytonConnector(Connector):
                                            context.custom_fields.get("project", ()))
         self.versions = Versions()
         self.writer = Writer(self.client, settings, self.parties, self.opportunities, self.versions,
-                             self._to_record, self.find_linked)
+                             self._to_record, self.find_many)
         overlap, size = settings.cursor_overlap, settings.page_size
         self.feeds = {
             "party": Feed(self.client, model=pty.MODEL, fields=self.parties.read_fields, page_size=size,
@@ -189,9 +189,19 @@ class TrytonConnector(Connector):
         return records
 
     def find_linked(self, entity: Entity, ref: str) -> Record | None:
-        domain = self.opportunities.ref_domain(ref) if entity == "project" else self.parties.ref_domain(ref)
-        found = [r for r in self._search(entity, domain) if r.cloze_ref == ref]
-        return found[0] if found else None
+        return self.find_many(entity, [ref]).get(ref)
+
+    def find_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
+        """Live records carrying these Cloze identities, by identity (the oldest when several do)."""
+        if not refs:
+            return {}
+        domain = (self.opportunities if entity == "project" else self.parties).ref_domain(list(refs))
+        found: dict[str, Record] = {}
+        for record in self._search(entity, domain):
+            ref = record.cloze_ref
+            if ref is not None and ref in refs and ref not in found:
+                found[ref] = record
+        return found
 
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         if entity == "project":

@@ -10,7 +10,9 @@ The Cloze identity is kept in ``reference`` as ``cloze_ref_prefix + ref``.
 ``state`` is read-only in Tryton: a stage is written by pressing the workflow
 buttons (``lead``, ``opportunity``, ``convert``, ``lost``, ``cancel``) along the
 shortest path. ``won`` follows the sales and cannot be set from outside; such a
-write is refused for that record. Deleting an opportunity cancels it first (Tryton
+write is refused for that record. Tryton keeps the fields of a closed opportunity
+(converted, won, lost, cancelled) read-only, so an edit to one is refused too,
+unless the same update re-opens it (buttons first, then the fields). Deleting an opportunity cancels it first (Tryton
 deletes only cancelled ones).
 """
 
@@ -93,8 +95,8 @@ class Opportunities:
         ref, prefix = row.get("reference") or "", self.settings.cloze_ref_prefix
         return ref[len(prefix):] if ref.startswith(prefix) and len(ref) > len(prefix) else None
 
-    def ref_domain(self, ref: str) -> Domain:
-        return [("reference", "=", self.settings.cloze_ref_prefix + ref)]
+    def ref_domain(self, refs: Sequence[str]) -> Domain:
+        return [("reference", "in", [self.settings.cloze_ref_prefix + ref for ref in refs])]
 
     def lookup_domain(self, field_name: str, value: str) -> Domain | None:
         if field_name == "name":

@@ -186,8 +186,9 @@ class Parties:
                 return str(code[len(prefix):])
         return None
 
-    def ref_domain(self, ref: str) -> Domain:
-        return [("identifiers", "where", [("code", "=", self.settings.cloze_ref_prefix + ref),
+    def ref_domain(self, refs: Sequence[str]) -> Domain:
+        codes = [self.settings.cloze_ref_prefix + ref for ref in refs]
+        return [("identifiers", "where", [("code", "in", codes),
                                           ("type", "=", self.settings.cloze_ref_identifier_type)])]
 
     def lookup_domain(self, entity: Entity, field_name: str, value: str) -> Domain | None:

@@ -66,14 +66,14 @@ class Writer:
     def __init__(self, client: TrytonClient, settings: TrytonSettings, parties: Parties,
                  opportunities: Opportunities, versions: Versions,
                  to_record: Callable[[Entity, Mapping[str, Any]], Record | None],
-                 find_linked: Callable[[Entity, str], Record | None]) -> None:
+                 find_many: Callable[[Entity, Sequence[str]], dict[str, Record]]) -> None:
         self.client = client
         self.settings = settings
         self.parties = parties
         self.opportunities = opportunities
         self.versions = versions
         self.to_record = to_record
-        self.find_linked = find_linked
+        self.find_many = find_many
 
     @staticmethod
     def model(entity: Entity) -> str:
@@ -84,19 +84,30 @@ class Writer:
         self.versions.remember(self.model(entity), rows)
         return rows[0] if rows else None
 
-    def _result(self, entity: Entity, key: str, record_id: int, **details: Any) -> WriteResult:
-        row = self.read(entity, record_id)
-        record = self.to_record(entity, row) if row is not None else None
-        return WriteResult(key=key, ok=True, id=str(record_id), record=record, details=details)
+    def _result(self, entity: Entity, key: str, record_id: int) -> WriteResult:
+        return self._results(entity, [(key, record_id)])[0]
+
+    def _results(self, entity: Entity, done: Sequence[tuple[str, int]]) -> list[WriteResult]:
+        """Successful results with each record as Tryton now holds it (one read for all)."""
+        rows = (self.opportunities if entity == "project" else self.parties).read([rid for _, rid in done])
+        self.versions.remember(self.model(entity), rows)
+        by_id = {int(row["id"]): row for row in rows}
+        out = []
+        for key, rid in done:
+            row = by_id.get(rid)
+            record = self.to_record(entity, row) if row is not None else None
+            out.append(WriteResult(key=key, ok=True, id=str(rid), record=record))
+        return out
 
     # -- create -----------------------------------------------------------------------------
 
     def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         pending: list[tuple[int, CreateRequest, dict[str, Any], list[tuple[str, str]]]] = []
+        known = self.find_many(entity, [r.cloze_ref for r in requests if r.cloze_ref])
         for i, req in enumerate(requests):
             if req.cloze_ref:
-                existing = self.find_linked(entity, req.cloze_ref)
+                existing = known.get(req.cloze_ref)
                 if existing is not None:
                     results[i] = WriteResult(key=req.key, ok=True, id=existing.id, record=existing,
                                              details={"existing": True})
@@ -108,6 +119,7 @@ class Writer:
                 continue
             pending.append((i, req, values, steps))
         ids = self._create_rows(entity, [p[2] for p in pending])
+        done: list[tuple[int, str, int]] = []
         for (i, req, _, steps), outcome in zip(pending, ids):
             if isinstance(outcome, TrytonRejected):
                 results[i] = failed(req.key, outcome.message, code=str(outcome.code or "Rejected"))
@@ -119,7 +131,9 @@ class Writer:
                 results[i] = failed(req.key, f"created, but the stage was refused: {exc.message}",
                                     code=str(exc.code or "Rejected"), record_id=str(outcome))
                 continue
-            results[i] = self._result(entity, req.key, outcome)
+            done.append((i, req.key, outcome))
+        for (i, _, _), result in zip(done, self._results(entity, [(key, rid) for _, key, rid in done])):
+            results[i] = result
         return [results[i] for i in range(len(requests))]
 
     def _create_values(self, entity: Entity, req: CreateRequest) -> tuple[dict[str, Any], list[tuple[str, str]]]:

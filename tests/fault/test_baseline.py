@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fault.world import check_joined, check_no_duplicates, describe, open_world, populate
+from tests.fault.world import check_joined, check_no_duplicates, cloze_person, describe, open_world, populate
 
 
 def test_first_reconcile_converges_and_the_second_writes_nothing(tmp_path: Path) -> None:
@@ -38,3 +38,21 @@ def test_company_known_only_through_a_relation_converges_in_one_run(tmp_path: Pa
         assert first.exit_code() == 0, first.as_dict()
         second = world.run("full")
         assert second.total_writes == 0, f"the second reconcile wrote {dict(second.writes)}"
+
+
+def test_relation_to_a_record_created_in_the_same_run_reaches_the_other_side(tmp_path: Path) -> None:
+    """A found bug, kept failing until fixed: people are synced before companies, so a Cloze person's
+    relation to a Cloze company that HubSpot does not have yet cannot become an association; the link's
+    base then records the two sides as different (``base_external``) and no later run ever writes the
+    association, so the pair never converges on ``companies`` (until ``state rebuild`` resets the base)."""
+    with open_world(tmp_path) as world:
+        world.cloze.add_record("company", {"name": "Acme Anvils", "domains": ["acme-anvils.example"]})
+        world.cloze.add_record("person", cloze_person("Wile", "Coyote", "wile@acme-anvils.example",
+                                                      companies=[{"domains": ["acme-anvils.example"]}],
+                                                      workHistory=[{"organization": "Acme Anvils"}]))
+        for _ in range(2):
+            assert world.run("full").exit_code() == 0
+        [contact] = world.hubspot.objects("contacts")
+        [company] = world.hubspot.objects("companies")
+        associated = world.hubspot.associations("contacts", contact["id"], "companies")
+        assert associated == [company["id"]], f"contact {contact['id']} is associated with {associated}"

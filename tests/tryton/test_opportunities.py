@@ -50,6 +50,8 @@ def test_stages_move_through_the_workflow(connector: TrytonConnector, uid: str) 
     assert lost.ok and lost.record is not None, lost.error
     assert lost.record.fields["stage"] == "lost" and lost.record.fields["value"] == Decimal("12.50")
     assert lost.record.fields["companies"] == [domain]
+    [closed] = connector.update("project", [UpdateRequest(id=did, fields={"name": "renamed while lost"})])
+    assert not closed.ok and closed.error and "not allowed to modify" in closed.error  # Tryton's rule, per record
     # Re-opening goes lost -> lead first; the fields are written once the deal is open again.
     [reopened] = connector.update("project", [UpdateRequest(id=did, fields={"stage": "future", "name": f"Deal 2 {uid}"})])
     assert reopened.ok and reopened.record is not None, reopened.error
