@@ -131,20 +131,22 @@ class Executor:
         for i, action in enumerate(batch):
             assert action.merge is not None and action.cloze_id and action.external_id
             written[i] = {"cloze": {}, "external": {}}
-            for side, patch in (("cloze", action.merge.cloze_patch), ("external", action.merge.external_patch)):
-                fields, bad = to_side(patch, self.mapping, side)  # type: ignore[arg-type]
+            patches: tuple[tuple[Side, dict[str, Value | SetPatch]], ...] = (
+                ("cloze", action.merge.cloze_patch), ("external", action.merge.external_patch))
+            for side, patch in patches:
+                fields, bad = to_side(patch, self.mapping, side)
                 for fname, message in bad.items():
-                    problems.setdefault(i, []).append((side, fname, message))  # type: ignore[arg-type]
+                    problems.setdefault(i, []).append((side, fname, message))
                 values = {k: (v.result if isinstance(v, SetPatch) else v) for k, v in patch.items() if k not in bad}
-                written[i][side] = values  # type: ignore[index]
-                marker = {}
+                written[i][side] = values
+                marker: dict[str, Any] = {}
                 if side == "cloze" and action.add_app_link:
                     marker["add_app_link"] = self._app_link(action.external_id)
                 if side == "external" and action.set_cloze_ref:
                     marker["cloze_ref"] = action.cloze_id
                 if fields or marker:
                     rid = action.cloze_id if side == "cloze" else action.external_id
-                    requests[side].append(UpdateRequest(id=rid, fields=fields, **marker))  # type: ignore[index,arg-type]
+                    requests[side].append(UpdateRequest(id=rid, fields=fields, **marker))
         results: dict[Side, dict[str, WriteResult]] = {}
         for side, reqs in requests.items():
             if reqs:
@@ -158,16 +160,16 @@ class Executor:
                 failed = False
                 base_c, base_e = dict(merge.base_cloze), dict(merge.base_external)
                 for side, rid in (("cloze", action.cloze_id), ("external", action.external_id)):
-                    res = results.get(side, {}).get(rid)  # type: ignore[call-overload]
+                    res = results.get(side, {}).get(rid)
                     if res is None:
                         continue
                     if not res.ok:
                         failed = True
-                        self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],  # type: ignore[index,arg-type]
+                        self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
                                     message=res.error or "rejected", code=res.code)
                     else:
                         target = base_c if side == "cloze" else base_e
-                        target.update(self._readback(side, res, written[i][side]))  # type: ignore[arg-type,index]
+                        target.update(self._readback(side, res, written[i][side]))
                 for side, fname, message in problems.get(i, []):
                     self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
                                 message=message, code="unmapped_value", field_name=fname)
@@ -272,10 +274,11 @@ class Executor:
             for action in batch:
                 source_id = action.cloze_id if source == "cloze" else action.external_id
                 assert source_id
-                res = by_key.get(source_id)
-                if res is None or not res.ok or not res.id:
+                created = by_key.get(source_id)
+                if created is None or not created.ok or not created.id:
                     self._error(s, side=target, op="create", record_id=source_id, source_side=source,
-                                message=(res.error if res else None) or "the create returned no id", code=res.code if res else None)
+                                message=(created.error if created else None) or "the create returned no id",
+                                code=created.code if created else None)
                     continue
                 if source_id in merged:
                     self._error(s, side=target, op="create", record_id=source_id, source_side=source,
@@ -284,8 +287,8 @@ class Executor:
                                         f"duplicates on the {source} side", code="merged_on_create")
                     continue
                 values = payloads[source_id]
-                target_base = self._readback(target, res, values)
-                cloze_id, external_id = (source_id, res.id) if source == "cloze" else (res.id, source_id)
+                target_base = self._readback(target, created, values)
+                cloze_id, external_id = (source_id, created.id) if source == "cloze" else (created.id, source_id)
                 if action.replaces_link is not None:
                     StateStore.delete_link(s, action.replaces_link)
                 StateStore.save_link(
@@ -319,33 +322,34 @@ class Executor:
                 elif action.survivor == "external" and action.external_id:
                     unmark["external"].append(UpdateRequest(id=action.external_id, fields={}, clear_cloze_ref=True))
         results: dict[Side, dict[str, WriteResult]] = {"cloze": {}, "external": {}}
-        for side in ("cloze", "external"):
-            if deletes[side]:  # type: ignore[index]
-                out = self.ctx.conns[side].delete(self.entity, deletes[side])  # type: ignore[index]
-                results[side].update({r.key: r for r in out})  # type: ignore[index]
-                self._count(side, "delete", sum(1 for r in out if r.ok))  # type: ignore[arg-type]
-            if unmark[side]:  # type: ignore[index]
-                out = self.ctx.conns[side].update(self.entity, unmark[side])  # type: ignore[index]
-                results[side].update({r.key: r for r in out})  # type: ignore[index]
-                self._count(side, "update", sum(1 for r in out if r.ok))  # type: ignore[arg-type]
+        sides: tuple[Side, ...] = ("cloze", "external")
+        for each in sides:
+            if deletes[each]:
+                out = self.ctx.conns[each].delete(self.entity, deletes[each])
+                results[each].update({r.key: r for r in out})
+                self._count(each, "delete", sum(1 for r in out if r.ok))
+            if unmark[each]:
+                out = self.ctx.conns[each].update(self.entity, unmark[each])
+                results[each].update({r.key: r for r in out})
+                self._count(each, "update", sum(1 for r in out if r.ok))
         with self.ctx.store.transaction() as s:
             for action in batch:
                 assert action.link_id is not None
                 if action.kind == "forget":
                     StateStore.delete_link(s, action.link_id)
                     continue
-                side = action.survivor
-                assert side is not None
-                rid = action.cloze_id if side == "cloze" else action.external_id
-                res = results[side].get(rid or "")
-                if res is not None and not res.ok:
-                    self._error(s, side=side, op="delete" if action.kind != "unlink" else "link", record_id=rid or "",
-                                source_side=side, message=res.error or "rejected", code=res.code)
+                kept = action.survivor
+                assert kept is not None
+                rid = action.cloze_id if kept == "cloze" else action.external_id
+                outcome = results[kept].get(rid or "")
+                if outcome is not None and not outcome.ok:
+                    self._error(s, side=kept, op="delete" if action.kind != "unlink" else "link", record_id=rid or "",
+                                source_side=kept, message=outcome.error or "rejected", code=outcome.code)
                     continue
                 log.info("linked_record_deleted", pair=self.ctx.pair, entity=self.entity, cloze_id=action.cloze_id,
-                         external_id=action.external_id, action=action.kind, survivor=side)
+                         external_id=action.external_id, action=action.kind, survivor=kept)
                 if action.kind == "unlink":
-                    StateStore.tombstone_link(s, action.link_id, OTHER[side], keep_cloze=side == "cloze")
+                    StateStore.tombstone_link(s, action.link_id, OTHER[kept], keep_cloze=kept == "cloze")
                 else:
                     StateStore.delete_link(s, action.link_id)
 

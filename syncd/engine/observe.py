@@ -132,7 +132,7 @@ def complete(
         for canon in list(own.values()):
             if canon.id in linked:
                 continue
-            marker_ids = _marker_targets(canon, side, app_id)  # type: ignore[arg-type]
+            marker_ids = _marker_targets(canon, side, app_id)
             if marker_ids:
                 reads += add_by_id(obs, other_side, other, entity, marker_ids, mapping)  # type: ignore[arg-type]
                 continue
@@ -147,11 +147,11 @@ def complete(
     # Linked records seen on one side only: read the counterpart.
     want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
     want_external = [l.external_id for l in links if l.external_id and l.cloze_id in obs.cloze and l.external_id not in obs.external]
-    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)  # type: ignore[arg-type]
-    reads += add_by_id(obs, "external", external, entity, want_external, mapping)  # type: ignore[arg-type]
+    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)
+    reads += add_by_id(obs, "external", external, entity, want_external, mapping)
     # Counterparts of records just found through markers or matches may be linked too.
     want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
-    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)  # type: ignore[arg-type]
+    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)
     for gone_id in list(obs.cloze_gone):
         link = by_cloze.get(gone_id)
         if link and link.external_id:

@@ -90,14 +90,14 @@ def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver
     for side in ("cloze", "external"):
         ctx = ConnectorContext(
             pair=pair_name,
-            side=side,  # type: ignore[arg-type]
+            side=side,
             app_id=pair.app_id,
             app_name=pair.app_name,
             app_url_template=pair.app_url,
-            custom_fields=custom_fields(pair, side),  # type: ignore[arg-type]
+            custom_fields=custom_fields(pair, side),
             observer=observer or NullObserver(),
         )
-        conns[side] = loaded.connectors[pair_name][side](loaded.settings[pair_name][side], ctx)  # type: ignore[index]
+        conns[side] = loaded.connectors[pair_name][side](loaded.settings[pair_name][side], ctx)
     return conns
 
 
@@ -298,7 +298,7 @@ class PairEngine:
             observed = observe.observe_records(entity, mapping, cloze, list(self.only.get(entity, ())))
         else:
             cursors: dict[Side, str | None] = {
-                side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")  # type: ignore[misc]
+                side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
                 observed = observe.observe_full(entity, mapping, cloze, external)

@@ -8,6 +8,7 @@ accepts it (and a warning names that side); with it off for both the run works.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 from collections.abc import Iterator
@@ -75,6 +76,19 @@ def test_turning_verification_off_on_both_sides_works_and_is_logged_for_each(tmp
         proc = world.syncd("reconcile")
         assert proc.returncode == 0, describe(proc)
         check_joined(world, pop)
-        warnings = [line for line in proc.stdout.splitlines() if "tls_verification_disabled" in line]
-        assert any('"side": "cloze"' in w for w in warnings) and any('"side": "external"' in w for w in warnings), \
-            proc.stdout[-3000:]
+        lines = (proc.stdout + proc.stderr).splitlines()
+        warnings = [json.loads(line) for line in lines if line.startswith("{") and "tls_verification_disabled" in line]
+        assert {(w["side"], w["level"]) for w in warnings} == {("cloze", "warning"), ("external", "warning")}, \
+            describe(proc)
+
+
+def test_the_warning_leaves_json_output_machine_readable(tmp_path: Path) -> None:
+    """A found bug, kept failing until fixed: ``load_config`` builds the connectors to check the field
+    mapping before ``configure_logging`` runs, so their ``tls_verification_disabled`` warning goes out
+    with structlog's defaults (console format, on stdout, without the redaction processor) and
+    ``syncd reconcile --json`` prints a log line in front of its JSON."""
+    with behind_tls(tmp_path, cloze={"verify_tls": False}, external={"verify_tls": False}) as world:
+        proc = world.syncd("reconcile", "--json")
+        assert proc.returncode == 0, describe(proc)
+        [report] = json.loads(proc.stdout)
+        assert report["status"] == "ok"
