@@ -6,10 +6,10 @@ identifier is normalised or how an address becomes one line.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+import syncd.core.normalize as _core
 from connectors.model import Entity
 
 KindPath = Literal["people", "companies", "projects"]
@@ -62,23 +62,10 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 
 
-def norm_email(value: str) -> str:
-    return value.strip().lower()
-
-
-def norm_phone(value: str) -> str:
-    """Digits only, keeping a leading ``+`` (how lookups compare phone numbers)."""
-    text = value.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return ("+" + digits) if text.startswith("+") and digits else digits
-
-
-def norm_domain(value: str) -> str:
-    """A bare domain: no scheme, path, trailing dot or ``www.``."""
-    text = value.strip().lower()
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
-    text = text.split("/", 1)[0].split("?", 1)[0].rstrip(".")
-    return text.removeprefix("www.")
+# Lookups compare e-mails, phones and domains exactly as the sync engine does.
+norm_email = _core.norm_email
+norm_phone = _core.norm_phone
+norm_domain = _core.norm_domain
 
 
 def is_empty_enum(value: Any) -> bool:
