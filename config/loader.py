@@ -20,9 +20,10 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,7 +35,7 @@ from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
-SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.I)
+SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.IGNORECASE)
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
 
 

@@ -159,7 +159,7 @@ class PairConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _external_connector(self) -> "PairConfig":
+    def _external_connector(self) -> PairConfig:
         if not isinstance(self.external.get("connector"), str):
             raise ValueError("external.connector must name a connector, e.g. 'hubspot'")
         return self

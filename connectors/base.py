@@ -23,8 +23,9 @@ Rules every connector keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -113,7 +114,7 @@ class Connector(ABC):
 
     def check(self) -> None:
         """Verify credentials and account settings; raise an ApiError if unusable."""
-        return None
+        return
 
     def describe(self) -> dict[str, Any]:
         """Account-level facts for ``syncd config check --online`` (stages, segments...)."""
@@ -173,9 +174,9 @@ class Connector(ABC):
 
     def close(self) -> None:
         """Release connections."""
-        return None
+        return
 
-    def __enter__(self) -> "Connector":
+    def __enter__(self) -> Connector:
         return self
 
     def __exit__(self, *exc: object) -> None:

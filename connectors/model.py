@@ -15,9 +15,10 @@ normalised: scalars as ``str | None`` (numbers as decimal strings, dates as
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 Entity = Literal["person", "company", "project"]
 ENTITIES: tuple[Entity, ...] = ("person", "company", "project")

@@ -6,8 +6,6 @@ JSON columns hold canonical values (sets as sorted lists).
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -28,18 +26,18 @@ class Link(SQLModel, table=True):
         UniqueConstraint("pair", "entity", "cloze_id", name="uq_links_cloze"),
         UniqueConstraint("pair", "entity", "external_id", name="uq_links_external"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     pair: str = Field(index=True)
     entity: str
     app_id: str
-    cloze_id: Optional[str] = None  # Cloze `direct` id
-    external_id: Optional[str] = None  # the App Link's Unique ID
+    cloze_id: str | None = None  # Cloze `direct` id
+    external_id: str | None = None  # the App Link's Unique ID
     status: str = "active"  # active | unlinked
-    unlinked_side: Optional[str] = None  # the side whose record was deleted
-    base: Optional[str] = None  # JSON: canonical values as Cloze held them after the last sync
-    base_external: Optional[str] = None  # JSON: only the fields the external side holds differently
-    cloze_modified: Optional[int] = None
-    external_modified: Optional[int] = None
+    unlinked_side: str | None = None  # the side whose record was deleted
+    base: str | None = None  # JSON: canonical values as Cloze held them after the last sync
+    base_external: str | None = None  # JSON: only the fields the external side holds differently
+    cloze_modified: int | None = None
+    external_modified: int | None = None
     created_at: int
     updated_at: int
 
@@ -49,7 +47,7 @@ class Cursor(SQLModel, table=True):
     pair: str = Field(primary_key=True)
     entity: str = Field(primary_key=True)
     side: str = Field(primary_key=True)
-    value: Optional[str] = None
+    value: str | None = None
     updated_at: int
 
 
@@ -59,22 +57,22 @@ class ConflictRow(SQLModel, table=True):
 
     __tablename__ = "conflicts"
     __table_args__ = (Index("ix_conflicts_open", "pair", "status"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     run_id: str
     pair: str
     entity: str
-    link_id: Optional[int] = None
-    cloze_id: Optional[str] = None
-    external_id: Optional[str] = None
+    link_id: int | None = None
+    cloze_id: str | None = None
+    external_id: str | None = None
     field: str
-    base: Optional[str] = None  # JSON
-    cloze_value: Optional[str] = None  # JSON
-    external_value: Optional[str] = None  # JSON
+    base: str | None = None  # JSON
+    cloze_value: str | None = None  # JSON
+    external_value: str | None = None  # JSON
     policy: str
     outcome: str  # cloze | external | pending | operator
     status: str
-    resolution: Optional[str] = None  # JSON of the chosen value
-    resolved_by: Optional[str] = None  # cloze | external | value
+    resolution: str | None = None  # JSON of the chosen value
+    resolved_by: str | None = None  # cloze | external | value
     created_at: int
     updated_at: int
 
@@ -84,7 +82,7 @@ class RecordErrorRow(SQLModel, table=True):
 
     __tablename__ = "record_errors"
     __table_args__ = (Index("ix_record_errors_open", "pair", "resolved"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     run_id: str
     pair: str
     entity: str
@@ -92,8 +90,8 @@ class RecordErrorRow(SQLModel, table=True):
     op: str  # create | update | delete | read | match
     record_id: str  # id of the record concerned, on `source_side`
     source_side: str
-    field: Optional[str] = None
-    code: Optional[str] = None
+    field: str | None = None
+    code: str | None = None
     message: str
     attempts: int = 1
     resolved: bool = False
@@ -107,24 +105,24 @@ class Run(SQLModel, table=True):
     pair: str = Field(index=True)
     mode: str
     started_at: int
-    finished_at: Optional[int] = None
+    finished_at: int | None = None
     status: str = "running"  # running | ok | errors | failed | stopped
-    counts: Optional[str] = None  # JSON
-    error: Optional[str] = None
+    counts: str | None = None  # JSON
+    error: str | None = None
 
 
 class JournalEntry(SQLModel, table=True):
     """A create in flight: written before the call, settled after the link is stored."""
 
     __tablename__ = "journal"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     run_id: str
     pair: str
     entity: str
     target_side: str  # where the record is being created
     source_id: str  # the record it is created from (its id is the join marker)
-    replaces_link: Optional[int] = None
-    base: Optional[str] = None  # JSON of the values being written
+    replaces_link: int | None = None
+    base: str | None = None  # JSON of the values being written
     created_at: int
 
 

@@ -13,9 +13,11 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, update
 from sqlalchemy.exc import DatabaseError, OperationalError
@@ -63,7 +65,7 @@ class StateStore:
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False) -> "StateStore":
+    def open(cls, path: Path, *, readonly: bool = False) -> StateStore:
         """Open (creating and upgrading if needed) the database at ``path``."""
         path = Path(path)
         if readonly:
@@ -83,7 +85,7 @@ class StateStore:
         return store
 
     @classmethod
-    def memory(cls) -> "StateStore":
+    def memory(cls) -> StateStore:
         """An empty in-memory state (dry runs with no database yet, and tests)."""
         engine = create_engine("sqlite://", connect_args={"check_same_thread": False})
         store = cls(engine, None, False)
@@ -150,9 +152,8 @@ class StateStore:
         """One atomic unit of writes."""
         if self.readonly:
             raise StateError("the state database is open read-only (dry run)")
-        with Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     # -- links -------------------------------------------------------------------
 
@@ -339,7 +340,7 @@ class StateStore:
                 col(RecordErrorRow.record_id) == fields["record_id"],
                 col(RecordErrorRow.op) == fields["op"],
                 col(RecordErrorRow.field) == fields.get("field"),
-                col(RecordErrorRow.resolved) == False,  # noqa: E712
+                col(RecordErrorRow.resolved) == False,
             )
         ).first()
         if existing is not None:
@@ -352,7 +353,7 @@ class StateStore:
 
     def open_errors(self, pair: str | None = None, entity: str | None = None) -> list[RecordErrorRow]:
         with Session(self.engine) as s:
-            q = select(RecordErrorRow).where(col(RecordErrorRow.resolved) == False)  # noqa: E712
+            q = select(RecordErrorRow).where(col(RecordErrorRow.resolved) == False)
             if pair:
                 q = q.where(col(RecordErrorRow.pair) == pair)
             if entity:
@@ -370,7 +371,7 @@ class StateStore:
                     col(RecordErrorRow.source_side) == side,
                     col(RecordErrorRow.record_id).in_(record_ids),
                     col(RecordErrorRow.op).in_(ops),
-                    col(RecordErrorRow.resolved) == False,  # noqa: E712
+                    col(RecordErrorRow.resolved) == False,
                 )
                 .values(resolved=True, last_seen=now_ms())
             )
@@ -398,13 +399,13 @@ class StateStore:
 
     def last_success(self, pair: str) -> Any:
         """The finish time (UTC datetime) of the pair's last run that ended without a fatal error."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         with Session(self.engine) as s:
             stamp = s.exec(
                 select(func.max(col(Run.finished_at))).where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")))
             ).one_or_none()
-        return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=timezone.utc)
+        return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=UTC)
 
     # -- journal -----------------------------------------------------------------
 

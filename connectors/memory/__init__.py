@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import (
@@ -55,7 +56,7 @@ class _Item:
 class MemoryBackend:
     """The records of one in-memory system, with a change sequence and fault switches."""
 
-    _named: ClassVar[dict[str, "MemoryBackend"]] = {}
+    _named: ClassVar[dict[str, MemoryBackend]] = {}
     _named_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, role: Literal["cloze", "external"] = "external", path: Path | None = None) -> None:
@@ -73,7 +74,7 @@ class MemoryBackend:
             self._load()
 
     @classmethod
-    def named(cls, name: str, role: Literal["cloze", "external"] = "external", path: Path | None = None) -> "MemoryBackend":
+    def named(cls, name: str, role: Literal["cloze", "external"] = "external", path: Path | None = None) -> MemoryBackend:
         with cls._named_lock:
             if name not in cls._named:
                 cls._named[name] = cls(role, path)

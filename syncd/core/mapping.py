@@ -9,11 +9,21 @@ to write back into the side's keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from config.models import Direction, EntityConfig, FieldMapping, MatchRule, Policy
-from connectors.model import CANONICAL_FIELDS, Entity, FieldKind, FieldSpec, Record, SetPatch, Side, custom_key
+from connectors.model import (
+    CANONICAL_FIELDS,
+    Entity,
+    FieldKind,
+    FieldSpec,
+    Record,
+    SetPatch,
+    Side,
+    custom_key,
+)
 from syncd.core.normalize import BadValue, Value, normalize
 
 CUSTOM_CANONICAL_PREFIX = "custom."

@@ -23,8 +23,8 @@ For each mapped field, with Cloze value ``c`` and external value ``e``, a side h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from connectors.model import SetPatch, Side
 from syncd.core.mapping import FieldRule

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from connectors.model import FieldKind
 
@@ -93,11 +94,11 @@ def norm_date(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date().isoformat() if value.tzinfo else value.date().isoformat()
+        return value.astimezone(UTC).date().isoformat() if value.tzinfo else value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc).date().isoformat()
+        return datetime.fromtimestamp(value / 1000, tz=UTC).date().isoformat()
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{12,14}", text):
@@ -141,8 +142,7 @@ def norm_domain(text: str) -> str:
     text = text.strip().lower()
     text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
     text = text.split("/", 1)[0].split("?", 1)[0].rstrip(".")
-    if text.startswith("www."):
-        text = text[4:]
+    text = text.removeprefix("www.")
     return text
 
 

@@ -19,8 +19,9 @@ and a crash between a create and its state write is healed):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from config.models import DeletePolicy
 from connectors.model import Side

@@ -10,8 +10,8 @@ carries their join marker or shares their e-mail or domain.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from connectors.base import Connector
 from connectors.model import Entity, Record, Side

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 EXIT_OK = 0
@@ -18,7 +18,7 @@ class RunReport:
     run_id: str
     pair: str
     mode: str
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     ok: bool = True
     stopped: bool = False
@@ -36,7 +36,7 @@ class RunReport:
 
     @property
     def duration_s(self) -> float:
-        end = self.finished_at or datetime.now(timezone.utc)
+        end = self.finished_at or datetime.now(UTC)
         return (end - self.started_at).total_seconds()
 
     @property

@@ -16,15 +16,16 @@ import os
 import socket
 import threading
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Collection, Literal, Mapping
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import structlog
 
 from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
-from connectors.model import ENTITIES, CANONICAL_FIELDS, Entity, Side
+from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
 from state.store import StateStore
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
 from syncd.core.normalize import Value, from_json
@@ -32,7 +33,15 @@ from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.executor import Context, Executor
 from syncd.engine.report import EXIT_TEMPFAIL, RunReport
-from syncd.errors import ApiError, ConfigError, LeaseHeldError, SafetyStop, StateError, SyncdError, TransientApiError
+from syncd.errors import (
+    ApiError,
+    ConfigError,
+    LeaseHeldError,
+    SafetyStop,
+    StateError,
+    SyncdError,
+    TransientApiError,
+)
 
 log = structlog.get_logger("syncd.engine")
 
@@ -189,7 +198,7 @@ class PairEngine:
         except SyncdError as exc:
             report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
         finally:
-            report.finished_at = datetime.now(timezone.utc)
+            report.finished_at = datetime.now(UTC)
             if not self.dry_run:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
             emit = self.log.error if not report.ok else self.log.info

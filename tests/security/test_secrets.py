@@ -77,4 +77,5 @@ def test_no_secret_in_anything_when_the_server_echoes_the_request_back(tmp_path:
             tune_config(world.config, {f"pairs.{PAIR}.cloze": {"base_url": cloze_echo.url, "auth": "bearer"}})
             texts += _run_all(world, [["reconcile"]])
         assert all("cannot serve" in t for t in texts), "the echoed error never reached the output"
+        assert any("api_key=***" in t for t in texts), "the echoed key was not shown as redacted"
         assert _leaks(texts + _state_bytes(world), [CLOZE_KEY, HUBSPOT_TOKEN]) == []
