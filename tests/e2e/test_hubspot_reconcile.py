@@ -223,3 +223,21 @@ def test_manual_conflict_is_resolved_from_the_cli_and_applied_on_the_next_run(
     assert json.loads(syncd("conflicts", "list", "--json", config=config).stdout) == []
     bad = syncd("conflicts", "resolve", "999", "--take", "cloze", config=config, check=1)
     assert "no conflict with id 999" in bad.stderr
+
+
+def test_2000_people_initial_sync_under_the_rate_limit_is_paced_not_bounced(
+    world: tuple[ClozeEmulator, HubSpotEmulator, Path],
+) -> None:
+    cloze, hubspot, config = world
+    hubspot.configure(rate_limit_per_10s=100)  # HubSpot Free/Starter: 100 requests per 10 seconds
+    for i in range(2000):
+        cloze.add_record("person", person(f"P{i}", "Load", f"p{i}@load.example"))
+    proc = syncd("reconcile", config=config)
+    contacts = hubspot.objects("contacts")
+    assert len(contacts) == 2000
+    assert all(c["properties"].get("cloze_syncd_id") for c in contacts)
+    assert hubspot.stats.rate_limited <= 2, f"{hubspot.stats.rate_limited} requests bounced off the limit"
+    assert proc.stderr.count('"api_retry"') + proc.stderr.count("api_retry ") <= 2
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert len([l for l in export["links"] if l["status"] == "active"]) == 2000
+    assert [e for e in export["record_errors"] if not e["resolved"]] == []
