@@ -146,6 +146,8 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"config file {path} not found", hint="create it (see `syncd config example`) or pass --config") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
     return load_config_text(text, path)
 
 

@@ -99,7 +99,10 @@ class StateStore:
                 tables = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
                 if "meta" not in tables:
                     if self.readonly and tables:
-                        raise StateError(f"{self.path} is not a cloze-syncd state database")
+                        raise StateError(
+                            f"{self.path} is not a cloze-syncd state database",
+                            hint="point [state] path at a new file",
+                        )
                     if not self.readonly:
                         if tables:
                             raise StateError(

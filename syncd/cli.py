@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config.loader import LoadedConfig, find_config_path, load_config
@@ -30,7 +31,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 def fail(exc: SyncdError) -> NoReturn:
     """The one place user-facing errors are printed: no traceback, the context, a hint."""
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     raise SystemExit(exc.exit_code)
 
 
@@ -42,6 +43,8 @@ def config_option(f: F) -> F:
 
 
 def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
+    # Warnings raised while the config is read (TLS checks off, say) go to stderr too.
+    configure_logging("warning", "auto", to_stderr=True)
     try:
         loaded = load_config(find_config_path(config_path))
     except ConfigError as exc:
@@ -49,7 +52,7 @@ def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
     configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets,
                       to_stderr=True)
     for warning in loaded.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return loaded
 
 
@@ -100,7 +103,7 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
                     report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
                                        allow_mass_delete=allow_mass_delete)
             except SyncdError as exc:
-                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 codes.append(exc.exit_code)
                 continue
             reports.append(report)
@@ -140,9 +143,10 @@ def _print_report(report: Any) -> None:
     summary.add_row("record errors", str(report.record_errors))
     out.print(summary)
     for note in report.notes:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+        out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     color = {"ok": "green", "errors": "yellow", "stopped": "yellow"}.get(report.status, "red")
-    out.print(f"[{color}]{report.status}[/] in {report.duration_s:.1f}s" + (f": {report.error}" if report.error else ""), highlight=False)
+    out.print(f"[{color}]{report.status}[/] in {report.duration_s:.1f}s" + (f": {escape(report.error)}" if report.error else ""),
+              highlight=False)
 
 
 @main.command()
@@ -348,13 +352,13 @@ def state_rebuild(config_path: Path | None, pair: str | None) -> None:
             try:
                 result = rebuild_pair(loaded, name, store)
             except SyncdError as exc:
-                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 code = exc.exit_code
                 continue
             for entity, n in result.links.items():
                 out.print(f"pair {name}: {entity}: {n} links rebuilt, {result.unmatched[entity]} records without a join marker")
             for problem in result.problems:
-                out.print(f"[yellow]problem:[/] {problem}", highlight=False)
+                out.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False)
     finally:
         store.close()
     raise SystemExit(code)
@@ -378,7 +382,7 @@ def config_check(config_path: Path | None) -> None:
     except ConfigError as exc:
         fail(exc)
     for warning in loaded.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     out.print(f"{path}: ok ({len(loaded.app.pairs)} pair{'s' if len(loaded.app.pairs) != 1 else ''}: {', '.join(loaded.app.pairs)})")
 
 

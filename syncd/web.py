@@ -8,6 +8,8 @@ and serves nothing else.
 
 from __future__ import annotations
 
+import re
+
 import ipaddress
 import json
 import socket
@@ -105,7 +107,9 @@ class _Handler(WSGIRequestHandler):
     """Request lines go to structlog at debug level instead of stderr."""
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http", client=self.client_address[0], request=format % args)
+        # The webhook URL carries its token: it never reaches a log line.
+        line = re.sub(r"([?&]token=)[^&\s\"]+", r"\1***", format % args)
+        log.debug("http", client=self.client_address[0], request=line)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
