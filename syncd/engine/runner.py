@@ -47,6 +47,7 @@ log = structlog.get_logger("syncd.engine")
 
 Mode = Literal["incremental", "full"]
 LEASE_TTL = 300.0
+SYNC_ORDER: tuple[Entity, ...] = ("company", "person", "project")
 
 
 def lease_owner() -> str:
@@ -209,7 +210,9 @@ class PairEngine:
     def _entities(self) -> list[tuple[Entity, EntityMapping]]:
         out = []
         problems: list[str] = []
-        for entity in ENTITIES:
+        # Companies first, then people, then projects: a relation (a person's company, a
+        # project's client people) can then name a record created earlier in the same run.
+        for entity in SYNC_ORDER:
             ecfg = getattr(self.cfg.entities, entity)
             if not ecfg.enabled:
                 continue
