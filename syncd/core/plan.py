@@ -394,12 +394,44 @@ def _plan_unlinked(
         assert action is not None
         plan.actions.append(action)
 
-    # 3. Creates.
-    for c in sorted(free_c.values(), key=lambda r: r.id):
-        if c.id in blocked_c or not mapping.create_in_external or not passes_filters(c, mapping) or held("cloze", c):
-            continue
-        plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values), source_problems=dict(c.problems)))
-    for e in sorted(free_e.values(), key=lambda r: r.id):
-        if e.id in blocked_e or not mapping.create_in_cloze or not passes_filters(e, mapping) or held("external", e):
-            continue
-        plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values), source_problems=dict(e.problems)))
+    # 3. Creates. Two new records of one side that share an identifier would become one
+    # record on a side that merges on create (Cloze merges by e-mail, phone and domain),
+    # mixing their fields: both wait for an operator instead.
+    to_external = [c for c in sorted(free_c.values(), key=lambda r: r.id)
+                   if c.id not in blocked_c and mapping.create_in_external and passes_filters(c, mapping)
+                   and not held("cloze", c)]
+    to_cloze = [e for e in sorted(free_e.values(), key=lambda r: r.id)
+                if e.id not in blocked_e and mapping.create_in_cloze and passes_filters(e, mapping)
+                and not held("external", e)]
+    twins = _twins(to_external, "cloze", plan) | _twins(to_cloze, "external", plan)
+    for c in to_external:
+        if ("cloze", c.id) not in twins:
+            plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values),
+                                       source_problems=dict(c.problems)))
+    for e in to_cloze:
+        if ("external", e.id) not in twins:
+            plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values),
+                                       source_problems=dict(e.problems)))
+
+
+_IDENTIFIERS = ("emails", "phones", "domains")
+
+
+def _twins(candidates: list[Canon], side: Side, plan: EntityPlan) -> set[tuple[Side, str]]:
+    """Records about to be created that share an e-mail, phone or domain with another one."""
+    owners: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for canon in candidates:
+        for fname in _IDENTIFIERS:
+            value = canon.values.get(fname)
+            for key in value if isinstance(value, frozenset) else ():
+                owners[(fname, key)].append(canon.id)
+    twins: dict[str, tuple[str, str, list[str]]] = {}
+    for (fname, key), ids in owners.items():
+        if len(ids) > 1:
+            for rid in ids:
+                twins.setdefault(rid, (fname, key, ids))
+    for rid, (fname, key, ids) in sorted(twins.items()):
+        others = ", ".join(i for i in ids if i != rid)
+        plan.errors.append(PlanError(side, rid, f"shares {fname[:-1]} {key!r} with {others} on the same side; "
+                                                f"merge the duplicates before they are synced", "duplicate_on_side"))
+    return {(side, rid) for rid in twins}
