@@ -8,10 +8,9 @@ and serves nothing else.
 
 from __future__ import annotations
 
-import re
-
 import ipaddress
 import json
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable

@@ -305,19 +305,26 @@ def _number(value: str) -> int | float:
 
 
 def _work(fields: Mapping[str, Value], current: Mapping[str, Any]) -> list[Json]:
-    """``workHistory`` elements that set a person's title and/or company."""
+    """``workHistory`` elements that set a person's title and/or company.
+
+    Cloze merges ``workHistory`` elements by organization, so a change of title is
+    written under the current job's own organization (which may be empty when the
+    company shown comes from a company relation); otherwise it would add a second job.
+    """
     cur_org, cur_title = work(current)
-    has_job = bool(live_elements(current.get("workHistory")))
+    jobs = [j for j in live_elements(current.get("workHistory")) if isinstance(j, Mapping)]
+    job_org = str(jobs[0].get("organization") or "") if jobs else None
     org = _scalar(fields["company"]) if "company" in fields else cur_org
     title = _scalar(fields["title"]) if "title" in fields else cur_title
     items: list[Json] = []
     moved = "company" in fields and (org or "").lower() != (cur_org or "").lower()
-    if moved and has_job and cur_org is not None:
-        items.append({"organization": cur_org, "archived": True})
+    if not moved and job_org is not None:
+        items.append({"organization": job_org, "title": title or ""})
+        return items
+    if moved and job_org is not None:
+        items.append({"organization": job_org, "archived": True})
     if org or title:
         items.append({"organization": org or "", "title": title or ""})
-    elif has_job and not moved:
-        items.append({"organization": cur_org or "", "title": ""})
     return items
 
 

@@ -74,6 +74,9 @@ class Action:
     prior_cloze: Mapping[str, Value] | None = None  # the link's bases before this action
     prior_external: Mapping[str, Value] | None = None
     source_problems: dict[str, str] = field(default_factory=dict)
+    # sync: each side's values as read, so a write's reply can show what else it changed
+    seen_cloze: Mapping[str, Value] = field(default_factory=dict)
+    seen_external: Mapping[str, Value] = field(default_factory=dict)
 
     @property
     def is_delete(self) -> bool:
@@ -256,6 +259,8 @@ def _sync_action(
         set_cloze_ref=set_ref,
         prior_cloze=base_c,
         prior_external=base_e,
+        seen_cloze=c.values,
+        seen_external=e.values,
     )
     if link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref:
         if dict(base_c or {}) == merge.base_cloze and dict(base_e or {}) == merge.base_external and not resolution:

@@ -29,6 +29,10 @@ log = structlog.get_logger("syncd.engine")
 OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 
 
+def _empty(value: Value) -> bool:
+    return value is None or value == "" or value == frozenset()
+
+
 def base_json(values: Mapping[str, Value]) -> dict[str, Any]:
     return {k: to_json(v) for k, v in values.items()}
 
@@ -60,6 +64,10 @@ class Executor:
         self.resolution_ids = {lid: {f: cid for f, (cid, _) in fields.items()} for lid, fields in resolutions.items()}
         # Records with an error recorded in this run: a write of their other fields must not mark it resolved.
         self.flagged: set[tuple[str, str]] = set()
+        # Links whose write changed a field the sync did not send (a side effect, such as Cloze
+        # deriving a person's company name from a new company relation): read again and
+        # synced once more before the run ends, so the run leaves both sides equal.
+        self.settle: set[tuple[str, str]] = set()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -85,14 +93,29 @@ class Executor:
     def _app_link(self, external_id: str) -> AppLink:
         return AppLink(self.ctx.app_id, external_id, self.ctx.app_name, self.ctx.app_url(self.entity, external_id))
 
-    def _readback(self, side: Side, result: WriteResult, written: Mapping[str, Value]) -> dict[str, Value]:
-        """What the side holds now: the returned record when there is one, else what was written."""
+    def _readback(self, side: Side, result: WriteResult, written: Mapping[str, Value],
+                  expected: dict[str, Value]) -> tuple[dict[str, Value], bool]:
+        """What the side holds now for the fields written, and whether the write had side effects.
+
+        Values of written fields come from the returned record when there is one (the side's
+        own spelling of the value becomes that side's base, so it is not echoed back). A field
+        that was *not* written but comes back different from ``expected`` (what the side held
+        before the write) is a side effect; its base is left alone, so syncing again sees it
+        as a change.
+        """
         if result.record is None:
-            return dict(written)
+            return dict(written), False
         canon = to_canonical(result.record, self.mapping, side)
         out = dict(written)
         out.update({k: v for k, v in canon.values.items() if k in written})
-        return out
+        effects = False
+        for rule in self.mapping.rules:
+            name = rule.name
+            if name in written or name in canon.problems or rule.key(side) not in result.record.fields:
+                continue  # only what the reply actually holds can show a side effect
+            if canon.values.get(name) != expected.get(name) and not (_empty(canon.values.get(name)) and _empty(expected.get(name))):
+                effects = True
+        return out, effects
 
     def _batches(self, actions: Sequence[Action]) -> list[Sequence[Action]]:
         size = self.ctx.batch_size
@@ -170,7 +193,11 @@ class Executor:
                                     message=res.error or "rejected", code=res.code)
                     else:
                         target = base_c if side == "cloze" else base_e
-                        target.update(self._readback(side, res, written[i][side]))
+                        seen = action.seen_cloze if side == "cloze" else action.seen_external
+                        now, effects = self._readback(side, res, written[i][side], dict(seen))
+                        target.update(now)
+                        if effects:
+                            self.settle.add((action.cloze_id, action.external_id))
                 for side, fname, message in problems.get(i, []):
                     self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
                                 message=message, code="unmapped_value", field_name=fname)
@@ -288,8 +315,12 @@ class Executor:
                                         f"duplicates on the {source} side", code="merged_on_create")
                     continue
                 values = payloads[source_id]
-                target_base = self._readback(target, created, values)
+                sent = {k: v for k, v in values.items() if not _empty(v)}
+                target_base, effects = self._readback(target, created, sent, values)
+                target_base = {**values, **target_base}
                 cloze_id, external_id = (source_id, created.id) if source == "cloze" else (created.id, source_id)
+                if effects:
+                    self.settle.add((cloze_id, external_id))
                 if action.replaces_link is not None:
                     StateStore.delete_link(s, action.replaces_link)
                 StateStore.save_link(

@@ -46,6 +46,8 @@ from syncd.errors import (
 log = structlog.get_logger("syncd.engine")
 
 Mode = Literal["incremental", "full"]
+# How many times links whose writes had side effects are synced again within one run.
+SETTLE_PASSES = 2
 LEASE_TTL = 300.0
 SYNC_ORDER: tuple[Entity, ...] = ("company", "person", "project")
 
@@ -268,7 +270,8 @@ class PairEngine:
             stop=self.stop, batch_size=self.batch_size, on_batch=self._heartbeat,
         )
         for entity, mapping, plan, observed, resolutions in planned:
-            finished = Executor(ctx, entity, mapping, resolutions).apply(plan)
+            executor = Executor(ctx, entity, mapping, resolutions)
+            finished = executor.apply(plan) and self._settle(ctx, entity, mapping, executor.settle)
             if not finished:
                 self.report.stopped = True
                 self.log.info("run_stopped_early", entity=entity)
@@ -278,6 +281,28 @@ class PairEngine:
                     for side, value in observed.cursors.items():
                         if value is not None:
                             StateStore.set_cursor(s, self.pair, entity, side, value)
+
+    def _settle(self, ctx: Context, entity: Entity, mapping: EntityMapping, pending: set[tuple[str, str]]) -> bool:
+        """Sync again the links whose writes had side effects; False when stopped."""
+        for _ in range(SETTLE_PASSES):
+            if not pending:
+                return True
+            obs = Observation()
+            reads = observe.add_by_id(obs, "cloze", self.conns["cloze"], entity, [c for c, _ in pending], mapping)
+            self.report.reads[f"cloze.{entity}"] += reads
+            reads = observe.add_by_id(obs, "external", self.conns["external"], entity, [e for _, e in pending], mapping)
+            self.report.reads[f"external.{entity}"] += reads
+            plan = plan_entity(entity, self._links(entity), obs, mapping, app_id=self.cfg.app_id,
+                               delete_policy=self.cfg.delete_policy, resolutions={})
+            self.log.info("settle_pass", entity=entity, links=len(pending), actions=len(plan.actions))
+            executor = Executor(ctx, entity, mapping, {})
+            if not executor.apply(plan):
+                return False
+            pending = executor.settle
+        if pending:
+            # Still moving after the passes: left for the next run, which syncs them as changes.
+            self.log.warning("settle_unfinished", entity=entity, links=len(pending))
+        return True
 
     def _app_url(self, entity: Entity, external_id: str) -> str:
         return self.cfg.app_url.format(id=external_id, entity=entity) if self.cfg.app_url else ""

@@ -15,14 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fault.world import (
-    ENTITY_TYPES,
-    World,
-    cloze_links,
-    cloze_person,
-    cloze_poke,
-    hubspot_poke,
-)
+from tests.fault.checks import cloze_links
+from tests.fault.seeding import cloze_person, cloze_poke, hubspot_poke
+from tests.fault.world import ENTITY_TYPES, World
 
 LONG_TEXT = 100_000  # past the normaliser's 65,536-character limit
 
@@ -156,6 +151,15 @@ def one_counterpart_for_duplicates(entity: str, side: str) -> Check:
         distinct = {str(o.get("id") or o.get("direct")) for o in others if o is not None}
         assert len(distinct) <= 1, f"the duplicates got {len(distinct)} counterparts"
         refused(entity, side, any_of=True)(out, seeded)
+        # Neither twin is overwritten with the other's data (through a counterpart both end up sharing).
+        for n, rid in enumerate(ids, 1):
+            if side == "cloze":
+                record = out.world.cloze.get_record(entity, rid)
+                name = (record or {}).get("last")
+            else:
+                obj = out.world.hubspot.get_object(ENTITY_TYPES[entity], rid)
+                name = (obj or {}).get("properties", {}).get("lastname")
+            assert str(name).endswith(str(n)), f"twin {n} ({rid}) now has the last name {name!r}"
 
     return check
 

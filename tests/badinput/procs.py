@@ -20,7 +20,8 @@ def syncd_many(commands: Sequence[Sequence[str]], *, cwd: Path, env: Mapping[str
     full_env.update(env or {})
 
     def one(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*SYNCD, *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd)
+        return subprocess.run([*SYNCD, *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd,
+                              check=False)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, commands))

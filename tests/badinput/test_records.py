@@ -19,18 +19,9 @@ import pytest
 
 from syncd.engine.report import RunReport
 from tests.badinput.cases import CASES, Case, Outcome, Seeded
-from tests.fault.world import (
-    ENTITY_TYPES,
-    Population,
-    Sides,
-    World,
-    cloze_identity,
-    cloze_links,
-    describe,
-    hub_identity,
-    open_world,
-    populate,
-)
+from tests.fault.checks import Sides, cloze_identity, cloze_links, hub_identity
+from tests.fault.seeding import Population, populate
+from tests.fault.world import ENTITY_TYPES, World, describe, open_world
 
 
 @dataclass

@@ -168,6 +168,27 @@ def test_update_changes_only_named_fields(emulator: ClozeEmulator, connector: Cl
     assert len(emulator.records("company")) == 1, "unlinking keeps the company"
 
 
+def test_title_change_stays_one_job_when_the_company_comes_from_a_relation(
+    emulator: ClozeEmulator, connector: ClozeConnector
+) -> None:
+    """Cloze merges jobs by organization: a job with no organization keeps its place when retitled."""
+    emulator.add_record("company", {"name": "Acme", "domains": ["acme.example"]})
+    direct = emulator.add_record("person", {
+        "first": "Ann", "emails": [{"value": "ann@acme.example"}],
+        "workHistory": [{"organization": "", "title": "Owner"}], "companies": [{"domains": ["acme.example"]}],
+    })
+    before = connector.get("person", [direct])[direct].fields
+    assert (before["title"], before["company"]) == ("Owner", "Acme")
+    result = connector.update("person", [UpdateRequest(direct, {"title": "Chair"})])[0]
+    assert result.ok and result.record is not None
+    assert (result.record.fields["title"], result.record.fields["company"]) == ("Chair", "Acme")
+    stored = emulator.get_record("person", direct)
+    assert stored is not None and [j["title"] for j in stored["workHistory"]] == ["Chair"]
+    moved = connector.update("person", [UpdateRequest(direct, {"company": "Initech"})])[0]
+    assert moved.ok and moved.record is not None
+    assert (moved.record.fields["title"], moved.record.fields["company"]) == ("Chair", "Initech")
+
+
 def test_update_without_changes_writes_nothing(emulator: ClozeEmulator, connector: ClozeConnector) -> None:
     direct = emulator.add_record("person", {"first": "Q", "emails": [{"value": "q@x.example"}]})
     writes = emulator.writes

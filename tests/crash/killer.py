@@ -34,7 +34,7 @@ class KillPoint:
     delay: float
 
     @classmethod
-    def draw(cls, rng: random.Random, expected_writes: int) -> "KillPoint":
+    def draw(cls, rng: random.Random, expected_writes: int) -> KillPoint:
         # One point in eight is during reading or start-up (before any write), the rest among the writes.
         if rng.random() < 0.125:
             return cls(0, round(rng.uniform(0.3, 2.5), 3))
@@ -100,7 +100,7 @@ def check_state_database(world: World) -> None:
     assert "ok" in result.output
 
 
-def invoke(args: list[str]) -> "CliResult":
+def invoke(args: list[str]) -> CliResult:
     """Run a ``syncd`` command in this process (the command's own code, without a new interpreter)."""
     saved = structlog.get_config()  # the command configures logging onto the runner's captured streams
     try:

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.crash.killer import KillPoint, check_state_database, run_and_kill, seeds, state_file_mode
-from tests.fault.world import check_joined, check_no_duplicates, check_nothing_lost, open_world, populate
+from tests.fault.checks import check_joined, check_no_duplicates, check_nothing_lost
+from tests.fault.seeding import populate
+from tests.fault.world import open_world
 
 PEOPLE = 100  # per side; a fifth of them on both sides
 LATENCY = {"cloze_emulator": {"latency_ms": 2}, "hubspot_emulator": {"latency": 0.002}}

@@ -14,15 +14,10 @@ import random
 from pathlib import Path
 
 from tests.crash.killer import LONG, KillPoint, check_state_database, run_and_kill, seeds
-from tests.fault.world import (
-    check_edits,
-    check_joined,
-    check_no_duplicates,
-    check_nothing_lost,
-    make_edits,
-    open_world,
-    populate,
-)
+from tests.fault.checks import check_joined, check_no_duplicates, check_nothing_lost
+from tests.fault.edits import check_edits, make_edits
+from tests.fault.seeding import populate
+from tests.fault.world import open_world
 
 ROUNDS = seeds(default=4, long=30)
 

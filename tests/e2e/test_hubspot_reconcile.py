@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -174,13 +175,33 @@ def test_bad_config_lists_every_problem_with_its_key_and_exits_78(tmp_path: Path
     assert "Traceback" not in proc.stderr
 
 
-def test_two_records_that_cloze_merges_on_create_are_reported_not_relinked(
+def test_two_contacts_sharing_a_phone_are_held_back_not_merged_into_one_cloze_person(
+    world: tuple[ClozeEmulator, HubSpotEmulator, Path],
+) -> None:
+    """Twins on one side would be merged by Cloze on create: both are held and reported, nothing is written."""
+    cloze, hubspot, config = world
+    hubspot.add_object("contacts", {"email": "a@one.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
+    hubspot.add_object("contacts", {"email": "b@two.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
+    writes = (cloze.writes, hubspot.stats.writes)
+    proc = syncd("reconcile", config=config, check=3)
+    assert cloze.records("person") == []
+    assert (cloze.writes, hubspot.stats.writes) == writes
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert export["links"] == []
+    errors = [e for e in export["record_errors"] if not e["resolved"]]
+    assert sorted(e["code"] for e in errors) == ["duplicate_on_side", "duplicate_on_side"], errors
+    assert "Traceback" not in proc.stderr
+    syncd("reconcile", config=config, check=3)  # still reported, still nothing written
+    assert (cloze.writes, hubspot.stats.writes) == writes
+
+
+def test_a_create_that_cloze_merges_into_a_linked_person_is_reported_not_relinked(
     world: tuple[ClozeEmulator, HubSpotEmulator, Path],
 ) -> None:
     """Cloze merges a create into an existing person sharing a phone: one link, one clear error, then quiet."""
     cloze, hubspot, config = world
-    hubspot.add_object("contacts", {"email": "a@one.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
-    hubspot.add_object("contacts", {"email": "b@two.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
+    cloze.add_record("person", person("Ann", "Lee", "ann@cloze.example", phones=[{"value": "+1 555 0100"}]))
+    hubspot.add_object("contacts", {"email": "ann@hub.example", "firstname": "Ann", "lastname": "Lee", "phone": "+1 555 0100"})
     proc = syncd("reconcile", config=config, check=3)
     assert len(cloze.records("person")) == 1
     export = json.loads(syncd("state", "export", config=config).stdout)

@@ -1,20 +1,21 @@
 """Without faults: the reference the fault suites compare to. A first reconcile converges in one run.
 
-The second case is a found bug, kept failing until it is fixed: a person whose
-company is known only through a relation (a HubSpot contact associated with a
-company but with no ``company`` text, or a Cloze person linked to a company
-with no job title entry) needs two runs. The first run links the person to the
-company on the other side; Cloze then derives the person's company name from
-that relation (``connectors/cloze/mapping.py`` ``work()``), which the engine
-did not write and so does not record in the link's base, and the second run
-copies that derived name across (``external.person.update``).
+The other two cases guard relations to records created in the same run (both
+found by this suite): a person whose company is known only through a relation
+once needed a second run (Cloze derives the person's company name from the
+relation, a side effect the first run did not record), and a person's relation
+to a company created later in the same run never became an association (the
+link's base recorded the sides as different, so no later run wrote it).
+Syncing companies before people fixed both.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fault.world import check_joined, check_no_duplicates, cloze_person, describe, open_world, populate
+from tests.fault.checks import check_joined, check_no_duplicates
+from tests.fault.seeding import cloze_person, populate
+from tests.fault.world import describe, open_world
 
 
 def test_first_reconcile_converges_and_the_second_writes_nothing(tmp_path: Path) -> None:
@@ -41,10 +42,7 @@ def test_company_known_only_through_a_relation_converges_in_one_run(tmp_path: Pa
 
 
 def test_relation_to_a_record_created_in_the_same_run_reaches_the_other_side(tmp_path: Path) -> None:
-    """A found bug, kept failing until fixed: people are synced before companies, so a Cloze person's
-    relation to a Cloze company that HubSpot does not have yet cannot become an association; the link's
-    base then records the two sides as different (``base_external``) and no later run ever writes the
-    association, so the pair never converges on ``companies`` (until ``state rebuild`` resets the base)."""
+    """The association is made in the first run, not left out and recorded as a difference."""
     with open_world(tmp_path) as world:
         world.cloze.add_record("company", {"name": "Acme Anvils", "domains": ["acme-anvils.example"]})
         world.cloze.add_record("person", cloze_person("Wile", "Coyote", "wile@acme-anvils.example",

@@ -19,19 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.fault.world import (
-    World,
-    check_edits,
-    check_errors_cover,
-    check_joined,
-    check_no_duplicates,
-    check_nothing_lost,
-    describe,
-    make_edits,
-    open_world,
-    populate,
-    Population,
-)
+from tests.fault.checks import check_errors_cover, check_joined, check_no_duplicates, check_nothing_lost
+from tests.fault.edits import check_edits, make_edits
+from tests.fault.seeding import Population, populate
+from tests.fault.world import World, describe, open_world
 
 LONG = os.environ.get("SYNCD_LONG") == "1"
 SEEDS = [int(s) for s in os.environ["SYNCD_FAULT_SEED"].split(",")] if os.environ.get("SYNCD_FAULT_SEED") \

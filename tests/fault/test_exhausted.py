@@ -14,17 +14,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fault.world import (
-    World,
+from tests.fault.checks import (
     check_errors_cover,
     check_joined,
     check_no_duplicates,
     check_nothing_lost,
-    describe,
-    open_world,
-    populate,
     unjoined,
 )
+from tests.fault.seeding import populate
+from tests.fault.world import World, describe, open_world
 
 
 def _finish_cleanly(world: World, pop: object) -> None:

@@ -17,15 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.fault.world import (
-    World,
-    check_joined,
-    check_no_duplicates,
-    check_nothing_lost,
-    describe,
-    open_world,
-    populate,
-)
+from tests.fault.checks import check_joined, check_no_duplicates, check_nothing_lost
+from tests.fault.seeding import populate
+from tests.fault.world import World, describe, open_world
 
 TIMEOUT = 0.5  # seconds per request, in both connectors' settings
 

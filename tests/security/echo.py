@@ -8,7 +8,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 
 class EchoServer:
@@ -51,7 +51,7 @@ class EchoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "EchoServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

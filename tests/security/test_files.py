@@ -11,8 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.fault.world import REPO, SYNCD, open_world, populate
 from tests.badinput.procs import syncd_many
+from tests.fault.seeding import populate
+from tests.fault.world import REPO, SYNCD, open_world
 
 
 def _mode(path: Path) -> int:

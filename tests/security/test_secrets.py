@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN
-from tests.fault.world import PAIR, World, open_world, populate, tune_config
+from tests.fault.seeding import populate
+from tests.fault.world import PAIR, World, open_world, tune_config
 from tests.security.echo import EchoServer
 
 DEBUG_JSON = {"logging": {"level": "debug", "format": "json"}}

@@ -21,7 +21,9 @@ from structlog.testing import LogCapture
 
 from config.loader import load_config
 from syncd.engine.runner import build_connectors
-from tests.fault.world import PAIR, World, check_joined, describe, open_world, populate, tune_config
+from tests.fault.checks import check_joined
+from tests.fault.seeding import populate
+from tests.fault.world import PAIR, World, describe, open_world, tune_config
 from tests.security.tlsproxy import TlsProxy
 
 
@@ -83,10 +85,8 @@ def test_turning_verification_off_on_both_sides_works_and_is_logged_for_each(tmp
 
 
 def test_the_warning_leaves_json_output_machine_readable(tmp_path: Path) -> None:
-    """A found bug, kept failing until fixed: ``load_config`` builds the connectors to check the field
-    mapping before ``configure_logging`` runs, so their ``tls_verification_disabled`` warning goes out
-    with structlog's defaults (console format, on stdout, without the redaction processor) and
-    ``syncd reconcile --json`` prints a log line in front of its JSON."""
+    """``load_config`` builds the connectors (to check the field mapping) before logging is configured;
+    their warning must not land on stdout in front of ``--json`` output (it once did)."""
     with behind_tls(tmp_path, cloze={"verify_tls": False}, external={"verify_tls": False}) as world:
         proc = world.syncd("reconcile", "--json")
         assert proc.returncode == 0, describe(proc)

@@ -11,14 +11,15 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from syncd.webhooks import pair_token
 from tests.daemon.procs import Daemon
-from tests.fault.world import PAIR, World, cloze_person, open_world, populate
+from tests.fault.seeding import cloze_person, populate
+from tests.fault.world import PAIR, World, open_world
 
 SECRET = "webhook-shared-secret-5150-abcdef"
 MAX_BODY = 4096
@@ -41,7 +42,7 @@ class Listener:
 @pytest.fixture(scope="module")
 def listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
     directory = tmp_path_factory.mktemp("webhooks")
-    config = {
+    config: dict[str, dict[str, Any]] = {
         "logging": {"level": "debug", "format": "json"},
         "daemon.webhooks": {"enabled": True, "public_url": "https://sync.example.com",
                             "secret": "env:SYNCD_TEST_WEBHOOK_SECRET", "debounce": "0.1s",

@@ -8,6 +8,7 @@ import ssl
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 DATA = Path(__file__).resolve().parent / "data"
 CERT, KEY = DATA / "test-only-cert.pem", DATA / "test-only-key.pem"
@@ -29,7 +30,7 @@ class TlsProxy:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "TlsProxy":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -1,0 +1,100 @@
+"""One measured ``syncd`` run: a subprocess, timed, with its peak memory and the API calls each emulator saw."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.world import World
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class RunResult:
+    label: str
+    command: str
+    exit_code: int
+    wall_s: float
+    peak_rss_mb: float
+    cloze_calls: int
+    hubspot_calls: int
+    cloze_writes: int
+    hubspot_writes: int
+    records: int = 0  # records the run had to handle (for records/s)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.wall_s if self.wall_s > 0 and self.records else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["records_per_s"] = round(self.records_per_s, 1)
+        return out
+
+
+def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: Path | None = None,
+              time_limit: float | None = None, sample_every: float = 30.0) -> RunResult:
+    """``syncd ARGS --json`` against ``world``; the child's peak RSS comes from ``wait4``.
+
+    Every ``sample_every`` seconds the emulators' write counters are sampled (``progress``), so a run
+    that slows down as the data grows shows it. Past ``time_limit`` the run gets SIGINT (a profile is
+    still written) and is reported as stopped.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    env["PYTHONPATH"] = str(REPO)
+    prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
+    out_path, err_path = world.directory / "run.out", world.directory / "run.err"
+    calls0, writes0 = world.api_calls(), world.writes()
+    server0 = world.timer.snapshot()
+    progress: list[tuple[float, int, int]] = []
+    stopped = threading.Event()
+    with out_path.open("w") as out, err_path.open("w") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([*prefix, "-m", "syncd.cli", *args, "--json", "--config", str(world.config)],
+                                cwd=world.directory, env=env, stdout=out, stderr=err)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(sample_every):
+                elapsed = time.perf_counter() - started
+                c, h = world.writes()
+                progress.append((round(elapsed, 1), c - writes0[0], h - writes0[1]))
+                if time_limit is not None and elapsed > time_limit and not stopped.is_set():
+                    stopped.set()
+                    proc.send_signal(signal.SIGINT)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # reaps the child and reports its peak memory
+        finally:
+            done.set()
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    calls1, writes1 = world.api_calls(), world.writes()
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    report: dict[str, Any] = {}
+    try:
+        parsed = json.loads(stdout)
+        report = parsed[0] if parsed else {}
+    except (json.JSONDecodeError, IndexError):
+        report = {"unparsed_stdout": stdout[-2000:]}
+    if proc.returncode not in (0, 3):
+        report["stderr"] = stderr[-4000:]
+    if stopped.is_set():
+        report["stopped_at_time_limit_s"] = time_limit
+    report["progress_s_cloze_writes_hubspot_writes"] = progress
+    report["emulator_time_by_route"] = world.timer.since(server0)
+    return RunResult(label, " ".join(args), proc.returncode, round(wall, 3), round(usage.ru_maxrss / 1024, 1),
+                     calls1[0] - calls0[0], calls1[1] - calls0[1], writes1[0] - writes0[0], writes1[1] - writes0[1],
+                     records, report)
