@@ -17,8 +17,11 @@ position strictly forward (a later timestamp, or a higher id at the same one), s
 feed neither stops at the cap nor loops when more than a cap's worth of records share
 one timestamp. The cursor ``hs1:<ts>:<id>:<archived>`` means: every record modified
 before ``ts``, and those at ``ts`` with id <= ``id``, were delivered, and every record
-archived before ``archived`` was reported. Each poll starts ``change_overlap_seconds``
-earlier, because search results trail writes by a moment. Archived records are not
+archived before ``archived`` was reported; an optional fifth field is when that poll
+began. Search results trail writes by a moment, so a record modified shortly before a
+poll may have been invisible to it: the next poll starts ``change_overlap_seconds``
+before the earlier poll began when the cursor lies within that window, and exactly at
+the cursor otherwise (so a quiet account is not re-read poll after poll). Archived records are not
 searchable; they are found by listing ``archived=true`` and reported as ``deleted_ids``.
 """
 
@@ -42,8 +45,9 @@ class Position:
     ts: int
     last_id: int = 0
 
-    def encode(self, archived_ts: int) -> str:
-        return f"{PREFIX}:{self.ts}:{self.last_id}:{archived_ts}"
+    def encode(self, archived_ts: int, polled: int | None = None) -> str:
+        tail = f":{polled}" if polled is not None else ""
+        return f"{PREFIX}:{self.ts}:{self.last_id}:{archived_ts}{tail}"
 
 
 def decode(cursor: str | None) -> tuple[Position, int] | None:
@@ -51,10 +55,16 @@ def decode(cursor: str | None) -> tuple[Position, int] | None:
     if not cursor:
         return None
     parts = cursor.split(":")
-    if len(parts) not in (3, 4) or parts[0] != PREFIX:
+    if len(parts) not in (3, 4, 5) or parts[0] != PREFIX:
         raise ValueError(f"not a HubSpot change cursor: {cursor!r}")
     position = Position(int(parts[1]), int(parts[2]))
-    return position, int(parts[3]) if len(parts) == 4 else position.ts
+    return position, int(parts[3]) if len(parts) >= 4 else position.ts
+
+
+def polled_at(cursor: str | None) -> int | None:
+    """When the poll that wrote ``cursor`` began (cursors of older versions do not say)."""
+    parts = (cursor or "").split(":")
+    return int(parts[4]) if len(parts) == 5 and parts[0] == PREFIX else None
 
 
 def now_ms() -> int:
@@ -63,7 +73,7 @@ def now_ms() -> int:
 
 def now_cursor() -> str:
     now = now_ms()
-    return Position(now, 0).encode(now)
+    return Position(now, 0).encode(now, now)
 
 
 ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
@@ -83,9 +93,15 @@ class ChangeFeed:
     def pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
         decoded = decode(cursor)
         start = decoded[0] if decoded else None
+        began = now_ms()
         # Archives before the first poll concern no link yet: watch them from now on.
-        archived_since = decoded[1] if decoded else now_ms()
+        archived_since = decoded[1] if decoded else began
         pos = Position(0, 0) if start is None else Position(max(0, start.ts - self.overlap_ms), 0)
+        previous_poll = polled_at(cursor)
+        if start is not None and previous_poll is not None:
+            # Only records modified after (previous poll - overlap) can have been missed by it.
+            lagging_since = previous_poll - self.overlap_ms
+            pos = start if start.ts < lagging_since else Position(max(0, min(start.ts, lagging_since)), 0)
         if start is not None and self.overlap_ms == 0:
             pos = start
         floor = start or Position(0, 0)
@@ -100,7 +116,7 @@ class ChangeFeed:
                 ], "hs_object_id")
                 if rows:
                     pos = Position(pos.ts, max(int(r["id"]) for r in rows))
-                    yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_since))
+                    yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_since, began))
                 if not more:
                     tie, complete = False, True
                 continue
@@ -114,16 +130,16 @@ class ChangeFeed:
                 at_last = [int(r["id"]) for r, s in zip(rows, stamps) if s == last]
                 pos = Position(last, max(at_last))
                 deleted, archived_until = self._deleted(entity, decoded)
-                yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_until), deleted)
+                yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_until, began), deleted)
                 return
             if stamps[0] == last:  # a whole page shares one timestamp: walk it by id
                 pos, tie = Position(last, 0), True
                 continue
             keep = [r for r, s in zip(rows, stamps) if s < last]
             pos, complete = Position(last, 0), False
-            yield ChangePage(self.to_records(entity, keep), max(pos, floor).encode(archived_since))
+            yield ChangePage(self.to_records(entity, keep), max(pos, floor).encode(archived_since, began))
         deleted, archived_until = self._deleted(entity, decoded)
-        yield ChangePage([], max(pos, floor).encode(archived_until), deleted)
+        yield ChangePage([], max(pos, floor).encode(archived_until, began), deleted)
 
     def _search(self, entity: Entity, filters: list[dict[str, Any]], sort_by: str
                 ) -> tuple[list[dict[str, Any]], bool]:

@@ -219,6 +219,29 @@ def test_rejected_record_is_recorded_the_run_goes_on_and_it_is_retried() -> None
         world.close()
 
 
+def test_a_rejected_update_keeps_the_edit_for_the_next_run() -> None:
+    """The base of a link whose write failed stays put: the next run repeats the change, never reverts it."""
+    world = World()
+    try:
+        cid = world.cloze.put("person", {"first": "Ann", "title": "CEO", "emails": ["a@x.com"]})
+        world.run("full")
+        xid = world.links()[0].external_id
+        world.cloze.edit("person", cid, title="Chair")
+        world.ext.reject = lambda op, entity, fields: "title locked" if op == "update" else None
+        report = world.run("incremental")
+        assert report.record_errors == 1 and report.exit_code() == 3
+        assert world.ext.items["person"][xid].fields["title"] == "CEO"
+        world.ext.reject = None
+        report = world.run("incremental")  # nothing changed since, yet the failed write is repeated
+        assert report.ok and report.record_errors == 0
+        assert world.cloze.items["person"][cid].fields["title"] == "Chair", "the edit was reverted"
+        assert world.ext.items["person"][xid].fields["title"] == "Chair"
+        assert world.store.open_errors("p") == []
+        assert_converged(world)
+    finally:
+        world.close()
+
+
 def test_delete_cap_holds_back_every_delete_and_says_why() -> None:
     world = World(delete_policy="delete", safety={"max_deletes": 2})
     try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
 from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.changes import decode
+from connectors.hubspot.changes import decode, polled_at
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.model import ChangePage
 from tests.hubspot.conftest import ConnectorFactory
@@ -80,14 +81,34 @@ def test_records_changed_during_a_scan_are_not_skipped(make_connector: Connector
 
 
 def test_overlap_rereads_recent_changes(make_connector: ConnectorFactory, emulator: HubSpotEmulator) -> None:
-    first = emulator.add_object("contacts", {"email": "a@example.com"}, modified_ms=100_000)
+    now = int(time.time() * 1000)
+    first = emulator.add_object("contacts", {"email": "a@example.com"}, modified_ms=now - 5_000)
     connector = make_connector(change_overlap_seconds=30, read_associations=False)
     ids, pages = _read(connector, None)
     assert ids == [first]
-    late = emulator.add_object("contacts", {"email": "late@example.com"}, modified_ms=90_000)  # indexed late
+    # modified before the first poll, but not yet in the search index when it ran
+    late = emulator.add_object("contacts", {"email": "late@example.com"}, modified_ms=now - 10_000)
     again, later = _read(connector, pages[-1].cursor)
     assert again == [late, first]
     assert decode(later[-1].cursor) == decode(pages[-1].cursor)  # the cursor never moves back
+
+
+def test_a_quiet_account_is_not_reread_poll_after_poll(
+    make_connector: ConnectorFactory, emulator: HubSpotEmulator
+) -> None:
+    """Changes older than the overlap before the last poll are behind it for good: no call re-reads them."""
+    old = int(time.time() * 1000) - 120_000
+    for n in range(5):
+        emulator.add_object("contacts", {"email": f"p{n}@example.com"}, modified_ms=old + n)
+    connector = make_connector(change_overlap_seconds=30, read_associations=False)
+    ids, pages = _read(connector, None)
+    assert len(ids) == 5
+    assert _read(connector, pages[-1].cursor)[0] == []
+    # A cursor written before polls were dated keeps the old, always-overlapping behaviour.
+    undated = ":".join(pages[-1].cursor.split(":")[:4])
+    assert polled_at(undated) is None and len(_read(connector, undated)[0]) == 5
+    fresh = emulator.add_object("contacts", {"email": "fresh@example.com"})
+    assert _read(connector, pages[-1].cursor)[0] == [fresh]
 
 
 def test_first_poll_of_an_empty_account(connector: HubSpotConnector) -> None:
