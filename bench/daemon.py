@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from bench.measure import REPO
-from bench.world import CLOZE_USER, PAIR, World, tune
-from syncd.sandbox import CLOZE_KEY
+from bench.world import CLOZE_USER, PAIR, World
+from syncd.sandbox import CLOZE_KEY, tune_config
 
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 
@@ -134,7 +134,7 @@ def measure(world: World, mode: str, samples: int, interval_s: float, rng: rando
         tables["daemon.http"] = {"port": port}
         tables["daemon.webhooks"] = {"enabled": True, "public_url": f"http://127.0.0.1:{port}",
                                      "secret": "env:SYNCD_BENCH_WEBHOOK_SECRET"}
-    tune(world.config, tables)
+    tune_config(world.config, tables)
     if mode == "webhook":
         subscribe = subprocess.run([sys.executable, "-m", "syncd.cli", "webhooks", "subscribe", "--config",
                                     str(world.config)], cwd=world.directory, capture_output=True, text=True, check=False,

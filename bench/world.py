@@ -7,10 +7,7 @@ to set up and the clock only runs while ``syncd`` works.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import re
 import threading
 import time
 from collections import Counter
@@ -23,7 +20,7 @@ from typing import Any
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.emulator.schema import DEFAULT_ASSOCIATION
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, write_config
+from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
 
 PAIR = "sandbox"
 CLOZE_USER = "sandbox@example.com"
@@ -146,40 +143,6 @@ class World:
         return int(self.cloze.writes), int(self.hubspot.stats.writes)
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(value)
-
-
-def set_keys(text: str, table: str, values: Mapping[str, Any]) -> str:
-    """``key = value`` set in ``[table]`` of a TOML text (replaced where present, else added under the header)."""
-    lines = text.splitlines()
-    header = f"[{table}]"
-    if header not in (line.strip() for line in lines):
-        lines += ["", header]
-    start = next(i for i, line in enumerate(lines) if line.strip() == header)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    for key, value in values.items():
-        found = next((i for i in range(start + 1, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])), None)
-        if found is None:
-            lines.insert(start + 1, f"{key} = {_toml(value)}")
-            end += 1
-        else:
-            lines[found] = f"{key} = {_toml(value)}"
-    return "\n".join(lines) + "\n"
-
-
-def tune(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
-    text = path.read_text()
-    for table, values in tables.items():
-        text = set_keys(text, table, values)
-    path.write_text(text)
-    os.chmod(path, 0o600)
-
-
 @contextmanager
 def open_world(directory: Path, scenario: Scenario, extra: Mapping[str, Mapping[str, Any]] | None = None
                ) -> Iterator[World]:
@@ -189,7 +152,7 @@ def open_world(directory: Path, scenario: Scenario, extra: Mapping[str, Mapping[
             HubSpotEmulator(token=HUBSPOT_TOKEN, **scenario.hubspot_emulator()) as hubspot:
         config = write_config(directory, cloze.url, hubspot.url)
         cloze_settings, hub_settings = scenario.connector_settings()
-        tune(config, {
+        tune_config(config, {
             "logging": {"level": "warning"},
             f"pairs.{PAIR}.cloze": cloze_settings,
             # Poll look-back: the emulator's search has no indexing lag.

@@ -11,11 +11,14 @@ against the written config.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +134,49 @@ def write_config(directory: Path, cloze_url: str, hubspot_url: str) -> Path:
         cloze_key=(directory / "cloze_api_key").resolve(), hubspot_token=(directory / "hubspot_token").resolve(),
     ))
     return config_path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def set_keys(text: str, table: str, values: Mapping[str, Any]) -> str:
+    """``text`` with ``key = value`` set in ``[table]`` (replaced where present, else added under the header).
+
+    For the flat keys of a sandbox config (tests and benchmarks tune one this way); it
+    keeps the comments and layout of the rest of the file.
+    """
+    lines = text.splitlines()
+    header = f"[{table}]"
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == header)
+    except StopIteration:
+        lines += ["", header]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    for key, value in values.items():
+        rendered = f"{key} = {_toml(value)}"
+        found = next((i for i in range(start + 1, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])), None)
+        if found is None:
+            lines.insert(start + 1, rendered)
+            end += 1
+        else:
+            lines[found] = rendered
+    return "\n".join(lines) + "\n"
+
+
+def tune_config(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
+    """Set keys in several tables of the config file at ``path`` (kept owner-only)."""
+    text = path.read_text()
+    for table, values in tables.items():
+        text = set_keys(text, table, values)
+    _write_private(path, text)
 
 
 def seed_overlap(cloze: ClozeEmulator, hubspot: HubSpotEmulator, rng: random.Random, count: int) -> int:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from syncd.sandbox import set_keys
 from tests.badinput.procs import syncd_many
 from tests.fault.seeding import populate
-from tests.fault.world import World, open_world, set_keys
+from tests.fault.world import World, open_world
 
 ALL_COMMANDS = (["reconcile"], ["status"], ["state", "check"], ["state", "export"])
 SOME_COMMANDS = (["reconcile"], ["state", "check"])  # the others open the file the same way

@@ -11,9 +11,7 @@ edits between runs in :mod:`tests.fault.edits`.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -30,7 +28,7 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, write_config
+from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
 
 PAIR = "sandbox"
 APP_ID = "hubspot.com"
@@ -51,46 +49,6 @@ NO_LIMITS: Mapping[str, Any] = {"rate_limit_per_10s": None, "search_rate_per_sec
 
 
 # -- config ------------------------------------------------------------------------
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-def set_keys(text: str, table: str, values: Mapping[str, Any]) -> str:
-    """``text`` with ``key = value`` set in ``[table]`` (replaced where present, else added under the header)."""
-    lines = text.splitlines()
-    header = f"[{table}]"
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == header)
-    except StopIteration:
-        lines += ["", header]
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    for key, value in values.items():
-        rendered = f"{key} = {_toml(value)}"
-        found = next((i for i in range(start + 1, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])), None)
-        if found is None:
-            lines.insert(start + 1, rendered)
-            end += 1
-        else:
-            lines[found] = rendered
-    return "\n".join(lines) + "\n"
-
-
-def tune_config(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
-    """Set keys in several tables of the config file at ``path``."""
-    text = path.read_text()
-    for table, values in tables.items():
-        text = set_keys(text, table, values)
-    path.write_text(text)
-    os.chmod(path, 0o600)
 
 
 # -- the world ---------------------------------------------------------------------

@@ -63,18 +63,25 @@ def put_labelled(call: Call, from_type: str, from_id: str, to_type: str, to_id: 
     specs = call.body if isinstance(call.body, list) else []
     if not specs:
         raise bad_request("Expected a list of {associationCategory, associationTypeId}")
-    labels = []
+    return Reply(201, _associate(call, from_type, from_id, to_type, to_id, specs))
+
+
+def _associate(call: Call, from_type: str, from_id: str, to_type: str, to_id: str,
+               specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store one association per spec (all checked first); the v4 reply row naming the pair and its labels."""
+    known = []
     for spec in specs:
         type_id = int(spec.get("associationTypeId") or 0)
-        known = schema.ASSOCIATION_BY_ID.get((type_id, from_type, to_type))
-        if known is None:
+        found = schema.ASSOCIATION_BY_ID.get((type_id, from_type, to_type))
+        if found is None:
             raise bad_request(f"association type {type_id} is not valid from {from_type} to {to_type}")
+        known.append((type_id, found))
+    for type_id, _ in known:
         call.store.associate(from_type, from_id, to_type, to_id, type_id)
         call.stats.bump("associations_created")
-        if known.label:
-            labels.append(known.label)
-    return Reply(201, {"fromObjectTypeId": schema.TYPE_IDS[from_type], "fromObjectId": _int(from_id),
-                       "toObjectTypeId": schema.TYPE_IDS[to_type], "toObjectId": _int(to_id), "labels": labels})
+    return {"fromObjectTypeId": schema.TYPE_IDS[from_type], "fromObjectId": _int(from_id),
+            "toObjectTypeId": schema.TYPE_IDS[to_type], "toObjectId": _int(to_id),
+            "labels": [k.label for _, k in known if k.label]}
 
 
 def delete_pair(call: Call, from_type: str, from_id: str, to_type: str, to_id: str) -> Reply:
@@ -141,18 +148,8 @@ def batch_create(call: Call, from_type: str, to_type: str) -> Reply:
             errors.append(batch_error(f"One of the records {from_id} or {to_id} does not exist.",
                                       "OBJECT_NOT_FOUND", context={"fromObjectId": [from_id], "toObjectId": [to_id]}))
             continue
-        labels = []
-        for spec in item.get("types") or [_spec(_default_type(from_type, to_type))]:
-            type_id = int(spec.get("associationTypeId") or 0)
-            known = schema.ASSOCIATION_BY_ID.get((type_id, from_type, to_type))
-            if known is None:
-                raise bad_request(f"association type {type_id} is not valid from {from_type} to {to_type}")
-            call.store.associate(from_type, from_id, to_type, to_id, type_id)
-            call.stats.bump("associations_created")
-            if known.label:
-                labels.append(known.label)
-        results.append({"fromObjectTypeId": schema.TYPE_IDS[from_type], "fromObjectId": _int(from_id),
-                        "toObjectTypeId": schema.TYPE_IDS[to_type], "toObjectId": _int(to_id), "labels": labels})
+        specs = item.get("types") or [_spec(_default_type(from_type, to_type))]
+        results.append(_associate(call, from_type, from_id, to_type, to_id, specs))
     return batch_reply(call.store, results, errors, ok_status=201)
 
 
