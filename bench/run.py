@@ -10,7 +10,8 @@ and N/10 deals split between the systems):
    side (counted by the emulators), peak memory of the ``syncd`` process;
 2. ``syncd sync`` right after it: it reads the reconcile's own writes back as echoes (none is written);
 3. ``syncd sync`` after 1% of the people were edited on each side; ``syncd sync`` with nothing
-   changed; and 1% edited again (the steady state of a polling daemon).
+   changed (twice: the first still reads the previous run's own writes back as echoes); and 1%
+   edited again (the steady state of a polling daemon).
 
 The same runs are repeated with 50 ms of latency on every request and
 the services' limits on (HubSpot's Free/Starter 100 requests per 10 s and 5
@@ -87,10 +88,13 @@ def runs_for(world: World, seeded: Seeded, size: int, scenario: Scenario, profil
     changed = edit_one_percent(world, seeded, rng)
     first = run_syncd(world, f"{scenario.name} N={size}: sync, 1% changed", "sync", records=changed)
     time.sleep(1.5)  # past the HubSpot poll's look-back (change_overlap_seconds = 1 s here)
+    # It reads the previous run's writes back as echoes; the second one has nothing at all to read.
     quiet = run_syncd(world, f"{scenario.name} N={size}: sync, no change", "sync")
+    time.sleep(1.5)
+    idle = run_syncd(world, f"{scenario.name} N={size}: sync, no change again", "sync")
     changed = edit_one_percent(world, seeded, rng)
     again = run_syncd(world, f"{scenario.name} N={size}: sync, 1% changed again", "sync", records=changed)
-    return [initial, echoes, first, quiet, again]
+    return [initial, echoes, first, quiet, idle, again]
 
 
 def ceiling_share(result: RunResult) -> dict[str, float]:

@@ -319,6 +319,13 @@ class StateStore:
                 update(ConflictRow).where(col(ConflictRow.id).in_(ids)).values(status="applied", updated_at=now_ms())
             )
 
+    def open_conflict_links(self, pair: str) -> set[int]:
+        """Links of ``pair`` with an open conflict (few, usually none)."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(ConflictRow.link_id).where(col(ConflictRow.pair) == pair,
+                                                             col(ConflictRow.status) == "open").distinct())
+            return {int(r) for r in rows if r is not None}
+
     @staticmethod
     def close_open_conflicts(s: Session, link_id: int, fields: list[str]) -> None:
         """Open conflicts whose field has since converged on its own are closed."""

@@ -114,6 +114,21 @@ def _changed_since(canon: Canon, base: Mapping[str, Value] | None) -> bool:
     return any(canon.values.get(name) != base.get(name) for name in canon.values if name in base)
 
 
+def at_rest(link: LinkState, canon: Canon, side: Side, app_id: str) -> bool:
+    """``canon`` (linked by ``link``) holds just what the last sync left on its side, markers included.
+
+    Such a record is most often the echo of the sync's own write; it asks nothing of its
+    counterpart, so an incremental run need not read that.
+    """
+    base = link.base(side)
+    if base is None or canon.problems or any(name not in base or base[name] != value
+                                             for name, value in canon.values.items()):
+        return False
+    if side == "cloze":
+        return (app_id, link.external_id) in canon.app_links
+    return canon.cloze_ref == link.cloze_id
+
+
 def plan_entity(
     entity: str,
     links: Iterable[LinkState],

@@ -68,6 +68,8 @@ class Executor:
         # deriving a person's company name from a new company relation): read again and
         # synced once more before the run ends, so the run leaves both sides equal.
         self.settle: set[tuple[str, str]] = set()
+        # Read once: checking every written link for open conflicts would scan the table per link.
+        self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -177,6 +179,7 @@ class Executor:
                 out = self.ctx.conns[side].update(self.entity, reqs)
                 results[side] = {r.key: r for r in out}
                 self._count(side, "update", sum(1 for r in out if r.ok))
+        done: dict[Side, list[str]] = {"cloze": [], "external": []}
         with self.ctx.store.transaction() as s:
             for i, action in enumerate(batch):
                 assert action.merge is not None and action.cloze_id and action.external_id
@@ -221,11 +224,14 @@ class Executor:
                 )
                 if not failed:
                     self._record_conflicts(s, action, link_id)
-                    self._resolve(s, "cloze", [action.cloze_id], ("update", "read", "match", "link"))
-                    self._resolve(s, "external", [action.external_id], ("update", "read", "match", "link"))
-                    settled = [c.field for c in merge.conflicts]
-                    converged = [r.name for r in self.mapping.rules if r.name not in settled]
-                    StateStore.close_open_conflicts(s, link_id, converged)
+                    done["cloze"].append(action.cloze_id)
+                    done["external"].append(action.external_id)
+                    if link_id in self.open_conflicts:
+                        settled = [c.field for c in merge.conflicts]
+                        converged = [r.name for r in self.mapping.rules if r.name not in settled]
+                        StateStore.close_open_conflicts(s, link_id, converged)
+            for side, ids in done.items():
+                self._resolve(s, side, ids, ("update", "read", "match", "link"))
 
     def _record_conflicts(self, s: Any, action: Action, link_id: int) -> None:
         assert action.merge is not None
@@ -298,6 +304,7 @@ class Executor:
         mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}
         self._count(source, "update", sum(1 for r in mark_results.values() if r.ok))
         by_key = {r.key: r for r in results}
+        linked: list[str] = []
         with self.ctx.store.transaction() as s:
             for action in batch:
                 source_id = action.cloze_id if source == "cloze" else action.external_id
@@ -334,7 +341,8 @@ class Executor:
                     # Linked in state; the marker is added again on the next run.
                     self._error(s, side=source, op="link", record_id=source_id, source_side=source,
                                 message=mark.error or "could not stamp the join marker", code=mark.code)
-                self._resolve(s, source, [source_id], ("create", "read", "match"))
+                linked.append(source_id)
+            self._resolve(s, source, linked, ("create", "read", "match"))
             sources = [(a.cloze_id if source == "cloze" else a.external_id) or "" for a in batch]
             StateStore.journal_settle(s, self.ctx.pair, self.entity, target, sources)
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from connectors.base import Connector
 from connectors.model import Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
-from syncd.core.plan import LinkState, Observation
+from syncd.core.plan import LinkState, Observation, at_rest
 
 GET_CHUNK = 100
+OTHER_SIDE: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 
 
 @dataclass
@@ -144,14 +145,22 @@ def complete(
                 for key in canon.match_keys.get(rule, ()):
                     reads += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)  # type: ignore[arg-type]
 
-    # Linked records seen on one side only: read the counterpart.
-    want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
-    want_external = [l.external_id for l in links if l.external_id and l.cloze_id in obs.cloze and l.external_id not in obs.external]
-    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)
-    reads += add_by_id(obs, "external", external, entity, want_external, mapping)
+    # Linked records seen on one side only: read the counterpart, unless the record is at
+    # rest (typically the echo of this tool's own write), which asks nothing of it.
+    def wanted(side: Side) -> list[str]:
+        seen, other = (obs.external, obs.cloze) if side == "cloze" else (obs.cloze, obs.external)
+        out = []
+        for link in links:
+            mine, theirs = (link.cloze_id, link.external_id) if side == "cloze" else (link.external_id, link.cloze_id)
+            if mine and theirs in seen and mine not in other \
+                    and not at_rest(link, seen[theirs], OTHER_SIDE[side], app_id):
+                out.append(mine)
+        return out
+
+    reads += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
+    reads += add_by_id(obs, "external", external, entity, wanted("external"), mapping)
     # Counterparts of records just found through markers or matches may be linked too.
-    want_cloze = [l.cloze_id for l in links if l.cloze_id and l.external_id in obs.external and l.cloze_id not in obs.cloze]
-    reads += add_by_id(obs, "cloze", cloze, entity, want_cloze, mapping)
+    reads += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
     for gone_id in list(obs.cloze_gone):
         link = by_cloze.get(gone_id)
         if link and link.external_id:

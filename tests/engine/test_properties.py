@@ -242,6 +242,25 @@ def test_a_rejected_update_keeps_the_edit_for_the_next_run() -> None:
         world.close()
 
 
+def test_the_echo_of_a_write_costs_no_read_of_its_counterpart() -> None:
+    """The next incremental run sees the sync's own write come back and leaves the other side alone."""
+    world = World()
+    try:
+        cid = world.cloze.put("person", {"first": "Ann", "title": "CEO", "emails": ["a@x.com"]})
+        world.run("full")
+        world.run("incremental")  # past the full run's own echoes
+        world.cloze.edit("person", cid, title="Chair")
+        report = world.run("incremental")
+        assert dict(report.writes) == {"external.person.update": 1}
+        echo = world.run("incremental")
+        assert echo.reads["external.person"] == 1, "the echo is read from the change feed"
+        assert echo.reads["cloze.person"] == 0, "its counterpart is not read"
+        assert echo.total_writes == 0
+        assert_converged(world)
+    finally:
+        world.close()
+
+
 def test_delete_cap_holds_back_every_delete_and_says_why() -> None:
     world = World(delete_policy="delete", safety={"max_deletes": 2})
     try:
