@@ -201,7 +201,7 @@ def seed(world: World, people: int, *, seed_value: int = 1, with_companies: bool
             obj = hub.create("contacts", props)
             if hub_companies and rng.random() < 0.5:
                 company, company_id = rng.choice(hub_companies)
-                obj.properties["company"] = company
+                hub.set_raw(obj, {"company": company})
                 hub.associate("contacts", obj.id, "companies", company_id, DEFAULT_ASSOCIATION[("contacts", "companies")])
             out.hub_people.append(obj.id)
         for i in range(n_companies):

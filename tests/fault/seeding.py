@@ -132,4 +132,4 @@ def hubspot_poke(world: World, object_type: str, object_id: str, **raw: Any) -> 
     """Set properties of a stored HubSpot record as given (any JSON type), skipping validation."""
     store = world.hubspot.store
     with store.lock:
-        store.objects[object_type][object_id].properties.update(raw)
+        store.set_raw(store.objects[object_type][object_id], raw)

@@ -9,6 +9,7 @@ order unrelated to the inputs, as HubSpot does not promise one either.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -226,7 +227,9 @@ def list_objects(call: Call, type_: str) -> Reply:
     if not 1 <= limit <= call.settings.list_max_limit:
         raise bad_request(f"limit must be between 1 and {call.settings.list_max_limit}")
     archived = call.flag("archived")
-    rows = sorted((o for o in call.store.all(type_, archived=archived) if int(o.id) >= after), key=lambda o: int(o.id))
+    # the page and one more (to know whether there is a next page), without sorting them all
+    rows = heapq.nsmallest(limit + 1, (o for o in call.store.all(type_, archived=archived) if int(o.id) >= after),
+                           key=lambda o: int(o.id))
     page = rows[:limit]
     body: dict[str, Any] = {
         "results": [render(call.store, o, call.names("properties"), call.names("associations")) for o in page]}
@@ -432,11 +435,12 @@ def search(call: Call, type_: str) -> Reply:
     if len(json.dumps(body)) > call.settings.search_body_max_chars:
         raise bad_request(f"The request body exceeds {call.settings.search_body_max_chars} characters")
     matches = query.compile_filters(call.store, type_, body)
-    rows = query.sort_records(call.store, type_, [o for o in call.store.live(type_) if matches(o)], body.get("sorts"))
     offset, limit = query.page_bounds(body, max_limit=call.settings.search_max_limit, cap=call.settings.search_result_cap)
+    found = [o for o in call.store.live(type_) if matches(o)]
+    rows = query.sort_records(call.store, type_, found, body.get("sorts"), first=offset + limit)
     page = rows[offset:offset + limit]
     props = body.get("properties") or None
-    out: dict[str, Any] = {"total": len(rows), "results": [render(call.store, o, props) for o in page]}
-    if offset + len(page) < len(rows):
+    out: dict[str, Any] = {"total": len(found), "results": [render(call.store, o, props) for o in page]}
+    if offset + len(page) < len(found):
         out["paging"] = {"next": {"after": str(offset + len(page))}}
     return Reply(200, out)

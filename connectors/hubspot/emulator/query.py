@@ -10,7 +10,9 @@ caller cannot rely on a secondary order it never asked for.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
+import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -178,8 +180,12 @@ def _safe_le(a: Any, b: Any) -> bool:
         return False
 
 
-def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: Any) -> list[StoredObject]:
-    """Apply the first sorting rule (string ``"prop"`` / ``"-prop"`` or ``{propertyName, direction}``)."""
+def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: Any,
+                 first: int | None = None) -> list[StoredObject]:
+    """Apply the first sorting rule (string ``"prop"`` / ``"-prop"`` or ``{propertyName, direction}``).
+
+    With ``first``, only that many leading rows are returned in order (the rest are not sorted).
+    """
     if not sorts:
         return sorted(records, key=lambda o: int(o.id))
     if not isinstance(sorts, Sequence) or isinstance(sorts, (str, bytes)):
@@ -198,15 +204,26 @@ def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: A
         raise bad_request(f"Cannot sort by unknown property {name}")
     kind = definition.type
 
-    def tie(o: StoredObject) -> str:
-        return hashlib.sha1(o.id.encode()).hexdigest()
-
     present = [o for o in records if o.value(name) is not None]
     missing = [o for o in records if o.value(name) is None]
-    present.sort(key=tie)
+    missing.sort(key=_tie)
+    if not descending and first is not None and first < len(records):
+        # Only the first ``first`` rows are wanted: no need to sort every match.
+        rest = max(0, first - len(missing))
+        return missing[:first] + heapq.nsmallest(rest, present, key=lambda o: (_obj_key(o, name, kind), _tie(o)))
+    present.sort(key=_tie)
     present.sort(key=lambda o: _obj_key(o, name, kind), reverse=descending)
-    missing.sort(key=tie)
     return missing + present if not descending else present + missing
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _tie_of(object_id: str) -> str:
+    return hashlib.sha1(object_id.encode()).hexdigest()
+
+
+def _tie(o: StoredObject) -> str:
+    """Equal sort values come in an order that is stable but not the id order (as in HubSpot)."""
+    return _tie_of(o.id)
 
 
 def page_bounds(body: Mapping[str, Any], *, max_limit: int, cap: int) -> tuple[int, int]:

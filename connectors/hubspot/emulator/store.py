@@ -56,6 +56,10 @@ class Store:
     links: dict[tuple[str, str, str], dict[str, set[int]]] = field(default_factory=dict)
     frozen_ms: int | None = None
     _next_id: int = 1001
+    # (type, property or EMAILS) -> lower-cased value -> ids: unique-value and upsert lookups
+    # without a scan of every record. Built on first use, kept by create/update/set_raw;
+    # candidates are checked against the record on every read, so a stale entry is harmless.
+    _index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for t in schema.OBJECT_TYPES:
@@ -92,21 +96,45 @@ class Store:
             return self.get(type_, value)
         if type_ == schema.CONTACTS and prop == "email":
             return self.email_owner(value)
-        for obj in self.live(type_):
-            current = obj.properties.get(prop)
-            if current is not None and current == value:
-                return obj
-        return None
+        return next((o for o in self._holders(type_, prop, value) if o.properties.get(prop) == value), None)
 
     def email_owner(self, email: str, *, exclude: str | None = None) -> StoredObject | None:
         """The live contact holding ``email`` as primary or additional address."""
-        wanted = email.strip().lower()
-        for obj in self.live(schema.CONTACTS):
-            if obj.id == exclude:
+        return next((o for o in self._holders(schema.CONTACTS, EMAILS, email.strip()) if o.id != exclude), None)
+
+    # -- the value index -------------------------------------------------------------
+
+    def _holders(self, type_: str, prop: str, value: str) -> list[StoredObject]:
+        """Live records of ``type_`` whose ``prop`` holds ``value`` (without case), oldest first."""
+        index = self._index.get((type_, prop))
+        if index is None:
+            index = self._index[(type_, prop)] = {}
+            for obj in self.objects[type_].values():
+                for held in _indexed(obj, prop):
+                    index.setdefault(held, set()).add(obj.id)
+        wanted = value.lower()
+        found = [self.objects[type_].get(i) for i in index.get(wanted, ())]
+        live = [o for o in found if o is not None and not o.archived and wanted in _indexed(o, prop)]
+        return sorted(live, key=lambda o: (len(o.id), o.id))
+
+    def _reindex(self, obj: StoredObject, before: Mapping[str, set[str]]) -> None:
+        for (type_, prop), index in self._index.items():
+            if type_ != obj.type:
                 continue
-            if _emails_of(obj) & {wanted}:
-                return obj
-        return None
+            now = _indexed(obj, prop)
+            for gone in before.get(prop, set()) - now:
+                index.get(gone, set()).discard(obj.id)
+            for held in now:
+                index.setdefault(held, set()).add(obj.id)
+
+    def _indexed_now(self, obj: StoredObject) -> dict[str, set[str]]:
+        return {prop: _indexed(obj, prop) for (type_, prop) in self._index if type_ == obj.type}
+
+    def set_raw(self, obj: StoredObject, raw: Mapping[str, Any]) -> None:
+        """Set properties as given (any JSON type), skipping validation: what a broken API could hold."""
+        before = self._indexed_now(obj)
+        obj.properties.update(raw)
+        self._reindex(obj, before)
 
     def is_unique(self, type_: str, prop: str) -> bool:
         if type_ == schema.CONTACTS and prop == "email":
@@ -153,10 +181,9 @@ class Store:
             unique = unique or (type_ == schema.COMPANIES and name == "domain" and company_domain_unique)
             if not unique:
                 continue
-            for obj in self.live(type_):
-                if obj.id != self_id and obj.properties.get(name, "").lower() == value.lower():
-                    clashes.append((name, value, obj))
-                    break
+            holder = next((o for o in self._holders(type_, name, value) if o.id != self_id), None)
+            if holder is not None:
+                clashes.append((name, value, holder))
         return clashes
 
     def email_clash(self, clean: Mapping[str, str], self_id: str | None) -> StoredObject | None:
@@ -180,9 +207,11 @@ class Store:
         props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
         obj = StoredObject(new_id, type_, props, stamp, stamp)
         self.objects[type_][new_id] = obj
+        self._reindex(obj, {})
         return obj
 
     def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None) -> None:
+        before = self._indexed_now(obj)
         for name, value in clean.items():
             if name in _COMPUTED:
                 continue
@@ -191,6 +220,7 @@ class Store:
             else:
                 obj.properties[name] = value
         obj.modified_ms = self.now_ms() if now is None else now
+        self._reindex(obj, before)
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
         stamp = self.now_ms() if now is None else now
@@ -230,6 +260,16 @@ class Store:
             for to_id, types in sorted(found.items(), key=lambda item: int(item[0]))
             if types and self.get(to_type, to_id) is not None
         }
+
+
+EMAILS = "@emails"  # the index of a contact's primary and additional e-mail addresses
+
+
+def _indexed(obj: StoredObject, prop: str) -> set[str]:
+    if prop == EMAILS:
+        return _emails_of(obj)
+    value = obj.properties.get(prop)
+    return {value.lower()} if isinstance(value, str) and value else set()
 
 
 def _emails_of(obj: StoredObject) -> set[str]:
