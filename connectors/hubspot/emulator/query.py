@@ -75,9 +75,9 @@ def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
                           sub_category="PROPERTY_DOESNT_EXIST")
     kind = definition.type
     if operator == "HAS_PROPERTY":
-        return lambda o: o.value(name) is not None
+        return lambda o: _has(o, name)
     if operator == "NOT_HAS_PROPERTY":
-        return lambda o: o.value(name) is None
+        return lambda o: not _has(o, name)
     if operator in ("IN", "NOT_IN"):
         raw_values = spec.get("values")
         if not isinstance(raw_values, list):
@@ -117,9 +117,9 @@ def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
         high = _key(kind, spec.get("highValue"), exact=kind == "enumeration")
         return _ordered(name, kind, lambda k: _safe_le(value, k) and _safe_le(k, high))
     if operator == "EQ":
-        return lambda o: o.value(name) is not None and _obj_key(o, name, kind) == value
+        return lambda o: _has(o, name) and _obj_key(o, name, kind) == value
     if operator == "NEQ":
-        return lambda o: o.value(name) is None or _obj_key(o, name, kind) != value
+        return lambda o: not _has(o, name) or _obj_key(o, name, kind) != value
     tests: dict[str, Callable[[Any], bool]] = {
         "LT": lambda k: _safe_lt(k, value),
         "LTE": lambda k: _safe_le(k, value),
@@ -131,11 +131,18 @@ def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
 
 def _ordered(name: str, kind: str, test: Callable[[Any], bool]) -> Predicate:
     def check(o: StoredObject) -> bool:
-        if o.value(name) is None:
+        if not _has(o, name):
             return False
         return test(_obj_key(o, name, kind))
 
     return check
+
+
+def _has(obj: StoredObject, name: str) -> bool:
+    """``obj.value(name) is not None``, without formatting the computed dates (the hot path of a search)."""
+    if name in ("hs_object_id", "createdate") or name == schema.MODIFIED_PROPERTY[obj.type]:
+        return True
+    return obj.properties.get(name) not in (None, "")
 
 
 def _obj_key(obj: StoredObject, name: str, kind: str) -> Any:
@@ -204,8 +211,8 @@ def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: A
         raise bad_request(f"Cannot sort by unknown property {name}")
     kind = definition.type
 
-    present = [o for o in records if o.value(name) is not None]
-    missing = [o for o in records if o.value(name) is None]
+    present = [o for o in records if _has(o, name)]
+    missing = [o for o in records if not _has(o, name)]
     missing.sort(key=_tie)
     if not descending and first is not None and first < len(records):
         # Only the first ``first`` rows are wanted: no need to sort every match.
