@@ -44,7 +44,10 @@ class RunResult:
 
 def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: Path | None = None,
               time_limit: float | None = None, sample_every: float = 30.0) -> RunResult:
-    """``syncd ARGS --json`` against ``world``; the child's peak RSS comes from ``wait4``.
+    """``syncd ARGS --json`` against ``world``; the child's peak RSS is its ``VmHWM``, sampled while it runs.
+
+    (``wait4``'s ``ru_maxrss`` would not do: on Linux a child starts from the RSS its parent had when it
+    forked, and this parent holds both emulators' data.)
 
     Every ``sample_every`` seconds the emulators' write counters are sampled (``progress``), so a run
     that slows down as the data grows shows it. Past ``time_limit`` the run gets SIGINT (a profile is
@@ -63,6 +66,11 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
         proc = subprocess.Popen([*prefix, "-m", "syncd.cli", *args, "--json", "--config", str(world.config)],
                                 cwd=world.directory, env=env, stdout=out, stderr=err)
         done = threading.Event()
+        peak_kb = [0]
+
+        def sample_memory() -> None:
+            while not done.wait(0.1):
+                peak_kb[0] = max(peak_kb[0], _vm_hwm_kb(proc.pid))
 
         def watch() -> None:
             while not done.wait(sample_every):
@@ -75,8 +83,13 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        sampler = threading.Thread(target=sample_memory, daemon=True)
+        sampler.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)  # reaps the child and reports its peak memory
+            # The last sample just before the child exits: waitid leaves it unreaped (and readable) until wait4.
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            peak_kb[0] = max(peak_kb[0], _vm_hwm_kb(proc.pid))
+            _, status, _ = os.wait4(proc.pid, 0)
         finally:
             done.set()
         wall = time.perf_counter() - started
@@ -95,6 +108,17 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
         report["stopped_at_time_limit_s"] = time_limit
     report["progress_s_cloze_writes_hubspot_writes"] = progress
     report["emulator_time_by_route"] = world.timer.since(server0)
-    return RunResult(label, " ".join(args), proc.returncode, round(wall, 3), round(usage.ru_maxrss / 1024, 1),
+    return RunResult(label, " ".join(args), proc.returncode, round(wall, 3), round(peak_kb[0] / 1024, 1),
                      calls1[0] - calls0[0], calls1[1] - calls0[1], writes1[0] - writes0[0], writes1[1] - writes0[1],
                      records, report)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The process's peak resident memory so far (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
