@@ -277,10 +277,11 @@ def _sync_action(
         seen_cloze=c.values,
         seen_external=e.values,
     )
-    if link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref:
-        if dict(base_c or {}) == merge.base_cloze and dict(base_e or {}) == merge.base_external and not resolution:
-            if base_c is not None and base_e is not None:
-                return None  # in sync already: nothing to write, nothing to record
+    quiet = link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref
+    unchanged = (base_c is not None and base_e is not None and not resolution
+                 and dict(base_c) == merge.base_cloze and dict(base_e) == merge.base_external)
+    if quiet and unchanged:
+        return None  # in sync already: nothing to write, nothing to record
     return action
 
 
@@ -361,7 +362,7 @@ def _plan_unlinked(
         for c in free_c.values():
             for key in c.match_keys.get(rule, ()):
                 reverse[key].add(c.id)
-        for c in sorted(list(free_c.values()), key=lambda r: r.id):
+        for c in sorted(free_c.values(), key=lambda r: r.id):
             if c.id in blocked_c or c.id not in free_c:
                 continue
             keys = c.match_keys.get(rule, frozenset())
@@ -401,7 +402,7 @@ def _plan_unlinked(
             if c.id in by_cloze and c.id not in doomed_c:
                 for key in c.match_keys.get(rule, ()):
                     linked_c_keys[key] = c.id
-        for e in sorted(list(free_e.values()), key=lambda r: r.id):
+        for e in sorted(free_e.values(), key=lambda r: r.id):
             if e.id in blocked_e:
                 continue
             clash = sorted({linked_c_keys[k] for k in e.match_keys.get(rule, ()) if k in linked_c_keys})

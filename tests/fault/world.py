@@ -48,9 +48,6 @@ FAST_HUBSPOT: Mapping[str, Any] = {"requests_per_10s": 100000, "search_per_secon
 NO_LIMITS: Mapping[str, Any] = {"rate_limit_per_10s": None, "search_rate_per_second": None, "daily_limit": None}
 
 
-# -- config ------------------------------------------------------------------------
-
-
 # -- the world ---------------------------------------------------------------------
 
 
