@@ -206,8 +206,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower().replace("&", "and"))
 
 
-def _phone(rng: random.Random) -> str:
-    return f"+1 ({rng.randint(201, 989)}) 555-01{rng.randint(0, 99):02d}"
+def _phone(rng: random.Random, used: set[str]) -> str:
+    """A fictional number no other seeded record has while any are left (shared ones make twins)."""
+    for _ in range(1000):
+        phone = f"+1 ({rng.randint(201, 989)}) 555-01{rng.randint(0, 99):02d}"
+        if phone not in used:
+            break
+    used.add(phone)
+    return phone
 
 
 def _address(rng: random.Random) -> dict[str, Any]:
@@ -235,13 +241,19 @@ def generate(count: int, seed: int = 0) -> SeedData:
     stamp_index = 0
     companies: list[dict[str, Any]] = []
     used_names: set[str] = set()
+    used_domains: set[str] = set()
+    used_phones: set[str] = set()
     for _ in range(n_companies):
         b = rng.choice(_COMPANY_B)
         name = f"{rng.choice(_COMPANY_A)} {b}{rng.choice(_SUFFIX)}"
         if name in used_names:
             name = f"{name} {len(used_names) + 1}"
         used_names.add(name)
-        domain = f"{_slug(name.removesuffix(' LLC').removesuffix(' Inc'))}.example"
+        stem = _slug(name.removesuffix(' LLC').removesuffix(' Inc'))
+        domain = f"{stem}.example"
+        if domain in used_domains:  # "X LLC" and "X Inc" would share a domain: Cloze would merge them
+            domain = f"{stem}{len(used_domains) + 1}.example"
+        used_domains.add(domain)
         first_seen, last_changed = _stamps(rng, stamp_index)
         stamp_index += 1
         company: dict[str, Any] = {
@@ -249,7 +261,7 @@ def generate(count: int, seed: int = 0) -> SeedData:
             "domains": [domain],
             "industry": _INDUSTRY[b],
             "description": f"{name} is a {_INDUSTRY[b].lower()} business in {rng.choice(_CITIES)[0]}.",
-            "phones": [{"value": _phone(rng), "work": True}],
+            "phones": [{"value": _phone(rng, used_phones), "work": True}],
             "emails": [{"value": f"hello@{domain}", "work": True}],
             "addresses": [_address(rng)],
             "stage": rng.choice(_PERSON_STAGES),
@@ -292,7 +304,7 @@ def generate(count: int, seed: int = 0) -> SeedData:
             "lastChanged": last_changed,
         }
         if rng.random() < 0.6:
-            person["phones"] = [{"value": _phone(rng), "mobile": True}]
+            person["phones"] = [{"value": _phone(rng, used_phones), "mobile": True}]
         if employer:
             person["workHistory"] = [{"organization": employer["name"], "title": rng.choice(_TITLES)}]
             person["companies"] = [{"name": employer["name"], "domains": [employer["domains"][0]]}]

@@ -96,6 +96,17 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
             created_ms=BASE_MS + i * hour, modified_ms=BASE_MS + i * hour + 5 * 60_000))
     contact_rows: list[SeedRecord] = []
     used: set[str] = set()
+    numbers: set[str] = set()
+
+    def number(prefix: str) -> str:
+        """A fictional number no other seeded contact has while any are left (shared ones make twins)."""
+        for _ in range(1000):
+            candidate = f"{prefix} {rng.randint(1000, 9999)}"
+            if candidate not in numbers:
+                break
+        numbers.add(candidate)
+        return candidate
+
     for i in range(contacts):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         while f"{first} {last}" in used:
@@ -106,13 +117,13 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
         local = f"{first}.{last}".lower().replace("á", "a")
         props = {
             "firstname": first, "lastname": last, "email": f"{local}@{domain}", "jobtitle": rng.choice(_TITLES),
-            "phone": f"+1 541 555 {rng.randint(1000, 9999)}", "lifecyclestage": rng.choice(_LIFECYCLE),
+            "phone": number("+1 541 555"), "lifecyclestage": rng.choice(_LIFECYCLE),
             "hs_lead_status": rng.choice(_LEAD_STATUS),
         }
         if employer:
             props["company"] = employer.properties["name"]
         if i % 3 == 0:
-            props["mobilephone"] = f"+1 971 555 {rng.randint(1000, 9999)}"
+            props["mobilephone"] = number("+1 971 555")
         if i % 4 == 0:
             city, state, zip_code = rng.choice(_CITIES)
             props.update({"address": f"{rng.randint(10, 999)} {rng.choice(_STREETS)}", "city": city, "state": state,
