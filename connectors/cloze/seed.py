@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from connectors.seeding import unique
+
 if TYPE_CHECKING:
     from connectors.cloze.emulator import ClozeEmulator
 
@@ -207,13 +209,7 @@ def _slug(name: str) -> str:
 
 
 def _phone(rng: random.Random, used: set[str]) -> str:
-    """A fictional number no other seeded record has while any are left (shared ones make twins)."""
-    for _ in range(1000):
-        phone = f"+1 ({rng.randint(201, 989)}) 555-01{rng.randint(0, 99):02d}"
-        if phone not in used:
-            break
-    used.add(phone)
-    return phone
+    return unique(lambda: f"+1 ({rng.randint(201, 989)}) 555-01{rng.randint(0, 99):02d}", used)
 
 
 def _address(rng: random.Random) -> dict[str, Any]:

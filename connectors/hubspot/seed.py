@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from connectors.seeding import unique
+
 if TYPE_CHECKING:
     from connectors.hubspot.emulator import HubSpotEmulator
 
@@ -99,13 +101,7 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
     numbers: set[str] = set()
 
     def number(prefix: str) -> str:
-        """A fictional number no other seeded contact has while any are left (shared ones make twins)."""
-        for _ in range(1000):
-            candidate = f"{prefix} {rng.randint(1000, 9999)}"
-            if candidate not in numbers:
-                break
-        numbers.add(candidate)
-        return candidate
+        return unique(lambda: f"{prefix} {rng.randint(1000, 9999)}", numbers)
 
     for i in range(contacts):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
