@@ -213,12 +213,18 @@ class StateStore:
 
     def counterpart(self, pair: str, entity: str, side: str, record_id: str) -> str | None:
         """The other side's id linked to ``record_id`` on ``side``, if any."""
+        return self.counterparts(pair, entity, side, [record_id]).get(record_id)
+
+    def counterparts(self, pair: str, entity: str, side: str, record_ids: list[str]) -> dict[str, str | None]:
+        """The other side's ids linked to ``record_ids`` on ``side`` (one query); unlinked ids are absent."""
+        if not record_ids:
+            return {}
         column = col(Link.cloze_id) if side == "cloze" else col(Link.external_id)
         with Session(self.engine) as s:
-            row = s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity, column == record_id)).first()
-        if row is None:
-            return None
-        return row.external_id if side == "cloze" else row.cloze_id
+            rows = s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
+                                             column.in_(record_ids)))
+            return {(r.cloze_id if side == "cloze" else r.external_id) or "":
+                    (r.external_id if side == "cloze" else r.cloze_id) for r in rows}
 
     @staticmethod
     def tombstone_link(s: Session, link_id: int, unlinked_side: str, keep_cloze: bool) -> None:

@@ -286,9 +286,11 @@ class Executor:
         # records on one existing record; only the first claim is linked, the others are reported.
         merged: dict[str, str] = {}
         claimed: dict[str, str] = {}
+        owners = self.ctx.store.counterparts(self.ctx.pair, self.entity, target,
+                                             [r.id for r in results if r.ok and r.id])
         for res in results:
             if res.ok and res.id:
-                owner = self.ctx.store.counterpart(self.ctx.pair, self.entity, target, res.id)
+                owner = owners.get(res.id)
                 if res.id in claimed or (owner is not None and owner != res.key):
                     merged[res.key] = res.id
                 else:
