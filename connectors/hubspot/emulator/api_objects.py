@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.hubspot.emulator import query, schema
+from connectors.hubspot.emulator import history, query, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import (
     EmulatorError,
@@ -35,8 +35,9 @@ LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS:
 # -- rendering -------------------------------------------------------------------------
 
 def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
-           associations: Iterable[str] | None = None) -> dict[str, Any]:
-    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones."""
+           associations: Iterable[str] | None = None, with_history: Iterable[str] | None = None) -> dict[str, Any]:
+    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones,
+    and ``propertiesWithHistory`` for the properties named in ``with_history``."""
     wanted = list(props) if props is not None else list(schema.DEFAULT_READ[obj.type])
     names: list[str] = []
     for name in [*wanted, *schema.ALWAYS_READ[obj.type]]:
@@ -49,6 +50,8 @@ def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
         "updatedAt": schema.iso_from_ms(obj.modified_ms),
         "archived": obj.archived,
     }
+    if with_history:
+        out["propertiesWithHistory"] = history.render(obj.history, with_history, store.definitions[obj.type])
     if obj.archived and obj.archived_ms is not None:
         out["archivedAt"] = schema.iso_from_ms(obj.archived_ms)
     if associations:
@@ -226,13 +229,17 @@ def list_objects(call: Call, type_: str) -> Reply:
         raise bad_request("limit and after must be integers") from None
     if not 1 <= limit <= call.settings.list_max_limit:
         raise bad_request(f"limit must be between 1 and {call.settings.list_max_limit}")
+    with_history = call.names("propertiesWithHistory")
+    if with_history:
+        limit = min(limit, history.LIST_LIMIT)
     archived = call.flag("archived")
     # the page and one more (to know whether there is a next page), without sorting them all
     rows = heapq.nsmallest(limit + 1, (o for o in call.store.all(type_, archived=archived) if int(o.id) >= after),
                            key=lambda o: int(o.id))
     page = rows[:limit]
     body: dict[str, Any] = {
-        "results": [render(call.store, o, call.names("properties"), call.names("associations")) for o in page]}
+        "results": [render(call.store, o, call.names("properties"), call.names("associations"), with_history)
+                    for o in page]}
     if len(rows) > limit:
         nxt = str(int(page[-1].id) + 1)
         body["paging"] = {"next": {"after": nxt, "link": f"{call.path}?after={nxt}"}}
@@ -260,7 +267,8 @@ def get_object(call: Call, type_: str, ref: str) -> Reply:
     obj = _find(call, type_, ref, id_property, archived=call.flag("archived"))
     if obj is None:
         raise not_found("Object not found.  objectId are usually numeric.", {"id": [ref]})
-    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations")))
+    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations"),
+                             call.names("propertiesWithHistory")))
 
 
 def create_object(call: Call, type_: str) -> Reply:
@@ -318,6 +326,7 @@ def batch_read(call: Call, type_: str) -> Reply:
     id_property = body.get("idProperty")
     _check_id_property(call, type_, id_property)
     props = body.get("properties") or None
+    with_history = body.get("propertiesWithHistory") or None
     archived = call.flag("archived")
     results, missing = [], []
     seen: set[str] = set()
@@ -328,7 +337,7 @@ def batch_read(call: Call, type_: str) -> Reply:
             missing.append(ref)
         elif obj.id not in seen:
             seen.add(obj.id)
-            results.append(render(call.store, obj, props))
+            results.append(render(call.store, obj, props, with_history=with_history))
     errors = [_not_found_error(type_, missing)] if missing else []
     return batch_reply(call.store, results, errors)
 

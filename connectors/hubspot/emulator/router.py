@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +42,8 @@ def _no_route(method: str, path: str) -> EmulatorError:
 
 def resolve(method: str, path: str) -> Route:
     """The route for ``method path``, or a 404/405 EmulatorError."""
-    parts = [p for p in path.split("/") if p]
+    # ids in paths are percent-encoded by clients (``ann%40x.example`` for an e-mail idProperty)
+    parts = [unquote(p) for p in path.split("/") if p]
     if len(parts) < 3 or parts[0] != "crm":
         raise _no_route(method, path)
     area, version, rest = parts[1], parts[2], parts[3:]

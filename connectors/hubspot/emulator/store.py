@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.hubspot.emulator import schema
+from connectors.hubspot.emulator import history, schema
 from connectors.hubspot.emulator.errors import PropertyProblem
+from connectors.hubspot.emulator.history import History
 from connectors.hubspot.emulator.schema import PropertyDef
 
 _EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
@@ -32,6 +33,7 @@ class StoredObject:
     modified_ms: int
     archived: bool = False
     archived_ms: int | None = None
+    history: History = field(default_factory=dict)
 
     def value(self, name: str) -> str | None:
         """A property's value as HubSpot returns it (computed ones included); ``None`` if unset."""
@@ -201,25 +203,28 @@ class Store:
     # -- writes --------------------------------------------------------------------
 
     def create(self, type_: str, clean: Mapping[str, str], *, now: int | None = None,
-               object_id: str | None = None) -> StoredObject:
+               object_id: str | None = None, source: str = history.API) -> StoredObject:
         stamp = self.now_ms() if now is None else now
         new_id = object_id or self.new_id()
         props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
         obj = StoredObject(new_id, type_, props, stamp, stamp)
+        history.record(obj.history, props, stamp, source)
         self.objects[type_][new_id] = obj
         self._reindex(obj, {})
         return obj
 
-    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None) -> None:
+    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None,
+               source: str = history.API) -> None:
         before = self._indexed_now(obj)
-        for name, value in clean.items():
-            if name in _COMPUTED:
-                continue
+        stamp = self.now_ms() if now is None else now
+        written = {k: v for k, v in clean.items() if k not in _COMPUTED}
+        for name, value in written.items():
             if value == "":
                 obj.properties.pop(name, None)
             else:
                 obj.properties[name] = value
-        obj.modified_ms = self.now_ms() if now is None else now
+        history.record(obj.history, written, stamp, source)
+        obj.modified_ms = stamp
         self._reindex(obj, before)
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
