@@ -63,7 +63,7 @@ def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
             items = []
             for to_id, type_ids in store.associated(obj.type, obj.id, to_type).items():
                 for type_id in sorted(type_ids):
-                    spec = schema.ASSOCIATION_BY_ID.get((type_id, obj.type, to_type))
+                    spec = store.association_type(type_id, obj.type, to_type)
                     items.append({"id": to_id, "type": spec.name if spec else str(type_id)})
             if items:
                 block[requested] = {"results": items}
@@ -139,7 +139,8 @@ def _links(call: Call, type_: str, raw: Any) -> list[tuple[str, str, int]]:
         to_id = str((item.get("to") or {}).get("id") or "")
         for spec in item.get("types") or []:
             type_id = int(spec.get("associationTypeId") or 0)
-            match = [a for a in schema.ASSOCIATION_TYPES if a.type_id == type_id and a.from_type == type_]
+            match = [a for to in schema.OBJECT_TYPES for a in call.store.association_types(type_, to)
+                     if a.type_id == type_id]
             if not match:
                 raise ValueError(f"association type {type_id} is not defined from {type_}")
             if call.store.get(match[0].to_type, to_id) is None:

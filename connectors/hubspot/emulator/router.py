@@ -18,7 +18,7 @@ _BATCH_OBJECT_OPS = {
     "upsert": api_objects.batch_upsert, "archive": api_objects.batch_archive,
 }
 _BATCH_ASSOC_OPS = {
-    "read": api_assoc.batch_read, "create": api_assoc.batch_create, "archive": api_assoc.batch_archive,
+    "read": api_assoc.batch_read, "create": api_assoc.batch_create, "labels/archive": api_assoc.batch_archive_labels,
 }
 
 
@@ -56,7 +56,9 @@ def resolve(method: str, path: str) -> Route:
     if area == "properties" and rest:
         return _properties(method, path, rest)
     if area == "associations" and len(rest) >= 4 and rest[2] == "batch":
-        return _assoc_batch(method, path, rest)
+        return _assoc_batch(method, path, rest, dated=version != "v4")
+    if area == "associations" and len(rest) in (3, 4) and rest[2] == "labels":
+        return _assoc_labels(method, path, rest)
     raise _no_route(method, path)
 
 
@@ -103,16 +105,32 @@ def _record_associations(method: str, path: str, from_type: str, from_id: str, r
     raise _no_route(method, path)
 
 
-def _assoc_batch(method: str, path: str, rest: list[str]) -> Route:
+def _assoc_batch(method: str, path: str, rest: list[str], *, dated: bool) -> Route:
     from_type, to_type, op = _type(rest[0]), _type(rest[1]), "/".join(rest[3:])
     if method != "POST":
         raise _no_route(method, path)
+    if op == "archive":
+        return Route("associations.batch.archive", lambda c: api_assoc.batch_archive(c, from_type, to_type, dated=dated))
     if op == "associate/default":
         return Route("associations.batch.default", lambda c: api_assoc.batch_default(c, from_type, to_type))
     if op in _BATCH_ASSOC_OPS:
         handler = _BATCH_ASSOC_OPS[op]
         return Route(f"associations.batch.{op}", lambda c: handler(c, from_type, to_type))
     raise _no_route(method, path)
+
+
+def _assoc_labels(method: str, path: str, rest: list[str]) -> Route:
+    from_type, to_type = _type(rest[0]), _type(rest[1])
+    if len(rest) == 4:
+        type_id = rest[3]
+        if method == "DELETE":
+            return Route("associations.labels.delete", lambda c: api_assoc.delete_label(c, from_type, to_type, type_id))
+        raise _no_route(method, path)
+    handlers = {"GET": api_assoc.list_labels, "POST": api_assoc.create_label, "PUT": api_assoc.update_label}
+    if method not in handlers:
+        raise _no_route(method, path)
+    handler = handlers[method]
+    return Route(f"associations.labels.{method.lower()}", lambda c: handler(c, from_type, to_type))
 
 
 def _properties(method: str, path: str, rest: list[str]) -> Route:

@@ -57,7 +57,11 @@ class Store:
     # (from_type, from_id, to_type) -> {to_id: {type_id, ...}}
     links: dict[tuple[str, str, str], dict[str, set[int]]] = field(default_factory=dict)
     frozen_ms: int | None = None
+    # USER_DEFINED association labels created through ``/labels``: (type_id, from, to) -> type
+    user_associations: dict[tuple[int, str, str], schema.AssociationType] = field(default_factory=dict)
+    user_inverse: dict[int, int] = field(default_factory=dict)
     _next_id: int = 1001
+    _next_type_id: int = 1000
     # (type, property or EMAILS) -> lower-cased value -> ids: unique-value and upsert lookups
     # without a scan of every record. Built on first use, kept by create/update/set_raw;
     # candidates are checked against the record on every read, so a stale entry is harmless.
@@ -235,9 +239,49 @@ class Store:
 
     # -- associations --------------------------------------------------------------
 
+    def association_type(self, type_id: int, from_type: str, to_type: str) -> schema.AssociationType | None:
+        key = (type_id, from_type, to_type)
+        return schema.ASSOCIATION_BY_ID.get(key) or self.user_associations.get(key)
+
+    def association_types(self, from_type: str, to_type: str) -> list[schema.AssociationType]:
+        every = [*schema.ASSOCIATION_TYPES, *self.user_associations.values()]
+        return [a for a in every if a.from_type == from_type and a.to_type == to_type]
+
+    def inverse(self, type_id: int) -> int:
+        return schema.INVERSE_ASSOCIATION.get(type_id) or self.user_inverse.get(type_id, type_id)
+
+    def define_label(self, from_type: str, to_type: str, name: str, label: str,
+                     inverse_label: str | None) -> schema.AssociationType:
+        """A USER_DEFINED label pair (one type id per direction, as HubSpot creates them)."""
+        forward_id, backward_id = self._next_type_id, self._next_type_id + 1
+        self._next_type_id += 2
+        forward = schema.AssociationType(forward_id, from_type, to_type, name, label, "USER_DEFINED")
+        backward = schema.AssociationType(backward_id, to_type, from_type, f"{name}_inverse",
+                                          inverse_label or label, "USER_DEFINED")
+        self.user_associations[(forward_id, from_type, to_type)] = forward
+        self.user_associations[(backward_id, to_type, from_type)] = backward
+        self.user_inverse.update({forward_id: backward_id, backward_id: forward_id})
+        return forward
+
+    def drop_label(self, from_type: str, to_type: str, type_id: int) -> bool:
+        found = self.user_associations.pop((type_id, from_type, to_type), None)
+        if found is None:
+            return False
+        back = self.user_inverse.pop(type_id, None)
+        if back is not None:
+            self.user_associations.pop((back, to_type, from_type), None)
+            self.user_inverse.pop(back, None)
+        for (f_type, f_id, t_type), targets in self.links.items():
+            for types in targets.values():
+                if (f_type, t_type) == (from_type, to_type):
+                    types.discard(type_id)
+                elif (f_type, t_type) == (to_type, from_type) and back is not None:
+                    types.discard(back)
+        return True
+
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
         self.links.setdefault((from_type, from_id, to_type), {}).setdefault(to_id, set()).add(type_id)
-        inverse = schema.INVERSE_ASSOCIATION.get(type_id, type_id)
+        inverse = self.inverse(type_id)
         self.links.setdefault((to_type, to_id, from_type), {}).setdefault(from_id, set()).add(inverse)
 
     def dissociate(self, from_type: str, from_id: str, to_type: str, to_id: str,
@@ -252,7 +296,7 @@ class Store:
             forward.pop(to_id, None)
         backward = self.links.get((to_type, to_id, from_type), {})
         back = backward.get(from_id, set())
-        back -= {schema.INVERSE_ASSOCIATION.get(t, t) for t in remove}
+        back -= {self.inverse(t) for t in remove}
         if not back:
             backward.pop(from_id, None)
         return bool(remove)
