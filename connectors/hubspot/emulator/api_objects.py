@@ -253,7 +253,7 @@ def _find(call: Call, type_: str, ref: str, id_property: str | None, *, archived
             return next((o for o in call.store.all(type_, archived=True)
                          if (o.properties.get(id_property) or "").lower() == ref.lower()), None)
         return call.store.find_by(type_, id_property, ref)
-    return call.store.get(type_, ref, archived=archived)
+    return call.store.get(type_, call.store.survivor(type_, ref), archived=archived)
 
 
 def _check_id_property(call: Call, type_: str, id_property: str | None) -> None:
@@ -301,6 +301,24 @@ def update_object(call: Call, type_: str, ref: str) -> Reply:
     if errors:
         raise EmulatorError(409 if errors[0]["category"] == "CONFLICT" else 400, _as_single(errors[0]))
     return Reply(200, written(call.store, obj))
+
+
+def merge(call: Call, type_: str) -> Reply:
+    """``POST .../{type}/merge`` ``{primaryObjectId, objectIdToMerge}``: the merged record (the primary)."""
+    body = call.json_object()
+    primary_id, other_id = str(body.get("primaryObjectId") or ""), str(body.get("objectIdToMerge") or "")
+    if not primary_id or not other_id:
+        raise bad_request("A merge needs primaryObjectId and objectIdToMerge")
+    if primary_id == other_id:
+        raise bad_request("An object cannot be merged with itself")
+    primary, other = call.store.get(type_, primary_id), call.store.get(type_, other_id)
+    if primary is None or other is None:
+        missing = primary_id if primary is None else other_id
+        raise not_found(f"Object {missing} was not found", {"id": [missing]})
+    call.store.merge(primary, other)
+    call.stats.bump("records_updated")
+    call.stats.bump("records_archived")
+    return Reply(200, written(call.store, primary))
 
 
 def archive_object(call: Call, type_: str, ref: str) -> Reply:

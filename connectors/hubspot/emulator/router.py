@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.hubspot.emulator import api_assoc, api_objects, api_props, schema
+from connectors.hubspot.emulator import api_account, api_assoc, api_objects, api_props, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import EmulatorError, error_body
 
@@ -46,6 +46,8 @@ def resolve(method: str, path: str) -> Route:
     parts = [unquote(p) for p in path.split("/") if p]
     if len(parts) < 3 or parts[0] != "crm":
         raise _no_route(method, path)
+    if parts[1] == "v3" and parts[2] == "owners" or len(parts) > 2 and parts[1] == "owners":
+        return _owners(method, path, parts[3:])
     area, version, rest = parts[1], parts[2], parts[3:]
     if area in ("v3", "v4"):  # /crm/v3/objects/...: the area comes after the version
         area, version, rest = parts[2], parts[1], parts[3:]
@@ -53,6 +55,8 @@ def resolve(method: str, path: str) -> Route:
         raise _no_route(method, path)
     if area == "objects" and rest:
         return _objects(method, path, version, rest)
+    if area == "pipelines" and rest:
+        return _pipelines(method, path, rest)
     if area == "properties" and rest:
         return _properties(method, path, rest)
     if area == "associations" and len(rest) >= 4 and rest[2] == "batch":
@@ -71,6 +75,8 @@ def _objects(method: str, path: str, version: str, rest: list[str]) -> Route:
                 return Route("objects.list", lambda c: api_objects.list_objects(c, type_))
             if method == "POST":
                 return Route("objects.create", lambda c: api_objects.create_object(c, type_))
+        elif tail == ["merge"] and method == "POST":
+            return Route("objects.merge", lambda c: api_objects.merge(c, type_))
         elif tail == ["search"] and method == "POST":
             return Route("objects.search", lambda c: api_objects.search(c, type_), is_search=True)
         elif len(tail) == 2 and tail[0] == "batch" and tail[1] in _BATCH_OBJECT_OPS and method == "POST":
@@ -133,6 +139,32 @@ def _assoc_labels(method: str, path: str, rest: list[str]) -> Route:
     return Route(f"associations.labels.{method.lower()}", lambda c: handler(c, from_type, to_type))
 
 
+def _owners(method: str, path: str, rest: list[str]) -> Route:
+    if method == "GET" and not rest:
+        return Route("owners.list", api_account.list_owners)
+    if method == "GET" and len(rest) == 1:
+        owner_id = rest[0]
+        return Route("owners.get", lambda c: api_account.get_owner(c, owner_id))
+    raise _no_route(method, path)
+
+
+def _pipelines(method: str, path: str, rest: list[str]) -> Route:
+    if method != "GET":
+        raise _no_route(method, path)
+    type_ = _type(rest[0])
+    if len(rest) == 1:
+        return Route("pipelines.list", lambda c: api_account.list_pipelines(c, type_))
+    pipeline_id = rest[1]
+    if len(rest) == 2:
+        return Route("pipelines.get", lambda c: api_account.get_pipeline(c, type_, pipeline_id))
+    if len(rest) == 3 and rest[2] == "stages":
+        return Route("pipelines.stages", lambda c: api_account.list_stages(c, type_, pipeline_id))
+    if len(rest) == 4 and rest[2] == "stages":
+        stage_id = rest[3]
+        return Route("pipelines.stage", lambda c: api_account.get_stage(c, type_, pipeline_id, stage_id))
+    raise _no_route(method, path)
+
+
 def _properties(method: str, path: str, rest: list[str]) -> Route:
     type_ = _type(rest[0])
     if len(rest) == 1:
@@ -140,7 +172,12 @@ def _properties(method: str, path: str, rest: list[str]) -> Route:
             return Route("properties.list", lambda c: api_props.list_properties(c, type_))
         if method == "POST":
             return Route("properties.create", lambda c: api_props.create_property(c, type_))
-    if len(rest) == 2 and method == "GET":
+    if len(rest) == 2:
         name = rest[1]
-        return Route("properties.get", lambda c: api_props.get_property(c, type_, name))
+        if method == "GET":
+            return Route("properties.get", lambda c: api_props.get_property(c, type_, name))
+        if method == "PATCH":
+            return Route("properties.update", lambda c: api_props.update_property(c, type_, name))
+        if method == "DELETE":
+            return Route("properties.archive", lambda c: api_props.archive_property(c, type_, name))
     raise _no_route(method, path)

@@ -60,6 +60,8 @@ class Store:
     # USER_DEFINED association labels created through ``/labels``: (type_id, from, to) -> type
     user_associations: dict[tuple[int, str, str], schema.AssociationType] = field(default_factory=dict)
     user_inverse: dict[int, int] = field(default_factory=dict)
+    # (type, merged-away id) -> surviving id: a merged record's old id still reads the survivor
+    merged_into: dict[tuple[str, str], str] = field(default_factory=dict)
     _next_id: int = 1001
     _next_type_id: int = 1000
     # (type, property or EMAILS) -> lower-cased value -> ids: unique-value and upsert lookups
@@ -230,6 +232,39 @@ class Store:
         history.record(obj.history, written, stamp, source)
         obj.modified_ms = stamp
         self._reindex(obj, before)
+
+    def merge(self, primary: StoredObject, other: StoredObject, *, now: int | None = None) -> None:
+        """Fold ``other`` into ``primary`` (HubSpot's merge): the primary's values win, empty ones are
+        filled, a contact's second e-mail becomes an additional one, associations move over, and
+        ``other`` disappears, its id leading to ``primary`` from then on."""
+        stamp = self.now_ms() if now is None else now
+        before = self._indexed_now(primary)
+        filled = {k: v for k, v in other.properties.items()
+                  if v and not primary.properties.get(k) and k not in ("email", "hs_additional_emails")}
+        if primary.type == schema.CONTACTS:
+            extra = sorted((_emails_of(other) | _split(primary.properties.get("hs_additional_emails", "")))
+                           - {(primary.properties.get("email") or "").lower()})
+            if extra:
+                filled["hs_additional_emails"] = ";".join(extra)
+        primary.properties.update(filled)
+        history.record(primary.history, filled, stamp, history.MERGE, other.id)
+        primary.modified_ms = stamp
+        for (f_type, f_id, t_type), targets in list(self.links.items()):
+            if f_type == other.type and f_id == other.id:
+                for to_id, types in list(targets.items()):
+                    for type_id in types:
+                        self.associate(primary.type, primary.id, t_type, to_id, type_id)
+                    self.dissociate(f_type, f_id, t_type, to_id)
+        del self.objects[other.type][other.id]
+        self.merged_into[(other.type, other.id)] = primary.id
+        for key, target in list(self.merged_into.items()):
+            if target == other.id:
+                self.merged_into[key] = primary.id
+        self._reindex(primary, before)  # the gone record's index entries are skipped on read
+
+    def survivor(self, type_: str, object_id: str) -> str:
+        """The id a (possibly merged-away) record id reads as now."""
+        return self.merged_into.get((type_, str(object_id)), str(object_id))
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
         stamp = self.now_ms() if now is None else now
