@@ -7,8 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.base import ConnectorContext
+from connectors.cloze import ClozeConnector, ClozeSettings
 from connectors.cloze.emulator import ClozeEmulator
-from tests.cloze.conftest import API_KEY
+from connectors.model import AppLink, CreateRequest, SetPatch, UpdateRequest
+from tests.cloze.conftest import API_KEY, USER
 
 
 def post(emulator: ClozeEmulator, path: str, body: Any) -> httpx.Response:
@@ -98,3 +101,23 @@ def test_timeline_arrays_that_are_not_arrays_get_an_error_reply(
     reply = post(emulator, path, body)
     assert reply.status_code == 200 and reply.json()["errorcode"] == 26
     assert emulator.store.timeline == []
+
+
+def test_connector_round_trips_a_multi_valued_custom_field_as_one_string(emulator: ClozeEmulator) -> None:
+    """The connector writes a set-valued custom field as the schema's scalar and reads it back as a set."""
+    settings = ClozeSettings(base_url=emulator.url, api_key=API_KEY, user=USER, rate_per_second=1000)
+    context = ConnectorContext(pair="main", side="cloze", app_id="crm.example.com",
+                               custom_fields={"person": ["interests"]})
+    with ClozeConnector(settings, context) as connector:
+        created = connector.create("person", [CreateRequest(
+            "p", {"emails": SetPatch(add=frozenset({"ann@x.example"})),
+                  "custom:interests": SetPatch(add=frozenset({"golf", "sailing"}))},
+            app_link=AppLink("crm.example.com", "7", "", ""))])[0]
+        assert created.ok and created.record is not None, created
+        assert sorted(created.record.fields["custom:interests"]) == ["golf", "sailing"]
+        updated = connector.update("person", [UpdateRequest(created.id or "", {
+            "custom:interests": SetPatch(add=frozenset({"chess"}), remove=frozenset({"golf"}))})])[0]
+        assert updated.ok and updated.record is not None, updated
+        assert sorted(updated.record.fields["custom:interests"]) == ["chess", "sailing"]
+    stored = {f["id"]: f["value"] for f in emulator.records("person")[0]["customFields"]}
+    assert stored == {"interests": "sailing, chess"} or stored == {"interests": "chess, sailing"}
