@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectors.cloze.emulator import account
+from connectors.cloze.emulator.errors import Rejected
 from connectors.cloze.emulator.query import (
     FEED_FILTERS,
     BadQuery,
@@ -26,7 +27,6 @@ from connectors.cloze.emulator.query import (
     sort_records,
     truthy,
 )
-from connectors.cloze.emulator.errors import Rejected
 from connectors.cloze.emulator.store import Change
 from connectors.cloze.wire import ENTITY_OF_PATH, PATH
 from connectors.model import Entity
@@ -154,7 +154,7 @@ class ClozeApi:
             return Reply(200, {"errorcode": exc.code, "message": exc.message})
         except BadQuery as exc:
             return Reply(200, {"errorcode": 26, "message": str(exc)})
-        except Exception:
+        except Exception:  # noqa: BLE001 - every failure must still get a reply
             # A request the emulator cannot handle still gets an answer in the envelope (a dropped
             # connection would look like a network fault to the client under test).
             _log.exception("emulator failed on %s %s", request.method, request.path)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from connectors.hubspot.emulator import api_account, api_assoc, api_objects, api_props, schema
 from connectors.hubspot.emulator.call import Call, Reply

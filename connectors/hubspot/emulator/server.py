@@ -30,7 +30,6 @@ from connectors.hubspot.emulator.faults import BEFORE, Fault, FaultPlan
 from connectors.hubspot.emulator.limits import RateLimits, Usage
 from connectors.hubspot.emulator.router import resolve
 from connectors.hubspot.emulator.schema import PropertyDef
-from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.settings import (
     EmulatorSettings,
     FaultSettings,
@@ -38,6 +37,7 @@ from connectors.hubspot.emulator.settings import (
     updated_faults,
     updated_settings,
 )
+from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.store import Store, StoredObject
 
 DEFAULT_TOKEN = "pat-na1-emulator-0000"
