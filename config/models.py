@@ -94,6 +94,8 @@ class EntityConfig(Strict):
         description="how existing records are matched on first sync; default email (person), domain (company), none (project)",
     )
     filters: Filters = Field(default_factory=Filters)
+    app_url: str = Field(
+        default="", description="App URL template for this entity ({id}); overrides pairs.NAME.app_url")
     fields: dict[str, FieldMapping] | None = Field(
         default=None,
         description="mapped fields; default: every field both sides support, both ways, except stage and "
@@ -143,7 +145,8 @@ class PairConfig(Strict):
 
     app_id: str = Field(description="App ID: lower-case domain naming the external system, never changed once set")
     app_name: str = Field(default="", description="App Name shown in Cloze")
-    app_url: str = Field(default="", description="App URL template; {id} and {entity} are replaced")
+    app_url: str = Field(
+        default="", description="App URL template for every entity ({id}, {entity}); default: the connector's own")
     delete_policy: DeletePolicy = "unlink"
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)

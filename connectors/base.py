@@ -104,6 +104,13 @@ class Connector(ABC):
 
     # -- description -------------------------------------------------------------
 
+    def default_app_url(self, entity: Entity) -> str:
+        """This system's record URL for ``entity`` as a template with ``{id}``; ``""`` when there is none.
+
+        Used for the App Links written to Cloze unless the pair's config sets an App URL.
+        """
+        return ""
+
     @abstractmethod
     def entities(self) -> frozenset[Entity]:
         """The entities this side can sync."""

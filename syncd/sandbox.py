@@ -55,7 +55,6 @@ port = 0
 [pairs.sandbox]
 app_id = "hubspot.com"
 app_name = "HubSpot (sandbox)"
-app_url = "{hubspot}/contacts/sandbox/record/{{entity}}/{{id}}"
 delete_policy = "unlink"
 
 [pairs.sandbox.schedule]
@@ -74,6 +73,8 @@ base_url = "{hubspot}"
 token = "file:{hubspot_token}"
 token_kind = "private_app"
 api_version = "v3"
+portal_id = 4242424
+app_host = "{hubspot}"
 
 [pairs.sandbox.entities.person]
 policy = "newest_wins"

@@ -145,7 +145,8 @@ class ClozeConnector(Connector):
     # -- reads -------------------------------------------------------------------------
 
     def _record(self, entity: Entity, data: Mapping[str, Any]) -> Record:
-        return to_record(entity, data, self.context.custom_fields.get(entity, ()), self.assumptions)
+        custom = self.context.custom_fields.get(entity, ())
+        return to_record(entity, data, custom, self.assumptions, self._types(entity) if custom else None)
 
     def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
         """Feed batches after ``cursor``; ``None`` starts a new feed, which lists everything first."""

@@ -9,6 +9,7 @@ fields ever appear in the body.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -144,7 +145,11 @@ def app_links(record: Mapping[str, Any]) -> tuple[AppLink, ...]:
 
 
 def to_record(
-    entity: Entity, data: Mapping[str, Any], custom_fields: Sequence[str], assumptions: ClozeApiAssumptions
+    entity: Entity,
+    data: Mapping[str, Any],
+    custom_fields: Sequence[str],
+    assumptions: ClozeApiAssumptions,
+    custom_types: Mapping[str, str] | None = None,
 ) -> Record:
     """A canonical :class:`Record` for one Cloze record (``id`` = its ``direct`` id)."""
     fields: dict[str, Any] = {}
@@ -201,7 +206,10 @@ def to_record(
             companies=_ref_domains(data.get("clientcompanies")),
         )
     for field_id in custom_fields:
-        fields[custom_key(field_id)] = custom_value(data, field_id)
+        value = custom_value(data, field_id)
+        if (custom_types or {}).get(field_id) in MULTI_VALUED_CUSTOM:
+            value = split_custom(value)
+        fields[custom_key(field_id)] = value
     modified = data.get("lastChanged")
     return Record(
         id=str(data.get("direct") or ""),
@@ -409,16 +417,24 @@ def _patch(value: Value) -> SetPatch:
     return SetPatch(add=frozenset([value]))
 
 
+MULTI_VALUED_CUSTOM = frozenset(("keywords", "people", "entities", "projects", "contacts", "references"))
+_CUSTOM_SEPARATOR = re.compile(r"\s*[,;]\s*")
+
+
+def split_custom(value: Any) -> list[str]:
+    """The values of a multi-valued custom field, whose ``value`` is one string (spec §2.5, §7)."""
+    items = value if isinstance(value, list) else [value] if value not in (None, "") else []
+    return [part for item in items for part in _CUSTOM_SEPARATOR.split(str(item).strip()) if part]
+
+
 def _custom(field_id: str, value: Value, current: Mapping[str, Any], types: Mapping[str, str]) -> Json:
     ftype = types.get(field_id, "text")
     if isinstance(value, SetPatch):
-        existing = custom_value(current, field_id)
-        values = (
-            existing if isinstance(existing, list) else ([existing] if existing not in (None, "") else [])
-        )
+        values = split_custom(custom_value(current, field_id))
         drop = set(value.remove)
         merged = [v for v in values if v not in drop] + sorted(v for v in value.add if v not in values)
-        return {"id": field_id, "type": ftype, "value": merged or None, "replace": True}
+        # the schema's value is a scalar: a set travels as one comma-separated string
+        return {"id": field_id, "type": ftype, "value": ", ".join(merged) or None, "replace": True}
     if value is None:
         return {"id": field_id, "type": ftype, "value": None, "replace": True}
     if ftype in ("number", "decimal", "currency"):

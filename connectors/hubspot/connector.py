@@ -35,6 +35,9 @@ from syncd.errors import ConfigError
 _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 
 
+_OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
+
+
 class HubSpotConnector(Connector):
     """The HubSpot CRM connector (API version and token kind are settings; see HubSpotSettings)."""
 
@@ -62,6 +65,14 @@ class HubSpotConnector(Connector):
         self._ensured: set[str] = set()
 
     # -- description ------------------------------------------------------------------------
+
+    def default_app_url(self, entity: Entity) -> str:
+        """``{app_host}/contacts/{portal}/record/<object type id>/{id}``: HubSpot's record pages use
+        the object type id (0-1 contacts, 0-2 companies, 0-3 deals); without ``portal_id``, none."""
+        if self.hs.portal_id is None:
+            return ""
+        type_id = _OBJECT_TYPE_IDS[OBJECT_TYPE[entity]]
+        return f"{self.hs.app_host.rstrip('/')}/contacts/{self.hs.portal_id}/record/{type_id}/{{id}}"
 
     def entities(self) -> frozenset[Entity]:
         return frozenset(ENTITIES)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.hubspot import values as v
@@ -50,6 +51,41 @@ class KeyCache:
 
     def get(self, object_type: str, key: str) -> str | None:
         return self._ids.get(object_type, {}).get(_NORM[object_type](key))
+
+
+def sub_category(error: Mapping[str, Any]) -> str:
+    """An error's ``subCategory``: a string in live replies, an object in the OpenAPI files."""
+    value = error.get("subCategory")
+    if isinstance(value, Mapping):
+        value = next((v for v in value.values() if isinstance(v, str)), "")
+    return str(value or "")
+
+
+def archive_failures(body: Any, inputs: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """``{from id: [to ids still linked]}`` from a batch/archive reply.
+
+    v4 answers 204 with no body; 2026-03 answers a BatchResponse whose ``errors`` name the
+    failed inputs in ``context.fromObjectId``. An error that names no input fails the whole chunk,
+    so a link is never reported as removed when it may not be.
+    """
+    errors = (body or {}).get("errors") if isinstance(body, Mapping) else None
+    if not errors:
+        return {}
+    wanted = {str(i["from"]["id"]): [str(t["id"]) for t in i["to"]] for i in inputs}
+    failed: dict[str, list[str]] = {}
+    for error in errors:
+        named = [str(x) for x in ((error.get("context") or {}).get("fromObjectId") or []) if str(x) in wanted]
+        for from_id in named or list(wanted):
+            failed[from_id] = wanted[from_id]
+    return failed
+
+
+@dataclass
+class RelationOutcome:
+    """Per record id and relation field: keys that resolved to no record, and keys HubSpot kept linked."""
+
+    unresolved: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    not_removed: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
 
 
 class Relations:
@@ -134,13 +170,14 @@ class Relations:
         results: list[dict[str, Any]] = (reply.body or {}).get("results", [])
         return results
 
-    def write(self, entity: Entity, wanted: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, dict[str, list[str]]]:
+    def write(self, entity: Entity, wanted: Mapping[str, Mapping[str, Sequence[str]]]) -> RelationOutcome:
         """Make associations match ``{record id: {relation field: [keys]}}``.
 
-        Returns, per record id, the keys that could not be resolved to a HubSpot record.
+        Returns the keys that could not be resolved to a HubSpot record, and those whose
+        association HubSpot refused to archive (they are still linked).
         """
         from_type = OBJECT_TYPE[entity]
-        unresolved: dict[str, dict[str, list[str]]] = defaultdict(dict)
+        outcome = RelationOutcome()
         for field_name, to_type in RELATIONS[entity].items():
             targets = {rid: list(fields[field_name]) for rid, fields in wanted.items() if field_name in fields}
             if not targets:
@@ -157,7 +194,7 @@ class Relations:
                 have_by_key = {norm(current_keys[t]): t for t in have if t in current_keys}
                 missing = sorted(k for k in want if k not in resolved)
                 if missing:
-                    unresolved[record_id][field_name] = missing
+                    outcome.unresolved[record_id][field_name] = missing
                 for key in sorted(want - set(have_by_key)):
                     if key in resolved and resolved[key] not in have:
                         add.append({"from": {"id": record_id}, "to": {"id": resolved[key]}})
@@ -168,6 +205,9 @@ class Relations:
                 self.client.post(self.client.paths.associations(from_type, to_type, "associate/default"),
                                  {"inputs": list(chunk)})
             for chunk in chunks(remove, self.batch_size):
-                self.client.post(self.client.paths.associations(from_type, to_type, "archive"),
-                                 {"inputs": list(chunk)})
-        return dict(unresolved)
+                reply = self.client.post(self.client.paths.associations(from_type, to_type, "archive"),
+                                         {"inputs": list(chunk)})
+                for record_id, kept in archive_failures(reply.body, chunk).items():
+                    outcome.not_removed[record_id][field_name] = sorted(current_keys[t] for t in kept
+                                                                        if t in current_keys)
+        return outcome

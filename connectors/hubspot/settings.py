@@ -31,6 +31,10 @@ class HubSpotSettings(ConnectorSettings):
     search_per_second: float = Field(default=4.0, gt=0, description="search requests per second (HubSpot: 4-5)")
     timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
     verify_tls: bool = True
+    portal_id: int | None = Field(
+        default=None, gt=0, description="the account's Hub ID; with it, App Links open the HubSpot record")
+    app_host: str = Field(default="https://app.hubspot.com",
+                          description="HubSpot's web app root (EU accounts: https://app-eu1.hubspot.com)")
     change_overlap_seconds: float = Field(
         default=30.0, ge=0, description="each poll re-reads this much before its cursor: search results can lag "
                                         "behind writes by a few seconds")

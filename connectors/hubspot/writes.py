@@ -248,11 +248,13 @@ class Writer:
         wanted = {str(i.result["id"]): i.plan.relations for i in items if i.result is not None}
         if not wanted:
             return
-        unresolved = self.relations.write(entity, wanted)
+        outcome = self.relations.write(entity, wanted)
         for item in items:
             record_id = str(item.result["id"]) if item.result is not None else ""
-            if unresolved.get(record_id):
-                item.details["unresolved_relations"] = unresolved[record_id]
+            if outcome.unresolved.get(record_id):
+                item.details["unresolved_relations"] = outcome.unresolved[record_id]
+            if outcome.not_removed.get(record_id):
+                item.details["not_removed_relations"] = outcome.not_removed[record_id]
 
     def _outcome(self, entity: Entity, item: _Item) -> WriteResult:
         if item.failure is not None:
@@ -261,7 +263,10 @@ class Writer:
         self.cache.remember(OBJECT_TYPE[entity], item.result)
         relations = None
         if item.plan.relations:
-            relations = {name: sorted(set(keys) - set(item.details.get("unresolved_relations", {}).get(name, [])))
+            # what HubSpot now holds: the wanted keys, less those not found, plus links it kept
+            unresolved = item.details.get("unresolved_relations", {})
+            kept = item.details.get("not_removed_relations", {})
+            relations = {name: sorted((set(keys) - set(unresolved.get(name, []))) | set(kept.get(name, [])))
                          for name, keys in item.plan.relations.items()}
         # Relation fields appear only when written: the reply carries no associations.
         record: Record = self.mapper.to_record(entity, item.result, relations)

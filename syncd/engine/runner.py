@@ -27,6 +27,7 @@ from config.models import PairConfig
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
 from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
 from state.store import StateStore
+from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
 from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
@@ -305,7 +306,7 @@ class PairEngine:
         return True
 
     def _app_url(self, entity: Entity, external_id: str) -> str:
-        return self.cfg.app_url.format(id=external_id, entity=entity) if self.cfg.app_url else ""
+        return app_url(self.cfg, self.conns["external"], entity, external_id)
 
     def _heartbeat(self) -> None:
         if self.renew is not None:

@@ -182,7 +182,7 @@ def test_associations_v4(emulator: HubSpotEmulator, http: httpx.Client) -> None:
     assert on_read["associations"]["companies"]["results"][0]["id"] == firm
     none = http.post("/crm/v4/associations/contacts/deals/batch/read", json={"inputs": [{"id": firm}]})
     assert none.status_code == 207
-    assert none.json()["errors"][0]["subCategory"] == "crm.associations.NO_ASSOCIATIONS_FOUND"
+    assert none.json()["errors"][0]["subCategory"] == {"code": "crm.associations.NO_ASSOCIATIONS_FOUND"}
     archived = http.post("/crm/v4/associations/deals/contacts/batch/archive", json={"inputs": [
         {"from": {"id": deal}, "to": [{"id": person}]}]})
     assert archived.status_code == 204

@@ -122,3 +122,29 @@ def test_associations_and_properties_clients(client: Any, emulator: HubSpotEmula
     assert found.results[0].to[0].to_object_id == firm
     props = client.crm.properties.core_api.get_all(object_type="companies")
     assert any(p.name == "domain" for p in props.results)
+
+
+def test_merge_property_update_and_label_archive(client: Any, emulator: HubSpotEmulator) -> None:
+    from hubspot.crm.associations.v4 import (
+        AssociationSpec,
+        BatchInputPublicAssociationMultiPost,
+        PublicAssociationMultiPost,
+    )
+    from hubspot.crm.contacts import PublicMergeInput
+    from hubspot.crm.properties import PropertyUpdate
+
+    keep = emulator.add_object("contacts", {"email": "a@x.example", "firstname": "A"})
+    gone = emulator.add_object("contacts", {"email": "b@x.example", "lastname": "B"})
+    company = emulator.add_object("companies", {"domain": "x.example"})
+    emulator.associate("contacts", gone, "companies", company)
+    merged = client.crm.contacts.basic_api.merge(
+        public_merge_input=PublicMergeInput(primary_object_id=keep, object_id_to_merge=gone))
+    assert merged.id == keep and merged.properties["lastname"] == "B"
+    assert client.crm.properties.core_api.update(
+        "contacts", "ext_id", property_update=PropertyUpdate(label="External id")).label == "External id"
+    unlabeled = AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=279)
+    client.crm.associations.v4.batch_api.archive_labels(
+        "contacts", "companies", batch_input_public_association_multi_post=BatchInputPublicAssociationMultiPost(
+            inputs=[PublicAssociationMultiPost(_from={"id": keep}, to={"id": company}, types=[unlabeled])]))
+    assert emulator.associations("contacts", keep, "companies") == []
+    assert client.crm.properties.core_api.archive("contacts", "ext_id") is None

@@ -75,6 +75,7 @@ CUSTOM_FIELDS: tuple[dict[str, Any], ...] = (
         "values": {"commit": {"label": "Commit"}, "bestcase": {"label": "Best Case"}},
     },
     {"id": "birthday-card", "type": "text", "name": "Birthday card", "relations": {"person": True}},
+    {"id": "interests", "type": "keywords", "name": "Interests", "relations": {"person": True}},
     {"id": "account-number", "type": "text", "name": "Account number", "relations": {"entity": True}},
 )
 

@@ -8,6 +8,7 @@ a :class:`Reply`. Business errors are HTTP 200 with a non-zero ``errorcode``
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectors.cloze.emulator import account
+from connectors.cloze.emulator.errors import Rejected
 from connectors.cloze.emulator.query import (
     FEED_FILTERS,
     BadQuery,
@@ -25,13 +27,14 @@ from connectors.cloze.emulator.query import (
     sort_records,
     truthy,
 )
-from connectors.cloze.emulator.store import Change, Rejected
+from connectors.cloze.emulator.store import Change
 from connectors.cloze.wire import ENTITY_OF_PATH, PATH
 from connectors.model import Entity
 
 if TYPE_CHECKING:
     from connectors.cloze.emulator.app import ClozeEmulator
 
+_log = logging.getLogger(__name__)
 NOT_FOUND_BODY = {"errorcode": 404, "message": "Resource Not Found"}
 BAD_KEY_BODY = {"errorcode": 1, "message": "The API key was not found"}
 BAD_TOKEN_BODY = {"message": "Invalid token: access token is invalid"}
@@ -151,6 +154,11 @@ class ClozeApi:
             return Reply(200, {"errorcode": exc.code, "message": exc.message})
         except BadQuery as exc:
             return Reply(200, {"errorcode": 26, "message": str(exc)})
+        except Exception:  # noqa: BLE001 - every failure must still get a reply
+            # A request the emulator cannot handle still gets an answer in the envelope (a dropped
+            # connection would look like a network fault to the client under test).
+            _log.exception("emulator failed on %s %s", request.method, request.path)
+            return Reply(500, {"errorcode": 500, "message": "Internal server error"})
 
     def _publish(self, changes: list[Change]) -> None:
         if changes:
@@ -281,7 +289,7 @@ class ClozeApi:
         """Resolve ``references[].value``: an email or phone (person), a domain (company) or an App Link
         (project). A value that is no address at all, such as a syncKey or direct id, is errorcode 32."""
         found: list[tuple[Entity, str]] = []
-        for item in items if isinstance(items, list) else []:
+        for item in items:
             value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
             target = self._resolve_address(value)
             if target is not None:
@@ -308,11 +316,11 @@ class ClozeApi:
 
     def communication(self, request: Request) -> Reply:
         body = _object(request.body)
-        refs = self._references(body.get("references"))
+        refs = self._references(_array(body, "references"))
         date = body.get("date")
         if isinstance(date, (int, float)) and date > time.time() * 1000 + _FUTURE_SLACK_MS:
             raise Rejected(38, "Communication date is in the future")
-        for item in body.get("recipients") or []:
+        for item in _array(body, "recipients"):
             value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
             hit = self._resolve_address(value)
             if hit is not None:
@@ -324,7 +332,7 @@ class ClozeApi:
         style = str(body.get("style") or "note")
         if style in ("note", "todo") and not (body.get("uniqueid") and body.get("source")):
             raise Rejected(11, "No identifiers available")
-        refs = self._references(body.get("references"))
+        refs = self._references(_array(body, "references"))
         timeline = self.emu.store.timeline
         key = (body.get("source"), body.get("uniqueid"))
         if key[0] and key[1]:
@@ -336,7 +344,7 @@ class ClozeApi:
         if not str(body.get("subject") or "").strip():
             raise Rejected(11, "A subject is required")
         refs = [
-            hit for p in body.get("participants") or [] if (hit := self._resolve_address(str(p))) is not None
+            hit for p in _array(body, "participants") if (hit := self._resolve_address(str(p))) is not None
         ]
         return self._timeline("todo", body, refs)
 
@@ -355,6 +363,17 @@ def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Rejected(26, "An invalid value was provided for the body")
     return body
+
+
+def _array(body: Mapping[str, Any], name: str) -> list[Any]:
+    """A documented array field (``recipients[]``, ``participants[]``, ``references[]``); any other
+    JSON type is errorcode 26, like every other invalid value."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Rejected(26, f"An invalid value was provided for the {name}: {value!r}")
+    return value
 
 
 def _pairs(items: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:

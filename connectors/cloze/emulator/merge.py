@@ -10,6 +10,7 @@ id unless ``replace: true``. ``keywords`` follow the ``keywords_mode`` switch.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -163,6 +164,7 @@ DEFAULTS = {
     "defaultNode": "node",
 }
 AUDITED = ("stage", "segment", "step")
+_SEPARATORS = r"[,;]"
 _MULTI_TYPES = frozenset(("keywords", "people", "entities", "projects", "contacts", "references"))
 
 
@@ -211,7 +213,10 @@ def merge_strings(stored: list[str], incoming: Any, norm: Callable[[str], str]) 
             stored.append(value)
 
 
-def merge_custom_fields(stored: list[dict[str, Any]], incoming: Any) -> None:
+def merge_custom_fields(stored: list[dict[str, Any]], incoming: Any, split_at: Any = None) -> None:
+    """Merge by field id. A multi-valued field keeps a scalar ``value`` (the schema's string or
+    number): its values are joined with ``", "`` and an incoming string is split at ``split_at``
+    (a regex) or else at commas and semicolons."""
     if not isinstance(incoming, list):
         return
     for item in incoming:
@@ -231,16 +236,23 @@ def merge_custom_fields(stored: list[dict[str, Any]], incoming: Any) -> None:
         old = stored[found]
         ftype = str(clean.get("type") or old.get("type") or "")
         if ftype in _MULTI_TYPES and not item.get("replace"):
-            merged = _as_list(old.get("value"))
-            merged += [v for v in _as_list(clean.get("value")) if v not in merged]
-            clean["value"] = merged
+            merged = _split(old.get("value"), split_at)
+            merged += [v for v in _split(clean.get("value"), split_at) if v not in merged]
+            clean["value"] = ", ".join(merged)
         stored[found] = {**old, **clean}
 
 
-def _as_list(value: Any) -> list[Any]:
+def _split(value: Any, split_at: Any) -> list[str]:
     if value is None or value == "":
         return []
-    return list(value) if isinstance(value, list) else [value]
+    items = value if isinstance(value, list) else [value]  # a list is stored as sent (value_validation "store")
+    pattern = split_at if isinstance(split_at, str) and split_at else _SEPARATORS
+    out: list[str] = []
+    for item in items:
+        for part in re.split(pattern, str(item)):
+            if part.strip() and part.strip() not in out:
+                out.append(part.strip())
+    return out
 
 
 def merge_keywords(stored: list[str], incoming: Any, mode: Literal["replace", "merge"]) -> list[str]:
@@ -278,7 +290,7 @@ def apply(
         elif name == "keywords":
             data["keywords"] = merge_keywords(list(data.get("keywords", [])), value, keywords_mode)
         elif name == "customFields":
-            merge_custom_fields(data.setdefault("customFields", []), value)
+            merge_custom_fields(data.setdefault("customFields", []), value, body.get("splitAt"))
     if entity == "person":
         _person_name(data, body)
     for name in [n for n, v in data.items() if v == [] and n != "keywords"]:

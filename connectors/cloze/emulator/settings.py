@@ -28,6 +28,7 @@ class BehaviourSettings:
     find_lastchanged_desc: bool = True
     timeline_bumps_last_changed: bool = False
     check_user: bool = False
+    value_validation: Literal["reject", "store"] = "reject"
     webhook_time_scale: float = 1.0
     webhook_timeout_s: float = 10.0
 

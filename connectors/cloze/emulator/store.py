@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.cloze.emulator import account
+from connectors.cloze.emulator.errors import Rejected
 from connectors.cloze.emulator.merge import (
     LINKS,
     SCALARS,
@@ -28,6 +29,7 @@ from connectors.cloze.emulator.merge import (
     merge_array,
 )
 from connectors.cloze.emulator.settings import BehaviourSettings
+from connectors.cloze.emulator.validate import check_types
 from connectors.cloze.wire import (
     SOCIAL_TYPES,
     is_empty_enum,
@@ -36,6 +38,8 @@ from connectors.cloze.wire import (
     norm_phone,
 )
 from connectors.model import ENTITIES, Entity
+
+__all__ = ["Change", "Clock", "RecordStore", "Rejected", "Stored"]
 
 IndexKey = tuple[str, ...]
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -47,15 +51,6 @@ LINK_TARGET: Mapping[str, Entity] = {
     "clientpeople": "person",
     "partnerpeople": "person",
 }
-
-
-class Rejected(Exception):
-    """A business error: the reply is HTTP 200 with this errorcode and message."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -307,10 +302,13 @@ class RecordStore:
         settings = self.behaviour()
         with self.lock:
             self._changed()
-            clean = self._validated(entity, body)
-            if clean.get("skipImport"):
+            if not isinstance(body, Mapping):
+                raise Rejected(26, "An invalid value was provided for the body")
+            if body.get("skipImport"):
                 return []
-            keys = identity_keys(entity, clean)
+            # Identifiers are checked before values: a body with neither identifiers nor a known
+            # segment gets errorcode 11 from the live API, not 26.
+            keys = identity_keys(entity, body)
             named = [k for k in keys if k[0] in ("direct", "sync")]
             if op == "update" and named and not any(self._lookup_all(entity, k) for k in named):
                 raise Rejected(62, "Not found")
@@ -322,14 +320,17 @@ class RecordStore:
             if not matches:
                 if op == "update" and settings.update_without_match == "error":
                     raise Rejected(62, "Not found")
-                if not self._can_create(entity, clean, keys):
-                    if clean.get("skipWithoutIds"):
+                if not self._can_create(entity, body, keys):
+                    if body.get("skipWithoutIds"):
                         return []
                     if entity == "project":
                         raise Rejected(11, "At least one appLink must be specified")
                     raise Rejected(11, "No identifiers available")
-                if entity == "project" and not str(clean.get("name") or "").strip():
+                if entity == "project" and not str(body.get("name") or "").strip():
                     raise Rejected(11, "Projects require a name")
+            if settings.value_validation == "reject":
+                check_types(entity, body)
+            clean = self._validated(entity, body)
             if clean.get("dryrun"):
                 return []
             changes: list[Change] = []

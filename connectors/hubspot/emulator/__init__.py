@@ -1,4 +1,5 @@
-"""A local, stateful emulator of HubSpot's CRM API (contacts, companies, deals, associations, properties).
+"""A local, stateful emulator of HubSpot's CRM API: contacts, companies and deals (with merge and
+``propertiesWithHistory``), associations and their labels, properties, deal pipelines, owners.
 
 Used by the HubSpot connector's tests, by the sandbox, and by anyone who wants to
 try cloze-syncd without a HubSpot account::

@@ -13,17 +13,23 @@ from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.api_objects import batch_reply
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import bad_request, batch_error, not_found
+from connectors.hubspot.emulator.store import Store
 
 
-def _spec(type_id: int) -> dict[str, Any]:
-    return {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+def _spec(type_id: int, category: str = "HUBSPOT_DEFINED") -> dict[str, Any]:
+    return {"associationCategory": category, "associationTypeId": type_id}
 
 
-def _types(from_type: str, to_type: str, type_ids: set[int]) -> list[dict[str, Any]]:
+def _label_row(kind: schema.AssociationType) -> dict[str, Any]:
+    """``{category, typeId, label}``; an unlabeled type has ``label: null``, as HubSpot sends it."""
+    return {"category": kind.category, "typeId": kind.type_id, "label": kind.label}
+
+
+def _types(store: Store, from_type: str, to_type: str, type_ids: set[int]) -> list[dict[str, Any]]:
     out = []
     for type_id in sorted(type_ids):
-        spec = schema.ASSOCIATION_BY_ID.get((type_id, from_type, to_type))
-        out.append({"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": spec.label if spec else None})
+        kind = store.association_type(type_id, from_type, to_type)
+        out.append(_label_row(kind) if kind else {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None})
     return out
 
 
@@ -52,7 +58,7 @@ def put_default(call: Call, from_type: str, from_id: str, to_type: str, to_id: s
     results = [
         {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": _spec(type_id)},
         {"from": {"id": to_id}, "to": {"id": from_id},
-         "associationSpec": _spec(schema.INVERSE_ASSOCIATION.get(type_id, type_id))},
+         "associationSpec": _spec(call.store.inverse(type_id))},
     ]
     return batch_reply(call.store, results, [])
 
@@ -72,7 +78,7 @@ def _associate(call: Call, from_type: str, from_id: str, to_type: str, to_id: st
     known = []
     for spec in specs:
         type_id = int(spec.get("associationTypeId") or 0)
-        found = schema.ASSOCIATION_BY_ID.get((type_id, from_type, to_type))
+        found = call.store.association_type(type_id, from_type, to_type)
         if found is None:
             raise bad_request(f"association type {type_id} is not valid from {from_type} to {to_type}")
         known.append((type_id, found))
@@ -100,7 +106,7 @@ def list_for(call: Call, from_type: str, from_id: str, to_type: str) -> Reply:
     rows = [(to_id, types) for to_id, types in call.store.associated(from_type, from_id, to_type).items()
             if int(to_id) >= after]
     page = rows[:limit]
-    body: dict[str, Any] = {"results": [{"toObjectId": _int(to_id), "associationTypes": _types(from_type, to_type, t)}
+    body: dict[str, Any] = {"results": [{"toObjectId": _int(to_id), "associationTypes": _types(call.store, from_type, to_type, t)}
                                         for to_id, t in page]}
     if len(rows) > limit:
         body["paging"] = {"next": {"after": str(int(page[-1][0]) + 1)}}
@@ -129,7 +135,7 @@ def batch_read(call: Call, from_type: str, to_type: str) -> Reply:
                 sub_category="crm.associations.NO_ASSOCIATIONS_FOUND"))
             continue
         results.append({"from": {"id": from_id},
-                        "to": [{"toObjectId": _int(to_id), "associationTypes": _types(from_type, to_type, t)}
+                        "to": [{"toObjectId": _int(to_id), "associationTypes": _types(call.store, from_type, to_type, t)}
                                for to_id, t in found.items()]})
     reply = batch_reply(call.store, results, errors)
     reply.body["results"] = results  # keep input order for readability; HubSpot promises none
@@ -168,10 +174,64 @@ def batch_default(call: Call, from_type: str, to_type: str) -> Reply:
     return batch_reply(call.store, results, errors)
 
 
-def batch_archive(call: Call, from_type: str, to_type: str) -> Reply:
+def batch_archive(call: Call, from_type: str, to_type: str, *, dated: bool) -> Reply:
+    """v4 answers 204 with no body; 2026-03 answers a BatchResponse (200, or 207 with ``errors``)."""
+    errors = []
     for item in _batch_inputs(call):
         from_id = str((item.get("from") or {}).get("id") or "")
+        if call.store.get(from_type, from_id) is None:
+            errors.append(batch_error(
+                f"{schema.SINGULAR[from_type].capitalize()} {from_id} does not exist.", "OBJECT_NOT_FOUND",
+                context={"fromObjectId": [from_id], "fromObjectType": [schema.SINGULAR[from_type]]}))
+            continue
         for target in item.get("to") or []:
             if call.store.dissociate(from_type, from_id, to_type, str(target.get("id") or "")):
                 call.stats.bump("associations_archived")
+    return batch_reply(call.store, [], errors) if dated else Reply(204)
+
+
+def batch_archive_labels(call: Call, from_type: str, to_type: str) -> Reply:
+    """Remove only the given association types of each pair (the pair stays linked by its other types)."""
+    for item in _batch_inputs(call):
+        from_id, to_id = _pair(item)
+        type_ids = [int(t.get("associationTypeId") or 0) for t in item.get("types") or []]
+        if call.store.dissociate(from_type, from_id, to_type, to_id, type_ids):
+            call.stats.bump("associations_archived")
+    return Reply(204)
+
+
+# -- label definitions -----------------------------------------------------------------------
+
+def list_labels(call: Call, from_type: str, to_type: str) -> Reply:
+    return Reply(200, {"results": [_label_row(k) for k in call.store.association_types(from_type, to_type)]})
+
+
+def create_label(call: Call, from_type: str, to_type: str) -> Reply:
+    body = call.json_object()
+    label, name = str(body.get("label") or "").strip(), str(body.get("name") or "").strip()
+    if not label or not name:
+        raise bad_request("A label definition needs label and name")
+    if any(k.name == name for k in call.store.association_types(from_type, to_type)):
+        raise bad_request(f"An association label named {name} already exists")
+    forward = call.store.define_label(from_type, to_type, name, label, body.get("inverseLabel"))
+    backward = call.store.association_type(call.store.inverse(forward.type_id), to_type, from_type)
+    rows = [_label_row(forward)] + ([_label_row(backward)] if backward and backward.label != forward.label else [])
+    return Reply(200, {"results": rows})
+
+
+def update_label(call: Call, from_type: str, to_type: str) -> Reply:
+    body = call.json_object()
+    type_id = int(body.get("associationTypeId") or 0)
+    kind = call.store.user_associations.get((type_id, from_type, to_type))
+    if kind is None:
+        raise not_found(f"No USER_DEFINED association type {type_id} from {from_type} to {to_type}")
+    label = str(body.get("label") or kind.label or "")
+    call.store.user_associations[(type_id, from_type, to_type)] = schema.AssociationType(
+        type_id, from_type, to_type, kind.name, label, kind.category)
+    return Reply(204)
+
+
+def delete_label(call: Call, from_type: str, to_type: str, type_id: str) -> Reply:
+    if not type_id.isdigit() or not call.store.drop_label(from_type, to_type, int(type_id)):
+        raise not_found(f"No USER_DEFINED association type {type_id} from {from_type} to {to_type}")
     return Reply(204)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.hubspot.emulator import query, schema
+from connectors.hubspot.emulator import history, query, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import (
     EmulatorError,
@@ -35,8 +35,9 @@ LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS:
 # -- rendering -------------------------------------------------------------------------
 
 def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
-           associations: Iterable[str] | None = None) -> dict[str, Any]:
-    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones."""
+           associations: Iterable[str] | None = None, with_history: Iterable[str] | None = None) -> dict[str, Any]:
+    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones,
+    and ``propertiesWithHistory`` for the properties named in ``with_history``."""
     wanted = list(props) if props is not None else list(schema.DEFAULT_READ[obj.type])
     names: list[str] = []
     for name in [*wanted, *schema.ALWAYS_READ[obj.type]]:
@@ -49,6 +50,8 @@ def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
         "updatedAt": schema.iso_from_ms(obj.modified_ms),
         "archived": obj.archived,
     }
+    if with_history:
+        out["propertiesWithHistory"] = history.render(obj.history, with_history, store.definitions[obj.type])
     if obj.archived and obj.archived_ms is not None:
         out["archivedAt"] = schema.iso_from_ms(obj.archived_ms)
     if associations:
@@ -60,7 +63,7 @@ def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
             items = []
             for to_id, type_ids in store.associated(obj.type, obj.id, to_type).items():
                 for type_id in sorted(type_ids):
-                    spec = schema.ASSOCIATION_BY_ID.get((type_id, obj.type, to_type))
+                    spec = store.association_type(type_id, obj.type, to_type)
                     items.append({"id": to_id, "type": spec.name if spec else str(type_id)})
             if items:
                 block[requested] = {"results": items}
@@ -136,7 +139,8 @@ def _links(call: Call, type_: str, raw: Any) -> list[tuple[str, str, int]]:
         to_id = str((item.get("to") or {}).get("id") or "")
         for spec in item.get("types") or []:
             type_id = int(spec.get("associationTypeId") or 0)
-            match = [a for a in schema.ASSOCIATION_TYPES if a.type_id == type_id and a.from_type == type_]
+            match = [a for to in schema.OBJECT_TYPES for a in call.store.association_types(type_, to)
+                     if a.type_id == type_id]
             if not match:
                 raise ValueError(f"association type {type_id} is not defined from {type_}")
             if call.store.get(match[0].to_type, to_id) is None:
@@ -226,13 +230,17 @@ def list_objects(call: Call, type_: str) -> Reply:
         raise bad_request("limit and after must be integers") from None
     if not 1 <= limit <= call.settings.list_max_limit:
         raise bad_request(f"limit must be between 1 and {call.settings.list_max_limit}")
+    with_history = call.names("propertiesWithHistory")
+    if with_history:
+        limit = min(limit, history.LIST_LIMIT)
     archived = call.flag("archived")
     # the page and one more (to know whether there is a next page), without sorting them all
     rows = heapq.nsmallest(limit + 1, (o for o in call.store.all(type_, archived=archived) if int(o.id) >= after),
                            key=lambda o: int(o.id))
     page = rows[:limit]
     body: dict[str, Any] = {
-        "results": [render(call.store, o, call.names("properties"), call.names("associations")) for o in page]}
+        "results": [render(call.store, o, call.names("properties"), call.names("associations"), with_history)
+                    for o in page]}
     if len(rows) > limit:
         nxt = str(int(page[-1].id) + 1)
         body["paging"] = {"next": {"after": nxt, "link": f"{call.path}?after={nxt}"}}
@@ -245,7 +253,7 @@ def _find(call: Call, type_: str, ref: str, id_property: str | None, *, archived
             return next((o for o in call.store.all(type_, archived=True)
                          if (o.properties.get(id_property) or "").lower() == ref.lower()), None)
         return call.store.find_by(type_, id_property, ref)
-    return call.store.get(type_, ref, archived=archived)
+    return call.store.get(type_, call.store.survivor(type_, ref), archived=archived)
 
 
 def _check_id_property(call: Call, type_: str, id_property: str | None) -> None:
@@ -260,7 +268,8 @@ def get_object(call: Call, type_: str, ref: str) -> Reply:
     obj = _find(call, type_, ref, id_property, archived=call.flag("archived"))
     if obj is None:
         raise not_found("Object not found.  objectId are usually numeric.", {"id": [ref]})
-    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations")))
+    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations"),
+                             call.names("propertiesWithHistory")))
 
 
 def create_object(call: Call, type_: str) -> Reply:
@@ -294,6 +303,24 @@ def update_object(call: Call, type_: str, ref: str) -> Reply:
     return Reply(200, written(call.store, obj))
 
 
+def merge(call: Call, type_: str) -> Reply:
+    """``POST .../{type}/merge`` ``{primaryObjectId, objectIdToMerge}``: the merged record (the primary)."""
+    body = call.json_object()
+    primary_id, other_id = str(body.get("primaryObjectId") or ""), str(body.get("objectIdToMerge") or "")
+    if not primary_id or not other_id:
+        raise bad_request("A merge needs primaryObjectId and objectIdToMerge")
+    if primary_id == other_id:
+        raise bad_request("An object cannot be merged with itself")
+    primary, other = call.store.get(type_, primary_id), call.store.get(type_, other_id)
+    if primary is None or other is None:
+        missing = primary_id if primary is None else other_id
+        raise not_found(f"Object {missing} was not found", {"id": [missing]})
+    call.store.merge(primary, other)
+    call.stats.bump("records_updated")
+    call.stats.bump("records_archived")
+    return Reply(200, written(call.store, primary))
+
+
 def archive_object(call: Call, type_: str, ref: str) -> Reply:
     obj = call.store.get(type_, ref)
     if obj is not None:
@@ -318,6 +345,7 @@ def batch_read(call: Call, type_: str) -> Reply:
     id_property = body.get("idProperty")
     _check_id_property(call, type_, id_property)
     props = body.get("properties") or None
+    with_history = body.get("propertiesWithHistory") or None
     archived = call.flag("archived")
     results, missing = [], []
     seen: set[str] = set()
@@ -328,7 +356,7 @@ def batch_read(call: Call, type_: str) -> Reply:
             missing.append(ref)
         elif obj.id not in seen:
             seen.add(obj.id)
-            results.append(render(call.store, obj, props))
+            results.append(render(call.store, obj, props, with_history=with_history))
     errors = [_not_found_error(type_, missing)] if missing else []
     return batch_reply(call.store, results, errors)
 

@@ -1,4 +1,4 @@
-"""The properties API: list, read and create property definitions (with ``hasUniqueValue``)."""
+"""The properties API: list, read, create, update and archive property definitions (with ``hasUniqueValue``)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,47 @@ def get_property(call: Call, type_: str, name: str) -> Reply:
         raise not_found(f"Unable to find property {name} for object type {schema.TYPE_IDS[type_]}",
                         {"propertyName": [name]})
     return Reply(200, definition.to_json())
+
+
+def _definition(call: Call, type_: str, name: str) -> PropertyDef:
+    definition = call.store.definitions[type_].get(name)
+    if definition is None:
+        raise not_found(f"Unable to find property {name} for object type {schema.TYPE_IDS[type_]}",
+                        {"propertyName": [name]})
+    return definition
+
+
+# What PATCH may change (``PropertyUpdate``); the name, and a HubSpot-defined property's type, stay.
+_UPDATABLE = {"label": "label", "description": "description", "groupName": "group_name",
+              "fieldType": "field_type", "options": "options", "type": "type"}
+
+
+def update_property(call: Call, type_: str, name: str) -> Reply:
+    definition = _definition(call, type_, name)
+    body = call.json_object()
+    unknown = sorted(set(body) - set(_UPDATABLE) - {"displayOrder", "hidden", "formField", "calculationFormula"})
+    if unknown:
+        raise bad_request(f"Unknown fields in the property update: {', '.join(unknown)}")
+    if definition.hubspot_defined and any(k in body for k in ("type", "fieldType", "groupName")):
+        raise bad_request(f"The definition of the HubSpot-defined property {name} is read only; only its label, "
+                          "description and options can change")
+    if "type" in body and body["type"] not in _TYPES:
+        raise bad_request(f"Unknown property type {body['type']!r}")
+    if "groupName" in body and body["groupName"] != schema.GROUPS[type_]:
+        raise bad_request(f"Property group {body['groupName']!r} does not exist for {type_}")
+    for key, attr in _UPDATABLE.items():
+        if key in body:
+            setattr(definition, attr, list(body[key] or []) if key == "options" else str(body[key]))
+    definition.updated_at = schema.iso_from_ms(call.store.now_ms())
+    return Reply(200, definition.to_json())
+
+
+def archive_property(call: Call, type_: str, name: str) -> Reply:
+    definition = _definition(call, type_, name)
+    if definition.hubspot_defined:
+        raise bad_request(f"The HubSpot-defined property {name} cannot be archived")
+    del call.store.definitions[type_][name]
+    return Reply(204)
 
 
 def create_property(call: Call, type_: str) -> Reply:

@@ -62,6 +62,7 @@ class AssociationType:
     to_type: str
     name: str
     label: str | None = None
+    category: str = "HUBSPOT_DEFINED"
 
 
 # HUBSPOT_DEFINED association types between the three objects (HubSpot's own ids).

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from connectors.hubspot.emulator import schema
+from connectors.hubspot.emulator import history, schema
 from connectors.hubspot.emulator.api_objects import render
 from connectors.hubspot.emulator.call import Call, Reply, Stats
 from connectors.hubspot.emulator.errors import (
@@ -37,6 +37,7 @@ from connectors.hubspot.emulator.settings import (
     updated_faults,
     updated_settings,
 )
+from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.store import Store, StoredObject
 
 DEFAULT_TOKEN = "pat-na1-emulator-0000"
@@ -142,7 +143,7 @@ class HubSpotEmulator:
                                                 company_domain_unique=self.settings.company_domain_unique)
             if clashes:
                 raise ValueError(f"{clashes[0][0]}={clashes[0][1]!r} is already held by {clashes[0][2].id}")
-            obj = self.store.create(type_, clean, now=created_ms)
+            obj = self.store.create(type_, clean, now=created_ms, source=history.UI)
             if modified_ms is not None:
                 obj.modified_ms = modified_ms
             for to_type, to_id in _pairs(associations):
@@ -186,7 +187,7 @@ class HubSpotEmulator:
             clean, problems = self.store.clean(type_, properties, enforce_options=self.settings.enforce_enum_options)
             if problems:
                 raise ValueError("; ".join(f"{p.name}: {p.message}" for p in problems))
-            self.store.update(obj, clean, now=modified_ms)
+            self.store.update(obj, clean, now=modified_ms, source=history.UI)
 
     def archive(self, object_type: str, object_id: str, *, archived_ms: int | None = None) -> None:
         type_ = _known_type(object_type)
@@ -290,6 +291,7 @@ class HubSpotEmulator:
                 exc.headers.update(_rate_headers(usage, route.is_search, settings))
                 raise
         reply.headers.update(_rate_headers(usage, route.is_search, settings))
+        reply.body = present(reply.body, settings)
         return reply, fault if fault is not None and fault.kind not in BEFORE else None
 
     def _admin(self, method: str, path: str, raw_body: bytes) -> Reply:

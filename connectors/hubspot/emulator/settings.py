@@ -37,6 +37,12 @@ class EmulatorSettings:
     batch_validation: str = "partial"  # "partial": 207 per-input errors; "all_or_nothing": the first one as a 400
     missing_scopes: frozenset[str] = frozenset()  # e.g. {"crm.schemas.contacts.write"} to refuse property creation
     portal_id: int = 4_242_424
+    # A requested property without a value: ``"null"`` as HubSpot's documented examples show it,
+    # ``"empty"`` for an empty string (the schema types every property value as a string).
+    unset_property_value: str = "null"
+    # ``errors[].subCategory`` of batch replies: ``"object"`` as StandardError types it in the
+    # OpenAPI files, ``"string"`` as replies quoted from live accounts show it.
+    batch_error_sub_category: str = "object"
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,18 @@ def _coerce(cls: type[Any], current: Any, changes: Mapping[str, Any]) -> Any:
             value = frozenset(value or ())
         elif key == "script":
             value = tuple(dict(item) for item in (value or ()))
+        choices = _CHOICES.get(key)
+        if choices is not None and value not in choices:
+            raise ValueError(f"{key} must be one of {', '.join(choices)}")
         values[key] = value
     return dataclasses.replace(current, **values)
+
+
+_CHOICES = {
+    "unset_property_value": ("null", "empty"),
+    "batch_error_sub_category": ("object", "string"),
+    "batch_validation": ("partial", "all_or_nothing"),
+}
 
 
 def updated_settings(current: EmulatorSettings, changes: Mapping[str, Any]) -> EmulatorSettings:

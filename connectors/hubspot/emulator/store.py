@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.hubspot.emulator import schema
+from connectors.hubspot.emulator import history, schema
 from connectors.hubspot.emulator.errors import PropertyProblem
+from connectors.hubspot.emulator.history import History
 from connectors.hubspot.emulator.schema import PropertyDef
 
 _EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
@@ -32,6 +33,7 @@ class StoredObject:
     modified_ms: int
     archived: bool = False
     archived_ms: int | None = None
+    history: History = field(default_factory=dict)
 
     def value(self, name: str) -> str | None:
         """A property's value as HubSpot returns it (computed ones included); ``None`` if unset."""
@@ -55,7 +57,13 @@ class Store:
     # (from_type, from_id, to_type) -> {to_id: {type_id, ...}}
     links: dict[tuple[str, str, str], dict[str, set[int]]] = field(default_factory=dict)
     frozen_ms: int | None = None
+    # USER_DEFINED association labels created through ``/labels``: (type_id, from, to) -> type
+    user_associations: dict[tuple[int, str, str], schema.AssociationType] = field(default_factory=dict)
+    user_inverse: dict[int, int] = field(default_factory=dict)
+    # (type, merged-away id) -> surviving id: a merged record's old id still reads the survivor
+    merged_into: dict[tuple[str, str], str] = field(default_factory=dict)
     _next_id: int = 1001
+    _next_type_id: int = 1000
     # (type, property or EMAILS) -> lower-cased value -> ids: unique-value and upsert lookups
     # without a scan of every record. Built on first use, kept by create/update/set_raw;
     # candidates are checked against the record on every read, so a stale entry is harmless.
@@ -201,26 +209,62 @@ class Store:
     # -- writes --------------------------------------------------------------------
 
     def create(self, type_: str, clean: Mapping[str, str], *, now: int | None = None,
-               object_id: str | None = None) -> StoredObject:
+               object_id: str | None = None, source: str = history.API) -> StoredObject:
         stamp = self.now_ms() if now is None else now
         new_id = object_id or self.new_id()
         props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
         obj = StoredObject(new_id, type_, props, stamp, stamp)
+        history.record(obj.history, props, stamp, source)
         self.objects[type_][new_id] = obj
         self._reindex(obj, {})
         return obj
 
-    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None) -> None:
+    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None,
+               source: str = history.API) -> None:
         before = self._indexed_now(obj)
-        for name, value in clean.items():
-            if name in _COMPUTED:
-                continue
+        stamp = self.now_ms() if now is None else now
+        written = {k: v for k, v in clean.items() if k not in _COMPUTED}
+        for name, value in written.items():
             if value == "":
                 obj.properties.pop(name, None)
             else:
                 obj.properties[name] = value
-        obj.modified_ms = self.now_ms() if now is None else now
+        history.record(obj.history, written, stamp, source)
+        obj.modified_ms = stamp
         self._reindex(obj, before)
+
+    def merge(self, primary: StoredObject, other: StoredObject, *, now: int | None = None) -> None:
+        """Fold ``other`` into ``primary`` (HubSpot's merge): the primary's values win, empty ones are
+        filled, a contact's second e-mail becomes an additional one, associations move over, and
+        ``other`` disappears, its id leading to ``primary`` from then on."""
+        stamp = self.now_ms() if now is None else now
+        before = self._indexed_now(primary)
+        filled = {k: v for k, v in other.properties.items()
+                  if v and not primary.properties.get(k) and k not in ("email", "hs_additional_emails")}
+        if primary.type == schema.CONTACTS:
+            extra = sorted((_emails_of(other) | _split(primary.properties.get("hs_additional_emails", "")))
+                           - {(primary.properties.get("email") or "").lower()})
+            if extra:
+                filled["hs_additional_emails"] = ";".join(extra)
+        primary.properties.update(filled)
+        history.record(primary.history, filled, stamp, history.MERGE, other.id)
+        primary.modified_ms = stamp
+        for (f_type, f_id, t_type), targets in list(self.links.items()):
+            if f_type == other.type and f_id == other.id:
+                for to_id, types in list(targets.items()):
+                    for type_id in types:
+                        self.associate(primary.type, primary.id, t_type, to_id, type_id)
+                    self.dissociate(f_type, f_id, t_type, to_id)
+        del self.objects[other.type][other.id]
+        self.merged_into[(other.type, other.id)] = primary.id
+        for key, target in list(self.merged_into.items()):
+            if target == other.id:
+                self.merged_into[key] = primary.id
+        self._reindex(primary, before)  # the gone record's index entries are skipped on read
+
+    def survivor(self, type_: str, object_id: str) -> str:
+        """The id a (possibly merged-away) record id reads as now."""
+        return self.merged_into.get((type_, str(object_id)), str(object_id))
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
         stamp = self.now_ms() if now is None else now
@@ -230,9 +274,49 @@ class Store:
 
     # -- associations --------------------------------------------------------------
 
+    def association_type(self, type_id: int, from_type: str, to_type: str) -> schema.AssociationType | None:
+        key = (type_id, from_type, to_type)
+        return schema.ASSOCIATION_BY_ID.get(key) or self.user_associations.get(key)
+
+    def association_types(self, from_type: str, to_type: str) -> list[schema.AssociationType]:
+        every = [*schema.ASSOCIATION_TYPES, *self.user_associations.values()]
+        return [a for a in every if a.from_type == from_type and a.to_type == to_type]
+
+    def inverse(self, type_id: int) -> int:
+        return schema.INVERSE_ASSOCIATION.get(type_id) or self.user_inverse.get(type_id, type_id)
+
+    def define_label(self, from_type: str, to_type: str, name: str, label: str,
+                     inverse_label: str | None) -> schema.AssociationType:
+        """A USER_DEFINED label pair (one type id per direction, as HubSpot creates them)."""
+        forward_id, backward_id = self._next_type_id, self._next_type_id + 1
+        self._next_type_id += 2
+        forward = schema.AssociationType(forward_id, from_type, to_type, name, label, "USER_DEFINED")
+        backward = schema.AssociationType(backward_id, to_type, from_type, f"{name}_inverse",
+                                          inverse_label or label, "USER_DEFINED")
+        self.user_associations[(forward_id, from_type, to_type)] = forward
+        self.user_associations[(backward_id, to_type, from_type)] = backward
+        self.user_inverse.update({forward_id: backward_id, backward_id: forward_id})
+        return forward
+
+    def drop_label(self, from_type: str, to_type: str, type_id: int) -> bool:
+        found = self.user_associations.pop((type_id, from_type, to_type), None)
+        if found is None:
+            return False
+        back = self.user_inverse.pop(type_id, None)
+        if back is not None:
+            self.user_associations.pop((back, to_type, from_type), None)
+            self.user_inverse.pop(back, None)
+        for (f_type, f_id, t_type), targets in self.links.items():
+            for types in targets.values():
+                if (f_type, t_type) == (from_type, to_type):
+                    types.discard(type_id)
+                elif (f_type, t_type) == (to_type, from_type) and back is not None:
+                    types.discard(back)
+        return True
+
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
         self.links.setdefault((from_type, from_id, to_type), {}).setdefault(to_id, set()).add(type_id)
-        inverse = schema.INVERSE_ASSOCIATION.get(type_id, type_id)
+        inverse = self.inverse(type_id)
         self.links.setdefault((to_type, to_id, from_type), {}).setdefault(from_id, set()).add(inverse)
 
     def dissociate(self, from_type: str, from_id: str, to_type: str, to_id: str,
@@ -247,7 +331,7 @@ class Store:
             forward.pop(to_id, None)
         backward = self.links.get((to_type, to_id, from_type), {})
         back = backward.get(from_id, set())
-        back -= {schema.INVERSE_ASSOCIATION.get(t, t) for t in remove}
+        back -= {self.inverse(t) for t in remove}
         if not back:
             backward.pop(from_id, None)
         return bool(remove)
