@@ -295,12 +295,20 @@ class Executor:
                     merged[res.key] = res.id
                 else:
                     claimed[res.id] = res.key
-        # Stamp the join marker on the source record too, so both systems carry the link.
+        # Stamp the join marker on the source record too, so both systems carry the link. A
+        # Cloze record re-created elsewhere (its counterpart was deleted while it was edited)
+        # drops the App Link to the deleted record in the same call: one join key per pair.
+        replaced = self.ctx.store.counterparts(
+            self.ctx.pair, self.entity, "cloze",
+            [a.cloze_id for a in batch if a.replaces_link is not None and a.cloze_id]) if source == "cloze" else {}
         marks: list[UpdateRequest] = []
         for res in results:
             if res.ok and res.id and res.key not in merged:
                 if source == "cloze":
-                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id)))
+                    old = replaced.get(res.key)
+                    stale = self._app_link(old) if old and old != res.id else None
+                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id),
+                                               remove_app_link=stale))
                 else:
                     marks.append(UpdateRequest(id=res.key, fields={}, cloze_ref=res.id))
         mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}
