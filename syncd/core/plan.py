@@ -77,6 +77,9 @@ class Action:
     # sync: each side's values as read, so a write's reply can show what else it changed
     seen_cloze: Mapping[str, Value] = field(default_factory=dict)
     seen_external: Mapping[str, Value] = field(default_factory=dict)
+    # sync: each side's modification time as read, so a write can tell if someone changed it since
+    seen_cloze_at: int | None = None
+    seen_external_at: int | None = None
 
     @property
     def is_delete(self) -> bool:
@@ -276,6 +279,8 @@ def _sync_action(
         prior_external=base_e,
         seen_cloze=c.values,
         seen_external=e.values,
+        seen_cloze_at=c.modified_at,
+        seen_external_at=e.modified_at,
     )
     quiet = link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref
     unchanged = (base_c is not None and base_e is not None and not resolution

@@ -35,8 +35,9 @@ LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS:
 # -- rendering -------------------------------------------------------------------------
 
 def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
-           associations: Iterable[str] | None = None) -> dict[str, Any]:
-    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones."""
+           associations: Iterable[str] | None = None, history: Iterable[str] | None = None) -> dict[str, Any]:
+    """A record as HubSpot returns it: requested properties (``None`` when empty) plus the base ones,
+    and ``propertiesWithHistory`` for the properties named in ``history`` (newest change first)."""
     wanted = list(props) if props is not None else list(schema.DEFAULT_READ[obj.type])
     names: list[str] = []
     for name in [*wanted, *schema.ALWAYS_READ[obj.type]]:
@@ -51,6 +52,12 @@ def render(store: Store, obj: StoredObject, props: Iterable[str] | None,
     }
     if obj.archived and obj.archived_ms is not None:
         out["archivedAt"] = schema.iso_from_ms(obj.archived_ms)
+    wanted_history = [n for n in history or () if n in store.definitions[obj.type]]
+    if wanted_history:
+        out["propertiesWithHistory"] = {
+            name: [{"value": c.value, "timestamp": schema.iso_from_ms(c.ms), "sourceType": c.source}
+                   for c in reversed(obj.history.get(name, []))]
+            for name in wanted_history}
     if associations:
         block: dict[str, Any] = {}
         for requested in associations:
@@ -232,7 +239,8 @@ def list_objects(call: Call, type_: str) -> Reply:
                            key=lambda o: int(o.id))
     page = rows[:limit]
     body: dict[str, Any] = {
-        "results": [render(call.store, o, call.names("properties"), call.names("associations")) for o in page]}
+        "results": [render(call.store, o, call.names("properties"), call.names("associations"),
+                           call.names("propertiesWithHistory")) for o in page]}
     if len(rows) > limit:
         nxt = str(int(page[-1].id) + 1)
         body["paging"] = {"next": {"after": nxt, "link": f"{call.path}?after={nxt}"}}
@@ -260,7 +268,8 @@ def get_object(call: Call, type_: str, ref: str) -> Reply:
     obj = _find(call, type_, ref, id_property, archived=call.flag("archived"))
     if obj is None:
         raise not_found("Object not found.  objectId are usually numeric.", {"id": [ref]})
-    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations")))
+    return Reply(200, render(call.store, obj, call.names("properties"), call.names("associations"),
+                             call.names("propertiesWithHistory")))
 
 
 def create_object(call: Call, type_: str) -> Reply:
@@ -318,6 +327,7 @@ def batch_read(call: Call, type_: str) -> Reply:
     id_property = body.get("idProperty")
     _check_id_property(call, type_, id_property)
     props = body.get("properties") or None
+    history = body.get("propertiesWithHistory") or None
     archived = call.flag("archived")
     results, missing = [], []
     seen: set[str] = set()
@@ -328,7 +338,7 @@ def batch_read(call: Call, type_: str) -> Reply:
             missing.append(ref)
         elif obj.id not in seen:
             seen.add(obj.id)
-            results.append(render(call.store, obj, props))
+            results.append(render(call.store, obj, props, history=history))
     errors = [_not_found_error(type_, missing)] if missing else []
     return batch_reply(call.store, results, errors)
 

@@ -23,6 +23,15 @@ _EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
 _COMPUTED = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"}
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of a property's history: the value set, when, and by what kind of source."""
+
+    value: str
+    ms: int
+    source: str  # HubSpot's sourceType: INTEGRATION for API writes, CRM_UI for a user's edit
+
+
 @dataclass
 class StoredObject:
     id: str
@@ -32,6 +41,10 @@ class StoredObject:
     modified_ms: int
     archived: bool = False
     archived_ms: int | None = None
+    history: dict[str, list[Change]] = field(default_factory=dict)  # oldest first
+
+    def remember(self, name: str, value: str, ms: int, source: str) -> None:
+        self.history.setdefault(name, []).append(Change(value, ms, source))
 
     def value(self, name: str) -> str | None:
         """A property's value as HubSpot returns it (computed ones included); ``None`` if unset."""
@@ -201,25 +214,31 @@ class Store:
     # -- writes --------------------------------------------------------------------
 
     def create(self, type_: str, clean: Mapping[str, str], *, now: int | None = None,
-               object_id: str | None = None) -> StoredObject:
+               object_id: str | None = None, source: str = "INTEGRATION") -> StoredObject:
         stamp = self.now_ms() if now is None else now
         new_id = object_id or self.new_id()
         props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
         obj = StoredObject(new_id, type_, props, stamp, stamp)
+        for name, value in props.items():
+            obj.remember(name, value, stamp, source)
         self.objects[type_][new_id] = obj
         self._reindex(obj, {})
         return obj
 
-    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None) -> None:
+    def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None,
+               source: str = "INTEGRATION") -> None:
         before = self._indexed_now(obj)
+        stamp = self.now_ms() if now is None else now
         for name, value in clean.items():
             if name in _COMPUTED:
                 continue
+            if (obj.properties.get(name) or "") != value:
+                obj.remember(name, value, stamp, source)
             if value == "":
                 obj.properties.pop(name, None)
             else:
                 obj.properties[name] = value
-        obj.modified_ms = self.now_ms() if now is None else now
+        obj.modified_ms = stamp
         self._reindex(obj, before)
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
