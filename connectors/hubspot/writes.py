@@ -230,8 +230,8 @@ class Writer:
             if obj is None or read_at is None or item.result is None:
                 continue
             written_at = v.ms_from(str(item.result.get("updatedAt") or "")) or 0
-            lost = _overwritten(obj.get("propertiesWithHistory") or {}, item.plan.properties,
-                                (obj.get("properties") or {}), read_at, written_at)
+            lost = replaced_changes(obj.get("propertiesWithHistory") or {}, item.plan.properties,
+                                    item.result.get("properties") or {}, read_at, written_at)
             if lost:
                 restores.append((item, lost))
         if not restores:
@@ -330,20 +330,25 @@ class Writer:
         return WriteResult(key=item.key, ok=True, id=record.id, record=record, details=details)
 
 
-def _overwritten(history: Mapping[str, Any], written: Mapping[str, str], stored: Mapping[str, Any],
-                 read_at: int, written_at: int) -> dict[str, str]:
+def replaced_changes(history: Mapping[str, Any], written: Mapping[str, str], stored: Mapping[str, Any],
+                     read_at: int, written_at: int) -> dict[str, str]:
     """Properties this write replaced although someone else had set them after ``read_at``:
-    property -> the value they set (the newest such change), from HubSpot's property history."""
+    property -> the value they set (the newest such change), from HubSpot's property history.
+    ``stored`` holds the written properties as the write's reply showed them."""
     lost: dict[str, str] = {}
     for name in written:
         entries = [(str(e.get("value") or ""), v.ms_from(str(e.get("timestamp") or "")) or 0)
                    for e in history.get(name) or []]  # newest first
         mine = str(stored.get(name) or "")
-        # This write's own entry: the newest at its time holding the value now stored; only
-        # changes older than it were replaced by it.
+        # This write's own entry holds the value now stored, at the reply's time (or, should the
+        # two clocks differ, it is the newest entry holding that value); only changes older
+        # than it were replaced by it.
         own = next((k for k, (value, ms) in enumerate(entries) if ms == written_at and value == mine), None)
-        older = entries[own + 1:] if own is not None else [e for e in entries if e[1] <= written_at]
-        theirs = [value for value, ms in older if ms > read_at]
+        if own is None:
+            own = next((k for k, (value, ms) in enumerate(entries) if value == mine and ms > read_at), None)
+        if own is None:
+            continue
+        theirs = [value for value, ms in entries[own + 1:] if ms > read_at]
         if theirs and theirs[0] != mine:
             lost[name] = theirs[0]
     return lost

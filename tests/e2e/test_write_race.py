@@ -155,3 +155,24 @@ def test_the_emulator_returns_property_history_newest_first(world: World) -> Non
                        headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
                        params={"propertiesWithHistory": "lastname"}).json()
     assert [h["value"] for h in single["propertiesWithHistory"]["lastname"]] == ["Two", "One"]
+
+
+def test_replaced_changes_reads_property_history() -> None:
+    from connectors.hubspot.writes import replaced_changes
+
+    def entry(value: str, ms: int) -> dict[str, str]:
+        from connectors.hubspot.emulator.schema import iso_from_ms
+        return {"value": value, "timestamp": iso_from_ms(ms), "sourceType": "CRM_UI"}
+
+    read_at, written_at = 1_000, 2_000
+    history = {"lastname": [entry("Ours", 2_000), entry("Theirs", 1_500), entry("Read", 900)],
+               "firstname": [entry("Ann", 2_000), entry("Read", 900)],
+               "jobtitle": [entry("Later", 2_500), entry("CEO", 2_000), entry("Read", 900)]}
+    written = {"lastname": "Ours", "firstname": "Ann", "jobtitle": "CEO"}
+    stored = dict(written)  # as the write's reply shows them
+    # lastname: replaced; firstname: nobody else wrote; jobtitle: someone wrote after us (not replaced).
+    assert replaced_changes(history, written, stored, read_at, written_at) == {"lastname": "Theirs"}
+    # The reply's clock and the history's may differ: the newest entry holding our value is ours.
+    skewed = {"lastname": [entry("Ours", 2_003), entry("Theirs", 1_500)]}
+    assert replaced_changes(skewed, {"lastname": "Ours"}, {"lastname": "Ours"}, read_at, written_at) == {
+        "lastname": "Theirs"}
