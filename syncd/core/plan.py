@@ -23,8 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from config.models import DeletePolicy
-from config.models import MatchRule
+from config.models import DeletePolicy, MatchRule
 from connectors.model import SetPatch, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, passes_filters
 from syncd.core.merge import MergeResult, merge_fields

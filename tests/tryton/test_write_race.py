@@ -125,7 +125,7 @@ def test_a_tryton_edit_of_the_same_field_in_the_write_window_is_a_conflict(
     pair.run(wrap=MOMENTS[moment](lambda: admin.write("party.party", pid, {"name": "Ann Lee-Tryton"})))
 
     found = [c for c in pair.store.conflicts("p") if c.field == "last"]
-    assert [(json.loads(c.cloze_value), json.loads(c.external_value), c.status) for c in found] == [
+    assert [(json.loads(c.cloze_value or "null"), json.loads(c.external_value or "null"), c.status) for c in found] == [
         ("Lee-Cloze", "Lee-Tryton", status)]
     [row] = admin.search_read("party.party", [("id", "=", pid)], ["name"])
     assert row["name"] == f"Ann {tryton_last}"
