@@ -182,7 +182,14 @@ class CreateRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpdateRequest:
-    """Change only the given fields of record ``id``; fields not named are never touched."""
+    """Change only the given fields of record ``id``; fields not named are never touched.
+
+    ``seen_modified_at`` is the record's ``modified_at`` as the caller read it before deciding
+    on this write. A connector that can tell the record changed since (a conditional write, a
+    fresh read, a property history) must not overwrite such a change silently: it answers
+    with a failed result coded :data:`CHANGED_SINCE_READ` carrying the record as it is now,
+    and leaves the other writer's values in place.
+    """
 
     id: str
     fields: Mapping[str, str | SetPatch | None]
@@ -190,6 +197,12 @@ class UpdateRequest:
     remove_app_link: AppLink | None = None
     cloze_ref: str | None = None
     clear_cloze_ref: bool = False
+    seen_modified_at: int | None = None
+
+
+CHANGED_SINCE_READ = "changed_since_read"
+"""``WriteResult.code`` of an update refused (or undone) because someone else changed the
+record after the caller read it; ``WriteResult.record`` holds the record as it is now."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan
 from connectors.hubspot.relations import KeyCache, Relations, chunks
-from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
+from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
 
 _EXISTING = re.compile(r"Existing ID:\s*(\d+)")
 
@@ -146,14 +147,27 @@ class Writer:
         return None
 
     # -- update ---------------------------------------------------------------------------
+    #
+    # HubSpot has no conditional write, so an update guarded by ``seen_modified_at`` is
+    # checked twice. Just before the write, one batch read per batch: a record modified
+    # since the caller's read is not written. After the write, one batch read of the written
+    # properties' history: a change by someone else stamped between the caller's read and
+    # this write was overwritten in that last moment; it is put back at once. Either way the
+    # result is CHANGED_SINCE_READ with the record as it is now, and the caller merges again.
 
     def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
-        current = self._current(entity, [r.id for r in requests if self.mapper.needs_current(entity, r.fields)])
+        guarded = {r.id: r.seen_modified_at for r in requests if r.seen_modified_at is not None and r.fields}
+        current = self._current(entity, [r.id for r in requests
+                                         if self.mapper.needs_current(entity, r.fields) or r.id in guarded])
         items: list[_Item] = []
         for req in requests:
-            if self.mapper.needs_current(entity, req.fields) and req.id not in current:
+            if (self.mapper.needs_current(entity, req.fields) or req.id in guarded) and req.id not in current:
                 items.append(_Item(req.id, req.id, WritePlan(), failure=_failed(
                     req.id, f"HubSpot has no live record {req.id}", code="OBJECT_NOT_FOUND", record_id=req.id)))
+                continue
+            seen = guarded.get(req.id)
+            if seen is not None and (self._modified(entity, current[req.id]) or 0) > seen:
+                items.append(_Item(req.id, req.id, WritePlan(), failure=self._changed(entity, req.id, current[req.id])))
                 continue
             plan = self.mapper.to_properties(entity, req.fields, current.get(req.id))
             if req.cloze_ref:
@@ -164,6 +178,7 @@ class Writer:
         writes = [i for i in items if i.failure is None and i.plan.properties]
         for chunk in chunks(writes, self.batch_size):
             self._update_batch(entity, list(chunk))
+            self._undo_overwrites(entity, [i for i in chunk if i.result is not None and i.key in guarded], guarded)
         for item in items:
             if item.failure is None and not item.plan.properties:
                 item.result = current.get(item.ref) or {"id": item.ref, "properties": {}}
@@ -189,6 +204,50 @@ class Writer:
                 self._update_batch(entity, [item])
         elif leftovers:
             leftovers[0].failure = _failed(leftovers[0].key, "HubSpot returned no result for this record")
+
+    def _modified(self, entity: Entity, obj: Mapping[str, Any]) -> int | None:
+        return self.mapper.to_record(entity, obj).modified_at
+
+    def _changed(self, entity: Entity, record_id: str, obj: Mapping[str, Any]) -> WriteResult:
+        return WriteResult(key=record_id, ok=False, id=record_id, record=self.mapper.to_record(entity, obj),
+                           code=CHANGED_SINCE_READ, retryable=True,
+                           error=f"HubSpot record {record_id} was changed by someone else after it was read")
+
+    def _undo_overwrites(self, entity: Entity, items: list[_Item], seen: Mapping[str, int | None]) -> None:
+        """Put back what someone else set between the caller's read and this write, and say so."""
+        if not items:
+            return
+        names = sorted({name for i in items for name in i.plan.properties})
+        path = self.client.paths.objects(OBJECT_TYPE[entity])
+        reply = self.client.post(f"{path}/batch/read", {"inputs": [{"id": i.ref} for i in items],
+                                                       "properties": self.read_properties(entity),
+                                                       "propertiesWithHistory": names})
+        now = {str(o["id"]): o for o in (reply.body or {}).get("results", [])}
+        restores: list[tuple[_Item, dict[str, str]]] = []
+        for item in items:
+            obj = now.get(item.ref)
+            read_at = seen.get(item.ref)
+            if obj is None or read_at is None or item.result is None:
+                continue
+            written_at = v.ms_from(str(item.result.get("updatedAt") or "")) or 0
+            lost = replaced_changes(obj.get("propertiesWithHistory") or {}, item.plan.properties,
+                                    item.result.get("properties") or {}, read_at, written_at)
+            if lost:
+                restores.append((item, lost))
+        if not restores:
+            return
+        inputs = [{"id": item.ref, "properties": lost} for item, lost in restores]
+        try:
+            body = self.client.post(f"{path}/batch/update", {"inputs": inputs}).body or {}
+        except HubSpotRejected as exc:
+            for item, lost in restores:
+                item.failure = _failed(item.key, f"this write replaced a change someone else made meanwhile "
+                                                 f"({', '.join(sorted(lost))}) and it could not be put back: "
+                                                 f"{exc.message}", code=CHANGED_SINCE_READ, record_id=item.ref)
+            return
+        fresh = {str(o["id"]): o for o in body.get("results") or []}
+        for item, _ in restores:
+            item.failure = self._changed(entity, item.ref, fresh.get(item.ref) or now[item.ref])
 
     def _current(self, entity: Entity, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -274,3 +333,27 @@ class Writer:
         if item.plan.dropped:
             details["dropped"] = item.plan.dropped
         return WriteResult(key=item.key, ok=True, id=record.id, record=record, details=details)
+
+
+def replaced_changes(history: Mapping[str, Any], written: Mapping[str, str], stored: Mapping[str, Any],
+                     read_at: int, written_at: int) -> dict[str, str]:
+    """Properties this write replaced although someone else had set them after ``read_at``:
+    property -> the value they set (the newest such change), from HubSpot's property history.
+    ``stored`` holds the written properties as the write's reply showed them."""
+    lost: dict[str, str] = {}
+    for name in written:
+        entries = [(str(e.get("value") or ""), v.ms_from(str(e.get("timestamp") or "")) or 0)
+                   for e in history.get(name) or []]  # newest first
+        mine = str(stored.get(name) or "")
+        # This write's own entry holds the value now stored, at the reply's time (or, should the
+        # two clocks differ, it is the newest entry holding that value); only changes older
+        # than it were replaced by it.
+        own = next((k for k, (value, ms) in enumerate(entries) if ms == written_at and value == mine), None)
+        if own is None:
+            own = next((k for k, (value, ms) in enumerate(entries) if value == mine and ms > read_at), None)
+        if own is None:
+            continue
+        theirs = [value for value, ms in entries[own + 1:] if ms > read_at]
+        if theirs and theirs[0] != mine:
+            lost[name] = theirs[0]
+    return lost

@@ -1,14 +1,17 @@
 """Creates, updates and deletes, one :class:`WriteResult` per request, never an exception per record.
 
 Edit conflicts. Every read remembers each record's ``_timestamp`` (its version).
-An update reads the record afresh, applies only the requested changes to what it
-holds *now* (set fields as additions/removals, a person's first or last name on
-top of the current name), and writes with the version the caller last read. If
-the record changed in between, Tryton refuses the write (ConcurrencyException);
-the update then reads again, re-applies the same requested changes on the fresh
-record and writes again, so neither edit is lost. Such a result carries
-``details["concurrent_edit"] = True`` and no record, so the engine's base keeps
-the values it wrote and the other edit is seen as a change on the next poll.
+An update reads the record afresh and applies only the requested changes to what it
+holds *now* (set fields as additions/removals, a person's first or last name on top
+of the current name), writing with the fresh version. A field update whose record
+changed after the caller read it (another version than the one remembered, or a
+change time after ``seen_modified_at``, which also covers edits of contact
+mechanisms) is not written: it is answered ``CHANGED_SINCE_READ`` with the record as
+it is now, so the caller merges both edits and a change to the same field becomes a
+conflict instead of a silent overwrite. If the record changes between the update's
+own read and its write, Tryton itself refuses the write (ConcurrencyException) and
+the answer is the same. Updates that only stamp the join marker are retried on the
+fresh record instead: they overwrite nothing anyone edits.
 
 Creates first look for a record carrying the request's Cloze identity, so a create
 repeated after a crash returns the record made the first time
@@ -21,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
+from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
 from connectors.tryton import opportunities as opp
 from connectors.tryton import parties as pty
 from connectors.tryton.client import ConcurrentEdit, TrytonClient, TrytonRejected
@@ -177,29 +180,44 @@ class Writer:
             return failed(req.id, f"{req.id!r} is not a Tryton record id", code="NotFound")
         model = self.model(entity)
         expected = self.versions.get(model, record_id)
-        concurrent = False
+        guarded = bool(req.fields)  # a marker-only update overwrites nothing anyone edits
         for _attempt in range(MAX_ATTEMPTS):
             row = self.read(entity, record_id)
             if row is None or (entity != "project" and self.parties.kind(row) != entity):
                 return failed(req.id, f"Tryton has no {entity} {record_id}", code="NotFound", record_id=req.id)
             fresh = str(row.get("_timestamp"))
-            if expected is not None and expected != fresh:
-                concurrent = True  # changed since the caller read it: apply on top of the fresh record
+            if guarded and self._changed_since(entity, row, expected, req.seen_modified_at):
+                return self._changed(entity, req.id, row)
             try:
                 self._apply(entity, record_id, row, req, fresh)
             except ConcurrentEdit:
-                concurrent, expected = True, None
+                if guarded:
+                    row = self.read(entity, record_id)
+                    if row is not None:
+                        return self._changed(entity, req.id, row)
                 continue
             except TrytonRejected as exc:
                 return failed(req.id, exc.message, code=str(exc.code or "Rejected"), record_id=req.id)
             except ValueError as exc:
                 return failed(req.id, str(exc), code="BadValue", record_id=req.id)
-            if concurrent:
-                self.read(entity, record_id)  # remember the new version
-                return WriteResult(key=req.id, ok=True, id=req.id, details={"concurrent_edit": True})
             return self._result(entity, req.id, record_id)
         return failed(req.id, f"the record kept changing during {MAX_ATTEMPTS} attempts", code="ConcurrencyException",
                       record_id=req.id, retryable=True, concurrent_edit=True)
+
+    def _changed_since(self, entity: Entity, row: Mapping[str, Any], expected: str | None,
+                       seen_modified_at: int | None) -> bool:
+        """Whether ``row`` changed after the caller's read (by version, or by change time)."""
+        if expected is not None and expected != str(row.get("_timestamp")):
+            return True
+        if seen_modified_at is None:
+            return False
+        record = self.to_record(entity, row)
+        return record is not None and (record.modified_at or 0) > seen_modified_at
+
+    def _changed(self, entity: Entity, key: str, row: Mapping[str, Any]) -> WriteResult:
+        return WriteResult(key=key, ok=False, id=key, record=self.to_record(entity, row), code=CHANGED_SINCE_READ,
+                           retryable=True, error=f"Tryton {entity} {key} was changed by someone else after it was read",
+                           details={"concurrent_edit": True})
 
     def _apply(self, entity: Entity, record_id: int, row: Mapping[str, Any], req: UpdateRequest, stamp: str) -> None:
         if entity != "project":

@@ -45,11 +45,16 @@ class FieldRule:
     policy: Policy
     cloze_key: str
     external_key: str
-    values: Mapping[str, str] = field(default_factory=dict)  # Cloze value -> external value
-    read_values: Mapping[str, str] = field(default_factory=dict)  # external value -> Cloze value
+    # Value maps, looked up without case; the value found is used exactly as configured,
+    # since a side such as HubSpot refuses a dropdown option spelt in another case.
+    values: Mapping[str, str] = field(default_factory=dict)  # lower-cased Cloze value -> external value
+    read_values: Mapping[str, str] = field(default_factory=dict)  # lower-cased external value -> Cloze value
 
     def from_external(self, value: str) -> str | None:
         return self.read_values.get(value.lower())
+
+    def to_external(self, value: str) -> str | None:
+        return self.values.get(value.lower())
 
     def key(self, side: Side) -> str:
         return self.cloze_key if side == "cloze" else self.external_key
@@ -123,7 +128,7 @@ def build_entity_mapping(
             kind = FieldKind(fm.kind or "text")
             rules.append(
                 FieldRule(name, kind, fm.direction, policy, custom_key(fm.cloze), custom_key(fm.external),
-                          dict(fm.values), _read_values(fm))
+                          _write_values(fm), _read_values(fm))
             )
             continue
         if name not in canonical:
@@ -138,11 +143,10 @@ def build_entity_mapping(
             problems.append(f"{where}: the {' and '.join(missing)} connector cannot sync this {entity} field")
             continue
         kind = canonical[name].kind
-        if fm.values and kind is not FieldKind.ENUM:
-            problems.append(f"{where}: 'values' maps enumerated fields only (this one is {kind.value})")
+        if (fm.values or fm.more_external_values) and kind not in _MAPPABLE:
+            problems.append(f"{where}: 'values' maps enumerated and text fields only (this one is {kind.value})")
             continue
-        rules.append(FieldRule(name, kind, fm.direction, policy, name, name,
-                               {k.lower(): v.lower() for k, v in fm.values.items()}, _read_values(fm)))
+        rules.append(FieldRule(name, kind, fm.direction, policy, name, name, _write_values(fm), _read_values(fm)))
     match_on = tuple(cfg.match_on) if cfg.match_on is not None else DEFAULT_MATCH[entity]
     mapping = EntityMapping(
         entity=entity,
@@ -157,9 +161,18 @@ def build_entity_mapping(
     return mapping, problems
 
 
+# A text field may map too: a free-text field on one side can be a dropdown on the other
+# (Cloze's company industry and HubSpot's ``industry``).
+_MAPPABLE = (FieldKind.ENUM, FieldKind.TEXT)
+
+
+def _write_values(fm: FieldMapping) -> dict[str, str]:
+    return {k.lower(): v for k, v in fm.values.items()}
+
+
 def _read_values(fm: FieldMapping) -> dict[str, str]:
-    out = {v.lower(): k.lower() for k, v in fm.values.items()}
-    out.update({k.lower(): v.lower() for k, v in fm.more_external_values.items()})
+    out = {v.lower(): k for k, v in fm.values.items()}
+    out.update({k.lower(): v for k, v in fm.more_external_values.items()})
     return out
 
 
@@ -222,7 +235,7 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
             if mapped is None:
                 problems[rule.name] = f"value {value!r} of {key!r} has no entry in the value map"
                 continue
-            value = mapped
+            value = normalize(rule.kind, mapped)  # the Cloze value in canonical form (enum keys lower-cased)
         values[rule.name] = value
     links = frozenset(link.key for link in record.app_links)
     scope: dict[str, Value] = {}
@@ -259,10 +272,11 @@ def to_side(
         if isinstance(value, frozenset):
             value = SetPatch(result=value, add=value)
         if side == "external" and rule.values and isinstance(value, str):
-            if value not in rule.values:
+            mapped = rule.to_external(value)
+            if mapped is None:
                 problems[name] = f"Cloze value {value!r} has no entry in the value map"
                 continue
-            value = rule.values[value]
+            value = mapped
         out[rule.key(side)] = value
     return out, problems
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from config.models import DeletePolicy
-from connectors.model import Side
-from syncd.core.mapping import Canon, EntityMapping, passes_filters
+from config.models import DeletePolicy, MatchRule
+from connectors.model import SetPatch, Side
+from syncd.core.mapping import Canon, EntityMapping, match_field, passes_filters
 from syncd.core.merge import MergeResult, merge_fields
 from syncd.core.normalize import Value
 
@@ -77,6 +77,9 @@ class Action:
     # sync: each side's values as read, so a write's reply can show what else it changed
     seen_cloze: Mapping[str, Value] = field(default_factory=dict)
     seen_external: Mapping[str, Value] = field(default_factory=dict)
+    # sync: each side's modification time as read, so a write can tell if someone changed it since
+    seen_cloze_at: int | None = None
+    seen_external_at: int | None = None
 
     @property
     def is_delete(self) -> bool:
@@ -172,8 +175,31 @@ def plan_entity(
     # Records this plan deletes no longer stand in the way of a new record with the same e-mail.
     doomed_c = {a.cloze_id for a in plan.actions if a.kind == "delete_cloze" and a.cloze_id}
     doomed_e = {a.external_id for a in plan.actions if a.kind == "delete_external" and a.external_id}
-    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e, hold or {})
+    # Linked records stand in the way of new ones with the keys they will hold after this plan's
+    # writes, not those read: otherwise the next run, seeing the written keys, decides otherwise.
+    after_c: dict[str, Mapping[str, frozenset[str]]] = {}
+    after_e: dict[str, Mapping[str, frozenset[str]]] = {}
+    for a in plan.actions:
+        if a.kind == "sync" and a.merge is not None and a.cloze_id in obs.cloze and a.external_id in obs.external:
+            after_c[a.cloze_id] = keys_after(obs.cloze[a.cloze_id], a.merge.cloze_patch, mapping.match_on)
+            after_e[a.external_id] = keys_after(obs.external[a.external_id], a.merge.external_patch, mapping.match_on)
+    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e, hold or {},
+                   after_c, after_e)
     return plan
+
+
+def keys_after(canon: Canon, patch: Mapping[str, Value | SetPatch], match_on: Iterable[MatchRule]
+               ) -> Mapping[str, frozenset[str]]:
+    """The match keys ``canon`` holds once ``patch`` (this plan's write to it) is applied."""
+    keys = dict(canon.match_keys)
+    for rule in match_on:
+        name = match_field(rule)
+        if name not in patch:
+            continue
+        value = patch[name]
+        value = value.result if isinstance(value, SetPatch) else value
+        keys[rule] = value if isinstance(value, frozenset) else frozenset({value.lower()} if value else ())
+    return keys
 
 
 def _state(record_id: str | None, observed: Mapping[str, Canon], gone: set[str], complete: bool) -> str:
@@ -276,6 +302,8 @@ def _sync_action(
         prior_external=base_e,
         seen_cloze=c.values,
         seen_external=e.values,
+        seen_cloze_at=c.modified_at,
+        seen_external_at=e.modified_at,
     )
     quiet = link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref
     unchanged = (base_c is not None and base_e is not None and not resolution
@@ -295,8 +323,11 @@ def _plan_unlinked(
     doomed_c: set[str] = frozenset(),  # type: ignore[assignment]
     doomed_e: set[str] = frozenset(),  # type: ignore[assignment]
     hold: Mapping[tuple[str, str], int] | None = None,
+    after_c: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
+    after_e: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
 ) -> None:
     hold = hold or {}
+    after_c, after_e = after_c or {}, after_e or {}
 
     def held(side: str, canon: Canon) -> bool:
         since = hold.get((side, canon.id))
@@ -353,10 +384,11 @@ def _plan_unlinked(
         index: dict[str, set[str]] = defaultdict(set)
         linked_index: dict[str, str] = {}
         for e in obs.external.values():
-            for key in e.match_keys.get(rule, ()):
-                if e.id in free_e:
+            if e.id in free_e:
+                for key in e.match_keys.get(rule, ()):
                     index[key].add(e.id)
-                elif e.id in by_external and e.id not in doomed_e:
+            elif e.id in by_external and e.id not in doomed_e:
+                for key in after_e.get(e.id, e.match_keys).get(rule, ()):
                     linked_index[key] = e.id
         reverse: dict[str, set[str]] = defaultdict(set)
         for c in free_c.values():
@@ -395,12 +427,19 @@ def _plan_unlinked(
                 continue
             take(c, free_e[next(iter(candidates))])
 
+    # Pairs made here count as linked below, with the keys their merge leaves them.
+    pair_actions = [_sync_action(None, c, e, mapping, app_id, None) for c, e in pairs]
+    for action, (c, _e) in zip(pair_actions, pairs):
+        assert action is not None and action.merge is not None
+        after_c = {**after_c, c.id: keys_after(c, action.merge.cloze_patch, mapping.match_on)}
+    paired_c = {c.id for c, _ in pairs}
+
     # Linked-by-match external records that clash with an already linked Cloze record.
     for rule in mapping.match_on:
         linked_c_keys: dict[str, str] = {}
         for c in obs.cloze.values():
-            if c.id in by_cloze and c.id not in doomed_c:
-                for key in c.match_keys.get(rule, ()):
+            if (c.id in by_cloze and c.id not in doomed_c) or c.id in paired_c:
+                for key in after_c.get(c.id, c.match_keys).get(rule, ()):
                     linked_c_keys[key] = c.id
         for e in sorted(free_e.values(), key=lambda r: r.id):
             if e.id in blocked_e:
@@ -410,8 +449,7 @@ def _plan_unlinked(
                 blocked_e.add(e.id)
                 plan.errors.append(PlanError("external", e.id, f"matches by {rule} Cloze record {clash[0]}, which is already linked to another external record (a duplicate?)", "duplicate"))
 
-    for c, e in pairs:
-        action = _sync_action(None, c, e, mapping, app_id, None)
+    for action in pair_actions:
         assert action is not None
         plan.actions.append(action)
 

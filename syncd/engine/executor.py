@@ -17,7 +17,16 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector
-from connectors.model import AppLink, CreateRequest, Entity, SetPatch, Side, UpdateRequest, WriteResult
+from connectors.model import (
+    CHANGED_SINCE_READ,
+    AppLink,
+    CreateRequest,
+    Entity,
+    SetPatch,
+    Side,
+    UpdateRequest,
+    WriteResult,
+)
 from state.store import StateStore, dumps
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.normalize import Value, to_json
@@ -170,6 +179,9 @@ class Executor:
                     marker["add_app_link"] = self._app_link(action.external_id)
                 if side == "external" and action.set_cloze_ref:
                     marker["cloze_ref"] = action.cloze_id
+                if fields:
+                    # Lets the side refuse to overwrite an edit made after this run read the record.
+                    marker["seen_modified_at"] = action.seen_cloze_at if side == "cloze" else action.seen_external_at
                 if fields or marker:
                     rid = action.cloze_id if side == "cloze" else action.external_id
                     requests[side].append(UpdateRequest(id=rid, fields=fields, **marker))
@@ -190,7 +202,15 @@ class Executor:
                     res = results.get(side, {}).get(rid)
                     if res is None:
                         continue
-                    if not res.ok:
+                    if not res.ok and res.code == CHANGED_SINCE_READ:
+                        # Someone edited the record between this run's read and its write: nothing of
+                        # theirs was overwritten. The bases stay, and the settle pass reads both sides
+                        # again, so the merge sees both edits (a conflict if they touch one field).
+                        failed = True
+                        self.settle.add((action.cloze_id, action.external_id))
+                        log.warning("write_race", pair=self.ctx.pair, entity=self.entity, side=side, record_id=rid,
+                                    cloze_id=action.cloze_id, external_id=action.external_id)
+                    elif not res.ok:
                         failed = True
                         self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
                                     message=res.error or "rejected", code=res.code)
@@ -295,12 +315,20 @@ class Executor:
                     merged[res.key] = res.id
                 else:
                     claimed[res.id] = res.key
-        # Stamp the join marker on the source record too, so both systems carry the link.
+        # Stamp the join marker on the source record too, so both systems carry the link. A
+        # Cloze record re-created elsewhere (its counterpart was deleted while it was edited)
+        # drops the App Link to the deleted record in the same call: one join key per pair.
+        replaced = self.ctx.store.counterparts(
+            self.ctx.pair, self.entity, "cloze",
+            [a.cloze_id for a in batch if a.replaces_link is not None and a.cloze_id]) if source == "cloze" else {}
         marks: list[UpdateRequest] = []
         for res in results:
             if res.ok and res.id and res.key not in merged:
                 if source == "cloze":
-                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id)))
+                    old = replaced.get(res.key)
+                    stale = self._app_link(old) if old and old != res.id else None
+                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id),
+                                               remove_app_link=stale))
                 else:
                     marks.append(UpdateRequest(id=res.key, fields={}, cloze_ref=res.id))
         mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}

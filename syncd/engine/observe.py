@@ -116,34 +116,39 @@ def complete(
     external: Connector,
     app_id: str,
     retry: Mapping[Side, Iterable[str]],
-) -> int:
-    """Fill in what an incremental observation lacks (see the module docstring); returns reads."""
-    reads = 0
+) -> dict[Side, int]:
+    """Fill in what an incremental observation lacks (see the module docstring).
+
+    Returns the records read, per side they were read from.
+    """
+    reads: dict[Side, int] = {"cloze": 0, "external": 0}
     conns: dict[Side, Connector] = {"cloze": cloze, "external": external}
     for side, ids in retry.items():
-        reads += add_by_id(obs, side, conns[side], entity, ids, mapping)
+        reads[side] += add_by_id(obs, side, conns[side], entity, ids, mapping)
 
     by_cloze = {l.cloze_id: l for l in links if l.cloze_id}
     by_external = {l.external_id: l for l in links if l.external_id}
 
     # New records: find a counterpart by marker or match rule before anything is created.
-    for side, own, other_side in (("cloze", obs.cloze, "external"), ("external", obs.external, "cloze")):
+    sides: tuple[tuple[Side, dict[str, Canon], Side], ...] = (
+        ("cloze", obs.cloze, "external"), ("external", obs.external, "cloze"))
+    for side, own, other_side in sides:
         linked = by_cloze if side == "cloze" else by_external
-        other: Connector = conns[other_side]  # type: ignore[index]
+        other = conns[other_side]
         for canon in list(own.values()):
             if canon.id in linked:
                 continue
             marker_ids = _marker_targets(canon, side, app_id)
             if marker_ids:
-                reads += add_by_id(obs, other_side, other, entity, marker_ids, mapping)  # type: ignore[arg-type]
+                reads[other_side] += add_by_id(obs, other_side, other, entity, marker_ids, mapping)
                 continue
             found = other.find_linked(entity, canon.id)
             if found is not None:
-                reads += _add(obs, other_side, [found], mapping)  # type: ignore[arg-type]
+                reads[other_side] += _add(obs, other_side, [found], mapping)
                 continue
             for rule in mapping.match_on:
                 for key in canon.match_keys.get(rule, ()):
-                    reads += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)  # type: ignore[arg-type]
+                    reads[other_side] += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.
@@ -157,18 +162,18 @@ def complete(
                 out.append(mine)
         return out
 
-    reads += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
-    reads += add_by_id(obs, "external", external, entity, wanted("external"), mapping)
+    reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
+    reads["external"] += add_by_id(obs, "external", external, entity, wanted("external"), mapping)
     # Counterparts of records just found through markers or matches may be linked too.
-    reads += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
+    reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
     for gone_id in list(obs.cloze_gone):
         link = by_cloze.get(gone_id)
         if link and link.external_id:
-            reads += add_by_id(obs, "external", external, entity, [link.external_id], mapping)
+            reads["external"] += add_by_id(obs, "external", external, entity, [link.external_id], mapping)
     for gone_id in list(obs.external_gone):
         link = by_external.get(gone_id)
         if link and link.cloze_id:
-            reads += add_by_id(obs, "cloze", cloze, entity, [link.cloze_id], mapping)
+            reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, [link.cloze_id], mapping)
     return reads
 
 

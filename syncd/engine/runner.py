@@ -351,7 +351,8 @@ class PairEngine:
                 retry["cloze"].append(link.cloze_id)
                 retry["external"].append(link.external_id)
         extra = observe.complete(observed.obs, entity, mapping, links, cloze, external, self.cfg.app_id, retry)
-        observed.reads["cloze"] = observed.reads.get("cloze", 0) + extra
+        for side, n in extra.items():
+            observed.reads[side] = observed.reads.get(side, 0) + n
         return observed
 
     def _recover_journal(self, entity: Entity) -> None:

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config.models import PairConfig
@@ -129,7 +129,16 @@ class TrytonWorld:
         MemoryBackend.forget(self.cloze_name)
 
 
+def _p(*emails: str) -> dict[str, Any]:
+    return {"first": "Ann", "last": "Lee", "emails": list(emails), "tags": []}
+
+
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# Once flaky here: the Cloze person matched by ann@ gains cy@ in the first run, which makes the
+# third party a duplicate only when judged by the keys after that run's writes.
+@example(initial=[("cloze", _p("ann@example.com")), ("external", _p("dee@example.com")),
+                  ("external", _p("cy@example.com", "ann@example.com")),
+                  ("external", _p("cy@example.com", "dee@example.com"))], steps=[])
 @given(initial=st.lists(st.tuples(st.sampled_from(["cloze", "external"]), person), max_size=4),
        steps=st.lists(step, max_size=5))
 def test_random_edits_converge_against_tryton(tryton_server: TrytonServer, initial: list[Any], steps: list[Any]) -> None:

@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
@@ -64,6 +64,8 @@ class HubSpotEmulator:
         self.limits = RateLimits()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._hooks: list[tuple[str, str, Callable[[], None]]] = []
+        self._hooks_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -189,6 +191,21 @@ class HubSpotEmulator:
                 raise ValueError("; ".join(f"{p.name}: {p.message}" for p in problems))
             self.store.update(obj, clean, now=modified_ms, source=history.UI)
 
+    def before_request(self, method: str, path_fragment: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, just before the next ``method`` request whose path contains
+        ``path_fragment`` is handled: a test lands an edit at an exact moment of a sync
+        (after the sync read a record, before its write arrives), with no timing involved."""
+        with self._hooks_lock:
+            self._hooks.append((method.upper(), path_fragment, action))
+
+    def _take_hook(self, method: str, path: str) -> Callable[[], None] | None:
+        with self._hooks_lock:
+            for index, (wanted, fragment, action) in enumerate(self._hooks):
+                if wanted == method and fragment in path:
+                    del self._hooks[index]
+                    return action
+        return None
+
     def archive(self, object_type: str, object_id: str, *, archived_ms: int | None = None) -> None:
         type_ = _known_type(object_type)
         with self.store.lock:
@@ -283,6 +300,9 @@ class HubSpotEmulator:
         if latency > 0:
             time.sleep(latency)
         body = _parse_json(raw_body)
+        hook = self._take_hook(method, path)
+        if hook is not None:
+            hook()
         with self.store.lock:
             call = Call(method, path, query, body, settings, self.store, self.stats)
             try:

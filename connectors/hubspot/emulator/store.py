@@ -224,12 +224,15 @@ class Store:
         before = self._indexed_now(obj)
         stamp = self.now_ms() if now is None else now
         written = {k: v for k, v in clean.items() if k not in _COMPUTED}
+        # A value set to what it already is leaves no history entry (as in HubSpot), so a test
+        # reading the history sees other writers' changes, not our own no-op echoes.
+        changed = {k: v for k, v in written.items() if (obj.properties.get(k) or "") != v}
         for name, value in written.items():
             if value == "":
                 obj.properties.pop(name, None)
             else:
                 obj.properties[name] = value
-        history.record(obj.history, written, stamp, source)
+        history.record(obj.history, changed, stamp, source)
         obj.modified_ms = stamp
         self._reindex(obj, before)
 
