@@ -149,7 +149,7 @@ def test_the_emulator_returns_property_history_newest_first(world: World) -> Non
                              "propertiesWithHistory": ["lastname"]})
     [result] = reply.json()["results"]
     history = result["propertiesWithHistory"]["lastname"]
-    assert [(h["value"], h["sourceType"]) for h in history] == [("Two", "CRM_UI"), ("One", "INTEGRATION")]
+    assert [(h["value"], h["sourceType"]) for h in history] == [("Two", "CRM_UI"), ("One", "CRM_UI")]
     assert all(h["timestamp"].endswith("Z") for h in history)
     single = httpx.get(f"{hubspot.url}/crm/v3/objects/contacts/{contact}",
                        headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
