@@ -424,14 +424,14 @@ class RecordStore:
         for name in ("stage", "defaultStage"):
             value = clean.get(name)
             if isinstance(value, str) and not is_empty_enum(value):
-                key = account.stage_key(entity, value)
+                key = account.stage_key(entity, value, self.behaviour().project_pending_stage)
                 if key is None:
                     raise Rejected(26, f"An invalid value was provided for the stage: {value}")
                 clean[name] = key
         for name in ("segment", "defaultSegment"):
             value = clean.get(name)
             if isinstance(value, str) and not is_empty_enum(value):
-                key = account.segment_key(entity, value)
+                key = account.segment_key(entity, value, self.behaviour().project_segment_keys == "dashed")
                 if key is None:
                     raise Rejected(26, f"An invalid value was provided for the segment: {value}")
                 clean[name] = key
