@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -433,7 +434,7 @@ class ClozeConnector(Connector):
         for direct in sent:
             data = self.known.get(entity, direct)
             if data is None:
-                data = self._retry(lambda: self._fresh(entity, direct))
+                data = self._retry(partial(self._fresh, entity, direct))
             if data is None:
                 results[direct] = WriteResult(
                     direct, False, id=direct, error="updated, but the record is gone", code="62"
