@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr, field_validator
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
-from connectors.cloze.known import KnownRecords
+from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
 from connectors.cloze.wire import norm_domain, norm_email, norm_phone
 from connectors.http import RetryPolicy
@@ -357,7 +357,7 @@ class ClozeConnector(Connector):
         links = {(r.app_link.source.lower(), r.app_link.uniqueid) for r, _ in sent if r.app_link is not None}
 
         def carries_one(record: Json) -> bool:
-            return any(has_app_link(record, source, uid) for source, uid in links)
+            return not links.isdisjoint(link_keys(record))
 
         if sent:
             self._confirm(entity, position, carries_one, len(links))

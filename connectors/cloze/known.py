@@ -23,7 +23,8 @@ Json = dict[str, Any]
 LinkKey = tuple[str, str]
 
 
-def _links(record: Mapping[str, Any]) -> list[LinkKey]:
+def link_keys(record: Mapping[str, Any]) -> list[LinkKey]:
+    """``(source lower-cased, uniqueid)`` of each live App Link of a wire record."""
     out = []
     for link in live_elements(record.get("appLinks")):
         if isinstance(link, Mapping) and link.get("source") and link.get("uniqueid"):
@@ -58,7 +59,7 @@ class KnownRecords:
                 continue
             record = item if isinstance(item, dict) else dict(item)
             records[direct] = record
-            for key in _links(record):
+            for key in link_keys(record):
                 links[key] = direct
 
     def forget(self, entity: Entity, direct: str) -> None:
@@ -72,7 +73,7 @@ class KnownRecords:
         key = (source.lower(), uniqueid)
         direct = self.by_link.get(entity, {}).get(key)
         record = self.get(entity, direct) if direct else None
-        return record if record is not None and key in _links(record) else None
+        return record if record is not None and key in link_keys(record) else None
 
     def mark_complete(self, entity: Entity) -> None:
         self.complete.add(entity)

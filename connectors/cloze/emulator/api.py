@@ -203,7 +203,7 @@ class ClozeApi:
         else:
             cursor = self._new_cursor(entity, q)
         wanted = matcher(entity, dict(cursor.filters))
-        records = [r for r in self.emu.store.rendered(entity) if wanted(r)]
+        records = [r for r in self.emu.store.rendered(entity, (cursor.stamp, cursor.key)) if wanted(r)]
         batch, cursor, available = feed_batch(records, cursor)
         reply: dict[str, Any] = {"availablecount": available, "cursor": cursor.encode()}
         if cursor.keysonly:
