@@ -139,3 +139,18 @@ def test_a_batch_of_updates_to_a_deleted_record_is_reported(emulator: ClozeEmula
     results = connector.update("person", [UpdateRequest(r.id or "", {"last": "X"}) for r in created])
     assert [r.ok for r in results] == [True, False, True]
     assert results[1].code == "62"
+
+
+def test_many_records_by_id_come_from_one_feed_read_when_that_is_cheaper(
+    emulator: ClozeEmulator, connector: ClozeConnector
+) -> None:
+    created = connector.create("person", people(N))
+    connector.begin_run()
+    gets = emulator.request_count("GET /v1/people/get")
+    before = emulator.request_count()
+    found = connector.get("person", [r.id or "" for r in created[:30]])
+    assert sorted(found) == sorted(r.id or "" for r in created[:30])
+    assert emulator.request_count("GET /v1/people/get") == gets
+    assert calls(emulator, before) <= 3  # one count, one page of 50 and the empty one
+    few = connector.get("person", [created[0].id or "", "no-such-id"])
+    assert list(few) == [created[0].id]
