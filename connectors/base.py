@@ -127,6 +127,10 @@ class Connector(ABC):
         """Account-level facts for ``syncd config check --online`` (stages, segments...)."""
         return {}
 
+    def begin_run(self) -> None:
+        """Called by the engine before each run: drop anything kept from an earlier run's reads."""
+        return
+
     # -- reads -------------------------------------------------------------------
 
     @abstractmethod

@@ -115,7 +115,8 @@ close_date = {{}}
 tags = {{}}
 people = {{}}
 companies = {{}}
-stage = {{ values = {{ future = "appointmentscheduled", current = "presentationscheduled", pending = "contractsent", won = "closedwon", lost = "closedlost" }}, more_external_values = {{ qualifiedtobuy = "future", decisionmakerboughtin = "current" }} }}
+# Cloze's documented project stages are future, current, won and lost.
+stage = {{ values = {{ future = "appointmentscheduled", current = "presentationscheduled", {pending}won = "closedwon", lost = "closedlost" }}, more_external_values = {{ qualifiedtobuy = "future", decisionmakerboughtin = "current"{contractsent} }} }}
 """
 
 
@@ -124,8 +125,12 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def write_config(directory: Path, cloze_url: str, hubspot_url: str) -> Path:
-    """Write the sandbox pair's config and its two secret files into ``directory``; returns the config path."""
+def write_config(directory: Path, cloze_url: str, hubspot_url: str, *, pending_stage: bool = False) -> Path:
+    """Write the sandbox pair's config and its two secret files into ``directory``; returns the config path.
+
+    ``pending_stage``: the Cloze account has the (undocumented) ``pending`` project stage, which
+    then stands for HubSpot's ``contractsent``; without it that deal stage reads as ``current``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     _write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
     _write_private(directory / "hubspot_token", HUBSPOT_TOKEN + "\n")
@@ -133,6 +138,8 @@ def write_config(directory: Path, cloze_url: str, hubspot_url: str) -> Path:
     _write_private(config_path, CONFIG.format(
         state=(directory / "state.db").resolve(), cloze=cloze_url, hubspot=hubspot_url,
         cloze_key=(directory / "cloze_api_key").resolve(), hubspot_token=(directory / "hubspot_token").resolve(),
+        pending='pending = "contractsent", ' if pending_stage else "",
+        contractsent="" if pending_stage else ', contractsent = "current"',
     ))
     return config_path
 
@@ -211,6 +218,20 @@ def conflicting_edits(cloze_url: str, hubspot: HubSpotEmulator, loaded: Any, rng
     return names
 
 
+def parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; a value is read as JSON (``true``, ``2``) where it parses, else as text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--cloze-setting")
+        try:
+            out[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[name.strip()] = raw
+    return out
+
+
 def fail(exc: SyncdError) -> None:
     from syncd.cli import fail as cli_fail
 
@@ -230,15 +251,22 @@ def _show(report: RunReport, title: str) -> None:
 @click.option("--people", type=int, default=300, show_default=True, help="Cloze people to seed (companies and deals follow)")
 @click.option("--seed", "seed_value", type=int, default=7, show_default=True, help="random seed for the data")
 @click.option("--serve", is_flag=True, help="keep the emulators running afterwards (Ctrl-C stops them)")
-def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> None:
+@click.option("--cloze-setting", "cloze_settings", multiple=True, metavar="NAME=VALUE",
+              help="a Cloze emulator behaviour setting (connectors/cloze/EMULATOR_CHOICES.md), e.g. "
+                   "app_link_get=all; the defaults are the documented behaviour")
+def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool, cloze_settings: tuple[str, ...]) -> None:
     """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
     configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN), to_stderr=True)
+    behaviour = parse_settings(cloze_settings)
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     rng = random.Random(seed_value)
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value) as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN) as hubspot:
+    try:
+        emulator = ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value, **behaviour)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--cloze-setting") from None
+    with emulator as cloze, HubSpotEmulator(token=HUBSPOT_TOKEN) as hubspot:
         seeded = seed_emulator(cloze, people, seed_value)
         load_into(hubspot, build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10)))
         overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
@@ -248,7 +276,7 @@ def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> N
             f"{len(hubspot.objects('contacts'))} contacts ({overlap} of them also in Cloze), "
             f"{len(hubspot.objects('companies'))} companies, {len(hubspot.objects('deals'))} deals"
         )
-        config_path = write_config(directory, cloze.url, hubspot.url)
+        config_path = write_config(directory, cloze.url, hubspot.url, pending_stage=cloze.behaviour.project_pending_stage)
         try:
             loaded = load_config(config_path)
         except SyncdError as exc:
@@ -272,7 +300,8 @@ def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> N
             console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {row.cloze_value} / HubSpot {row.external_value}"
                           f" -> {row.outcome} ({row.policy})", highlight=False)
         console.print(f"\nTry: syncd status --config {config_path}    syncd conflicts list --all --config {config_path}")
-        failed = not (first.ok and second.ok and third.ok) or third.total_writes != 0
+        runs = (first, second, third)
+        failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
         if serve:
             console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  HubSpot: {hubspot.url}")
             stop = threading.Event()

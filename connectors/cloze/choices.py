@@ -47,12 +47,14 @@ class ClozeApiAssumptions(BaseModel):
             "`direct` is stable; `syncKey` churns on merges (spec §2.5); 'both' sends the two."
         ),
     )
-    app_link_lookup: Literal["get", "scan"] = Field(
-        default="get",
+    app_link_lookup: Literal["documented", "get", "scan"] = Field(
+        default="documented",
         description=(
-            "spec §2.3 (INFERRED for people and companies): 'get' finds a record by App Link with "
-            "`get?uniqueid=<source>:<uniqueid>`; 'scan' reads the whole feed and matches App Links "
-            "locally (slow, for accounts where the get form is refused)."
+            "spec §2.3: how a record is found by its App Link. 'documented': projects with "
+            "`get?uniqueid=<source>:<uniqueid>` (documented for projects only), people and companies "
+            "from the feed (the connector reads the full feed at most once per run and indexes the App "
+            "Links it carries). 'get': the get form for every kind (undocumented for people and companies; "
+            "one call per lookup). 'scan': the feed for every kind, projects included."
         ),
     )
     not_found_errorcodes: tuple[int, ...] = Field(
@@ -98,10 +100,17 @@ class ClozeApiAssumptions(BaseModel):
         ge=1,
         le=10,
         description=(
-            "spec §2.1: create/update return no id, so the record is read back; how many reads to try "
-            "before reporting the write as unconfirmed (in case the account indexes asynchronously)."
+            "spec §2.1: create/update return no id. The connector learns a batch's results from one feed "
+            "read after the batch; a written record missing from it (a write that changed nothing, or an "
+            "account that indexes asynchronously) is looked up by a documented identifier (direct id, "
+            "e-mail, phone, domain; App Link for projects) up to this many times before the write is "
+            "reported as unconfirmed."
         ),
     )
+
+    def app_link_by_get(self, entity: Entity) -> bool:
+        """Whether a record of ``entity`` is looked up by App Link with ``get`` (else from the feed)."""
+        return self.app_link_lookup == "get" or (self.app_link_lookup == "documented" and entity == "project")
 
     def direct_uniqueid(self, entity: Entity, direct_id: str) -> str:
         """The ``uniqueid`` value that addresses a record by its ``direct`` id."""

@@ -330,8 +330,12 @@ class ClozeClient:
         return self.get(entity, self.assumptions.direct_uniqueid(entity, direct_id))
 
     def get_by_app_link(self, entity: Entity, source: str, uniqueid: str) -> Json | None:
-        """The record carrying App Link ``(source, uniqueid)`` (see ``app_link_lookup``)."""
-        if self.assumptions.app_link_lookup == "get":
+        """The record carrying App Link ``(source, uniqueid)``.
+
+        With ``get`` where ``app_link_lookup`` allows it (projects by default, the only kind
+        documented to take that form), else by reading the feed until a record carries it.
+        """
+        if self.assumptions.app_link_by_get(entity):
             record = self.get(entity, app_link_uniqueid(source, uniqueid))
             return record if record is not None and has_app_link(record, source, uniqueid) else None
         for page in self.iter_feed(entity, pagesize=MAX_PAGE_SIZE):

@@ -2,23 +2,33 @@
 
 Reads come from the feed (ascending ``lastChanged``, an opaque cursor that is
 stored as the pair's position); ``Record.id`` is the stable ``direct`` id.
-Writes are upserts that carry the pair's App Link, read back afterwards
-because Cloze returns no id (spec §2.1). One bad record never raises: it
-becomes a failed :class:`~connectors.model.WriteResult` with Cloze's message
-and errorcode.
+Only documented behaviour is relied on (spec §2.3): records are looked up by
+direct id, e-mail, phone or domain, and by App Link only for projects; people
+and companies are found by App Link in the feed.
+
+Writes are upserts that carry the pair's App Link in the same call as the
+fields. Cloze returns no id (spec §2.1), so a batch of writes is confirmed by
+one feed read from a position taken before it, which returns every record the
+batch changed with its direct id and App Links; only a record missing from it is
+looked up on its own. A record read earlier in the run (see
+:mod:`connectors.cloze.known`) is updated without being read again. One bad
+record never raises: it becomes a failed :class:`~connectors.model.WriteResult`
+with Cloze's message and errorcode.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.cloze.choices import ClozeApiAssumptions
-from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, app_link_json, has_app_link
+from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
+from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
 from connectors.cloze.wire import norm_domain, norm_email, norm_phone
 from connectors.http import RetryPolicy
@@ -109,6 +119,7 @@ class ClozeConnector(Connector):
             pair=context.pair,
         )
         self._custom_types: dict[Entity, dict[str, str]] | None = None
+        self.known = KnownRecords()
 
     def close(self) -> None:
         self.client.close()
@@ -144,20 +155,32 @@ class ClozeConnector(Connector):
 
     # -- reads -------------------------------------------------------------------------
 
+    def begin_run(self) -> None:
+        """Forget what earlier runs read: a record read then may have changed since."""
+        self.known.reset()
+
     def _record(self, entity: Entity, data: Mapping[str, Any]) -> Record:
         custom = self.context.custom_fields.get(entity, ())
         return to_record(entity, data, custom, self.assumptions, self._types(entity) if custom else None)
+
+    def _seen(self, entity: Entity, page: FeedPage) -> None:
+        """Keep a feed page's records and position (the feed reaches the present at its last page)."""
+        self.known.remember(entity, page.records)
+        self.known.cursor[entity] = page.cursor
 
     def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
         """Feed batches after ``cursor``; ``None`` starts a new feed, which lists everything first."""
         last = cursor
         try:
             for page in self.client.iter_feed(entity, cursor, pagesize=self.cfg.page_size):
+                self._seen(entity, page)
                 if page.records:
                     yield ChangePage([self._record(entity, r) for r in page.records], page.cursor)
                     last = page.cursor
                 elif page.cursor != last:
                     yield ChangePage([], page.cursor)
+            if cursor is None:
+                self.known.mark_complete(entity)
         except RecordRejected as exc:
             if cursor is not None and last == cursor:
                 exc.hint = "the stored Cloze feed cursor was refused; a full reconcile starts a new one"
@@ -166,21 +189,70 @@ class ClozeConnector(Connector):
     def list_all(self, entity: Entity) -> Iterator[Sequence[Record]]:
         """Every live record, through a new feed (keyset paging stays consistent while records change)."""
         for page in self.client.iter_feed(entity, pagesize=self.cfg.page_size):
+            self._seen(entity, page)
             if page.records:
                 yield [self._record(entity, r) for r in page.records]
+        self.known.mark_complete(entity)
 
-    def get(self, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
-        found: dict[str, Record] = {}
+    def _scan(self, entity: Entity) -> None:
+        """Read the whole feed once (for lookups that no documented ``get`` can answer)."""
+        for page in self.client.iter_feed(entity, pagesize=self.cfg.page_size):
+            self._seen(entity, page)
+        self.known.mark_complete(entity)
+
+    def _scan_is_cheaper(self, entity: Entity, wanted: int) -> bool:
+        """Whether one full feed read costs fewer calls than ``wanted`` gets by direct id."""
+        if entity in self.known.complete or wanted < 3:
+            return False
+        if entity not in self.known.sizes:
+            self.known.sizes[entity] = self.client.count(entity)
+        pages = -(-self.known.sizes[entity] // self.cfg.page_size) + 1  # the last, empty page included
+        return pages < wanted
+
+    def _wire(self, entity: Entity, ids: Sequence[str]) -> dict[str, Json]:
+        """Wire records by direct id: from this run's reads, else one feed read or a get each."""
+        out: dict[str, Json] = {}
+        missing = []
         for direct in dict.fromkeys(ids):
+            data = self.known.get(entity, direct)
+            if data is not None:
+                out[direct] = data
+            else:
+                missing.append(direct)
+        if self._scan_is_cheaper(entity, len(missing)):
+            self._scan(entity)
+            for direct in list(missing):
+                data = self.known.get(entity, direct)
+                if data is not None:
+                    out[direct] = data
+                    missing.remove(direct)
+        for direct in missing:
             data = self.client.get_by_direct(entity, direct)
             # a merged-away id may resolve to the survivor: that record is not this id any more
             if data is not None and str(data.get("direct") or direct) == direct:
-                found[direct] = self._record(entity, {**data, "direct": direct})
-        return found
+                self.known.remember(entity, [data])
+                out[direct] = data
+        return out
+
+    def get(self, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+        return {d: self._record(entity, {**data, "direct": d}) for d, data in self._wire(entity, ids).items()}
 
     def find_linked(self, entity: Entity, ref: str) -> Record | None:
-        data = self.client.get_by_app_link(entity, self.context.app_id, ref)
+        data = self._linked(entity, self.context.app_id, ref)
         return self._record(entity, data) if data is not None else None
+
+    def _linked(self, entity: Entity, source: str, uniqueid: str) -> Json | None:
+        """The record carrying an App Link: by ``get`` where documented (projects), else from the feed."""
+        if self.assumptions.app_link_by_get(entity):
+            data = self.client.get_by_app_link(entity, source, uniqueid)
+            if data is not None:
+                self.known.remember(entity, [data])
+            return data
+        found = self.known.linked(entity, source, uniqueid)
+        if found is None and entity not in self.known.complete:
+            self._scan(entity)
+            found = self.known.linked(entity, source, uniqueid)
+        return found
 
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         if field_name == "name":
@@ -191,6 +263,7 @@ class ClozeConnector(Connector):
         data = self.client.get(entity, value.strip())
         if data is None:
             return []
+        self.known.remember(entity, [data])
         record = self._record(entity, data)
         held = record.fields.get(field_name) or []
         return [record] if any(norm(str(v)) == norm(value) for v in held) else []
@@ -201,6 +274,7 @@ class ClozeConnector(Connector):
             return []
         out = []
         for page in self.client.iter_find(entity, page_size=self.cfg.page_size, freeformquery=value):
+            self.known.remember(entity, page)
             for data in page:
                 name = data.get("name") or " ".join(str(data.get(k) or "") for k in ("first", "last"))
                 if " ".join(str(name).split()).lower() == wanted:
@@ -208,7 +282,9 @@ class ClozeConnector(Connector):
         return out
 
     def current_cursor(self, entity: Entity) -> str | None:
-        return self.client.feed_start(entity, modifiedafter="now", pagesize=self.cfg.page_size).cursor
+        cursor = self.client.feed_start(entity, modifiedafter="now", pagesize=self.cfg.page_size).cursor
+        self.known.cursor[entity] = cursor
+        return cursor
 
     # -- writes ------------------------------------------------------------------------
 
@@ -229,43 +305,92 @@ class ClozeConnector(Connector):
             self._custom_types = types
         return self._custom_types[entity]
 
-    def _read_back(self, entity: Entity, locate: Any) -> Json | None:
+    # A batch's writes are confirmed by reading the feed from a position taken before them:
+    # every record the batch changed comes back once, with its direct id and App Links.
+
+    def _position(self, entity: Entity) -> str:
+        """A feed position before the writes about to be sent (one call when this run has none yet)."""
+        cursor = self.known.cursor.get(entity)
+        if cursor is None:
+            cursor = self.current_cursor(entity)
+            assert cursor is not None
+        return cursor
+
+    def _confirm(self, entity: Entity, position: str, done: Callable[[Json], bool], expected: int) -> None:
+        """Read the feed from ``position`` until ``expected`` records satisfy ``done`` or it is caught up."""
+        cursor, matched = position, 0
+        while matched < expected:
+            page = self.client.feed_next(entity, cursor)
+            self._seen(entity, page)
+            cursor = page.cursor
+            matched += sum(1 for r in page.records if done(r))
+            if len(page.records) < self.cfg.page_size:
+                break
+
+    def _retry(self, locate: Callable[[], Json | None]) -> Json | None:
+        """A documented lookup of a written record the feed did not show, tried ``read_back_attempts`` times."""
         for attempt in range(self.assumptions.read_back_attempts):
             data = locate()
             if data is not None:
                 return dict(data)
-            time.sleep(0.2 * (attempt + 1))
+            if attempt + 1 < self.assumptions.read_back_attempts:
+                time.sleep(0.2 * (attempt + 1))
         return None
 
     def create(self, entity: Entity, requests: Sequence[CreateRequest]) -> list[WriteResult]:
-        return [self._create_one(entity, r) for r in requests]
+        results: dict[str, WriteResult] = {}
+        sent: list[tuple[CreateRequest, Json]] = []
+        position = self._position(entity) if requests else ""
+        for req in requests:
+            try:
+                body = body_for(entity, req.fields, {}, self.assumptions, self._types(entity), creating=True)
+                if req.app_link is not None:
+                    body["appLinks"] = [app_link_json(req.app_link)]
+                self.client.create(entity, body)
+            except Unsupported as exc:
+                results[req.key] = WriteResult(
+                    req.key, False, error=str(exc), code="unsupported", details={"field": exc.field}
+                )
+            except RecordRejected as exc:
+                results[req.key] = _rejected(req.key, exc)
+            else:
+                sent.append((req, body))
+        links = {(r.app_link.source.lower(), r.app_link.uniqueid) for r, _ in sent if r.app_link is not None}
 
-    def _create_one(self, entity: Entity, req: CreateRequest) -> WriteResult:
-        try:
-            body = body_for(entity, req.fields, {}, self.assumptions, self._types(entity), creating=True)
-            if req.app_link is not None:
-                body["appLinks"] = [app_link_json(req.app_link)]
-            self.client.create(entity, body)
-        except Unsupported as exc:
-            return WriteResult(
-                req.key, False, error=str(exc), code="unsupported", details={"field": exc.field}
-            )
-        except RecordRejected as exc:
-            return _rejected(req.key, exc)
-        data = self._read_back(entity, lambda: self._locate_created(entity, req, body))
-        if data is None:
-            return WriteResult(
-                req.key,
-                False,
-                error="created, but Cloze could not find the record afterwards",
-                code="not_read_back",
-                retryable=True,
-            )
-        record = self._record(entity, data)
-        return WriteResult(req.key, True, id=record.id, record=record)
+        def carries_one(record: Json) -> bool:
+            return not links.isdisjoint(link_keys(record))
+
+        if sent:
+            self._confirm(entity, position, carries_one, len(links))
+        for req, body in sent:
+            data = self._created(entity, req, body)
+            if data is None:
+                results[req.key] = WriteResult(
+                    req.key,
+                    False,
+                    error="created, but Cloze could not find the record afterwards",
+                    code="not_read_back",
+                    retryable=True,
+                )
+            else:
+                record = self._record(entity, data)
+                results[req.key] = WriteResult(req.key, True, id=record.id, record=record)
+        return [results[r.key] for r in requests]
+
+    def _created(self, entity: Entity, req: CreateRequest, body: Mapping[str, Any]) -> Json | None:
+        """The record a create landed on: from the confirming feed read, else a documented lookup."""
+        if req.app_link is not None:
+            found = self.known.linked(entity, req.app_link.source, req.app_link.uniqueid)
+            if found is not None:
+                return found
+        data = self._retry(lambda: self._locate_created(entity, req, body))
+        if data is not None:
+            self.known.remember(entity, [data])
+        return data
 
     def _locate_created(self, entity: Entity, req: CreateRequest, body: Mapping[str, Any]) -> Json | None:
-        if req.app_link is not None:
+        """A documented lookup: App Link for projects (or where ``app_link_lookup='get'``), else e-mail, phone, domain."""
+        if req.app_link is not None and self.assumptions.app_link_by_get(entity):
             return self.client.get_by_app_link(entity, req.app_link.source, req.app_link.uniqueid)
         for name, key in (("emails", "value"), ("phones", "value")):
             for item in body.get(name, []):
@@ -277,30 +402,54 @@ class ClozeConnector(Connector):
         return None
 
     def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
-        return [self._update_one(entity, r) for r in requests]
-
-    def _update_one(self, entity: Entity, req: UpdateRequest) -> WriteResult:
-        try:
-            current = self.client.get_by_direct(entity, req.id)
+        results: dict[str, WriteResult] = {}
+        currents = self._wire(entity, [r.id for r in requests])  # no read for a record read in this run
+        position = self._position(entity) if requests else ""
+        sent: list[str] = []
+        for req in requests:
+            current = currents.get(req.id)
             if current is None:
-                return WriteResult(req.id, False, id=req.id, error="Not found", code="62")
-            body = body_for(entity, req.fields, current, self.assumptions, self._types(entity))
-            links = self._link_changes(current, req.add_app_link, req.remove_app_link)
-            if links:
-                body["appLinks"] = links
-            if not body:
-                return WriteResult(req.id, True, id=req.id, record=self._record(entity, current))
-            self.client.update(entity, {**self.client.target_of({**current, "direct": req.id}), **body})
-        except Unsupported as exc:
-            return WriteResult(
-                req.id, False, id=req.id, error=str(exc), code="unsupported", details={"field": exc.field}
-            )
-        except RecordRejected as exc:
-            return _rejected(req.id, exc)
-        data = self._read_back(entity, lambda: self.client.get_by_direct(entity, req.id))
-        if data is None:
-            return WriteResult(req.id, False, id=req.id, error="updated, but the record is gone", code="62")
-        return WriteResult(req.id, True, id=req.id, record=self._record(entity, data))
+                results[req.id] = WriteResult(req.id, False, id=req.id, error="Not found", code="62")
+                continue
+            try:
+                body = body_for(entity, req.fields, current, self.assumptions, self._types(entity))
+                links = self._link_changes(current, req.add_app_link, req.remove_app_link)
+                if links:
+                    body["appLinks"] = links  # the join marker goes in the same call as the fields
+                if not body:
+                    results[req.id] = WriteResult(req.id, True, id=req.id, record=self._record(entity, current))
+                    continue
+                self.client.update(entity, {**self.client.target_of({**current, "direct": req.id}), **body})
+            except Unsupported as exc:
+                results[req.id] = WriteResult(
+                    req.id, False, id=req.id, error=str(exc), code="unsupported", details={"field": exc.field}
+                )
+            except RecordRejected as exc:
+                results[req.id] = _rejected(req.id, exc)
+            else:
+                self.known.forget(entity, req.id)  # what was known is out of date until confirmed
+                sent.append(req.id)
+        if sent:
+            wanted = set(sent)
+            self._confirm(entity, position, lambda r: r.get("direct") in wanted, len(wanted))
+        for direct in sent:
+            data = self.known.get(entity, direct)
+            if data is None:
+                data = self._retry(partial(self._fresh, entity, direct))
+            if data is None:
+                results[direct] = WriteResult(
+                    direct, False, id=direct, error="updated, but the record is gone", code="62"
+                )
+            else:
+                results[direct] = WriteResult(direct, True, id=direct, record=self._record(entity, data))
+        return [results[r.id] for r in requests]
+
+    def _fresh(self, entity: Entity, direct: str) -> Json | None:
+        data = self.client.get_by_direct(entity, direct)
+        if data is None or str(data.get("direct") or direct) != direct:
+            return None
+        self.known.remember(entity, [data])
+        return data
 
     @staticmethod
     def _link_changes(current: Mapping[str, Any], add: AppLink | None, remove: AppLink | None) -> list[Json]:
@@ -316,6 +465,7 @@ class ClozeConnector(Connector):
         for direct in ids:
             try:
                 gone = self.client.delete_by_direct(entity, direct)
+                self.known.forget(entity, direct)
             except RecordRejected as exc:
                 results.append(_rejected(direct, exc))
                 continue

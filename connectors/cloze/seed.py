@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from connectors.cloze.wire import PENDING_STAGE
 from connectors.seeding import unique
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ _PERSON_SEGMENTS = (
     "network",
 )
 _PERSON_STAGES = ("lead", "future", "current", "current", "past", "out")
-_PROJECT_STAGES = ("future", "current", "pending", "won", "lost")
+_PROJECT_STAGES = ("future", "current", PENDING_STAGE, "won", "lost")
 _SERVICES = (
     "Website refresh",
     "Annual maintenance",
@@ -356,6 +357,12 @@ def _date(ms: int) -> str:
 def seed_emulator(emulator: ClozeEmulator, count: int, seed: int = 0) -> dict[str, int]:
     """Add :func:`generate` output to ``emulator`` (companies first, so links resolve)."""
     data = generate(count, seed)
+    behaviour = emulator.behaviour
+    for project in data.projects:  # in the forms the emulated account lists
+        if project.get("stage") == PENDING_STAGE and not behaviour.project_pending_stage:
+            project["stage"] = "current"
+        if behaviour.project_segment_keys == "dashed" and project.get("segment"):
+            project["segment"] = f"-{project['segment']}"
     for company in data.companies:
         emulator.add_record("company", company)
     for person in data.people:

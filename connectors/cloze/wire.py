@@ -22,8 +22,11 @@ ENTITY_OF_PATH: Final[Mapping[str, Entity]] = {v: k for k, v in PATH.items()}
 PERSON_STAGES: Final = ("lead", "future", "current", "past", "out")
 """People and companies share these stage keys (spec §10)."""
 
-PROJECT_STAGES: Final = ("future", "current", "pending", "won", "lost")
-"""Project stage keys; ``pending`` is observed though missing from the enum (spec §2.5)."""
+PROJECT_STAGES: Final = ("future", "current", "won", "lost")
+"""Project stage keys of the spec's enum (spec §2.5)."""
+
+PENDING_STAGE: Final = "pending"
+"""A project stage seen live and in examples, though missing from the enum (spec §2.5)."""
 
 SOCIAL_TYPES: Final = frozenset(
     [

@@ -194,6 +194,8 @@ class PairEngine:
             self.store.start_run(self.run_id, self.pair, report.mode)
         self.log.info("run_started", dry_run=self.dry_run)
         try:
+            for conn in self.conns.values():
+                conn.begin_run()
             self._run()
         except TransientApiError as exc:
             report.ok, report.error, report.error_exit = False, str(exc), EXIT_TEMPFAIL

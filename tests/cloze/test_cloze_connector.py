@@ -233,7 +233,7 @@ def test_company_and_project_writes(emulator: ClozeEmulator, connector: ClozeCon
                     "name": "Upgrade",
                     "value": "2500.50",
                     "close_date": "2026-06-30",
-                    "stage": "pending",
+                    "stage": "won",
                     "people": patch(("peter@initech.example",)),
                     "companies": patch(("initech.example",)),
                     "tags": patch(("q3",)),
@@ -244,7 +244,7 @@ def test_company_and_project_writes(emulator: ClozeEmulator, connector: ClozeCon
     )[0]
     assert project.ok and project.record is not None
     pf = project.record.fields
-    assert (pf["value"], pf["close_date"], pf["stage"]) == ("2500.5", "2026-06-30", "pending")
+    assert (pf["value"], pf["close_date"], pf["stage"]) == ("2500.5", "2026-06-30", "won")
     assert pf["people"] == ["peter@initech.example"] and pf["companies"] == ["initech.example"]
     cleared = connector.update(
         "project", [UpdateRequest(project.id or "", {"value": None, "close_date": None})]

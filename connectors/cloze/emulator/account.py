@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.cloze.wire import PERSON_STAGES, PROJECT_STAGES
+from connectors.cloze.wire import PENDING_STAGE, PERSON_STAGES, PROJECT_STAGES
 from connectors.model import Entity
 
 PEOPLE_SEGMENTS: tuple[tuple[str, str], ...] = (
@@ -41,7 +41,7 @@ PEOPLE_STAGE_LABELS = {
 PROJECT_STAGE_LABELS = {
     "future": "Potential",
     "current": "Active",
-    "pending": "Pending",
+    PENDING_STAGE: "Pending",
     "won": "Won",
     "lost": "Lost",
 }
@@ -82,27 +82,43 @@ CUSTOM_FIELDS: tuple[dict[str, Any], ...] = (
 _RELATION_KEY: dict[Entity, str] = {"person": "person", "company": "entity", "project": "project"}
 
 
-def segments_for(entity: Entity) -> tuple[tuple[str, str], ...]:
-    return PROJECT_SEGMENTS if entity == "project" else PEOPLE_SEGMENTS
+def segments_for(entity: Entity, dashed: bool = False) -> tuple[tuple[str, str], ...]:
+    """``(key, label)`` pairs; project keys carry the leading ``-`` of the spec's listing when ``dashed``."""
+    if entity != "project":
+        return PEOPLE_SEGMENTS
+    return tuple((f"-{k}" if dashed else k, label) for k, label in PROJECT_SEGMENTS)
 
 
-def stages_for(entity: Entity) -> tuple[str, ...]:
-    return PROJECT_STAGES if entity == "project" else PERSON_STAGES
+def stages_for(entity: Entity, pending: bool = False) -> tuple[str, ...]:
+    """Stage keys; ``pending`` adds the observed project stage the spec's enum lacks."""
+    if entity != "project":
+        return PERSON_STAGES
+    return ("future", "current", PENDING_STAGE, "won", "lost") if pending else PROJECT_STAGES
 
 
-def segment_key(entity: Entity, value: str) -> str | None:
-    """The segment key for a key or a display label (case-insensitive), else ``None``."""
+def stage_pairs(entity: Entity, pending: bool = False) -> tuple[tuple[str, str], ...]:
+    labels = PROJECT_STAGE_LABELS if entity == "project" else PEOPLE_STAGE_LABELS
+    return tuple((key, labels[key]) for key in stages_for(entity, pending))
+
+
+def segment_key(entity: Entity, value: str, dashed: bool = False) -> str | None:
+    """The segment key for a key or a display label (case-insensitive), else ``None``.
+
+    A project segment is recognised with or without the leading ``-`` (the spec shows both)
+    and comes back in the account's form (``dashed``).
+    """
     wanted = value.strip().lower()
     for key, label in segments_for(entity):
-        if wanted in (key, label.lower()):
-            return key
+        if wanted in (key, label.lower()) or (entity == "project" and wanted == f"-{key}"):
+            return f"-{key}" if dashed and entity == "project" else key
     return None
 
 
-def stage_key(entity: Entity, value: str) -> str | None:
+def stage_key(entity: Entity, value: str, pending: bool = True) -> str | None:
+    """The stage key for a key or label; ``pending=False`` refuses the project stage missing from the enum."""
     wanted = value.strip().lower()
     labels = PROJECT_STAGE_LABELS if entity == "project" else PEOPLE_STAGE_LABELS
-    for key in stages_for(entity):
+    for key in stages_for(entity, pending):
         if wanted in (key, labels[key].lower()):
             return key
     return None
@@ -114,7 +130,8 @@ def stage_label(entity: Entity, key: str) -> str:
 
 
 def segment_label(entity: Entity, key: str) -> str:
-    return dict(segments_for(entity)).get(key, key)
+    plain = key[1:] if entity == "project" and key.startswith("-") else key
+    return dict(segments_for(entity)).get(plain, key)
 
 
 def profile(email: str) -> dict[str, Any]:
@@ -148,15 +165,16 @@ def field_type(entity: Entity, field_id: str) -> str | None:
     return None
 
 
-def steps(segment: str | None, stage: str | None) -> dict[str, Any]:
+def steps(segment: str | None, stage: str | None, pending: bool = False, dashed: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for seg, by_stage in STEPS.items():
-        if segment and seg != segment:
+        shown = f"-{seg}" if dashed and seg.startswith("project") else seg
+        if segment and segment not in (seg, shown):
             continue
         for stg, items in by_stage.items():
-            if stage and stg != stage:
+            if (stage and stg != stage) or (stg == PENDING_STAGE and not pending):
                 continue
-            out.setdefault(seg, {})[stg] = {"steps": [{"key": k, "name": n} for k, n in items]}
+            out.setdefault(shown, {})[stg] = {"steps": [{"key": k, "name": n} for k, n in items]}
     return out
 
 

@@ -85,15 +85,20 @@ class ClozeApi:
             ("GET", "/v1/profile"): self.profile,
             ("GET", "/v1/user/fields"): self.fields,
             ("GET", "/v1/user/segments/people"): lambda r: ok(list=_pairs(account.PEOPLE_SEGMENTS)),
-            ("GET", "/v1/user/segments/projects"): lambda r: ok(list=_pairs(account.PROJECT_SEGMENTS)),
-            ("GET", "/v1/user/stages/people"): lambda r: ok(
-                list=_pairs(tuple(account.PEOPLE_STAGE_LABELS.items()))
+            ("GET", "/v1/user/segments/projects"): lambda r: ok(
+                list=_pairs(account.segments_for("project", self._dashed()))
             ),
+            ("GET", "/v1/user/stages/people"): lambda r: ok(list=_pairs(account.stage_pairs("person"))),
             ("GET", "/v1/user/stages/projects"): lambda r: ok(
-                list=_pairs(tuple(account.PROJECT_STAGE_LABELS.items()))
+                list=_pairs(account.stage_pairs("project", self.emu.behaviour.project_pending_stage))
             ),
             ("GET", "/v1/user/steps"): lambda r: ok(
-                segments=account.steps(r.query.get("segment"), r.query.get("stage"))
+                segments=account.steps(
+                    r.query.get("segment"),
+                    r.query.get("stage"),
+                    self.emu.behaviour.project_pending_stage,
+                    self._dashed(),
+                )
             ),
             ("GET", "/v1/user/views"): lambda r: ok(**account.views()),
             ("POST", "/v1/timeline/communication/create"): self.communication,
@@ -167,6 +172,9 @@ class ClozeApi:
 
     # -- account ---------------------------------------------------------------------
 
+    def _dashed(self) -> bool:
+        return self.emu.behaviour.project_segment_keys == "dashed"
+
     def profile(self, request: Request) -> Reply:
         return ok(**{self.emu.behaviour.profile_key: account.profile(self.emu.user)})
 
@@ -203,7 +211,7 @@ class ClozeApi:
         else:
             cursor = self._new_cursor(entity, q)
         wanted = matcher(entity, dict(cursor.filters))
-        records = [r for r in self.emu.store.rendered(entity) if wanted(r)]
+        records = [r for r in self.emu.store.rendered(entity, (cursor.stamp, cursor.key)) if wanted(r)]
         batch, cursor, available = feed_batch(records, cursor)
         reply: dict[str, Any] = {"availablecount": available, "cursor": cursor.encode()}
         if cursor.keysonly:
@@ -239,7 +247,7 @@ class ClozeApi:
             if not value or (
                 name == "stage"
                 and value.lower() not in ("none", "any")
-                and account.stage_key(entity, value) is None
+                and account.stage_key(entity, value, self.emu.behaviour.project_pending_stage) is None
             ):
                 continue
             if (

@@ -51,9 +51,10 @@ def _enum_matches(entity: Entity, name: str, wanted: str, actual: Any) -> bool:
         return is_empty_enum(actual)
     if w == "any":
         return not is_empty_enum(actual)
-    if name == "segment":
-        w = account.segment_key(entity, w) or w
-    elif name == "stage":
+    if name == "segment":  # by key in either form (project keys may carry a leading "-") or label
+        have = str(actual or "").lower()
+        return (account.segment_key(entity, w) or w) == (account.segment_key(entity, have) or have)
+    if name == "stage":
         w = account.stage_key(entity, w) or w
     return str(actual or "").lower() == w
 

@@ -15,15 +15,23 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 @dataclass(frozen=True)
 class BehaviourSettings:
-    """How the emulator resolves what the Cloze documentation leaves open."""
+    """How the emulator resolves what the Cloze documentation leaves open.
+
+    The defaults are the documented behaviour (the Swagger file, spec §2-§7); each
+    convenience beyond it (App Link ``get`` for people and companies, any ``direct``
+    form, ``"none"`` for empty enums, the ``pending`` project stage, project segment
+    keys without the listing's leading ``-``) is an opt-in value here.
+    """
 
     keywords_mode: Literal["replace", "merge"] = "replace"
     noop_bumps_last_changed: bool = False
     merge_new_sync_key: bool = True
     update_without_match: Literal["create", "error"] = "create"
-    direct_id_forms: Literal["any", "documented"] = "any"
-    app_link_get: Literal["all", "projects"] = "all"
-    empty_enum_as_none: bool = True
+    direct_id_forms: Literal["any", "documented"] = "documented"
+    app_link_get: Literal["all", "projects"] = "projects"
+    empty_enum_as_none: bool = False
+    project_pending_stage: bool = False
+    project_segment_keys: Literal["dashed", "plain"] = "dashed"
     profile_key: Literal["profile", "user"] = "profile"
     find_lastchanged_desc: bool = True
     timeline_bumps_last_changed: bool = False

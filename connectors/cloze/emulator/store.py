@@ -255,9 +255,17 @@ class RecordStore:
             ref["emails"] = [{"value": e.get("value")} for e in data.get("emails", [])]
         return ref
 
-    def rendered(self, entity: Entity) -> list[dict[str, Any]]:
+    def rendered(self, entity: Entity, after: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+        """Every record as the API returns it; with ``after``, only those past that feed position
+        ``(lastChanged, syncKey)`` (compared before rendering, so a feed read costs what it returns)."""
         with self.lock:
-            return [self.render(entity, d) for d in self._records[entity]]
+            if after is None:
+                return [self.render(entity, d) for d in self._records[entity]]
+            return [
+                self.render(entity, d)
+                for d, stored in self._records[entity].items()
+                if (int(stored.data.get("lastChanged") or 0), str(stored.data.get("syncKey") or "")) > after
+            ]
 
     def exists(self, entity: Entity, direct: str) -> bool:
         return direct in self._records[entity]
@@ -425,14 +433,14 @@ class RecordStore:
         for name in ("stage", "defaultStage"):
             value = clean.get(name)
             if isinstance(value, str) and not is_empty_enum(value):
-                key = account.stage_key(entity, value)
+                key = account.stage_key(entity, value, self.behaviour().project_pending_stage)
                 if key is None:
                     raise Rejected(26, f"An invalid value was provided for the stage: {value}")
                 clean[name] = key
         for name in ("segment", "defaultSegment"):
             value = clean.get(name)
             if isinstance(value, str) and not is_empty_enum(value):
-                key = account.segment_key(entity, value)
+                key = account.segment_key(entity, value, self.behaviour().project_segment_keys == "dashed")
                 if key is None:
                     raise Rejected(26, f"An invalid value was provided for the segment: {value}")
                 clean[name] = key
