@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.hubspot.emulator import api_assoc, api_objects, api_props, schema
+from connectors.hubspot.emulator import api_account, api_assoc, api_objects, api_props, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import EmulatorError, error_body
 
@@ -42,6 +42,11 @@ def _no_route(method: str, path: str) -> EmulatorError:
 def resolve(method: str, path: str) -> Route:
     """The route for ``method path``, or a 404/405 EmulatorError."""
     parts = [p for p in path.split("/") if p]
+    if len(parts) == 3 and parts[0] == "account-info" and parts[2] == "details" and (
+            parts[1] == "v3" or _DATED.match(parts[1])):
+        if method != "GET":
+            raise _no_route(method, path)
+        return Route("account-info", api_account.details)
     if len(parts) < 3 or parts[0] != "crm":
         raise _no_route(method, path)
     area, version, rest = parts[1], parts[2], parts[3:]
