@@ -414,7 +414,7 @@ class Daemon:
                 self.metrics.run_failed(pair, kind)
                 self._note(pair, None, outcome="failed", error=str(exc))
                 if isinstance(exc, SyncdError):
-                    log.error("run failed", pair=pair, kind=kind, error=str(exc), **exc.context())
+                    log.error("run failed", kind=kind, error=str(exc), **{"pair": pair, **exc.context()})
                 else:
                     log.exception("run crashed", pair=pair, kind=kind)
                 return None

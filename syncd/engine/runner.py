@@ -165,7 +165,6 @@ def sync_pair(
     conns: dict[Side, Connector] = {}
     try:
         conns = build_connectors(loaded, pair, observer)
-        verify_accounts(run_store, pair, current_accounts(conns, pair_cfg.app_id), record=not dry_run)
         engine = PairEngine(
             pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
             only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop, lease=keeper,
@@ -263,6 +262,8 @@ class PairEngine:
         return out
 
     def _run(self) -> None:
+        # Before anything is read or written: is this state database this pair's?
+        verify_accounts(self.store, self.pair, current_accounts(self.conns, self.cfg.app_id), record=not self.dry_run)
         entities = self._entities()
         planned: list[tuple[Entity, EntityMapping, EntityPlan, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
         for entity, mapping in entities:
