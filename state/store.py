@@ -105,7 +105,7 @@ class StateStore:
         """
         path = Path(path)
         if not path.exists():
-            return [f"{path} does not exist"]
+            return []  # nothing to check before the first run creates it
         store = cls(_engine(path, True, lock_timeout), path, True)
         findings: list[str] = []
         try:

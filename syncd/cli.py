@@ -339,7 +339,7 @@ def state_check(config_path: Path | None) -> None:
         for p in problems:
             err.print(f"[bold red]problem:[/] {escape(p)}", highlight=False)
         raise SystemExit(1)
-    out.print(f"{loaded.state_path}: ok")
+    out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
 
 
 @state.command("adopt")

@@ -176,7 +176,10 @@ def sync_pair(
         if keeper is not None:
             keeper.stop()
             if not keeper.lost:
-                store.release_lease(pair, keeper.token.owner, keeper.token.epoch)
+                try:
+                    store.release_lease(pair, keeper.token.owner, keeper.token.epoch)
+                except StateError as exc:  # locked past the timeout: the lease expires on its own
+                    log.warning("lease_release_failed", pair=pair, error=str(exc))
 
 
 class PairEngine:
