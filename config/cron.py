@@ -4,7 +4,8 @@ APScheduler 3 numbers weekdays from Monday while crontab numbers them from
 Sunday; :func:`syncd.scheduler.cron_trigger` translates crontab's fields (ranges,
 lists, steps, ``@daily`` shortcuts) once, and both the config check and the
 daemon go through it, so a schedule that passes ``syncd config check`` is exactly
-the one the daemon runs.
+the one the daemon runs, with the same daylight-saving rule: each wall-clock time of
+the pair's time zone fires once (see :class:`syncd.scheduler.WallClockTrigger`).
 """
 
 from __future__ import annotations

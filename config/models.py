@@ -172,6 +172,19 @@ class StateConfig(Strict):
     path: Path | None = Field(
         default=None, description="SQLite file; default $STATE_DIRECTORY/state.db, else ./cloze-syncd-state.db"
     )
+    lock_timeout: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="how long to wait for another process that holds the state database locked, then exit 75",
+    )
+    lease_ttl: float = Field(
+        default=60.0, ge=5, le=3600,
+        description="a run's pair lease lasts this long unless renewed (every sixth of it, and at every write)",
+    )
+
+    @field_validator("lock_timeout", "lease_ttl", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
 
 
 class LoggingConfig(Strict):

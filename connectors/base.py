@@ -131,6 +131,20 @@ class Connector(ABC):
         """Called by the engine before each run: drop anything kept from an earlier run's reads."""
         return
 
+    def account_identity(self) -> dict[str, str]:
+        """Which account of its system this connector reaches, as stable non-secret strings.
+
+        Contract: the values name the account, not the credentials (an account or portal
+        id, a database and server; never a key, token or password) and stay the same for
+        as long as the account exists, so that two accounts of one system always differ.
+        It is called once per run before any write, may make one cheap read request, and
+        raises an ApiError when the side cannot be reached. The state database records it
+        on a pair's first run and refuses a later run whose identity differs (exit 78).
+        Return ``{}`` only where the system offers no way to tell; that side is then not
+        checked.
+        """
+        return {}
+
     # -- reads -------------------------------------------------------------------
 
     @abstractmethod

@@ -10,6 +10,8 @@ History:
 - **2**: the create journal (``journal``), tombstoned links (``links.unlinked_side``),
   per-side bases (``links.base_external``) and per-field record errors
   (``record_errors.field``).
+- **3**: fenced leases (``leases.epoch``, ``heartbeat_at``, ``boot_id``, ``mono_expires``) and the
+  accounts each pair belongs to (``accounts``).
 """
 
 from __future__ import annotations
@@ -79,7 +81,21 @@ def _v1_to_v2(conn: Connection) -> None:
     )
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    for column in ("epoch INTEGER NOT NULL DEFAULT 0", "heartbeat_at INTEGER NOT NULL DEFAULT 0",
+                   "boot_id VARCHAR NOT NULL DEFAULT ''", "mono_expires FLOAT NOT NULL DEFAULT 0"):
+        conn.exec_driver_sql(f"ALTER TABLE leases ADD COLUMN {column}")
+    # A lease written by an older version is held by a process that does not check epochs:
+    # it starts at epoch 1 so the next claim fences it out.
+    conn.exec_driver_sql("UPDATE leases SET epoch = 1")
+    conn.exec_driver_sql(
+        """CREATE TABLE accounts (
+            pair VARCHAR NOT NULL, side VARCHAR NOT NULL, identity VARCHAR NOT NULL, recorded_at INTEGER NOT NULL,
+            PRIMARY KEY (pair, side))"""
+    )
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(conn: Connection, version: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Meta(SQLModel, table=True):
@@ -127,10 +127,31 @@ class JournalEntry(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """Who is syncing a pair right now (the daemon, or a manual reconcile)."""
+    """Who is syncing a pair right now (the daemon, or a manual reconcile).
+
+    ``epoch`` grows by one with every claim and never goes back (a released lease
+    keeps its row with an empty owner): it is the fencing token every state
+    transaction of a run checks. A lease held on this boot of this host expires by
+    the host's monotonic clock (``mono_expires``, compared only when ``boot_id``
+    matches); ``expires_at`` (wall clock) is for every other reader.
+    """
 
     __tablename__ = "leases"
     pair: str = Field(primary_key=True)
     owner: str
+    epoch: int = 0
     acquired_at: int
+    heartbeat_at: int = 0
     expires_at: int
+    boot_id: str = ""
+    mono_expires: float = 0.0
+
+
+class PairAccount(SQLModel, table=True):
+    """Which account a pair's side belongs to, recorded on its first run (``side``: cloze, external, app)."""
+
+    __tablename__ = "accounts"
+    pair: str = Field(primary_key=True)
+    side: str = Field(primary_key=True)
+    identity: str  # JSON object of strings, e.g. {"portal_id": "4242424"}
+    recorded_at: int

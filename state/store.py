@@ -1,10 +1,18 @@
 """The state database: open, upgrade, and read or write links, cursors, conflicts, errors,
-runs, the create journal and pair leases.
+runs, the create journal, pair leases and the accounts each pair belongs to.
 
 SQLite in WAL mode. The file is created owner-only (0600) before SQLite touches
 it. Every write happens inside :meth:`StateStore.transaction`, so a crash at any
 instant leaves either the old or the new state of a batch, never half of it.
-``readonly=True`` (dry runs) opens the file with ``mode=ro`` and writes nothing.
+A run writes through a :class:`FencedStore`, whose transactions first renew the
+pair's lease for the run's epoch and roll back if another process took it over.
+
+``readonly=True`` (dry runs, ``status``) opens the file with ``mode=ro``; when no
+other process has it open (no ``-wal`` file beside it) also ``immutable=1``, so
+SQLite creates no ``-wal``/``-shm`` files either: a dry run writes nothing anywhere.
+
+Another process holding the database locked is waited for ``lock_timeout``
+seconds, then a :class:`StateLockedError` (exit 75) says so.
 """
 
 from __future__ import annotations
@@ -12,17 +20,19 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, text, update
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
+from state.clock import boot_id, monotonic, wall_ms
 from state.migrations import upgrade
 from state.models import (
     SCHEMA_VERSION,
@@ -32,14 +42,21 @@ from state.models import (
     Lease,
     Link,
     Meta,
+    PairAccount,
     RecordErrorRow,
     Run,
 )
-from syncd.errors import StateError
+from syncd.errors import StateError, StateLockedError
+
+if TYPE_CHECKING:
+    from state.lease import LeaseKeeper, LeaseToken
+
+DEFAULT_LOCK_TIMEOUT = 30.0
+DAMAGED_HINT = "restore a backup, or move the file away and run `syncd state rebuild`"
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return wall_ms()
 
 
 def dumps(value: Any) -> str:
@@ -65,24 +82,50 @@ class StateStore:
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False) -> StateStore:
+    def open(cls, path: Path, *, readonly: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> StateStore:
         """Open (creating and upgrading if needed) the database at ``path``."""
         path = Path(path)
-        if readonly:
-            if not path.exists():
-                return cls.memory()  # a dry run before the first sync: empty state, nothing written
-            url = f"sqlite:///file:{path}?mode=ro&uri=true"
-        else:
+        if readonly and not path.exists():
+            return cls.memory()  # a dry run before the first sync: empty state, nothing written
+        if not readonly:
             try:
                 _create_private(path)
             except OSError as exc:
                 raise StateError(f"cannot create the state database {path}: {exc.strerror}") from None
-            url = f"sqlite:///{path}"
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _pragmas(engine, readonly)
-        store = cls(engine, path, readonly)
+        store = cls(_engine(path, readonly, lock_timeout), path, readonly)
         store._prepare()
         return store
+
+    @classmethod
+    def check_file(cls, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[str]:
+        """Every problem ``syncd state check`` finds (empty: sound), without changing the file.
+
+        Unlike :meth:`open` it goes on past a damaged ``meta`` row, so SQLite's own
+        integrity check still runs and every finding is listed.
+        """
+        path = Path(path)
+        if not path.exists():
+            return []  # nothing to check before the first run creates it
+        store = cls(_engine(path, True, lock_timeout), path, True)
+        findings: list[str] = []
+        try:
+            findings += [f"integrity: {p}" for p in store.integrity_check()]
+            with store.engine.connect() as conn:
+                tables = _tables(conn)
+                if "meta" not in tables:
+                    findings.append(f"{path} is not a cloze-syncd state database; point [state] path at a new file")
+                else:
+                    version = schema_version(conn, path)
+                    if version > SCHEMA_VERSION:
+                        findings.append(f"the state database {path} has schema version {version}, newer than "
+                                        f"this cloze-syncd understands ({SCHEMA_VERSION})")
+        except StateError as exc:
+            findings.append(str(exc))
+        except (DatabaseError, sqlite3.DatabaseError) as exc:
+            findings.append(f"the state database {path} cannot be read: {_reason(exc)}; {DAMAGED_HINT}")
+        finally:
+            store.engine.dispose()
+        return findings
 
     @classmethod
     def memory(cls) -> StateStore:
@@ -96,7 +139,7 @@ class StateStore:
     def _prepare(self) -> None:
         try:
             with self.engine.begin() as conn:
-                tables = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+                tables = _tables(conn)
                 if "meta" not in tables:
                     if self.readonly and tables:
                         raise StateError(
@@ -114,9 +157,7 @@ class StateStore:
                             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                         )
                     return
-                version = int(
-                    conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar_one_or_none() or 0
-                )
+                version = schema_version(conn, self.path)
                 if version > SCHEMA_VERSION:
                     raise StateError(
                         f"the state database {self.path} has schema version {version}, newer than this "
@@ -130,19 +171,21 @@ class StateStore:
                         )
                     upgrade(conn, version)
         except (DatabaseError, sqlite3.DatabaseError) as exc:
-            raise StateError(
-                f"the state database {self.path} cannot be read: {exc.orig if hasattr(exc, 'orig') else exc}",
-                hint="restore a backup, or move the file away and run `syncd state rebuild`",
-            ) from None
+            raise StateError(f"the state database {self.path} cannot be read: {_reason(exc)}",
+                             hint=DAMAGED_HINT) from None
 
     def close(self) -> None:
         if not self.readonly and self.path is not None:
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            except OperationalError:
+            except (OperationalError, StateError):
                 pass  # another process holds the database; its own close checkpoints
         self.engine.dispose()
+
+    def fenced(self, keeper: LeaseKeeper) -> FencedStore:
+        """This store as seen by a run holding ``keeper``'s lease: every transaction checks the epoch."""
+        return FencedStore(self, keeper)
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check``; an empty list means the database is sound."""
@@ -414,13 +457,19 @@ class StateStore:
             return list(s.exec(q))
 
     def last_success(self, pair: str) -> Any:
-        """The finish time (UTC datetime) of the pair's last run that ended without a fatal error."""
+        """The finish time (UTC datetime) of the pair's last run that ended without a fatal error.
+
+        "Last" is the run recorded last (insertion order), not the largest time: one run
+        made with a clock far ahead must not stand for every later run.
+        """
         from datetime import datetime
 
         with Session(self.engine) as s:
             stamp = s.exec(
-                select(func.max(col(Run.finished_at))).where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")))
-            ).one_or_none()
+                select(col(Run.finished_at))
+                .where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")), col(Run.finished_at).is_not(None))
+                .order_by(text("runs.rowid DESC")).limit(1)
+            ).first()
         return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=UTC)
 
     # -- journal -----------------------------------------------------------------
@@ -455,37 +504,85 @@ class StateStore:
 
     # -- leases ------------------------------------------------------------------
 
+    def claim_lease(self, pair: str, owner: str, ttl_seconds: float, *,
+                    orphan: tuple[str, int] | None = None) -> int | None:
+        """Take the pair's lease in one conditional statement; its new epoch, or None if it is held.
+
+        It is taken when free, released, expired (by the monotonic clock for a lease of
+        this boot, by the wall clock otherwise), already ``owner``'s, or when it is still
+        exactly the ``orphan`` lease ``(owner, epoch)`` a caller found abandoned. Two
+        processes racing for it: SQLite runs the statements one after the other, the
+        second sees the first's claim, and only one gets an epoch.
+        """
+        now, mono, boot = now_ms(), monotonic(), boot_id()
+        orphan_owner, orphan_epoch = orphan if orphan is not None else ("", -1)
+        with self.engine.begin() as conn:
+            row = conn.exec_driver_sql(
+                "INSERT INTO leases (pair, owner, epoch, acquired_at, heartbeat_at, expires_at, boot_id, mono_expires) "
+                "VALUES (:pair, :owner, 1, :now, :now, :exp, :boot, :mexp) "
+                "ON CONFLICT (pair) DO UPDATE SET owner = excluded.owner, epoch = leases.epoch + 1, "
+                "acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, "
+                "expires_at = excluded.expires_at, boot_id = excluded.boot_id, mono_expires = excluded.mono_expires "
+                f"WHERE leases.owner = '' OR leases.owner = :owner OR {_EXPIRED} "
+                "OR (leases.owner = :orphan_owner AND leases.epoch = :orphan_epoch) "
+                "RETURNING epoch",
+                {"pair": pair, "owner": owner, "now": now, "exp": now + int(ttl_seconds * 1000), "boot": boot,
+                 "mono": mono, "mexp": mono + ttl_seconds, "orphan_owner": orphan_owner,
+                 "orphan_epoch": orphan_epoch},
+            ).first()
+        return None if row is None else int(row[0])
+
     def acquire_lease(self, pair: str, owner: str, ttl_seconds: float) -> bool:
-        """Take the pair's lease unless another owner holds an unexpired one."""
-        stamp = now_ms()
-        with self.transaction() as s:
-            row = s.get(Lease, pair)
-            if row is not None and row.owner != owner and row.expires_at > stamp:
-                return False
-            row = row or Lease(pair=pair, owner=owner, acquired_at=stamp, expires_at=0)
-            if row.owner != owner:
-                row.owner, row.acquired_at = owner, stamp
-            row.expires_at = stamp + int(ttl_seconds * 1000)
-            s.add(row)
-            return True
+        """:meth:`claim_lease` for callers that need no epoch (``state rebuild``)."""
+        return self.claim_lease(pair, owner, ttl_seconds) is not None
 
-    def renew_lease(self, pair: str, owner: str, ttl_seconds: float) -> bool:
-        with self.transaction() as s:
-            row = s.get(Lease, pair)
-            if row is None or row.owner != owner:
-                return False
-            row.expires_at = now_ms() + int(ttl_seconds * 1000)
-            s.add(row)
-            return True
+    @staticmethod
+    def _renew(conn: Connection | Session, pair: str, owner: str, epoch: int, ttl_seconds: float) -> bool:
+        now, mono = now_ms(), monotonic()
+        result = conn.execute(
+            text("UPDATE leases SET heartbeat_at = :now, expires_at = :exp, boot_id = :boot, mono_expires = :mexp "
+                 "WHERE pair = :pair AND owner = :owner AND epoch = :epoch"),
+            {"pair": pair, "owner": owner, "epoch": epoch, "now": now, "exp": now + int(ttl_seconds * 1000),
+             "boot": boot_id(), "mexp": mono + ttl_seconds},
+        )
+        return int(getattr(result, "rowcount", 0)) == 1
 
-    def release_lease(self, pair: str, owner: str) -> None:
-        with self.transaction() as s:
-            s.execute(delete(Lease).where(col(Lease.pair) == pair, col(Lease.owner) == owner))
+    def renew_lease(self, pair: str, owner: str, epoch: int, ttl_seconds: float) -> bool:
+        """Extend the lease if ``owner`` still holds it at ``epoch`` (one conditional UPDATE)."""
+        with self.engine.begin() as conn:
+            return self._renew(conn, pair, owner, epoch, ttl_seconds)
+
+    def release_lease(self, pair: str, owner: str, epoch: int | None = None) -> None:
+        """Give the lease back (its row and epoch stay, so epochs never repeat)."""
+        where = "pair = :pair AND owner = :owner" + (" AND epoch = :epoch" if epoch is not None else "")
+        with self.engine.begin() as conn:
+            conn.execute(text(f"UPDATE leases SET owner = '', expires_at = 0, mono_expires = 0 WHERE {where}"),
+                         {"pair": pair, "owner": owner, "epoch": epoch})
 
     def lease_holder(self, pair: str) -> Lease | None:
+        """The pair's lease if someone holds it now."""
         with Session(self.engine) as s:
             row = s.get(Lease, pair)
-            return row if row is not None and row.expires_at > now_ms() else None
+        if row is None or not row.owner:
+            return None
+        if row.boot_id and row.boot_id == boot_id():
+            return row if row.mono_expires > monotonic() else None
+        return row if row.expires_at > now_ms() else None
+
+    # -- accounts ----------------------------------------------------------------
+
+    def accounts(self, pair: str) -> dict[str, dict[str, str]]:
+        """The recorded account identity of each side of ``pair`` (``{}`` before its first run)."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(PairAccount).where(col(PairAccount.pair) == pair))
+            return {r.side: dict(json.loads(r.identity)) for r in rows}
+
+    @staticmethod
+    def record_accounts(s: Session, pair: str, identity: Mapping[str, Mapping[str, str]]) -> None:
+        for side, ident in identity.items():
+            row = s.get(PairAccount, (pair, side)) or PairAccount(pair=pair, side=side, identity="{}", recorded_at=0)
+            row.identity, row.recorded_at = dumps(dict(ident)), now_ms()
+            s.add(row)
 
     # -- export ------------------------------------------------------------------
 
@@ -493,7 +590,7 @@ class StateStore:
         """Everything in the database as JSON-able data (it holds no secrets)."""
         out: dict[str, Any] = {}
         with Session(self.engine) as s:
-            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease):
+            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease, PairAccount):
                 rows = []
                 for row in s.exec(select(model)):
                     data = row.model_dump()
@@ -505,14 +602,115 @@ class StateStore:
         return out
 
 
-def _pragmas(engine: Engine, readonly: bool) -> None:
+# A lease is expired by the monotonic clock when it was written on this boot of this host,
+# else by the wall clock (parameters :boot, :mono, :now).
+_EXPIRED = ("(CASE WHEN leases.boot_id <> '' AND leases.boot_id = :boot THEN leases.mono_expires <= :mono "
+            "ELSE leases.expires_at <= :now END)")
+
+
+class FencedStore(StateStore):
+    """The store as a run sees it: each transaction first renews the run's lease at its epoch.
+
+    The renewal is the transaction's first statement, so the run holds SQLite's write
+    lock from the check to the commit: no other process can take the lease in between.
+    If the lease is gone, the transaction rolls back with :class:`LeaseLostError`.
+    """
+
+    def __init__(self, base: StateStore, keeper: LeaseKeeper) -> None:
+        super().__init__(base.engine, base.path, base.readonly)
+        self.base = base
+        self.keeper = keeper
+
+    @property
+    def token(self) -> LeaseToken:
+        return self.keeper.token
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        if self.readonly:
+            raise StateError("the state database is open read-only (dry run)")
+        if self.keeper.lost:
+            raise self.keeper.error()
+        t = self.token
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            if not self._renew(session, t.pair, t.owner, t.epoch, t.ttl):
+                self.keeper.mark_lost()
+                raise self.keeper.error()
+            yield session
+        self.keeper.renewed()
+
+    def finish_run(self, run_id: str, status: str, counts: Mapping[str, Any], error: str | None) -> None:
+        # The run's own row is recorded even after the lease is lost, so its outcome stays honest.
+        self.base.finish_run(run_id, status, counts, error)
+
+    def close(self) -> None:
+        """The base store belongs to whoever opened it."""
+
+
+def schema_version(conn: Connection, path: Path | None) -> int:
+    """``meta.schema_version`` as a number, or a StateError saying how the row is damaged."""
+    raw = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar_one_or_none()
+    if raw is None:
+        raise StateError(f"the state database {path} is damaged: its meta table has no schema_version",
+                         hint=DAMAGED_HINT)
+    try:
+        version = int(str(raw).strip())
+    except ValueError:
+        version = 0
+    if version < 1:
+        raise StateError(f"the state database {path} is damaged: its schema_version {str(raw)[:40]!r} is not "
+                         "a version number", hint=DAMAGED_HINT)
+    return version
+
+
+def _tables(conn: Connection) -> set[str]:
+    return {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _reason(exc: BaseException) -> object:
+    return getattr(exc, "orig", None) or exc
+
+
+def _engine(path: Path, readonly: bool, lock_timeout: float) -> Engine:
+    if readonly:
+        # With no -wal beside the file no other process has it open: immutable=1 reads it
+        # without creating -wal/-shm. Otherwise those files exist already and mode=ro reads
+        # the other process's committed writes through them.
+        wal = path.with_name(path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        url = f"sqlite:///file:{quote(str(path))}?{flags}&uri=true"
+    else:
+        url = f"sqlite:///{path}"
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout})
+    _pragmas(engine, readonly, lock_timeout)
+    return engine
+
+
+def _pragmas(engine: Engine, readonly: bool, lock_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         if not readonly:
             cur.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives any process crash (kill -9); only an OS
             # crash or power cut can lose the last transactions, never corrupt.
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _typed(context: ExceptionContext) -> None:
+        """SQLite's "locked" and "disk full" as the typed errors an operator can act on."""
+        text_ = str(context.original_exception).lower()
+        if "database is locked" in text_ or "database table is locked" in text_:
+            raise StateLockedError(
+                f"the state database {engine.url.database} stayed locked by another process for "
+                f"{lock_timeout:g} s",
+                hint="another syncd (or a tool holding the file open) is writing to it; try again later, "
+                     "or raise [state] lock_timeout",
+            ) from None
+        if "database or disk is full" in text_:
+            raise StateError(
+                f"the state database {engine.url.database} cannot be written: the disk is full",
+                hint="free space on its file system; nothing of the failed batch was recorded",
+            ) from None

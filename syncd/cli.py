@@ -21,7 +21,7 @@ from rich.table import Table
 from config.loader import LoadedConfig, find_config_path, load_config
 from state.store import StateStore
 from syncd import __version__
-from syncd.errors import ConfigError, SyncdError
+from syncd.errors import ConfigError, LeaseHeldError, SyncdError
 from syncd.logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,7 +58,7 @@ def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
 
 def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
     try:
-        return StateStore.open(loaded.state_path, readonly=readonly)
+        return StateStore.open(loaded.state_path, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
     except SyncdError as exc:
         fail(exc)
 
@@ -178,6 +178,8 @@ def sync(config_path: Path | None, pair: str | None, dry_run: bool, as_json: boo
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path | None, as_json: bool) -> None:
     """Per pair: last run, links, pending conflicts, record errors."""
+    from syncd.web import success_age
+
     loaded = load(config_path, quiet=True)
     store = open_store(loaded, readonly=True)
     rows = []
@@ -185,13 +187,17 @@ def status(config_path: Path | None, as_json: bool) -> None:
         for name in loaded.app.pairs:
             runs = store.runs(name, limit=1)
             last = runs[0] if runs else None
+            success = store.last_success(name)
+            age = success_age(success, None)
             rows.append({
                 "pair": name,
                 "last_run": last.id if last else None,
                 "last_status": last.status if last else None,
                 "last_mode": last.mode if last else None,
                 "last_finished_ms": last.finished_at if last else None,
-                "last_success": (s.isoformat() if (s := store.last_success(name)) else None),
+                "last_success": success.isoformat() if success else None,
+                "last_success_age_s": age.age_s,
+                "last_success_in_future": age.in_future,
                 "links": store.link_count(name),
                 "pending_conflicts": len(store.conflicts(name, "open")),
                 "record_errors": len(store.open_errors(name)),
@@ -206,7 +212,10 @@ def status(config_path: Path | None, as_json: bool) -> None:
     for col in ("pair", "last run", "last success", "links", "pending conflicts", "record errors"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["pair"], f"{r['last_status'] or 'never'} ({r['last_mode'] or '-'})", r["last_success"] or "never",
+        success_text = r["last_success"] or "never"
+        if r["last_success_in_future"]:
+            success_text += " (in the future: check the clock; treated as stale)"
+        table.add_row(r["pair"], f"{r['last_status'] or 'never'} ({r['last_mode'] or '-'})", success_text,
                       str(r["links"]), str(r["pending_conflicts"]), str(r["record_errors"]))
     out.print(table)
 
@@ -323,18 +332,52 @@ def state_export(config_path: Path | None) -> None:
 @state.command("check")
 @config_option
 def state_check(config_path: Path | None) -> None:
-    """Run SQLite's integrity check on the state database."""
+    """Check the state database (SQLite's integrity check, its schema version); list every problem found."""
     loaded = load(config_path, quiet=True)
-    store = open_store(loaded, readonly=True)
-    try:
-        problems = store.integrity_check()
-    finally:
-        store.close()
+    problems = StateStore.check_file(loaded.state_path, lock_timeout=loaded.app.state.lock_timeout)
     if problems:
         for p in problems:
-            err.print(p, highlight=False)
+            err.print(f"[bold red]problem:[/] {escape(p)}", highlight=False)
         raise SystemExit(1)
-    out.print(f"{loaded.state_path}: ok")
+    out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
+
+
+@state.command("adopt")
+@config_option
+@click.option("--pair", required=True, help="the pair whose accounts moved")
+def state_adopt(config_path: Path | None, pair: str) -> None:
+    """Record the accounts the pair reaches now as the ones its state belongs to.
+
+    For a legitimate move only (a renamed Cloze login, a migrated HubSpot portal, a
+    moved Tryton database): runs refuse a state database recorded for other accounts.
+    """
+    from syncd.engine.accounts import adopt_accounts, current_accounts
+    from syncd.engine.runner import build_connectors, lease_owner
+
+    loaded = load(config_path)
+    _pairs(loaded, pair)
+    store = open_store(loaded)
+    owner = lease_owner()
+    try:
+        if not store.acquire_lease(pair, owner, loaded.app.state.lease_ttl):
+            fail(LeaseHeldError(f"pair {pair!r} is being synced; try again when the run is over", pair=pair))
+        conns = build_connectors(loaded, pair)
+        try:
+            current = current_accounts(conns, loaded.pair(pair).app_id)
+        finally:
+            for conn in conns.values():
+                conn.close()
+        changed = adopt_accounts(store, pair, current)["changed"]
+    except SyncdError as exc:
+        fail(exc)
+    finally:
+        store.release_lease(pair, owner)
+        store.close()
+    for line in changed:
+        out.print(f"pair {pair}: {escape(line)}", highlight=False)
+    out.print(f"pair {pair}: the state database now belongs to " + "; ".join(
+        f"{side} {', '.join(f'{k}={v}' for k, v in sorted(ident.items()))}" for side, ident in sorted(current.items())
+        if ident), highlight=False)
 
 
 @state.command("rebuild")

@@ -42,7 +42,7 @@ from syncd.errors import ConfigError, LeaseHeldError, SyncdError
 from syncd.logs import configure_logging
 from syncd.metrics import Metrics, RunSummary, run_outcome
 from syncd.scheduler import PairScheduler, RunKind, schedule_problems
-from syncd.web import Health, HttpListener, make_app
+from syncd.web import Health, HttpListener, make_app, success_age
 from syncd.webhooks import (
     Batch,
     Debouncer,
@@ -165,7 +165,7 @@ class Daemon:
                 problems=["daemon.webhooks.enabled: needs daemon.http.enabled = true"],
             )
         systemd.status("opening state database")
-        self._store = StateStore.open(self.loaded.state_path)
+        self._store = StateStore.open(self.loaded.state_path, lock_timeout=self.loaded.app.state.lock_timeout)
         for pair in app.pairs:
             self._load_last_success(pair)
         http = app.daemon.http
@@ -414,7 +414,7 @@ class Daemon:
                 self.metrics.run_failed(pair, kind)
                 self._note(pair, None, outcome="failed", error=str(exc))
                 if isinstance(exc, SyncdError):
-                    log.error("run failed", pair=pair, kind=kind, error=str(exc), **exc.context())
+                    log.error("run failed", kind=kind, error=str(exc), **{"pair": pair, **exc.context()})
                 else:
                     log.exception("run crashed", pair=pair, kind=kind)
                 return None
@@ -483,13 +483,14 @@ class Daemon:
         with self._health_lock:
             snapshot = {name: replace(self._health.get(name, PairHealth())) for name in self.loaded.app.pairs}
         for name, h in sorted(snapshot.items()):
-            reference = h.last_success or self._started
-            age = (now - reference).total_seconds()
+            # before any success, the age counts from our start; a success in the future is stale
+            age = success_age(h.last_success or self._started, now)
             nxt = next_runs.get(f"incremental:{name}")
             pairs[name] = {
-                "ok": age <= max_age,
+                "ok": age.fresh(max_age),
                 "last_success": h.last_success.isoformat() if h.last_success else None,
-                "age_s": round(age, 1),
+                "age_s": age.age_s,
+                "last_success_in_future": age.in_future,
                 "max_age_s": max_age,
                 "running": h.running,
                 "last_outcome": h.last_outcome,

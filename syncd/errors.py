@@ -5,7 +5,10 @@
     SyncdError                       root; never carries a secret
     ├── ConfigError                  bad config file; exit 78, systemd does not restart
     ├── StateError                   state database missing, corrupt, locked or too new
-    │   └── LeaseHeldError           another process is syncing this pair
+    │   ├── LeaseHeldError           another process is syncing this pair; exit 75
+    │   ├── LeaseLostError           this run's lease was taken over; it stopped writing; exit 75
+    │   ├── StateLockedError         another process kept the database locked too long; exit 75
+    │   └── AccountMismatchError     the database belongs to other accounts; exit 78
     ├── ApiError                     a side's API refused or failed
     │   ├── TransientApiError        429, 5xx, timeout, dropped connection: retried with backoff
     │   ├── AuthError                401/403: stop this pair, fix credentials
@@ -86,6 +89,24 @@ class LeaseHeldError(StateError):
     """Another process holds this pair's lease (the daemon, or another reconcile)."""
 
     exit_code = 75
+
+
+class LeaseLostError(StateError):
+    """This run's lease was taken over (or not renewed in time); the run stopped writing at once."""
+
+    exit_code = 75
+
+
+class StateLockedError(StateError):
+    """Another process held the state database locked for longer than ``[state] lock_timeout``."""
+
+    exit_code = 75
+
+
+class AccountMismatchError(StateError):
+    """The state database was made for other accounts than the pair's connectors reach now."""
+
+    exit_code = 78  # a configuration problem: systemd must not restart into it
 
 
 class ApiError(SyncdError):

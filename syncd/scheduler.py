@@ -8,6 +8,12 @@ Two APScheduler 3 pitfalls are handled here rather than left to the operator:
   *names*, which both agree on.
 - crontab fires when *either* day-of-month or day-of-week matches if both are
   restricted; APScheduler requires both. Such an expression becomes an ``OrTrigger``.
+- across daylight-saving changes APScheduler 3's ``CronTrigger`` fires the repeated
+  autumn hour twice (01:30 EDT and 01:30 EST) and can then keep answering a time
+  before ``now``. :class:`WallClockTrigger` matches the crontab fields against the
+  zone's wall clock itself, like cron: each wall-clock time fires at most once (the
+  first time it occurs), and a time the spring change skips fires when the clock
+  jumps over it, so a daily reconcile runs exactly once every day.
 
 Jobs are plain functions with string ids and string arguments, so a move to
 APScheduler 4 stays possible. The job store is the in-memory default: jobs are
@@ -20,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -110,7 +116,69 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
-def cron_trigger(expr: str, *, tz: str = "UTC", jitter: float | None = None) -> BaseTrigger:
+_GAP_STEPS = 24 * 60  # minutes searched for the end of a daylight-saving gap (real gaps are 30-120)
+
+
+def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment``'s wall-clock reading in ``tz``, as a UTC-stamped datetime (a clock without DST)."""
+    return moment.astimezone(tz).replace(tzinfo=UTC)
+
+
+def _real(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The instant ``tz``'s clock shows ``wall``: the first one if it shows it twice (autumn);
+    the instant it jumps over it if it never shows it (spring)."""
+    naive = wall.replace(tzinfo=None)
+    first = naive.replace(tzinfo=tz, fold=0)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
+        return first.astimezone(tz)
+    moment = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)  # just before the gap
+    for _ in range(_GAP_STEPS):
+        if moment.astimezone(tz).replace(tzinfo=None) > naive:
+            break
+        moment += timedelta(minutes=1)
+    return moment.astimezone(tz)
+
+
+class WallClockTrigger(BaseTrigger):  # type: ignore[misc]
+    """Fires when ``tz``'s wall clock matches ``wall`` (a trigger evaluated in UTC, which has no DST).
+
+    A wall-clock time fires once: not again when the clock is turned back over it, and
+    never before the previous fire. Jitter is added after, as APScheduler does.
+    """
+
+    def __init__(self, wall: BaseTrigger, tz: ZoneInfo, jitter: int | None = None) -> None:
+        self.wall = wall
+        self.timezone = tz
+        self.jitter = jitter
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        tz = self.timezone
+        prev_wall = _wall(previous_fire_time, tz) if previous_fire_time is not None else None
+        search = _wall(now, tz)
+        for _ in range(8):
+            wall = self.wall.get_next_fire_time(prev_wall, search)
+            if wall is None:
+                return None
+            real = _real(wall, tz)
+            # compared in UTC: aware datetimes of one zone compare by wall time, ignoring fold
+            at = real.astimezone(UTC)
+            after_previous = previous_fire_time is None or at > previous_fire_time.astimezone(UTC)
+            # with no previous fire (start, restart) a time already past is not caught up:
+            # it may be the first pass of a repeated hour that fired before the restart
+            if after_previous and (previous_fire_time is not None or at >= now.astimezone(UTC)):
+                fire: datetime | None = self._apply_jitter(real, self.jitter, now)
+                return fire
+            prev_wall, search = wall, wall + timedelta(seconds=1)
+        return None
+
+    def __str__(self) -> str:
+        return f"wall clock {self.timezone.key}: {self.wall}"
+
+    def __repr__(self) -> str:
+        return f"<WallClockTrigger ({self.wall!r}, timezone={self.timezone.key!r}, jitter={self.jitter})>"
+
+
+def cron_trigger(expr: str, *, tz: str = "UTC", jitter: float | None = None) -> WallClockTrigger:
     """A trigger for a five-field crontab expression (or ``@daily`` style macro).
 
     Raises ``ValueError`` naming the problem; callers prefix the config key path.
@@ -126,17 +194,16 @@ def cron_trigger(expr: str, *, tz: str = "UTC", jitter: float | None = None) -> 
 
     def make(day_field: str, dow_field: str) -> CronTrigger:
         try:
+            # evaluated on the zone's wall clock (see WallClockTrigger), so in UTC, which has no DST
             return CronTrigger(
-                minute=minute, hour=hour, day=day_field, month=month, day_of_week=dow_field,
-                timezone=tzinfo, jitter=jit,
+                minute=minute, hour=hour, day=day_field, month=month, day_of_week=dow_field, timezone=UTC,
             )
         except ValueError as exc:
             raise ValueError(f"cron expression {expr!r}: {exc}") from exc
 
-    if day != "*" and dow != "*":
-        # crontab: either field matching is enough
-        return OrTrigger([make(day, "*"), make("*", dow)], jitter=jit)
-    return make(day, dow)
+    # crontab: if both day fields are restricted, either matching is enough
+    wall: BaseTrigger = OrTrigger([make(day, "*"), make("*", dow)]) if day != "*" and dow != "*" else make(day, dow)
+    return WallClockTrigger(wall, tzinfo, jit)
 
 
 def schedule_problems(pairs: Mapping[str, ScheduleConfig]) -> list[str]:

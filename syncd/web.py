@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -32,6 +33,25 @@ if TYPE_CHECKING:
 log = structlog.get_logger("syncd.web")
 
 WEBHOOK_PREFIX = "/webhooks/cloze/"
+
+
+@dataclass(frozen=True)
+class SuccessAge:
+    """How old a pair's last success is. One in the future (a clock that was ahead, or
+    stepped back since) proves nothing about now, so it is never fresh."""
+
+    age_s: float | None
+    in_future: bool
+
+    def fresh(self, max_age_s: float) -> bool:
+        return self.age_s is not None and not self.in_future and self.age_s <= max_age_s
+
+
+def success_age(last: datetime | None, now: datetime | None) -> SuccessAge:
+    if last is None:
+        return SuccessAge(None, False)
+    age = ((now or datetime.now(UTC)) - last).total_seconds()
+    return SuccessAge(round(age, 1), age < 0)
 
 
 @dataclass(frozen=True)

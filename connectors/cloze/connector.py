@@ -137,6 +137,18 @@ class ClozeConnector(Connector):
         if not profile.get("email"):
             raise ApiError("Cloze /v1/user/profile returned no account", side="cloze", pair=self.context.pair)
 
+    def account_identity(self) -> dict[str, str]:
+        """The account e-mail from ``GET /v1/user/profile``.
+
+        Cloze documents no account id: the profile's ``email`` is what API-key
+        authentication names the account by (the ``user`` parameter), so it is the
+        identity. This is the one place to change if Cloze ever exposes an account id.
+        """
+        email = self.client.profile().get("email")
+        if not email:
+            raise ApiError("Cloze /v1/user/profile returned no account", side="cloze", pair=self.context.pair)
+        return {"user": str(email).strip().lower()}
+
     def describe(self) -> dict[str, Any]:
         profile = self.client.profile()
         return {

@@ -30,7 +30,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from syncd.errors import ConfigError
+from syncd.errors import ApiError, ConfigError
 
 _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 
@@ -90,6 +90,15 @@ class HubSpotConnector(Connector):
                     f"HubSpot property {self.hs.identity_property!r} on {object_type} does not require unique values",
                     side="external", pair=self.context.pair, field="identity_property",
                     hint="choose another identity_property name")
+
+    def account_identity(self) -> dict[str, str]:
+        """The portal (Hub) id from ``GET /account-info/v3/details``."""
+        body = self.client.get("/account-info/v3/details")
+        portal = body.get("portalId") if isinstance(body, dict) else None
+        if portal is None:
+            raise ApiError("HubSpot /account-info/v3/details returned no portalId", side=self.context.side,
+                           pair=self.context.pair)
+        return {"portal_id": str(portal)}
 
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,

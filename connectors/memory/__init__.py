@@ -196,6 +196,13 @@ class MemoryConnector(Connector):
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return CANONICAL_FIELDS[entity]
 
+    def account_identity(self) -> dict[str, str]:
+        """The backend's name, and its file when it has one (another file is another account)."""
+        ident = {"backend": self.cfg.backend}
+        if self.cfg.path is not None:
+            ident["path"] = str(self.cfg.path.resolve())
+        return ident
+
     def _record(self, item: _Item) -> Record:
         return Record(
             id=item.id,

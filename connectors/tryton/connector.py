@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -94,6 +95,12 @@ class TrytonConnector(Connector):
                                   pair=self.context.pair, hint="activate the party and sale_opportunity modules")
         for entity in ENTITIES:
             (self.opportunities.plain if entity == "project" else self.parties.plain[entity]).types()
+
+    def account_identity(self) -> dict[str, str]:
+        """The server and database this connector reaches (Tryton has no account id of its own)."""
+        parts = urlsplit(self.ts.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return {"server": f"{(parts.hostname or '').lower()}:{port}", "database": self.ts.database}
 
     def describe(self) -> dict[str, Any]:
         prefs = self.client.preferences()

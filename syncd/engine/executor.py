@@ -153,8 +153,8 @@ class Executor:
             for batch in self._batches(actions):
                 if self.ctx.stop.is_set():
                     return False
+                self.ctx.on_batch()  # raises if the run lost its lease: no write after that
                 handler(batch)
-                self.ctx.on_batch()
         return True
 
     # -- updates of linked (or newly matched) pairs -----------------------------------

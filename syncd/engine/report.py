@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,13 +32,22 @@ class RunReport:
     deletes_held: int = 0
     error: str | None = None
     error_exit: int = EXIT_FATAL
+    lease_lost: bool = False  # another process took the pair over; this run stopped writing
     notes: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
 
+    # Durations come from the monotonic clock: a wall clock stepped mid-run must not change them.
+    started_mono: float = field(default_factory=time.monotonic, repr=False)
+    finished_mono: float | None = field(default=None, repr=False)
+
+    def finish(self) -> None:
+        self.finished_at = datetime.now(UTC)
+        self.finished_mono = time.monotonic()
+
     @property
     def duration_s(self) -> float:
-        end = self.finished_at or datetime.now(UTC)
-        return (end - self.started_at).total_seconds()
+        end = self.finished_mono if self.finished_mono is not None else time.monotonic()
+        return end - self.started_mono
 
     @property
     def total_writes(self) -> int:
@@ -52,6 +62,8 @@ class RunReport:
 
     @property
     def status(self) -> str:
+        if self.lease_lost:
+            return "lease_lost"
         if not self.ok:
             return "failed"
         if self.stopped:

@@ -2,8 +2,14 @@
 
 :func:`sync_pair` is what the CLI and the daemon call. It builds the pair's two
 connectors from the config, takes the pair's lease in the state database (so a
-manual ``reconcile`` and the daemon never run one pair at once), runs
+manual ``reconcile`` and the daemon never run one pair at once), checks that the
+state database belongs to the accounts the connectors reach, runs
 :class:`PairEngine`, and always records the run and releases the lease.
+
+The lease is fenced (:mod:`state.lease`): its epoch is checked by every state
+transaction of the run, a thread renews it while the run reads, and the run
+checks it before every batch of API writes. A run that lost its lease stops at
+once and ends as ``lease_lost`` (exit 75).
 
 Cursors move only after every change read up to them has been applied and
 recorded (record errors count as recorded: they are retried by id next run).
@@ -17,7 +23,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
@@ -26,18 +31,21 @@ from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
 from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
+from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
 from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
+from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.report import EXIT_TEMPFAIL, RunReport
 from syncd.errors import (
     ApiError,
     ConfigError,
     LeaseHeldError,
+    LeaseLostError,
     SafetyStop,
     StateError,
     SyncdError,
@@ -49,12 +57,13 @@ log = structlog.get_logger("syncd.engine")
 Mode = Literal["incremental", "full"]
 # How many times links whose writes had side effects are synced again within one run.
 SETTLE_PASSES = 2
-LEASE_TTL = 300.0
+LEASE_TTL = 60.0  # the default of [state] lease_ttl
 SYNC_ORDER: tuple[Entity, ...] = ("company", "person", "project")
 
 
 def lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """``host:pid:run``: unique per run, and names the process so a dead holder can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lease_orphaned(owner: str) -> bool:
@@ -72,16 +81,23 @@ def lease_orphaned(owner: str) -> bool:
     return False
 
 
-def take_lease(store: StateStore, pair: str, owner: str) -> bool:
-    """Take the pair's lease; one left behind by a killed process is taken over at once, not after its TTL."""
-    if store.acquire_lease(pair, owner, LEASE_TTL):
-        return True
+def take_lease(store: StateStore, pair: str, owner: str, ttl: float = LEASE_TTL) -> int | None:
+    """Take the pair's lease; its epoch, or None while another live process holds it.
+
+    One left behind by a killed process of this host is taken over at once, not after
+    its TTL, with a claim conditional on that exact lease (owner and epoch), so of
+    several processes finding the same orphan only one takes it.
+    """
+    epoch = store.claim_lease(pair, owner, ttl)
+    if epoch is not None:
+        return epoch
     holder = store.lease_holder(pair)
     if holder is None or not lease_orphaned(holder.owner):
-        return False
-    log.warning("orphaned_lease_taken_over", pair=pair, holder=holder.owner)
-    store.release_lease(pair, holder.owner)
-    return store.acquire_lease(pair, owner, LEASE_TTL)
+        return None
+    epoch = store.claim_lease(pair, owner, ttl, orphan=(holder.owner, holder.epoch))
+    if epoch is not None:
+        log.warning("orphaned_lease_taken_over", pair=pair, holder=holder.owner, epoch=epoch)
+    return epoch
 
 
 def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
@@ -126,30 +142,45 @@ def sync_pair(
     stop: threading.Event | None = None,
     observer: ApiObserver | None = None,
 ) -> RunReport:
-    """Run one pair once. Raises LeaseHeldError if another process is syncing it."""
+    """Run one pair once.
+
+    Raises LeaseHeldError (exit 75) if another process is syncing it, StateLockedError
+    (75) if the state database stays locked, AccountMismatchError (78) if the state
+    database belongs to other accounts.
+    """
     pair_cfg = loaded.pair(pair)
-    owner = lease_owner()
-    if not dry_run and not take_lease(store, pair, owner):
-        holder = store.lease_holder(pair)
-        raise LeaseHeldError(
-            f"pair {pair!r} is being synced by {holder.owner if holder else 'another process'}",
-            pair=pair,
-            hint="wait for it to finish (the daemon holds the lease while it syncs)",
-        )
+    keeper: LeaseKeeper | None = None
+    run_store = store
+    if not dry_run:
+        owner, ttl = lease_owner(), loaded.app.state.lease_ttl
+        epoch = take_lease(store, pair, owner, ttl)
+        if epoch is None:
+            holder = store.lease_holder(pair)
+            raise LeaseHeldError(
+                f"pair {pair!r} is being synced by {holder.owner if holder else 'another process'}",
+                pair=pair,
+                hint="wait for it to finish (the daemon holds the lease while it syncs)",
+            )
+        keeper = LeaseKeeper(store, LeaseToken(pair, owner, epoch, ttl)).start()
+        run_store = store.fenced(keeper)
     conns: dict[Side, Connector] = {}
     try:
         conns = build_connectors(loaded, pair, observer)
         engine = PairEngine(
-            pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=store, mode=mode,
-            only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop,
-            renew=(lambda: store.renew_lease(pair, owner, LEASE_TTL)) if not dry_run else None,
+            pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
+            only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop, lease=keeper,
         )
         return engine.run()
     finally:
         for conn in conns.values():
             conn.close()
-        if not dry_run:
-            store.release_lease(pair, owner)
+        if keeper is not None:
+            keeper.stop()
+            if not keeper.lost:
+                try:
+                    store.release_lease(pair, keeper.token.owner, keeper.token.epoch)
+                except StateError as exc:  # locked past the timeout: the lease expires on its own
+                    log.warning("lease_release_failed", pair=pair, error=str(exc))
 
 
 class PairEngine:
@@ -168,7 +199,7 @@ class PairEngine:
         dry_run: bool = False,
         allow_mass_delete: bool = False,
         stop: threading.Event | None = None,
-        renew: Any = None,
+        lease: LeaseKeeper | None = None,
         batch_size: int = 100,
     ) -> None:
         self.pair = pair
@@ -180,7 +211,7 @@ class PairEngine:
         self.dry_run = dry_run
         self.allow_mass_delete = allow_mass_delete
         self.stop = stop or threading.Event()
-        self.renew = renew
+        self.lease = lease
         self.batch_size = batch_size
         self.run_id = uuid.uuid4().hex[:12]
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
@@ -197,6 +228,9 @@ class PairEngine:
             for conn in self.conns.values():
                 conn.begin_run()
             self._run()
+        except LeaseLostError as exc:
+            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
+            report.lease_lost = True
         except TransientApiError as exc:
             report.ok, report.error, report.error_exit = False, str(exc), EXIT_TEMPFAIL
         except (ApiError, StateError, ConfigError) as exc:
@@ -204,7 +238,7 @@ class PairEngine:
         except SyncdError as exc:
             report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
         finally:
-            report.finished_at = datetime.now(UTC)
+            report.finish()
             if not self.dry_run:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
             emit = self.log.error if not report.ok else self.log.info
@@ -234,11 +268,14 @@ class PairEngine:
         return out
 
     def _run(self) -> None:
+        # Before anything is read or written: is this state database this pair's?
+        verify_accounts(self.store, self.pair, current_accounts(self.conns, self.cfg.app_id), record=not self.dry_run)
         entities = self._entities()
         planned: list[tuple[Entity, EntityMapping, EntityPlan, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
         for entity, mapping in entities:
             if self.only is not None and entity not in self.only:
                 continue
+            self._heartbeat()
             if not self.dry_run:
                 self._recover_journal(entity)
             links = self._links(entity)
@@ -311,8 +348,9 @@ class PairEngine:
         return app_url(self.cfg, self.conns["external"], entity, external_id)
 
     def _heartbeat(self) -> None:
-        if self.renew is not None:
-            self.renew()
+        """Before each batch of writes: stop at once (LeaseLostError) if the lease is gone."""
+        if self.lease is not None:
+            self.lease.check()
 
     # -- reading -------------------------------------------------------------------
 

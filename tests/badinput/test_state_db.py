@@ -48,8 +48,22 @@ def _newer_schema(path: Path, good: bytes) -> None:
     conn.close()
 
 
+def _meta_version(value: str | None) -> Callable[[Path, bytes], None]:
+    def damage(path: Path, good: bytes) -> None:
+        path.write_bytes(good)
+        conn = sqlite3.connect(path)
+        if value is None:
+            conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+        else:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+        conn.commit()
+        conn.close()
+    return damage
+
+
 def commands(name: str) -> tuple[list[str], ...]:
-    return ALL_COMMANDS if name == "truncated-half" else SOME_COMMANDS
+    return ALL_COMMANDS if name in ("truncated-half", "meta-version-missing", "meta-version-not-a-number") \
+        else SOME_COMMANDS
 
 
 DAMAGE: dict[str, tuple[Callable[[Path, bytes], None], str]] = {
@@ -58,6 +72,8 @@ DAMAGE: dict[str, tuple[Callable[[Path, bytes], None], str]] = {
     "random-bytes": (_garbage, "cannot be read"),
     "another-programs-database": (_foreign, "is not a cloze-syncd state database; point [state] path at a new file"),
     "newer-schema": (_newer_schema, "newer than this cloze-syncd understands"),
+    "meta-version-missing": (_meta_version(None), "is damaged: its meta table has no schema_version"),
+    "meta-version-not-a-number": (_meta_version("two"), "is damaged: its schema_version 'two' is not a version"),
 }
 
 

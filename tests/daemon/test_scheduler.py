@@ -75,7 +75,7 @@ def test_weekdays_range() -> None:
 
 def test_day_of_month_or_day_of_week_like_crontab() -> None:
     trigger = cron_trigger("0 3 14 * 5")
-    assert isinstance(trigger, OrTrigger)
+    assert isinstance(trigger.wall, OrTrigger)
     fires = next_fires("0 3 14 * 5", start=datetime(2026, 11, 1, tzinfo=UTC), n=6)
     assert any(f.day == 14 and f.weekday() != 4 for f in fires)  # the 14th fires though not a Friday
     assert any(f.weekday() == 4 and f.day != 14 for f in fires)
@@ -89,7 +89,7 @@ def test_time_zone_applies() -> None:
 def test_macros_and_jitter() -> None:
     assert next_fires("@daily", n=1)[0] == datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
     jittered = cron_trigger("0 3 * * 0", jitter=30)
-    assert isinstance(jittered, CronTrigger) and jittered.jitter == 30
+    assert isinstance(jittered.wall, CronTrigger) and jittered.jitter == 30
 
 
 @pytest.mark.parametrize(

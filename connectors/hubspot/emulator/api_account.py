@@ -1,4 +1,8 @@
-"""Account-level reads: deal pipelines with their stages, and owners.
+"""Account-level reads: the account the token belongs to, deal pipelines with their stages, and owners.
+
+``GET /account-info/v3/details`` (and its date-versioned form) has the documented required
+fields; ``portalId`` is the emulator's ``portal_id`` setting, so two emulators can stand for
+two accounts.
 
 Pipelines let a caller check that the deal-stage ids a configuration maps to exist
 (``GET /crm/v3/pipelines/deals``); owners are the users records can be assigned to.
@@ -83,3 +87,17 @@ def get_owner(call: Call, owner_id: str) -> Reply:
     if str(OWNER[key]) != owner_id:
         raise not_found(f"Owner {owner_id} was not found")
     return Reply(200, OWNER)
+
+
+def details(call: Call) -> Reply:
+    return Reply(200, {
+        "portalId": call.settings.portal_id,
+        "accountType": "STANDARD",
+        "timeZone": "US/Eastern",
+        "companyCurrency": "USD",
+        "additionalCurrencies": [],
+        "utcOffset": "-05:00",
+        "utcOffsetMilliseconds": -18_000_000,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    })

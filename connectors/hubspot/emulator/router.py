@@ -44,6 +44,11 @@ def resolve(method: str, path: str) -> Route:
     """The route for ``method path``, or a 404/405 EmulatorError."""
     # ids in paths are percent-encoded by clients (``ann%40x.example`` for an e-mail idProperty)
     parts = [unquote(p) for p in path.split("/") if p]
+    if len(parts) == 3 and parts[0] == "account-info" and parts[2] == "details" and (
+            parts[1] == "v3" or _DATED.match(parts[1])):
+        if method != "GET":
+            raise _no_route(method, path)
+        return Route("account-info", api_account.details)
     if len(parts) < 3 or parts[0] != "crm":
         raise _no_route(method, path)
     if parts[1] == "v3" and parts[2] == "owners" or len(parts) > 2 and parts[1] == "owners":

@@ -1,0 +1,38 @@
+"""The clocks the state database uses.
+
+- :func:`wall_ms`: the wall clock (UTC epoch milliseconds), for what a person reads
+  (run times, conflict times) and for leases held on another host.
+- :func:`monotonic`: the host's monotonic clock (``CLOCK_MONOTONIC`` on Linux, shared by
+  every process of one boot and never stepped by NTP or an operator), for durations and
+  for the expiry of a lease held on this host, so a wall clock stepped forward cannot
+  make a live run's lease look expired.
+- :func:`boot_id`: names the boot a monotonic reading belongs to; two readings compare
+  only when their boot ids are equal.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import time
+from pathlib import Path
+
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+@functools.cache
+def boot_id() -> str:
+    """``host/boot`` for this boot, or ``""`` where the system does not say (then leases use the wall clock)."""
+    try:
+        boot = BOOT_ID_FILE.read_text().strip()
+    except OSError:
+        return ""
+    return f"{socket.gethostname()}/{boot}" if boot else ""
