@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from config.loader import load_config
 from connectors.cloze.emulator import ClozeEmulator
@@ -210,6 +212,39 @@ def conflicting_edits(cloze_url: str, hubspot: HubSpotEmulator, loaded: Any, rng
     return names
 
 
+MARKER = ".syncd-sandbox"  # marks a directory this command made, so a rerun may clear it
+
+
+def prepare_directory(directory: Path, force: bool) -> None:
+    """An empty ``directory`` for a new sandbox: an earlier sandbox's is cleared, anything else only with force."""
+    if directory.exists() and not directory.is_dir():
+        raise SyncdError(f"{directory} is a file, not a directory", hint="pass another --dir")
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).is_file() and not force:
+            raise SyncdError(
+                f"{directory} is not empty and is not a sandbox made by `syncd sandbox`; nothing was deleted",
+                hint="pass an empty or new --dir, or add --force to delete everything in it",
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text("written by `syncd sandbox`; a rerun with the same --dir replaces this directory\n")
+
+
+def syncd_command() -> str:
+    """How to run this same ``syncd`` as typed from the current directory (it may not be on PATH)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "syncd":  # python -m syncd.cli, or a test runner
+        return f"{sys.executable} -m syncd.cli"
+    on_path = shutil.which("syncd")
+    if on_path and Path(on_path).resolve() == argv0.resolve():
+        return "syncd"
+    full = argv0 if argv0.is_absolute() else Path.cwd() / argv0
+    here = Path.cwd()
+    if here != Path("/") and full.is_relative_to(here):
+        return str(full.relative_to(here))  # .venv/bin/syncd, after the quick start
+    return str(full)
+
+
 def fail(exc: SyncdError) -> None:
     from syncd.cli import fail as cli_fail
 
@@ -223,24 +258,43 @@ def _show(report: RunReport, title: str) -> None:
     _print_report(report)
 
 
+def _seed(cloze: ClozeEmulator, hubspot: HubSpotEmulator, people: int, seed_value: int,
+          rng: random.Random) -> tuple[dict[str, int], int]:
+    """Fill both emulators, with a progress bar per side (a large seed takes a while)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                  TimeRemainingColumn(), console=console, transient=False,
+                  disable=not console.is_terminal) as bars:
+        task = bars.add_task("seeding Cloze", total=None)
+        seeded = seed_emulator(cloze, people, seed_value,
+                               progress=lambda done, total: bars.update(task, completed=done, total=total))
+        task = bars.add_task("seeding HubSpot", total=None)
+        dataset = build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10))
+        load_into(hubspot, dataset, progress=lambda done, total: bars.update(task, completed=done, total=total))
+        overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
+    return seeded, overlap
+
+
 @click.command("sandbox")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("sandbox"),
               show_default=True, help="where the config, secrets and state database are written")
-@click.option("--people", type=int, default=300, show_default=True, help="Cloze people to seed (companies and deals follow)")
+@click.option("--force", is_flag=True, help="clear --dir even if it holds files that are not an earlier sandbox")
+@click.option("--people", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Cloze people to seed (companies and deals follow)")
 @click.option("--seed", "seed_value", type=int, default=7, show_default=True, help="random seed for the data")
 @click.option("--serve", is_flag=True, help="keep the emulators running afterwards (Ctrl-C stops them)")
-def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> None:
+def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serve: bool) -> None:
     """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
     configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN), to_stderr=True)
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    try:
+        prepare_directory(directory, force)
+    except SyncdError as exc:
+        fail(exc)
     rng = random.Random(seed_value)
     with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value) as cloze, \
             HubSpotEmulator(token=HUBSPOT_TOKEN) as hubspot:
-        seeded = seed_emulator(cloze, people, seed_value)
-        load_into(hubspot, build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10)))
-        overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
+        if not console.is_terminal:
+            console.print(f"seeding the emulators ({people} Cloze people)…")
+        seeded, overlap = _seed(cloze, hubspot, people, seed_value, rng)
         console.print(
             f"[bold]Cloze emulator[/] {cloze.url}: {seeded['person']} people, {seeded['company']} companies, "
             f"{seeded['project']} projects\n[bold]HubSpot emulator[/] {hubspot.url}: "
@@ -270,7 +324,9 @@ def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool) -> N
         for row in conflicts[:10]:
             console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {row.cloze_value} / HubSpot {row.external_value}"
                           f" -> {row.outcome} ({row.policy})", highlight=False)
-        console.print(f"\nTry: syncd status --config {config_path}    syncd conflicts list --all --config {config_path}")
+        command = syncd_command()
+        console.print(f"\nTry: {command} status --config {config_path}\n     "
+                      f"{command} conflicts list --all --config {config_path}", highlight=False)
         failed = not (first.ok and second.ok and third.ok) or third.total_writes != 0
         if serve:
             console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  HubSpot: {hubspot.url}")
