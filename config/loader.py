@@ -23,9 +23,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.cron import validate_crontab
 from config.models import AppConfig, PairConfig
@@ -35,7 +35,6 @@ from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
-SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.IGNORECASE)
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
 
 
@@ -97,6 +96,18 @@ def resolve_secret(ref: str) -> str:
         except OSError:
             raise ValueError(f"credential {name!r} not found in $CREDENTIALS_DIRECTORY; add LoadCredential={name}:/path") from None
     return ref
+
+
+def secret_keys(settings: type[BaseModel]) -> frozenset[str]:
+    """The keys a connector's settings declare as secrets (typed ``SecretStr``, optional or not).
+
+    The declaration, not the key's name, decides: ``token_kind`` names a token but holds none.
+    """
+
+    def is_secret(annotation: Any) -> bool:
+        return annotation is SecretStr or any(is_secret(a) for a in get_args(annotation))
+
+    return frozenset(name for name, f in settings.model_fields.items() if is_secret(f.annotation))
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -183,6 +194,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                 problems.append(_fmt(text, loc + ("connector",), str(exc)))
                 continue
             resolved: dict[str, Any] = {}
+            secret_names = secret_keys(cls.Settings)
             for key, value in table.items():
                 if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
                     try:
@@ -193,7 +205,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                     secrets.append(resolved[key])
                 else:
                     resolved[key] = value
-                    if isinstance(value, str) and SECRET_KEY.search(key) and value:
+                    if isinstance(value, str) and key in secret_names and value:
                         literal_secrets = True
                         secrets.append(value)
             try:
