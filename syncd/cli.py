@@ -11,22 +11,32 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from config.loader import LoadedConfig, find_config_path, load_config
-from state.store import StateStore
 from syncd import __version__
+from syncd.cli_lazy import LazyConsole, LazyGroup, escape
 from syncd.errors import ConfigError, SyncdError
-from syncd.logs import configure_logging
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from config.loader import LoadedConfig
+    from state.store import StateStore
+
+# Heavy modules (rich, the config loader, the state store, the engine, the emulators) are
+# imported where they are used, so `syncd --help` and shell completion start at once.
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = cast("Console", LazyConsole(soft_wrap=True))
+err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich's class
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
 
 
 def fail(exc: SyncdError) -> NoReturn:
@@ -43,6 +53,9 @@ def config_option(f: F) -> F:
 
 
 def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
+    from config.loader import find_config_path, load_config
+    from syncd.logs import configure_logging
+
     # Warnings raised while the config is read (TLS checks off, say) go to stderr too.
     configure_logging("warning", "auto", to_stderr=True)
     try:
@@ -57,13 +70,23 @@ def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
 
 
 def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
+    from state.store import StateStore
+
     try:
         return StateStore.open(loaded.state_path, readonly=readonly)
     except SyncdError as exc:
         fail(exc)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands in modules of their own: (module:attribute, the summary `syncd --help` shows).
+LAZY_COMMANDS = {
+    "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
+    "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
+    "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot emulators with seeded data."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloze-syncd")
 def main() -> None:
     """cloze-syncd: two-way sync between Cloze and an external CRM.
@@ -239,9 +262,14 @@ def conflicts_list(config_path: Path | None, pair: str | None, show_all: bool, a
     for col in ("id", "pair", "entity", "field", "cloze", "external", "base", "policy", "outcome", "status"):
         table.add_column(col)
     for d in data:
-        table.add_row(str(d["id"]), d["pair"], d["entity"], d["field"], json.dumps(d["cloze_value"]),
-                      json.dumps(d["external_value"]), json.dumps(d["base"]), d["policy"], d["outcome"], d["status"])
+        table.add_row(str(d["id"]), d["pair"], d["entity"], d["field"], _shown(d["cloze_value"]),
+                      _shown(d["external_value"]), _shown(d["base"]), d["policy"], d["outcome"], d["status"])
     out.print(table)
+
+
+def _shown(value: Any) -> str:
+    """A stored value as JSON, with names as written (``"Tomás"``)."""
+    return escape(json.dumps(value, ensure_ascii=False))
 
 
 def _conflict_dict(row: Any) -> dict[str, Any]:
@@ -376,6 +404,8 @@ def config_group() -> None:
 @config_option
 def config_check(config_path: Path | None) -> None:
     """Validate the config file; print every problem with its key path; exit 78 if invalid."""
+    from config.loader import find_config_path, load_config
+
     path = find_config_path(config_path)
     try:
         loaded = load_config(path)
@@ -400,18 +430,6 @@ def config_example() -> None:
     """Print the commented example config shipped in config/example.toml."""
     click.echo((Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text(), nl=False)
 
-
-def _register_commands() -> None:
-    """Commands that live in modules of their own."""
-    from syncd.cli_daemon import run_cmd, webhooks_group
-    from syncd.sandbox import sandbox_cmd
-
-    main.add_command(run_cmd)
-    main.add_command(webhooks_group)
-    main.add_command(sandbox_cmd)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -6,6 +6,7 @@ token that slips into a message or a field is never written out.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -61,6 +62,10 @@ class _JournalPrefix:
         return f"<{_PRIORITY.get(level, 6)}>{rendered}"
 
 
+def _json_line(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, **kwargs)
+
+
 def configure_logging(
     level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), *, to_stderr: bool = False
 ) -> None:
@@ -87,7 +92,8 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     else:
         shared.append(structlog.processors.dict_tracebacks)
-        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+        # Names as written ("Tomás", not "Tom\u00e1s"): journald and log shippers read UTF-8.
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line, sort_keys=False)
         if os.environ.get("JOURNAL_STREAM"):
             renderer = _JournalPrefix(renderer)
     structlog.configure(

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from config.loader import load_config
@@ -322,8 +323,9 @@ def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serv
             store.close()
         console.rule("conflicts recorded")
         for row in conflicts[:10]:
-            console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {row.cloze_value} / HubSpot {row.external_value}"
-                          f" -> {row.outcome} ({row.policy})", highlight=False)
+            console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {escape(row.cloze_value or 'null')} / "
+                          f"HubSpot {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
+                          highlight=False)
         command = syncd_command()
         console.print(f"\nTry: {command} status --config {config_path}\n     "
                       f"{command} conflicts list --all --config {config_path}", highlight=False)
