@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan
+from connectors.hubspot.messages import one_line
 from connectors.hubspot.relations import KeyCache, Relations, chunks
 from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
 
@@ -45,7 +46,7 @@ def _failed(key: str, exc: HubSpotRejected | str, *, code: str | None = None, re
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
-    return f"HubSpot {error.get('category') or 'error'}: {error.get('message') or 'no message'}"
+    return f"HubSpot {error.get('category') or 'error'}: {one_line(str(error.get('message') or 'no message'))}"
 
 
 class Writer:
