@@ -33,7 +33,7 @@ out = cast("Console", LazyConsole(soft_wrap=True))
 err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
 
 
-def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich's class
+def Table(*args: Any, **kwargs: Any) -> Any:
     from rich.table import Table as RichTable
 
     return RichTable(*args, **kwargs)

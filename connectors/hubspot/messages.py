@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-_EMBEDDED = re.compile(r"^(?P<lead>[^\[]*?)\s*:\s*(?P<items>\[.*\])\s*$", re.S)
+_EMBEDDED = re.compile(r"^(?P<lead>[^\[]*?)\s*:\s*(?P<items>\[.*\])\s*$", re.DOTALL)
 
 
 def _item(item: dict[str, Any]) -> str:

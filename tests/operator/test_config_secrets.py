@@ -15,7 +15,7 @@ WARNING = "holds secrets inline"
 def _config(tmp_path: Path, mode: int, token: str | None = None) -> Path:
     path = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
     if token is not None:
-        path.write_text(re.sub(r'^token = ".*"$', f'token = "{token}"', path.read_text(), flags=re.M))
+        path.write_text(re.sub(r'^token = ".*"$', f'token = "{token}"', path.read_text(), flags=re.MULTILINE))
     os.chmod(path, mode)
     return path
 

@@ -22,7 +22,7 @@ PEOPLE = 300
 
 
 def _syncd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True, text=True, timeout=600,
+    return subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True, text=True, timeout=600, check=False,
                           env=env)
 
 

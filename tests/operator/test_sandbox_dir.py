@@ -15,7 +15,7 @@ SYNCD = str(Path(sys.executable).with_name("syncd"))
 def _sandbox(*args: str) -> subprocess.CompletedProcess[str]:
     # Run from elsewhere with the venv off PATH, as after the README's quick start.
     env = {**os.environ, "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
-    return subprocess.run([SYNCD, "sandbox", "--people", "10", *args], capture_output=True, text=True, timeout=240,
+    return subprocess.run([SYNCD, "sandbox", "--people", "10", *args], capture_output=True, text=True, timeout=240, check=False,
                           cwd="/", env=env)
 
 
