@@ -425,6 +425,17 @@ def config_show(config_path: Path | None) -> None:
     out.print_json(json.dumps(data))
 
 
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print a JSON Schema of the config file (for editors; connector tables are checked by `config check`)."""
+    from config.models import AppConfig
+
+    schema = AppConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cloze-syncd config.toml"
+    click.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+
+
 @config_group.command("example")
 def config_example() -> None:
     """Print the commented example config shipped in config/example.toml."""
