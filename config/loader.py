@@ -205,8 +205,13 @@ def _by_line(problems: list[str]) -> list[str]:
     return sorted(problems, key=line)
 
 
-def load_config(path: Path) -> LoadedConfig:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+def load_config(path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    ``resolve_secrets=False`` leaves secret references unread, for commands that only read
+    the state database (``status``, ``conflicts list``, ``errors list``): they run without
+    the API keys, and the connector settings they get hold the references, not secrets.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -216,10 +221,10 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
-    return load_config_text(text, path)
+    return load_config_text(text, path, resolve_secrets=resolve_secrets)
 
 
-def load_config_text(text: str, path: Path) -> LoadedConfig:
+def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
     """Validate ``text`` in one pass: the schema, every connector table, the crons and the references.
 
     A schema error does not stop the other checks, so one run of ``syncd config check``
@@ -271,6 +276,9 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
             for key, value in table.items():
                 # An unknown key is left for the model to name (with "did you mean"), not resolved.
                 if isinstance(value, str) and value.startswith(SECRET_PREFIXES) and key in cls.Settings.model_fields:
+                    if not resolve_secrets:
+                        resolved[key] = value
+                        continue
                     try:
                         resolved[key] = resolve_secret(value)
                     except ValueError as exc:
@@ -306,7 +314,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
     daemon = app.daemon if app is not None else _valid_or_none(DaemonConfig, raw.get("daemon", {}))
     webhook_secret = None
     hooks = daemon.webhooks if daemon is not None else WebhooksConfig()
-    if hooks.enabled:
+    if hooks.enabled and resolve_secrets:
         if not hooks.secret:
             problems.append(_fmt(text, ("daemon", "webhooks", "secret"), "webhooks are enabled but no secret is set"))
         else:

@@ -10,6 +10,7 @@ History:
 - **2**: the create journal (``journal``), tombstoned links (``links.unlinked_side``),
   per-side bases (``links.base_external``) and per-field record errors
   (``record_errors.field``).
+- **3**: who a record error is about (``record_errors.label``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ def _v1_to_v2(conn: Connection) -> None:
     )
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN label VARCHAR")
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(conn: Connection, version: int) -> None:

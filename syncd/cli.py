@@ -52,14 +52,15 @@ def config_option(f: F) -> F:
     )(f)
 
 
-def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
+def load(config_path: Path | None, *, quiet: bool = False, secrets: bool = True) -> LoadedConfig:
+    """The config, or exit 78. ``secrets=False``: for commands that only read the state database."""
     from config.loader import find_config_path, load_config
     from syncd.logs import configure_logging
 
     # Warnings raised while the config is read (TLS checks off, say) go to stderr too.
     configure_logging("warning", "auto", to_stderr=True)
     try:
-        loaded = load_config(find_config_path(config_path))
+        loaded = load_config(find_config_path(config_path), resolve_secrets=secrets)
     except ConfigError as exc:
         fail(exc)
     configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets,
@@ -83,6 +84,7 @@ LAZY_COMMANDS = {
     "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
     "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
     "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot emulators with seeded data."),
+    "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
 }
 
 
@@ -201,7 +203,7 @@ def sync(config_path: Path | None, pair: str | None, dry_run: bool, as_json: boo
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path | None, as_json: bool) -> None:
     """Per pair: last run, links, pending conflicts, record errors."""
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     rows = []
     try:
@@ -248,21 +250,25 @@ def conflicts() -> None:
 @click.option("--all", "show_all", is_flag=True, help="also conflicts settled by policy or already applied")
 @click.option("--json", "as_json", is_flag=True)
 def conflicts_list(config_path: Path | None, pair: str | None, show_all: bool, as_json: bool) -> None:
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
+    from syncd.cli_errors import link_labels
+
     try:
         rows = store.conflicts(pair, None if show_all else "open")
+        labels = link_labels(store, rows)
     finally:
         store.close()
-    data = [_conflict_dict(r) for r in rows]
+    data = [dict(_conflict_dict(r), record=labels.get(r.link_id or -1)) for r in rows]
     if as_json:
         out.print_json(json.dumps(data))
         return
     table = Table(title="conflicts" + ("" if show_all else " waiting for an operator"))
-    for col in ("id", "pair", "entity", "field", "cloze", "external", "base", "policy", "outcome", "status"):
+    for col in ("id", "pair", "entity", "record", "field", "cloze", "external", "base", "policy", "outcome", "status"):
         table.add_column(col)
     for d in data:
-        table.add_row(str(d["id"]), d["pair"], d["entity"], d["field"], _shown(d["cloze_value"]),
+        record = d["record"] or f"cloze {d['cloze_id']} / external {d['external_id']}"
+        table.add_row(str(d["id"]), d["pair"], d["entity"], escape(record), d["field"], _shown(d["cloze_value"]),
                       _shown(d["external_value"]), _shown(d["base"]), d["policy"], d["outcome"], d["status"])
     out.print(table)
 
@@ -283,15 +289,18 @@ def _conflict_dict(row: Any) -> dict[str, Any]:
 @config_option
 @click.argument("conflict_id", type=int)
 def conflicts_show(config_path: Path | None, conflict_id: int) -> None:
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
+    from syncd.cli_errors import link_labels
+
     try:
         row = store.conflict(conflict_id)
+        labels = link_labels(store, [row] if row is not None else [])
     finally:
         store.close()
     if row is None:
         fail(SyncdError(f"no conflict with id {conflict_id}"))
-    out.print_json(json.dumps(_conflict_dict(row)))
+    out.print_json(json.dumps(dict(_conflict_dict(row), record=labels.get(row.link_id or -1))))
 
 
 @conflicts.command("resolve")
@@ -303,7 +312,7 @@ def conflicts_resolve(config_path: Path | None, conflict_id: int, take: str | No
     """Choose a value; the next run writes it to both sides."""
     if (take is None) == (given is None):
         raise click.UsageError("give exactly one of --take cloze|external or --value VALUE")
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded)
     try:
         row = store.conflict(conflict_id)
@@ -339,7 +348,7 @@ def state() -> None:
 @config_option
 def state_export(config_path: Path | None) -> None:
     """Print the whole state database as JSON (it holds no secrets)."""
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     try:
         data = store.export()
@@ -352,7 +361,7 @@ def state_export(config_path: Path | None) -> None:
 @config_option
 def state_check(config_path: Path | None) -> None:
     """Run SQLite's integrity check on the state database."""
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     try:
         problems = store.integrity_check()
