@@ -112,6 +112,7 @@ def _pairs(loaded: LoadedConfig, pair: str | None) -> list[str]:
 
 def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
     from syncd.engine.runner import sync_pair
+    from syncd.progress import TerminalProgress
 
     loaded = load(config_path, quiet=as_json)
     store = open_store(loaded, readonly=dry_run)
@@ -119,18 +120,20 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
     codes: list[int] = []
     try:
         for name in _pairs(loaded, pair):
+            # On a terminal: a bar per phase (read, plan, write) with rate and ETA, log lines above it;
+            # otherwise the engine logs a `progress` line every logging.progress_interval.
+            bars = TerminalProgress(err.get() if isinstance(err, LazyConsole) else err, name) \
+                if err.is_terminal and not as_json else None
             try:
-                if err.is_terminal and not as_json:
-                    with err.status(f"{'Planning' if dry_run else 'Syncing'} pair [bold]{name}[/] ({mode})…"):
-                        report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
-                                           allow_mass_delete=allow_mass_delete)
-                else:
-                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
-                                       allow_mass_delete=allow_mass_delete)
+                report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                                   allow_mass_delete=allow_mass_delete, progress=bars)
             except SyncdError as exc:
                 err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 codes.append(exc.exit_code)
                 continue
+            finally:
+                if bars is not None:
+                    bars.stop()
             reports.append(report)
             codes.append(report.exit_code())
     finally:

@@ -62,6 +62,23 @@ class _JournalPrefix:
         return f"<{_PRIORITY.get(level, 6)}>{rendered}"
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of each write.
+
+    A rich progress display swaps ``sys.stderr`` for a proxy that prints above the bars;
+    writing through this keeps log lines on lines of their own instead of glued to a bar.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def _json_line(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, **kwargs)
 
@@ -76,8 +93,9 @@ def configure_logging(
     """
     add_secrets(secrets)
     numeric = getattr(logging, level.upper(), logging.INFO)
+    stream: Any
     if to_stderr:
-        stream = sys.stderr
+        stream = _CurrentStderr()
     else:
         stream = sys.stderr if fmt != "json" and sys.stderr.isatty() else sys.stdout
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())

@@ -24,6 +24,7 @@ from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.normalize import Value, to_json
 from syncd.core.plan import Action, EntityPlan
 from syncd.engine.report import RunReport
+from syncd.progress import NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
 
@@ -51,6 +52,7 @@ class Context:
     stop: threading.Event
     batch_size: int = 100
     on_batch: Callable[[], None] = lambda: None
+    progress: Progress = field(default_factory=NullProgress)
     applied_conflicts: list[int] = field(default_factory=list)
 
 
@@ -162,6 +164,7 @@ class Executor:
                 if self.ctx.stop.is_set():
                     return False
                 handler(batch)
+                self.ctx.progress.advance(len(batch))
                 self.ctx.on_batch()
         return True
 
