@@ -63,20 +63,26 @@ def load(config_path: Path | None, *, quiet: bool = False, secrets: bool = True)
         loaded = load_config(find_config_path(config_path), resolve_secrets=secrets)
     except ConfigError as exc:
         fail(exc)
-    configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets,
-                      to_stderr=True)
+    level = log_level_override or (loaded.app.logging.level if not quiet else "warning")
+    configure_logging(level, loaded.app.logging.format, loaded.secrets, to_stderr=True)
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return loaded
 
 
 def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
+    """The state database; a new one is announced (a wrong path or user would otherwise go unnoticed)."""
     from state.store import StateStore
 
+    created = not readonly and not loaded.state_path.exists()
     try:
-        return StateStore.open(loaded.state_path, readonly=readonly)
+        store = StateStore.open(loaded.state_path, readonly=readonly)
     except SyncdError as exc:
         fail(exc)
+    if created and log_level_override != "error":
+        err.print(f"[yellow]notice:[/] created a new state database at {escape(str(loaded.state_path.resolve()))}; "
+                  "every record will be matched as if syncing for the first time", highlight=False)
+    return store
 
 
 # Commands in modules of their own: (module:attribute, the summary `syncd --help` shows).
@@ -88,15 +94,31 @@ LAZY_COMMANDS = {
 }
 
 
+LEVELS = ("debug", "info", "warning", "error")
+# Set by the main group's -v / -q / --log-level; wins over the config's logging.level.
+log_level_override: str | None = None
+
+
 @click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloze-syncd")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="log debug detail (same as --log-level debug)")
+@click.option("-q", "--quiet", is_flag=True, help="log errors only, and skip notices")
+@click.option("--log-level", type=click.Choice(LEVELS), help="log level for this command (overrides logging.level)")
+def main(verbose: bool, quiet: bool, log_level: str | None) -> None:
     """cloze-syncd: two-way sync between Cloze and an external CRM.
 
     \b
     Exit codes: 0 ok, 1 fatal, 2 usage, 3 finished with record errors / pending
     conflicts / held deletes, 75 a side unavailable or the pair busy, 78 bad config.
+
+    \b
+    Shell completion (bash; zsh and fish likewise with zsh_source / fish_source):
+      eval "$(_SYNCD_COMPLETE=bash_source syncd)"
     """
+    global log_level_override
+    if verbose and quiet:
+        raise click.UsageError("-v and -q cannot be combined")
+    log_level_override = log_level or ("debug" if verbose else "error" if quiet else None)
 
 
 # -- reconcile / sync ---------------------------------------------------------------
