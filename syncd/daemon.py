@@ -168,6 +168,7 @@ class Daemon:
         self._store = StateStore.open(self.loaded.state_path)
         for pair in app.pairs:
             self._load_last_success(pair)
+        self.metrics.track_pairs(app.pairs, self._backlog)
         http = app.daemon.http
         if http.enabled:
             wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks)
@@ -187,6 +188,13 @@ class Daemon:
             self._health.setdefault(pair, PairHealth()).last_success = when
         if when is not None:
             self.metrics.set_last_success(pair, when)
+
+    def _backlog(self) -> dict[str, tuple[int, int]]:
+        """Per configured pair: conflicts waiting for an operator, open record errors (the /metrics gauges)."""
+        store = self._store
+        if store is None:
+            return {}
+        return {pair: (len(store.conflicts(pair, "open")), len(store.open_errors(pair))) for pair in self.loaded.app.pairs}
 
     def status_line(self) -> str:
         pairs = ", ".join(sorted(self.loaded.app.pairs))
@@ -323,6 +331,7 @@ class Daemon:
             self.subscriptions.forget(pair)
         for pair in set(new.app.pairs) - set(old.app.pairs):
             self._load_last_success(pair)
+        self.metrics.track_pairs(set(new.app.pairs) - set(old.app.pairs))
         hooks = new.app.daemon.webhooks
         self.debouncer.delay = hooks.debounce
         self.debouncer.max_delay = max(hooks.debounce * 10, hooks.debounce + 1)
