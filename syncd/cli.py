@@ -277,7 +277,7 @@ def conflicts() -> None:
 def conflicts_list(config_path: Path | None, pair: str | None, show_all: bool, as_json: bool) -> None:
     loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
-    from syncd.cli_errors import link_labels
+    from syncd.backlog import link_labels
 
     try:
         rows = store.conflicts(pair, None if show_all else "open")
@@ -316,7 +316,7 @@ def _conflict_dict(row: Any) -> dict[str, Any]:
 def conflicts_show(config_path: Path | None, conflict_id: int) -> None:
     loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
-    from syncd.cli_errors import link_labels
+    from syncd.backlog import link_labels
 
     try:
         row = store.conflict(conflict_id)

@@ -171,7 +171,8 @@ class Daemon:
         self.metrics.track_pairs(app.pairs, self._backlog)
         http = app.daemon.http
         if http.enabled:
-            wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks)
+            wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks,
+                            status_page=self.status_page)
             self._listener = HttpListener(wsgi, http.address, http.port, allow_non_loopback=http.allow_non_loopback)
             self._listener.start()
             log.info("http listener bound", url=self._listener.url)
@@ -506,6 +507,16 @@ class Daemon:
                 "next_incremental": nxt.isoformat() if nxt else None,
             }
         return Health(ok=all(p["ok"] for p in pairs.values()), pairs=pairs)
+
+    def status_page(self) -> str:
+        """The read-only HTML page at ``/``: pairs, the last day's runs, conflicts and record errors."""
+        from syncd import __version__
+        from syncd.status_page import collect, render
+
+        store = self._store
+        now_ms = int(_now().timestamp() * 1000)
+        views = collect(store, sorted(self.loaded.app.pairs), now_ms, self.health().pairs) if store else []
+        return render(views, now_ms, __version__)
 
     def _webhooks(self) -> WebhookReceiver | None:
         return None if self._stopping else self.receiver
