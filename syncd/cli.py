@@ -91,6 +91,7 @@ LAZY_COMMANDS = {
     "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
     "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot emulators with seeded data."),
     "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
+    "deploy": ("syncd.cli_deploy:deploy_group", "Write the files a systemd installation needs."),
 }
 
 
@@ -473,7 +474,9 @@ def config_schema() -> None:
 @config_group.command("example")
 def config_example() -> None:
     """Print the commented example config shipped in config/example.toml."""
-    click.echo((Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text(), nl=False)
+    from importlib.resources import files
+
+    click.echo((files("config") / "example.toml").read_text(encoding="utf-8"), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
