@@ -282,6 +282,18 @@ def _seed(cloze: ClozeEmulator, hubspot: HubSpotEmulator, people: int, seed_valu
     return seeded, overlap
 
 
+def _sync(loaded: Any, store: StateStore, mode: str) -> RunReport:
+    """One run of the sandbox pair, with progress bars on a terminal (a large seed takes minutes)."""
+    from syncd.progress import TerminalProgress
+
+    bars = TerminalProgress(console, "sandbox") if console.is_terminal else None
+    try:
+        return sync_pair(loaded, "sandbox", store=store, mode=mode, progress=bars)  # type: ignore[arg-type]
+    finally:
+        if bars is not None:
+            bars.stop()
+
+
 @click.command("sandbox")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("sandbox"),
               show_default=True, help="where the config, secrets and state database are written")
@@ -318,12 +330,12 @@ def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serv
 
         store = StateStore.open(loaded.state_path)
         try:
-            first = sync_pair(loaded, "sandbox", store=store, mode="full")
+            first = _sync(loaded, store, "full")
             _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
             edited = conflicting_edits(cloze.url, hubspot, loaded, rng, 3)
-            second = sync_pair(loaded, "sandbox", store=store, mode="incremental")
+            second = _sync(loaded, store, "incremental")
             _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
-            third = sync_pair(loaded, "sandbox", store=store, mode="full")
+            third = _sync(loaded, store, "full")
             _show(third, "3. reconcile again: nothing left to do, nothing written")
             conflicts = store.conflicts("sandbox")
         finally:
