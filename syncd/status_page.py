@@ -92,8 +92,8 @@ def chart(runs: Sequence[RunPoint], now_ms: int, *, width: int = 720, height: in
     def x(ms: int) -> float:
         return left + plot_w * (ms - (now_ms - DAY_MS)) / DAY_MS
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="run durations and records written, last 24 hours">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+              f'aria-label="run durations and records written, last 24 hours">'),
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#f7f9fb" stroke="#c9d1d9"/>']
     for hours in range(0, 25, 6):
         gx = left + plot_w * hours / 24
@@ -135,9 +135,9 @@ def _value(value: Any) -> str:
 
 def render(views: Sequence[PairView], now_ms: int, version: str) -> str:
     """The whole page (escaped: record names and values come from the CRMs)."""
-    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>cloze-syncd status</title>"
-           f"<style>{_STYLE}</style></head><body><h1>cloze-syncd status</h1>"
-           f"<p class=muted>version {escape(version)} · {escape(_when(now_ms))} · read-only</p>"]
+    out = [(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>cloze-syncd status</title>"
+            f"<style>{_STYLE}</style></head><body><h1>cloze-syncd status</h1>"
+            f"<p class=muted>version {escape(version)} · {escape(_when(now_ms))} · read-only</p>")]
     out.append(_table(["pair", "last run", "last success", "links", "runs today", "records written today",
                        "pending conflicts", "record errors"], [
         [f'<a href="#pair-{escape(v.name)}">{escape(v.name)}</a>',

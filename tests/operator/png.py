@@ -50,5 +50,5 @@ def ink_share(data: bytes) -> float:
     width, _, rows = pixels(data)
     bpp = len(rows[0]) // width
     colours = Counter(row[i:i + 3] for row in rows[::4] for i in range(0, len(row), bpp * 4))
-    background, count = colours.most_common(1)[0]
+    _, count = colours.most_common(1)[0]
     return 1 - count / sum(colours.values())
