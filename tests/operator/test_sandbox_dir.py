@@ -45,3 +45,13 @@ def test_reuses_its_own_directory_and_force_clears_any(tmp_path: Path) -> None:
     forced = _sandbox("--dir", str(other), "--force")
     assert forced.returncode == 0, forced.stderr
     assert not (other / "junk").exists() and (other / "config.toml").is_file()
+
+
+def test_hint_after_the_quick_start_is_the_venv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncd.sandbox import syncd_command
+
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "argv", [".venv/bin/syncd", "sandbox"])  # as `bash deploy/dev sandbox` runs it
+    assert syncd_command() == ".venv/bin/syncd"
