@@ -58,17 +58,21 @@ class _Phase:
 
 
 class LogProgress:
-    """A ``progress`` event per phase at most every ``interval`` seconds, and one when it ends."""
+    """A ``progress`` event per phase at most every ``interval`` seconds, and one when such a phase ends.
+
+    Phases shorter than ``interval`` log nothing, so the many short runs of a daemon stay quiet.
+    """
 
     def __init__(self, pair: str, interval: float = 10.0, clock: Any = time.monotonic) -> None:
         self.pair, self.interval, self.clock = pair, interval, clock
         self.phase: _Phase | None = None
         self.last = 0.0
+        self.reported = False
 
     def start(self, phase: str, total: int | None = None) -> None:
         self.finish()
         self.phase = _Phase(phase, total, self.clock())
-        self.last = self.phase.started
+        self.last, self.reported = self.phase.started, False
 
     def advance(self, n: int = 1) -> None:
         if self.phase is None:
@@ -76,11 +80,11 @@ class LogProgress:
         self.phase.done += n
         now = self.clock()
         if now - self.last >= self.interval:
-            self.last = now
+            self.last, self.reported = now, True
             log.info("progress", pair=self.pair, **self.phase.figures(now))
 
     def finish(self) -> None:
-        if self.phase is not None and self.phase.done:
+        if self.phase is not None and self.reported:
             log.info("progress", pair=self.pair, finished=True, **self.phase.figures(self.clock()))
         self.phase = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pty
 import re
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.operator.worlds import EXAMPLE, KEYS, example_world
 
@@ -67,3 +69,29 @@ def test_terminal_shows_bars_per_phase_and_log_lines_on_their_own_lines(tmp_path
     assert any(re.search(r"main: write person .* \d+/\d+ ", line) for line in lines)
     logged = [line for line in lines if "record_error" in line]
     assert logged and all(re.match(r"^20\d\d-\d\d-\d\d", line) for line in logged)  # never glued to a bar
+
+
+def test_log_progress_is_periodic_and_quiet_for_short_phases() -> None:
+    from structlog.testing import capture_logs
+
+    from syncd.progress import LogProgress
+
+    now = [0.0]
+    progress = LogProgress("main", interval=10, clock=lambda: now[0])
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    with capture_logs() as logs:
+        progress.start("read person")
+        progress.advance(50)          # 0 s in: too soon
+        progress.start("write person", total=100)  # the short read phase ends silently
+        now[0] = 12.0
+        progress.advance(30)          # 12 s in: a line, with rate and ETA
+        now[0] = 15.0
+        progress.advance(20)          # 3 s after the last line: none
+        now[0] = 23.0
+        progress.advance(50)
+        progress.finish()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    lines = [e for e in logs if e["event"] == "progress"]
+    assert [(e["phase"], e["done"], e.get("finished", False)) for e in lines] == [
+        ("write person", 30, False), ("write person", 100, False), ("write person", 100, True)]
+    assert lines[0]["rate_per_s"] == 2.5 and lines[0]["eta_s"] == 28.0 and lines[0]["total"] == 100
