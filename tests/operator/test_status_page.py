@@ -72,3 +72,20 @@ def test_status_page_in_headless_chromium(
     _chromium(tmp_path, f"--screenshot={blank}", "about:blank")
     assert ink_share(blank.read_bytes()) < 0.001  # the check itself tells blank from rendered
     assert ink_share(shot.read_bytes()) > 0.02
+
+
+def test_render_escapes_crm_values_and_charts_the_day() -> None:
+    from syncd.status_page import DAY_MS, PairView, RunPoint, render
+
+    now = 1_800_000_000_000
+    runs = [RunPoint("r2", "full", "failed", now - 3_600_000, 42.0, 0),
+            RunPoint("r1", "incremental", "ok", now - DAY_MS + 60_000, 3.5, 120)]
+    errors = [{"pair": "main", "entity": "person", "side": "external", "op": "create", "code": "X", "field": None,
+               "cause": "<b>bad</b>", "count": 1,
+               "records": [{"record": "<script>alert(1)</script>", "side": "cloze", "side_id": "c1",
+                            "other_id": None, "attempts": 2, "last_seen": ""}]}]
+    page = render([PairView("main", 7, runs, [], errors, {"last_success": None})], now, "9.9")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;bad" in page
+    assert page.count('class="run"') == 2 and page.count('class="written"') == 1
+    assert 'fill="#cf222e"' in page  # the failed run is drawn in red
+    assert "<td>120</td>" in page  # records written today, in the summary row
