@@ -41,6 +41,7 @@ from connectors.cloze.seed import seed_emulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.seed import build_dataset, load_into
 from state.store import StateStore
+from syncd.backlog import link_labels
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
 from syncd.errors import SyncdError
@@ -338,11 +339,14 @@ def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serv
             third = _sync(loaded, store, "full")
             _show(third, "3. reconcile again: nothing left to do, nothing written")
             conflicts = store.conflicts("sandbox")
+            labels = link_labels(store, conflicts)
         finally:
             store.close()
         console.rule("conflicts recorded")
         for row in conflicts[:10]:
-            console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {escape(row.cloze_value or 'null')} / "
+            who = labels.get(row.link_id or -1) or row.cloze_id
+            console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
+                          f"Cloze {escape(row.cloze_value or 'null')} / "
                           f"HubSpot {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
                           highlight=False)
         command = syncd_command()
