@@ -432,7 +432,7 @@ def state_rebuild(config_path: Path | None, pair: str | None) -> None:
 
 @main.group("config")
 def config_group() -> None:
-    """Check, show or print an example of the config file."""
+    """Check, show, print an example of, or print the JSON Schema of the config file."""
 
 
 @config_group.command("check")
