@@ -15,28 +15,29 @@ Secret references, accepted for any string in a connector table and for
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.cron import validate_crontab
-from config.models import AppConfig, PairConfig
+from config.models import AppConfig, DaemonConfig, HttpListenerConfig, PairConfig, ScheduleConfig, WebhooksConfig
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
-SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.IGNORECASE)
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,18 @@ def resolve_secret(ref: str) -> str:
     return ref
 
 
+def secret_keys(settings: type[BaseModel]) -> frozenset[str]:
+    """The keys a connector's settings declare as secrets (typed ``SecretStr``, optional or not).
+
+    The declaration, not the key's name, decides: ``token_kind`` names a token but holds none.
+    """
+
+    def is_secret(annotation: Any) -> bool:
+        return annotation is SecretStr or any(is_secret(a) for a in get_args(annotation))
+
+    return frozenset(name for name, f in settings.model_fields.items() if is_secret(f.annotation))
+
+
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     """Best-effort line number of a dotted key path in the TOML text."""
     lines = text.splitlines()
@@ -129,16 +142,76 @@ def _fmt(text: str, loc: tuple[Any, ...], message: str) -> str:
     return f"{path}: {message}" + (f" (line {line})" if line else "")
 
 
-def _validation_problems(text: str, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+def _validation_problems(
+    text: str,
+    exc: ValidationError,
+    prefix: tuple[Any, ...] = (),
+    *,
+    model: type[BaseModel] | None = None,
+    skip_missing: Collection[str] = (),
+) -> list[str]:
+    """Each error as ``key.path: message (line N)``; ``skip_missing``: keys already reported (a bad reference)."""
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        out.append(_fmt(text, loc, err["msg"]))
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if err["type"] == "missing" and len(loc) == 1 and loc[0] in skip_missing:
+            continue
+        message = err["msg"]
+        if err["type"] == "extra_forbidden" and model is not None and loc:
+            close = difflib.get_close_matches(str(loc[-1]), _keys_at(model, loc[:-1]), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        out.append(_fmt(text, prefix + loc, message))
     return out
 
 
-def load_config(path: Path) -> LoadedConfig:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+def _valid_or_none(model: type[M], data: Any) -> M | None:
+    """``data`` as ``model``, or None when invalid (the whole-file check has reported why)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at ``loc`` (inside ``model``) accepts; empty when it is not a fixed table."""
+    current: Any = model
+    parts = list(loc)
+    while True:
+        options = [a for a in get_args(current) if a is not type(None)] if get_origin(current) is not dict else []
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if not parts:
+                return list(current.model_fields)
+            field = current.model_fields.get(str(parts.pop(0)))
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) is dict and parts:
+            parts.pop(0)  # a named table such as [pairs.NAME]
+            current = get_args(current)[1]
+        elif len(options) == 1:  # Optional[X]
+            current = options[0]
+        else:
+            return []
+
+
+def _by_line(problems: list[str]) -> list[str]:
+    """Problems in file order (those without a line last, in the order found)."""
+
+    def line(problem: str) -> int:
+        found = re.search(r"\(line (\d+)\)$", problem)
+        return int(found.group(1)) if found else 1 << 30
+
+    return sorted(problems, key=line)
+
+
+def load_config(path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    ``resolve_secrets=False`` leaves secret references unread, for commands that only read
+    the state database (``status``, ``conflicts list``, ``errors list``): they run without
+    the API keys, and the connector settings they get hold the references, not secrets.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -148,70 +221,100 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
-    return load_config_text(text, path)
+    return load_config_text(text, path, resolve_secrets=resolve_secrets)
 
 
-def load_config_text(text: str, path: Path) -> LoadedConfig:
+def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
+    """Validate ``text`` in one pass: the schema, every connector table, the crons and the references.
+
+    A schema error does not stop the other checks, so one run of ``syncd config check``
+    lists every problem, sorted by line.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML", problems=[str(exc)]) from None
+    problems: list[str] = []
+    app: AppConfig | None
     try:
         app = AppConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid configuration", problems=_validation_problems(text, exc)) from None
+        app = None
+        problems.extend(_validation_problems(text, exc, model=AppConfig))
 
-    problems: list[str] = []
     warnings: list[str] = []
     secrets: list[str] = []
     settings: dict[str, dict[str, ConnectorSettings]] = {}
     classes: dict[str, dict[str, type[Connector]]] = {}
     literal_secrets = False
 
-    for pair_name, pair in app.pairs.items():
+    raw_pairs = raw.get("pairs")
+    for pair_name, pair_raw in (raw_pairs.items() if isinstance(raw_pairs, dict) else ()):
+        if not isinstance(pair_raw, dict):
+            continue
         settings[pair_name], classes[pair_name] = {}, {}
-        for side, table in (("cloze", pair.cloze), ("external", pair.external)):
+        for side in ("cloze", "external"):
+            table = pair_raw.get(side)
+            if not isinstance(table, dict):
+                continue
             loc = ("pairs", pair_name, side)
             table = dict(table)
             connector_name = table.pop("connector", "cloze" if side == "cloze" else None)
             if side == "cloze" and connector_name != "cloze":
                 problems.append(_fmt(text, loc + ("connector",), "the Cloze side always uses the 'cloze' connector"))
                 continue
+            if not isinstance(connector_name, str):
+                continue  # the schema check reports a missing connector name
             try:
-                cls = registry.load(str(connector_name))
+                cls = registry.load(connector_name)
             except ConfigError as exc:
                 problems.append(_fmt(text, loc + ("connector",), str(exc)))
                 continue
             resolved: dict[str, Any] = {}
+            secret_names = secret_keys(cls.Settings)
+            unresolved: set[str] = set()
             for key, value in table.items():
-                if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
+                # An unknown key is left for the model to name (with "did you mean"), not resolved.
+                if isinstance(value, str) and value.startswith(SECRET_PREFIXES) and key in cls.Settings.model_fields:
+                    if not resolve_secrets:
+                        resolved[key] = value
+                        continue
                     try:
                         resolved[key] = resolve_secret(value)
                     except ValueError as exc:
                         problems.append(_fmt(text, loc + (key,), str(exc)))
+                        unresolved.add(key)
                         continue
                     secrets.append(resolved[key])
                 else:
                     resolved[key] = value
-                    if isinstance(value, str) and SECRET_KEY.search(key) and value:
+                    if isinstance(value, str) and key in secret_names and value:
                         literal_secrets = True
                         secrets.append(value)
             try:
                 settings[pair_name][side] = cls.Settings.model_validate(resolved)
                 classes[pair_name][side] = cls
             except ValidationError as exc:
-                problems.extend(_validation_problems(text, exc, loc))
-        if pair.schedule.reconcile_cron:
+                problems.extend(_validation_problems(text, exc, loc, model=cls.Settings, skip_missing=unresolved))
+        schedule: dict[str, Any] = pair_raw.get("schedule") or {}
+        if not isinstance(schedule, dict):
+            schedule = {}
+        cron = schedule.get("reconcile_cron", ScheduleConfig.model_fields["reconcile_cron"].default)
+        timezone = schedule.get("timezone", ScheduleConfig.model_fields["timezone"].default)
+        if isinstance(cron, str) and cron and isinstance(timezone, str):
             try:
-                validate_crontab(pair.schedule.reconcile_cron, pair.schedule.timezone)
+                validate_crontab(cron, timezone)
             except Exception as exc:  # APScheduler raises ValueError or zoneinfo errors
                 problems.append(_fmt(text, ("pairs", pair_name, "schedule", "reconcile_cron"), f"invalid schedule: {exc}"))
-        if len(classes[pair_name]) == 2:
+        pair = app.pairs.get(pair_name) if app is not None else None
+        if pair is not None and len(classes[pair_name]) == 2:
             problems.extend(_check_fields(text, pair_name, pair, settings[pair_name], classes[pair_name]))
 
+    # The daemon table is checked even when another part of the file is invalid.
+    daemon = app.daemon if app is not None else _valid_or_none(DaemonConfig, raw.get("daemon", {}))
     webhook_secret = None
-    hooks = app.daemon.webhooks
-    if hooks.enabled:
+    hooks = daemon.webhooks if daemon is not None else WebhooksConfig()
+    if hooks.enabled and resolve_secrets:
         if not hooks.secret:
             problems.append(_fmt(text, ("daemon", "webhooks", "secret"), "webhooks are enabled but no secret is set"))
         else:
@@ -222,7 +325,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                     literal_secrets = True
             except ValueError as exc:
                 problems.append(_fmt(text, ("daemon", "webhooks", "secret"), str(exc)))
-    http = app.daemon.http
+    http = daemon.http if daemon is not None else HttpListenerConfig(enabled=False)
     if http.enabled and not http.allow_non_loopback:
         try:
             if not ipaddress.ip_address(http.address).is_loopback:
@@ -240,8 +343,8 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                 f"{path} holds secrets inline and is readable by group or others; "
                 "use env:/file:/credential: references or chmod 600"
             )
-    if problems:
-        raise ConfigError(f"{path}: invalid configuration", problems=problems)
+    if problems or app is None:
+        raise ConfigError(f"{path}: invalid configuration", problems=_by_line(problems))
     return LoadedConfig(
         app=app,
         path=path,

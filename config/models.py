@@ -190,6 +190,14 @@ class StateConfig(Strict):
 class LoggingConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
+    progress_interval: Seconds = Field(
+        default=30.0, description="a long run logs a 'progress' line (phase, counts, rate, ETA) this often"
+    )
+
+    @field_validator("progress_interval", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
 
 
 class HttpListenerConfig(Strict):

@@ -59,6 +59,9 @@ class FieldSpec:
     name: str
     kind: FieldKind
     description: str = ""
+    # The side accepts only values from its own fixed list (a dropdown such as HubSpot's industry),
+    # while the other side may hold free text: such a field is left out of the default mapping.
+    fixed_values: bool = False
 
 
 def _specs(*items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:

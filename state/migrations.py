@@ -11,7 +11,8 @@ History:
   per-side bases (``links.base_external``) and per-field record errors
   (``record_errors.field``).
 - **3**: fenced leases (``leases.epoch``, ``heartbeat_at``, ``boot_id``, ``mono_expires``) and the
-  accounts each pair belongs to (``accounts``).
+  accounts each pair belongs to (``accounts``), and who a record error is about
+  (``record_errors.label``).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def _v2_to_v3(conn: Connection) -> None:
             pair VARCHAR NOT NULL, side VARCHAR NOT NULL, identity VARCHAR NOT NULL, recorded_at INTEGER NOT NULL,
             PRIMARY KEY (pair, side))"""
     )
+    conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN label VARCHAR")
 
 
 STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}

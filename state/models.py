@@ -93,6 +93,7 @@ class RecordErrorRow(SQLModel, table=True):
     field: str | None = None
     code: str | None = None
     message: str
+    label: str | None = None  # who the record is ("Ann Lee <ann@acme.example>"), for operators
     attempts: int = 1
     resolved: bool = False
     first_seen: int

@@ -406,6 +406,7 @@ class StateStore:
             existing.attempts += 1
             existing.last_seen = stamp
             existing.message, existing.code, existing.run_id = fields["message"], fields.get("code"), fields["run_id"]
+            existing.label = fields.get("label") or existing.label
             s.add(existing)
             return
         s.add(RecordErrorRow(first_seen=stamp, last_seen=stamp, **fields))

@@ -11,22 +11,32 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from config.loader import LoadedConfig, find_config_path, load_config
-from state.store import StateStore
 from syncd import __version__
+from syncd.cli_lazy import LazyConsole, LazyGroup, escape
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError
-from syncd.logs import configure_logging
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from config.loader import LoadedConfig
+    from state.store import StateStore
+
+# Heavy modules (rich, the config loader, the state store, the engine, the emulators) are
+# imported where they are used, so `syncd --help` and shell completion start at once.
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = cast("Console", LazyConsole(soft_wrap=True))
+err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
 
 
 def fail(exc: SyncdError) -> NoReturn:
@@ -42,36 +52,74 @@ def config_option(f: F) -> F:
     )(f)
 
 
-def load(config_path: Path | None, *, quiet: bool = False) -> LoadedConfig:
+def load(config_path: Path | None, *, quiet: bool = False, secrets: bool = True) -> LoadedConfig:
+    """The config, or exit 78. ``secrets=False``: for commands that only read the state database."""
+    from config.loader import find_config_path, load_config
+    from syncd.logs import configure_logging
+
     # Warnings raised while the config is read (TLS checks off, say) go to stderr too.
     configure_logging("warning", "auto", to_stderr=True)
     try:
-        loaded = load_config(find_config_path(config_path))
+        loaded = load_config(find_config_path(config_path), resolve_secrets=secrets)
     except ConfigError as exc:
         fail(exc)
-    configure_logging(loaded.app.logging.level if not quiet else "warning", loaded.app.logging.format, loaded.secrets,
-                      to_stderr=True)
+    level = log_level_override or (loaded.app.logging.level if not quiet else "warning")
+    configure_logging(level, loaded.app.logging.format, loaded.secrets, to_stderr=True)
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return loaded
 
 
 def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
+    """The state database; a new one is announced (a wrong path or user would otherwise go unnoticed)."""
+    from state.store import StateStore
+
+    created = not readonly and not loaded.state_path.exists()
     try:
-        return StateStore.open(loaded.state_path, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
+        store = StateStore.open(loaded.state_path, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
     except SyncdError as exc:
         fail(exc)
+    if created and log_level_override != "error":
+        err.print(f"[yellow]notice:[/] created a new state database at {escape(str(loaded.state_path.resolve()))}; "
+                  "every record will be matched as if syncing for the first time", highlight=False)
+    return store
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands in modules of their own: (module:attribute, the summary `syncd --help` shows).
+LAZY_COMMANDS = {
+    "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
+    "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
+    "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot emulators with seeded data."),
+    "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
+    "deploy": ("syncd.cli_deploy:deploy_group", "Write the files a systemd installation needs."),
+}
+
+
+LEVELS = ("debug", "info", "warning", "error")
+# Set by the main group's -v / -q / --log-level; wins over the config's logging.level.
+log_level_override: str | None = None
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloze-syncd")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="log debug detail (same as --log-level debug)")
+@click.option("-q", "--quiet", is_flag=True, help="log errors only, and skip notices")
+@click.option("--log-level", type=click.Choice(LEVELS), help="log level for this command (overrides logging.level)")
+def main(verbose: bool, quiet: bool, log_level: str | None) -> None:
     """cloze-syncd: two-way sync between Cloze and an external CRM.
 
     \b
     Exit codes: 0 ok, 1 fatal, 2 usage, 3 finished with record errors / pending
     conflicts / held deletes, 75 a side unavailable or the pair busy, 78 bad config.
+
+    \b
+    Shell completion (bash; zsh and fish likewise with zsh_source / fish_source):
+      eval "$(_SYNCD_COMPLETE=bash_source syncd)"
     """
+    global log_level_override
+    if verbose and quiet:
+        raise click.UsageError("-v and -q cannot be combined")
+    log_level_override = log_level or ("debug" if verbose else "error" if quiet else None)
 
 
 # -- reconcile / sync ---------------------------------------------------------------
@@ -87,6 +135,7 @@ def _pairs(loaded: LoadedConfig, pair: str | None) -> list[str]:
 
 def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
     from syncd.engine.runner import sync_pair
+    from syncd.progress import TerminalProgress
 
     loaded = load(config_path, quiet=as_json)
     store = open_store(loaded, readonly=dry_run)
@@ -94,18 +143,20 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
     codes: list[int] = []
     try:
         for name in _pairs(loaded, pair):
+            # On a terminal: a bar per phase (read, plan, write) with rate and ETA, log lines above it;
+            # otherwise the engine logs a `progress` line every logging.progress_interval.
+            bars = TerminalProgress(err.get() if isinstance(err, LazyConsole) else err, name) \
+                if err.is_terminal and not as_json else None
             try:
-                if err.is_terminal and not as_json:
-                    with err.status(f"{'Planning' if dry_run else 'Syncing'} pair [bold]{name}[/] ({mode})…"):
-                        report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
-                                           allow_mass_delete=allow_mass_delete)
-                else:
-                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
-                                       allow_mass_delete=allow_mass_delete)
+                report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                                   allow_mass_delete=allow_mass_delete, progress=bars)
             except SyncdError as exc:
                 err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 codes.append(exc.exit_code)
                 continue
+            finally:
+                if bars is not None:
+                    bars.stop()
             reports.append(report)
             codes.append(report.exit_code())
     finally:
@@ -180,7 +231,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Per pair: last run, links, pending conflicts, record errors."""
     from syncd.web import success_age
 
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     rows = []
     try:
@@ -234,23 +285,32 @@ def conflicts() -> None:
 @click.option("--all", "show_all", is_flag=True, help="also conflicts settled by policy or already applied")
 @click.option("--json", "as_json", is_flag=True)
 def conflicts_list(config_path: Path | None, pair: str | None, show_all: bool, as_json: bool) -> None:
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
+    from syncd.backlog import link_labels
+
     try:
         rows = store.conflicts(pair, None if show_all else "open")
+        labels = link_labels(store, rows)
     finally:
         store.close()
-    data = [_conflict_dict(r) for r in rows]
+    data = [dict(_conflict_dict(r), record=labels.get(r.link_id or -1)) for r in rows]
     if as_json:
         out.print_json(json.dumps(data))
         return
     table = Table(title="conflicts" + ("" if show_all else " waiting for an operator"))
-    for col in ("id", "pair", "entity", "field", "cloze", "external", "base", "policy", "outcome", "status"):
+    for col in ("id", "pair", "entity", "record", "field", "cloze", "external", "base", "policy", "outcome", "status"):
         table.add_column(col)
     for d in data:
-        table.add_row(str(d["id"]), d["pair"], d["entity"], d["field"], json.dumps(d["cloze_value"]),
-                      json.dumps(d["external_value"]), json.dumps(d["base"]), d["policy"], d["outcome"], d["status"])
+        record = d["record"] or f"cloze {d['cloze_id']} / external {d['external_id']}"
+        table.add_row(str(d["id"]), d["pair"], d["entity"], escape(record), d["field"], _shown(d["cloze_value"]),
+                      _shown(d["external_value"]), _shown(d["base"]), d["policy"], d["outcome"], d["status"])
     out.print(table)
+
+
+def _shown(value: Any) -> str:
+    """A stored value as JSON, with names as written (``"Tomás"``)."""
+    return escape(json.dumps(value, ensure_ascii=False))
 
 
 def _conflict_dict(row: Any) -> dict[str, Any]:
@@ -264,15 +324,18 @@ def _conflict_dict(row: Any) -> dict[str, Any]:
 @config_option
 @click.argument("conflict_id", type=int)
 def conflicts_show(config_path: Path | None, conflict_id: int) -> None:
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
+    from syncd.backlog import link_labels
+
     try:
         row = store.conflict(conflict_id)
+        labels = link_labels(store, [row] if row is not None else [])
     finally:
         store.close()
     if row is None:
         fail(SyncdError(f"no conflict with id {conflict_id}"))
-    out.print_json(json.dumps(_conflict_dict(row)))
+    out.print_json(json.dumps(dict(_conflict_dict(row), record=labels.get(row.link_id or -1))))
 
 
 @conflicts.command("resolve")
@@ -284,7 +347,7 @@ def conflicts_resolve(config_path: Path | None, conflict_id: int, take: str | No
     """Choose a value; the next run writes it to both sides."""
     if (take is None) == (given is None):
         raise click.UsageError("give exactly one of --take cloze|external or --value VALUE")
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded)
     try:
         row = store.conflict(conflict_id)
@@ -320,7 +383,7 @@ def state() -> None:
 @config_option
 def state_export(config_path: Path | None) -> None:
     """Print the whole state database as JSON (it holds no secrets)."""
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     try:
         data = store.export()
@@ -333,7 +396,9 @@ def state_export(config_path: Path | None) -> None:
 @config_option
 def state_check(config_path: Path | None) -> None:
     """Check the state database (SQLite's integrity check, its schema version); list every problem found."""
-    loaded = load(config_path, quiet=True)
+    loaded = load(config_path, quiet=True, secrets=False)
+    from state.store import StateStore
+
     problems = StateStore.check_file(loaded.state_path, lock_timeout=loaded.app.state.lock_timeout)
     if problems:
         for p in problems:
@@ -412,13 +477,15 @@ def state_rebuild(config_path: Path | None, pair: str | None) -> None:
 
 @main.group("config")
 def config_group() -> None:
-    """Check, show or print an example of the config file."""
+    """Check, show, print an example of, or print the JSON Schema of the config file."""
 
 
 @config_group.command("check")
 @config_option
 def config_check(config_path: Path | None) -> None:
     """Validate the config file; print every problem with its key path; exit 78 if invalid."""
+    from config.loader import find_config_path, load_config
+
     path = find_config_path(config_path)
     try:
         loaded = load_config(path)
@@ -438,23 +505,24 @@ def config_show(config_path: Path | None) -> None:
     out.print_json(json.dumps(data))
 
 
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print a JSON Schema of the config file (for editors; connector tables are checked by `config check`)."""
+    from config.models import AppConfig
+
+    schema = AppConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cloze-syncd config.toml"
+    click.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+
+
 @config_group.command("example")
 def config_example() -> None:
     """Print the commented example config shipped in config/example.toml."""
-    click.echo((Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text(), nl=False)
+    from importlib.resources import files
 
+    click.echo((files("config") / "example.toml").read_text(encoding="utf-8"), nl=False)
 
-def _register_commands() -> None:
-    """Commands that live in modules of their own."""
-    from syncd.cli_daemon import run_cmd, webhooks_group
-    from syncd.sandbox import sandbox_cmd
-
-    main.add_command(run_cmd)
-    main.add_command(webhooks_group)
-    main.add_command(sandbox_cmd)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

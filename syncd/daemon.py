@@ -168,9 +168,11 @@ class Daemon:
         self._store = StateStore.open(self.loaded.state_path, lock_timeout=self.loaded.app.state.lock_timeout)
         for pair in app.pairs:
             self._load_last_success(pair)
+        self.metrics.track_pairs(app.pairs, self._backlog)
         http = app.daemon.http
         if http.enabled:
-            wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks)
+            wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks,
+                            status_page=self.status_page)
             self._listener = HttpListener(wsgi, http.address, http.port, allow_non_loopback=http.allow_non_loopback)
             self._listener.start()
             log.info("http listener bound", url=self._listener.url)
@@ -187,6 +189,13 @@ class Daemon:
             self._health.setdefault(pair, PairHealth()).last_success = when
         if when is not None:
             self.metrics.set_last_success(pair, when)
+
+    def _backlog(self) -> dict[str, tuple[int, int]]:
+        """Per configured pair: conflicts waiting for an operator, open record errors (the /metrics gauges)."""
+        store = self._store
+        if store is None:
+            return {}
+        return {pair: (len(store.conflicts(pair, "open")), len(store.open_errors(pair))) for pair in self.loaded.app.pairs}
 
     def status_line(self) -> str:
         pairs = ", ".join(sorted(self.loaded.app.pairs))
@@ -323,6 +332,7 @@ class Daemon:
             self.subscriptions.forget(pair)
         for pair in set(new.app.pairs) - set(old.app.pairs):
             self._load_last_success(pair)
+        self.metrics.track_pairs(set(new.app.pairs) - set(old.app.pairs))
         hooks = new.app.daemon.webhooks
         self.debouncer.delay = hooks.debounce
         self.debouncer.max_delay = max(hooks.debounce * 10, hooks.debounce + 1)
@@ -498,6 +508,16 @@ class Daemon:
                 "next_incremental": nxt.isoformat() if nxt else None,
             }
         return Health(ok=all(p["ok"] for p in pairs.values()), pairs=pairs)
+
+    def status_page(self) -> str:
+        """The read-only HTML page at ``/``: pairs, the last day's runs, conflicts and record errors."""
+        from syncd import __version__
+        from syncd.status_page import collect, render
+
+        store = self._store
+        now_ms = int(_now().timestamp() * 1000)
+        views = collect(store, sorted(self.loaded.app.pairs), now_ms, self.health().pairs) if store else []
+        return render(views, now_ms, __version__)
 
     def _webhooks(self) -> WebhookReceiver | None:
         return None if self._stopping else self.receiver

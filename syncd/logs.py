@@ -6,6 +6,7 @@ token that slips into a message or a field is never written out.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -61,6 +62,27 @@ class _JournalPrefix:
         return f"<{_PRIORITY.get(level, 6)}>{rendered}"
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of each write.
+
+    A rich progress display swaps ``sys.stderr`` for a proxy that prints above the bars;
+    writing through this keeps log lines on lines of their own instead of glued to a bar.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def _json_line(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, **kwargs)
+
+
 def configure_logging(
     level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), *, to_stderr: bool = False
 ) -> None:
@@ -71,8 +93,9 @@ def configure_logging(
     """
     add_secrets(secrets)
     numeric = getattr(logging, level.upper(), logging.INFO)
+    stream: Any
     if to_stderr:
-        stream = sys.stderr
+        stream = _CurrentStderr()
     else:
         stream = sys.stderr if fmt != "json" and sys.stderr.isatty() else sys.stdout
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
@@ -87,7 +110,8 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     else:
         shared.append(structlog.processors.dict_tracebacks)
-        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+        # Names as written ("Tomás", not "Tom\u00e1s"): journald and log shippers read UTF-8.
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line, sort_keys=False)
         if os.environ.get("JOURNAL_STREAM"):
             renderer = _JournalPrefix(renderer)
     structlog.configure(

@@ -12,9 +12,9 @@ connectors, so every HTTP request and retry is counted where it happens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,9 +25,46 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from syncd import __version__
+
+# The `_created` series double every counter and histogram and nothing here reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+SIDES = ("cloze", "external")
+ENTITIES = ("person", "company", "project")
+WRITE_OPS = ("create", "update", "delete", "link")
+RUN_KINDS = ("incremental", "reconcile", "webhook")
+OUTCOMES = ("ok", "stopped", "failed")
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+
+BacklogSource = Callable[[], Mapping[str, tuple[int, int]]]
+"""pair -> (conflicts waiting for an operator, open record errors), read at each scrape."""
+
+
+class _Backlog(Collector):
+    """Gauges read from the state database at scrape time, so a conflict resolved from the CLI shows at once."""
+
+    def __init__(self) -> None:
+        self.source: BacklogSource | None = None
+        self.pairs: tuple[str, ...] = ()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        pending = GaugeMetricFamily("syncd_conflicts_pending", "Field conflicts waiting for an operator", labels=["pair"])
+        errors = GaugeMetricFamily("syncd_record_errors_open", "Records a side refused, not yet synced", labels=["pair"])
+        try:
+            counts = dict(self.source()) if self.source is not None else {}
+        except Exception:  # noqa: BLE001 - a locked or missing database must not break /metrics
+            counts = {}
+        for pair in sorted(set(self.pairs) | set(counts)):
+            conflicts, open_errors = counts.get(pair, (0, 0))
+            pending.add_metric([pair], conflicts)
+            errors.add_metric([pair], open_errors)
+        return [pending, errors]
 
 # Runs take from well under a second (a webhook for one record) to hours (a first full reconcile).
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
@@ -117,9 +154,12 @@ class Metrics:
         self.skipped_runs = Counter(
             "syncd_runs_skipped", "Runs not started because the pair was busy", ["pair", "kind"], registry=r
         )
+        self.backlog = _Backlog()
+        r.register(self.backlog)
         self.build_info = Info("syncd_build", "cloze-syncd version", registry=r)
         self.build_info.info({"version": __version__})
         self._lock = threading.Lock()
+        self._succeeded: set[str] = set()
 
     # -- ApiObserver ---------------------------------------------------------------
 
@@ -160,16 +200,53 @@ class Metrics:
             if report.ok and not report.stopped and kind != "webhook":
                 self.set_last_success(pair, report.finished_at or datetime.now(UTC))
 
+    def _pair_series(self, pair: str) -> Iterator[tuple[Any, dict[str, str]]]:
+        """Every labelled series of one pair (the record and run counters, durations, skips)."""
+        yield self.conflicts, {"pair": pair}
+        yield self.record_errors, {"pair": pair}
+        for kind in RUN_KINDS:
+            yield self.run_duration, {"pair": pair, "kind": kind}
+            yield self.skipped_runs, {"pair": pair, "kind": kind}
+            for outcome in OUTCOMES:
+                yield self.runs, {"pair": pair, "kind": kind, "outcome": outcome}
+        for side in SIDES:
+            for entity in ENTITIES:
+                yield self.records_read, {"pair": pair, "side": side, "entity": entity}
+                for op in WRITE_OPS:
+                    yield self.records_written, {"pair": pair, "side": side, "entity": entity, "op": op}
+
+    def track_pairs(self, pairs: Iterable[str], backlog: BacklogSource | None = None) -> None:
+        """Create every series of these pairs at zero, so dashboards and alerts see them from start-up."""
+        pairs = tuple(pairs)
+        if backlog is not None:
+            self.backlog.source = backlog
+        with self._lock:
+            self.backlog.pairs = tuple(sorted(set(self.backlog.pairs) | set(pairs)))
+            for side in SIDES:
+                self.api_retries.labels(side=side)
+                for status in STATUS_CLASSES:
+                    self.api_requests.labels(side=side, status_class=status)
+            for pair in pairs:
+                for metric, labels in self._pair_series(pair):
+                    metric.labels(**labels)
+                if pair not in self._succeeded:  # never synced: 0 until the first success
+                    self.last_success.labels(pair=pair).set(0)
+
     def set_last_success(self, pair: str, when: datetime) -> None:
         """Set the pair's last success time (also used at start, from the state database)."""
+        self._succeeded.add(pair)
         self.last_success.labels(pair=pair).set(when.timestamp())
 
     def forget_pair(self, pair: str) -> None:
-        """Drop a removed pair's gauge so it stops being reported."""
-        try:
-            self.last_success.remove(pair)
-        except KeyError:
-            pass
+        """Drop a removed pair's series so they stop being reported."""
+        with self._lock:
+            self.backlog.pairs = tuple(p for p in self.backlog.pairs if p != pair)
+            self._succeeded.discard(pair)
+            for metric, labels in [*self._pair_series(pair), (self.last_success, {"pair": pair})]:
+                try:
+                    metric.remove(*labels.values())
+                except KeyError:
+                    pass
 
     def webhook(self, pair: str, outcome: str) -> None:
         """Count one webhook request: ``accepted``, ``unauthorized``, ``too_large``, ``malformed``..."""

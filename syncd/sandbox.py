@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,15 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from config.loader import load_config
 from connectors.cloze.emulator import ClozeEmulator
@@ -31,6 +41,7 @@ from connectors.cloze.seed import seed_emulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.seed import build_dataset, load_into
 from state.store import StateStore
+from syncd.backlog import link_labels
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
 from syncd.errors import SyncdError
@@ -232,6 +243,39 @@ def parse_settings(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+MARKER = ".syncd-sandbox"  # marks a directory this command made, so a rerun may clear it
+
+
+def prepare_directory(directory: Path, force: bool) -> None:
+    """An empty ``directory`` for a new sandbox: an earlier sandbox's is cleared, anything else only with force."""
+    if directory.exists() and not directory.is_dir():
+        raise SyncdError(f"{directory} is a file, not a directory", hint="pass another --dir")
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).is_file() and not force:
+            raise SyncdError(
+                f"{directory} is not empty and is not a sandbox made by `syncd sandbox`; nothing was deleted",
+                hint="pass an empty or new --dir, or add --force to delete everything in it",
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text("written by `syncd sandbox`; a rerun with the same --dir replaces this directory\n")
+
+
+def syncd_command() -> str:
+    """How to run this same ``syncd`` as typed from the current directory (it may not be on PATH)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "syncd":  # python -m syncd.cli, or a test runner
+        return f"{sys.executable} -m syncd.cli"
+    on_path = shutil.which("syncd")
+    if on_path and Path(on_path).resolve() == argv0.resolve():
+        return "syncd"
+    full = argv0 if argv0.is_absolute() else Path.cwd() / argv0
+    here = Path.cwd()
+    if here != Path("/") and full.is_relative_to(here):
+        return str(full.relative_to(here))  # .venv/bin/syncd, after the quick start
+    return str(full)
+
+
 def fail(exc: SyncdError) -> None:
     from syncd.cli import fail as cli_fail
 
@@ -245,31 +289,63 @@ def _show(report: RunReport, title: str) -> None:
     _print_report(report)
 
 
+def _seed(cloze: ClozeEmulator, hubspot: HubSpotEmulator, people: int, seed_value: int,
+          rng: random.Random) -> tuple[dict[str, int], int]:
+    """Fill both emulators, with a progress bar per side (a large seed takes a while)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                  TimeRemainingColumn(), console=console, transient=False,
+                  disable=not console.is_terminal) as bars:
+        task = bars.add_task("seeding Cloze", total=None)
+        seeded = seed_emulator(cloze, people, seed_value,
+                               progress=lambda done, total: bars.update(task, completed=done, total=total))
+        task = bars.add_task("seeding HubSpot", total=None)
+        dataset = build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10))
+        load_into(hubspot, dataset, progress=lambda done, total: bars.update(task, completed=done, total=total))
+        overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
+    return seeded, overlap
+
+
+def _sync(loaded: Any, store: StateStore, mode: str) -> RunReport:
+    """One run of the sandbox pair, with progress bars on a terminal (a large seed takes minutes)."""
+    from syncd.progress import TerminalProgress
+
+    bars = TerminalProgress(console, "sandbox") if console.is_terminal else None
+    try:
+        return sync_pair(loaded, "sandbox", store=store, mode=mode, progress=bars)  # type: ignore[arg-type]
+    finally:
+        if bars is not None:
+            bars.stop()
+
+
 @click.command("sandbox")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("sandbox"),
               show_default=True, help="where the config, secrets and state database are written")
-@click.option("--people", type=int, default=300, show_default=True, help="Cloze people to seed (companies and deals follow)")
+@click.option("--force", is_flag=True, help="clear --dir even if it holds files that are not an earlier sandbox")
+@click.option("--people", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Cloze people to seed (companies and deals follow)")
 @click.option("--seed", "seed_value", type=int, default=7, show_default=True, help="random seed for the data")
 @click.option("--serve", is_flag=True, help="keep the emulators running afterwards (Ctrl-C stops them)")
 @click.option("--cloze-setting", "cloze_settings", multiple=True, metavar="NAME=VALUE",
               help="a Cloze emulator behaviour setting (connectors/cloze/EMULATOR_CHOICES.md), e.g. "
                    "app_link_get=all; the defaults are the documented behaviour")
-def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool, cloze_settings: tuple[str, ...]) -> None:
+def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serve: bool,
+                cloze_settings: tuple[str, ...]) -> None:
     """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
     configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN), to_stderr=True)
     behaviour = parse_settings(cloze_settings)
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    try:
+        prepare_directory(directory, force)
+    except SyncdError as exc:
+        fail(exc)
     rng = random.Random(seed_value)
     try:
         emulator = ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value, **behaviour)
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--cloze-setting") from None
     with emulator as cloze, HubSpotEmulator(token=HUBSPOT_TOKEN) as hubspot:
-        seeded = seed_emulator(cloze, people, seed_value)
-        load_into(hubspot, build_dataset(seed_value, companies=16, contacts=max(40, people // 3), deals=max(15, people // 10)))
-        overlap = seed_overlap(cloze, hubspot, rng, max(5, people // 10))
+        if not console.is_terminal:
+            console.print(f"seeding the emulators ({people} Cloze people)…")
+        seeded, overlap = _seed(cloze, hubspot, people, seed_value, rng)
         console.print(
             f"[bold]Cloze emulator[/] {cloze.url}: {seeded['person']} people, {seeded['company']} companies, "
             f"{seeded['project']} projects\n[bold]HubSpot emulator[/] {hubspot.url}: "
@@ -285,21 +361,27 @@ def sandbox_cmd(directory: Path, people: int, seed_value: int, serve: bool, cloz
 
         store = StateStore.open(loaded.state_path)
         try:
-            first = sync_pair(loaded, "sandbox", store=store, mode="full")
+            first = _sync(loaded, store, "full")
             _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
             edited = conflicting_edits(cloze.url, hubspot, loaded, rng, 3)
-            second = sync_pair(loaded, "sandbox", store=store, mode="incremental")
+            second = _sync(loaded, store, "incremental")
             _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
-            third = sync_pair(loaded, "sandbox", store=store, mode="full")
+            third = _sync(loaded, store, "full")
             _show(third, "3. reconcile again: nothing left to do, nothing written")
             conflicts = store.conflicts("sandbox")
+            labels = link_labels(store, conflicts)
         finally:
             store.close()
         console.rule("conflicts recorded")
         for row in conflicts[:10]:
-            console.print(f"  #{row.id} {row.entity} {row.field}: Cloze {row.cloze_value} / HubSpot {row.external_value}"
-                          f" -> {row.outcome} ({row.policy})", highlight=False)
-        console.print(f"\nTry: syncd status --config {config_path}    syncd conflicts list --all --config {config_path}")
+            who = labels.get(row.link_id or -1) or row.cloze_id
+            console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
+                          f"Cloze {escape(row.cloze_value or 'null')} / "
+                          f"HubSpot {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
+                          highlight=False)
+        command = syncd_command()
+        console.print(f"\nTry: {command} status --config {config_path}\n     "
+                      f"{command} conflicts list --all --config {config_path}", highlight=False)
         runs = (first, second, third)
         failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
         if serve:

@@ -1,4 +1,4 @@
-"""The daemon's one HTTP listener: ``/metrics``, ``/healthz`` and ``/webhooks/cloze/<pair>``.
+"""The daemon's one HTTP listener: ``/`` (status page), ``/metrics``, ``/healthz``, ``/webhooks/cloze/<pair>``.
 
 stdlib ``wsgiref`` with a thread per request (what prometheus-client builds
 internally), bound to the configured address, loopback by default. Not
@@ -85,6 +85,7 @@ def make_app(
     registry: CollectorRegistry,
     health: Callable[[], Health],
     webhooks: Callable[[], WebhookReceiver | None],
+    status_page: Callable[[], str] | None = None,
 ) -> WSGIApplication:
     """The WSGI router. ``webhooks`` is looked up per request so a reload can swap it."""
     metrics_app = make_wsgi_app(registry)
@@ -92,6 +93,16 @@ def make_app(
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/" and status_page is not None:
+            if method not in ("GET", "HEAD"):
+                return _reply(start_response, Reply(405, b"method not allowed\n"))
+            from syncd.status_page import CSP
+
+            body = status_page().encode()
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                      ("Content-Length", str(len(body))), ("Content-Security-Policy", CSP),
+                                      ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+            return [body]
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 return _reply(start_response, Reply(405, b"method not allowed\n"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -321,12 +322,15 @@ def generate(count: int, seed: int = 0) -> SeedData:
             ]
         people.append(person)
 
+    # People by employer domain, in seed order: one pass instead of a scan of everyone per project.
+    staff: dict[str, list[dict[str, Any]]] = {}
+    for p in people:
+        if p.get("companies"):
+            staff.setdefault(p["companies"][0]["domains"][0], []).append(p)
     projects: list[dict[str, Any]] = []
     for _ in range(n_projects):
         client = rng.choice(companies)
-        contacts = [
-            p for p in people if p.get("companies") and p["companies"][0]["domains"] == client["domains"]
-        ]
+        contacts = staff.get(client["domains"][0], [])
         first_seen, last_changed = _stamps(rng, stamp_index)
         stamp_index += 1
         project: dict[str, Any] = {
@@ -354,8 +358,13 @@ def _date(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
-def seed_emulator(emulator: ClozeEmulator, count: int, seed: int = 0) -> dict[str, int]:
-    """Add :func:`generate` output to ``emulator`` (companies first, so links resolve)."""
+def seed_emulator(
+    emulator: ClozeEmulator, count: int, seed: int = 0, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Add :func:`generate` output to ``emulator`` (companies first, so links resolve).
+
+    ``progress(done, total)`` is called after each record, so a large seed can show it is moving.
+    """
     data = generate(count, seed)
     behaviour = emulator.behaviour
     for project in data.projects:  # in the forms the emulated account lists
@@ -363,10 +372,11 @@ def seed_emulator(emulator: ClozeEmulator, count: int, seed: int = 0) -> dict[st
             project["stage"] = "current"
         if behaviour.project_segment_keys == "dashed" and project.get("segment"):
             project["segment"] = f"-{project['segment']}"
-    for company in data.companies:
-        emulator.add_record("company", company)
-    for person in data.people:
-        emulator.add_record("person", person)
-    for project in data.projects:
-        emulator.add_record("project", project)
+    total, done = len(data.companies) + len(data.people) + len(data.projects), 0
+    for entity, records in (("company", data.companies), ("person", data.people), ("project", data.projects)):
+        for record in records:
+            emulator.add_record(entity, record)
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return {"company": len(data.companies), "person": len(data.people), "project": len(data.projects)}

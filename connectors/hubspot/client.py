@@ -18,6 +18,7 @@ import httpx
 
 from connectors.base import ApiObserver
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after
+from connectors.hubspot.messages import one_line
 from connectors.hubspot.settings import HubSpotSettings
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
@@ -129,7 +130,7 @@ class HubSpotClient:
             body = None
         data: dict[str, Any] = body if isinstance(body, dict) else {}
         category = data.get("category") or data.get("errorType")
-        message = str(data.get("message") or response.reason_phrase or "no message")
+        message = one_line(str(data.get("message") or response.reason_phrase or "no message"))
         correlation = data.get("correlationId") or response.headers.get("X-HubSpot-Correlation-Id")
         text = f"HubSpot HTTP {status}{' ' + str(category) if category else ''}: {message}"
         if status == 429:

@@ -7,7 +7,7 @@ associations, not properties; :mod:`connectors.hubspot.relations` reads and writ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connectors.hubspot import values as v
@@ -68,7 +68,11 @@ class Mapper:
             names.add("tags")
         if self.settings.read_associations:
             names |= set(RELATIONS[entity])
-        return {name: spec for name, spec in specs.items() if name in names}
+        out = {name: spec for name, spec in specs.items() if name in names}
+        if entity == "company" and self.settings.company_industry_property == "industry":
+            # HubSpot's own industry property is a dropdown of fixed keys (ACCOUNTING, ...).
+            out["industry"] = replace(out["industry"], fixed_values=True)
+        return out
 
     def read_properties(self, entity: Entity) -> list[str]:
         """Every HubSpot property a read of ``entity`` asks for."""

@@ -9,6 +9,7 @@ HubSpot id of every record by its seed key (``company-03``, ``contact-17``, ``de
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,16 @@ class Dataset:
         return [*self.companies, *self.contacts, *self.deals]
 
 
+def _person_name(rng: random.Random, used: set[str]) -> tuple[str, str]:
+    """A first and last name not drawn before while any combination is left, then any (names repeat)."""
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    if len(used) < len(_FIRST) * len(_LAST):
+        while f"{first} {last}" in used:
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        used.add(f"{first} {last}")
+    return first, last
+
+
 def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, deals: int = 15) -> Dataset:
     """The same small-business account for the same arguments (``companies`` at most 16)."""
     rng = random.Random(seed)
@@ -103,16 +114,18 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
     def number(prefix: str) -> str:
         return unique(lambda: f"{prefix} {rng.randint(1000, 9999)}", numbers)
 
+    emails: set[str] = set()
     for i in range(contacts):
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        while f"{first} {last}" in used:
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        used.add(f"{first} {last}")
+        first, last = _person_name(rng, used)
         employer = company_rows[i % len(company_rows)] if company_rows and i % 5 != 4 else None
         domain = employer.properties["domain"] if employer else rng.choice(["gmail.com", "outlook.com", "fastmail.com"])
         local = f"{first}.{last}".lower().replace("á", "a")
+        email = f"{local}@{domain}"
+        if email in emails:  # a repeated name (the pool is used up): its own address, as people do
+            email = f"{local}{i + 1}@{domain}"
+        emails.add(email)
         props = {
-            "firstname": first, "lastname": last, "email": f"{local}@{domain}", "jobtitle": rng.choice(_TITLES),
+            "firstname": first, "lastname": last, "email": email, "jobtitle": rng.choice(_TITLES),
             "phone": number("+1 541 555"), "lifecyclestage": rng.choice(_LIFECYCLE),
             "hs_lead_status": rng.choice(_LEAD_STATUS),
         }
@@ -147,13 +160,21 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
     return Dataset(company_rows, contact_rows, deal_rows)
 
 
-def load_into(emulator: HubSpotEmulator, dataset: Dataset | None = None) -> dict[str, str]:
-    """Write ``dataset`` (default: ``build_dataset()``) into ``emulator``; returns seed key -> HubSpot id."""
+def load_into(
+    emulator: HubSpotEmulator, dataset: Dataset | None = None, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, str]:
+    """Write ``dataset`` (default: ``build_dataset()``) into ``emulator``; returns seed key -> HubSpot id.
+
+    ``progress(done, total)`` is called after each record.
+    """
     data = dataset or build_dataset()
     ids: dict[str, str] = {}
-    types = {r.key: r.object_type for r in data.all()}
-    for record in data.all():
+    records = data.all()
+    types = {r.key: r.object_type for r in records}
+    for done, record in enumerate(records, 1):
         links = [(types[k], ids[k]) for k in record.associations if k in ids]
         ids[record.key] = emulator.add_object(record.object_type, record.properties, links,
                                               created_ms=record.created_ms, modified_ms=record.modified_ms)
+        if progress is not None:
+            progress(done, len(records))
     return ids

@@ -18,6 +18,7 @@ from typing import Any
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan
+from connectors.hubspot.messages import one_line
 from connectors.hubspot.relations import KeyCache, Relations, chunks
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
 
@@ -46,7 +47,7 @@ def _failed(key: str, exc: HubSpotRejected | str, *, code: str | None = None, re
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
-    return f"HubSpot {error.get('category') or 'error'}: {error.get('message') or 'no message'}"
+    return f"HubSpot {error.get('category') or 'error'}: {one_line(str(error.get('message') or 'no message'))}"
 
 
 class Writer:

@@ -107,11 +107,13 @@ def build_entity_mapping(
     configured: Mapping[str, FieldMapping]
     if cfg.fields is None:
         # Enumerated fields (stage, segment) use each system's own vocabulary, so they
-        # sync only once a value map says how one system's values read in the other.
+        # sync only once a value map says how one system's values read in the other; a
+        # field one side limits to a fixed list (HubSpot's industry) needs a choice too.
         configured = {
             name: FieldMapping()
             for name, spec in canonical.items()
             if name in cloze_fields and name in external_fields and spec.kind is not FieldKind.ENUM
+            and not (cloze_fields[name].fixed_values or external_fields[name].fixed_values)
         }
     else:
         configured = cfg.fields

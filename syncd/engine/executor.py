@@ -28,10 +28,12 @@ from connectors.model import (
     WriteResult,
 )
 from state.store import StateStore, dumps
+from syncd.core.label import record_label
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.normalize import Value, to_json
 from syncd.core.plan import Action, EntityPlan
 from syncd.engine.report import RunReport
+from syncd.progress import NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
 
@@ -59,6 +61,7 @@ class Context:
     stop: threading.Event
     batch_size: int = 100
     on_batch: Callable[[], None] = lambda: None
+    progress: Progress = field(default_factory=NullProgress)
     applied_conflicts: list[int] = field(default_factory=list)
 
 
@@ -79,6 +82,7 @@ class Executor:
         self.settle: set[tuple[str, str]] = set()
         # Read once: checking every written link for open conflicts would scan the table per link.
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
+        self.labels: dict[tuple[str, str], str | None] = {}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -90,11 +94,25 @@ class Executor:
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
         self.flagged.add((source_side, record_id))
+        label = self.labels.get((source_side, record_id))
         log.warning("record_error", pair=self.ctx.pair, entity=self.entity, side=side, op=op,
-                    record_id=record_id, field=field_name, code=code, error=message)
+                    record_id=record_id, record=label, field=field_name, code=code, error=message)
         StateStore.record_error(s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity, side=side,
                                 op=op, record_id=record_id, source_side=source_side, field=field_name,
-                                code=code, message=message)
+                                code=code, message=message, label=label)
+
+    def _learn_labels(self, plan: EntityPlan) -> None:
+        """Who each planned record is, by side and id, for record errors (``syncd errors list``)."""
+        for a in plan.actions:
+            if a.kind == "create_external" and a.cloze_id:
+                self.labels[("cloze", a.cloze_id)] = record_label(self.entity, a.values)
+            elif a.kind == "create_cloze" and a.external_id:
+                self.labels[("external", a.external_id)] = record_label(self.entity, a.values)
+            elif a.kind == "sync":
+                name = record_label(self.entity, a.seen_cloze) or record_label(self.entity, a.seen_external)
+                for side, rid in (("cloze", a.cloze_id), ("external", a.external_id)):
+                    if rid:
+                        self.labels[(side, rid)] = name
 
     def _resolve(self, s: Any, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
         """Close the records' open errors, except for records that got a new one in this run."""
@@ -136,6 +154,7 @@ class Executor:
 
     def apply(self, plan: EntityPlan) -> bool:
         """Apply the plan; False when stopped before the end."""
+        self._learn_labels(plan)
         with self.ctx.store.transaction() as s:
             for side, rid, fname, message in plan.field_problems:
                 self._error(s, side=side, op="read", record_id=rid, source_side=side, message=message,
@@ -155,6 +174,7 @@ class Executor:
                     return False
                 self.ctx.on_batch()  # raises if the run lost its lease: no write after that
                 handler(batch)
+                self.ctx.progress.advance(len(batch))
         return True
 
     # -- updates of linked (or newly matched) pairs -----------------------------------

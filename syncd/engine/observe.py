@@ -10,7 +10,7 @@ carries their join marker or shares their e-mail or domain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.base import Connector
@@ -49,14 +49,23 @@ def _get(conn: Connector, entity: Entity, ids: Sequence[str]) -> dict[str, Recor
     return out
 
 
-def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, external: Connector) -> Observed:
-    """Both sides listed completely. Cursors are taken *before* listing so nothing is missed after."""
+def _no_progress(_: int) -> None:
+    pass
+
+
+def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, external: Connector,
+                 on_read: Callable[[int], None] = _no_progress) -> Observed:
+    """Both sides listed completely. Cursors are taken *before* listing so nothing is missed after.
+
+    ``on_read(n)`` is told how many records each page brought (progress).
+    """
     result = Observed(Observation(complete=True))
     for side, conn in (("cloze", cloze), ("external", external)):
         result.cursors[side] = conn.current_cursor(entity)  # type: ignore[index]
         n = 0
         for page in conn.list_all(entity):
             n += _add(result.obs, side, page, mapping)  # type: ignore[arg-type]
+            on_read(len(page))
         result.reads[side] = n  # type: ignore[index]
     return result
 
@@ -67,6 +76,7 @@ def observe_changes(
     cloze: Connector,
     external: Connector,
     cursors: Mapping[Side, str | None],
+    on_read: Callable[[int], None] = _no_progress,
 ) -> Observed:
     """Each side's change feed since its cursor."""
     result = Observed(Observation())
@@ -75,6 +85,7 @@ def observe_changes(
         n = 0
         for page in conn.changes(entity, cursor):
             n += _add(result.obs, side, page.records, mapping)  # type: ignore[arg-type]
+            on_read(len(page.records) + len(page.deleted_ids))
             gone = result.obs.cloze_gone if side == "cloze" else result.obs.external_gone
             for rid in page.deleted_ids:
                 gone.add(rid)

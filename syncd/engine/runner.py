@@ -51,6 +51,7 @@ from syncd.errors import (
     SyncdError,
     TransientApiError,
 )
+from syncd.progress import LogProgress, NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
 
@@ -141,12 +142,16 @@ def sync_pair(
     allow_mass_delete: bool = False,
     stop: threading.Event | None = None,
     observer: ApiObserver | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Run one pair once.
 
     Raises LeaseHeldError (exit 75) if another process is syncing it, StateLockedError
     (75) if the state database stays locked, AccountMismatchError (78) if the state
     database belongs to other accounts.
+
+    ``progress`` shows how far the run has got; by default a ``progress`` log line every
+    ``logging.progress_interval`` (the daemon's journal, JSON logs off a terminal).
     """
     pair_cfg = loaded.pair(pair)
     keeper: LeaseKeeper | None = None
@@ -169,6 +174,7 @@ def sync_pair(
         engine = PairEngine(
             pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
             only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop, lease=keeper,
+            progress=progress or LogProgress(pair, loaded.app.logging.progress_interval),
         )
         return engine.run()
     finally:
@@ -201,6 +207,7 @@ class PairEngine:
         stop: threading.Event | None = None,
         lease: LeaseKeeper | None = None,
         batch_size: int = 100,
+        progress: Progress | None = None,
     ) -> None:
         self.pair = pair
         self.cfg = cfg
@@ -213,6 +220,7 @@ class PairEngine:
         self.stop = stop or threading.Event()
         self.lease = lease
         self.batch_size = batch_size
+        self.progress: Progress = progress or NullProgress()
         self.run_id = uuid.uuid4().hex[:12]
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
         self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
@@ -228,6 +236,7 @@ class PairEngine:
             for conn in self.conns.values():
                 conn.begin_run()
             self._run()
+            self.progress.finish()
         except LeaseLostError as exc:
             report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
             report.lease_lost = True
@@ -280,7 +289,9 @@ class PairEngine:
                 self._recover_journal(entity)
             links = self._links(entity)
             resolutions = self.store.resolutions(self.pair, entity)
+            self.progress.start(f"read {entity}")
             observed = self._observe(entity, mapping, links, resolutions)
+            self.progress.start(f"plan {entity}")
             hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
                     if e.code == "merged_on_create"}
             plan = plan_entity(
@@ -288,6 +299,7 @@ class PairEngine:
                 resolutions={lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()},
                 hold=hold,
             )
+            self.progress.advance(len(plan.actions))
             for side, n in observed.reads.items():
                 self.report.reads[f"{side}.{entity}"] += n
             planned.append((entity, mapping, plan, observed, resolutions))
@@ -307,9 +319,10 @@ class PairEngine:
         ctx = Context(
             pair=self.pair, app_id=self.cfg.app_id, app_name=self.cfg.app_name,
             app_url=self._app_url, conns=self.conns, store=self.store, report=self.report, run_id=self.run_id,
-            stop=self.stop, batch_size=self.batch_size, on_batch=self._heartbeat,
+            stop=self.stop, batch_size=self.batch_size, on_batch=self._heartbeat, progress=self.progress,
         )
         for entity, mapping, plan, observed, resolutions in planned:
+            self.progress.start(f"write {entity}", total=len(plan.actions))
             executor = Executor(ctx, entity, mapping, resolutions)
             finished = executor.apply(plan) and self._settle(ctx, entity, mapping, executor.settle)
             if not finished:
@@ -379,10 +392,10 @@ class PairEngine:
                 side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
-                observed = observe.observe_full(entity, mapping, cloze, external)
+                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
                 self._empty_side_guard(entity, observed.obs, links)
                 return observed
-            observed = observe.observe_changes(entity, mapping, cloze, external, cursors)
+            observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
         retry: dict[Side, list[str]] = {"cloze": [], "external": []}
         for err in self.store.open_errors(self.pair, entity):
             retry[err.source_side].append(err.record_id)  # type: ignore[index]
