@@ -24,6 +24,7 @@ string (which may hold an API key).
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import socket
 import threading
@@ -152,6 +153,14 @@ def default_classifier(response: httpx.Response) -> ApiError | None:
     if status >= 400:
         return ApiError(f"HTTP {status}", status=status)
     return None
+
+
+def parse_json(content: bytes) -> Any:
+    """Decode a JSON reply; one nested past what the decoder can follow is a ``ValueError`` like any bad JSON."""
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("the JSON reply is nested too deeply to decode") from None
 
 
 def safe_url(url: httpx.URL | str) -> str:

@@ -271,10 +271,12 @@ class ClozeClient:
         return self._feed(entity, {"cursor": cursor})
 
     def _feed(self, entity: Entity, params: Mapping[str, Any]) -> FeedPage:
-        body = self._call("GET", f"/v1/{PATH[entity]}/feed", params=params)
+        path = f"/v1/{PATH[entity]}/feed"
+        body = self._call("GET", path, params=params)
         cursor = body.get("cursor")
         if not isinstance(cursor, str) or not cursor:
-            raise RecordRejected("Cloze feed reply carries no cursor", side="cloze", entity=entity)
+            raise RecordRejected("Cloze feed reply carries no cursor", side="cloze", entity=entity,
+                                 pair=self.session.pair, url=safe_url(f"{self.session.base_url}{path}"))
         available = body.get("availablecount")
         avail = available if isinstance(available, int) else None
         if isinstance(body.get("results"), list):

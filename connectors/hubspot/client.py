@@ -9,7 +9,6 @@ limit). Search has its own per-second bucket. 429s are retried after ``Retry-Aft
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 
 from connectors.base import ApiObserver
-from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after, safe_url
+from connectors.http import ApiSession, RateLimiter, Redactor, parse_json, parse_retry_after, safe_url
 from connectors.loops import RepeatGuard
 from connectors.hubspot.settings import HubSpotSettings
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
@@ -66,7 +65,7 @@ class Reply:
 def _body(response: httpx.Response) -> Any:
     if not response.content:
         return None
-    return json.loads(response.content)
+    return parse_json(response.content)
 
 
 class HubSpotClient:
