@@ -170,6 +170,11 @@ def safe_url(url: httpx.URL | str) -> str:
     return f"{u.scheme}://{u.host}{port}{u.path}"
 
 
+def safe_base(url: str) -> str:
+    """:func:`safe_url` of an API root, as a user writes it in the config (no trailing slash)."""
+    return safe_url(url).rstrip("/")
+
+
 # The instant the request in flight on this thread must be over (monotonic), read by every socket call.
 _io_deadline: ContextVar[float | None] = ContextVar("syncd_io_deadline", default=None)
 
@@ -381,7 +386,7 @@ class ApiSession:
                 f"{method}: HTTP {status} with a {response.headers.get('Content-Type') or 'non-JSON'} reply, "
                 f"not the {self.service} API's JSON",
                 status=status, side=self.side, pair=self.pair, url=where,
-                hint=f"Is there a {self.service} API at {safe_url(self.base_url)}? Check {self.setting}",
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Check {self.setting}",
             )
         error = self.classifier(response)
         if error is None:
@@ -442,13 +447,13 @@ class ApiSession:
             return UnreachableError(
                 f"{method}: cannot resolve host {host!r} ({cause.strerror or cause})",
                 side=self.side, pair=self.pair, url=where,
-                hint=f"Is there a {self.service} API at {safe_url(self.base_url)}? Check {self.setting}",
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Check {self.setting}",
             )
         if isinstance(cause, ConnectionRefusedError):
             return UnreachableError(
                 f"{method}: connection refused by {host}:{httpx.URL(where).port or 'default port'}",
                 side=self.side, pair=self.pair, url=where,
-                hint=f"Is there a {self.service} API at {safe_url(self.base_url)}? Nothing listens there; "
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Nothing listens there; "
                      f"check {self.setting}",
             )
         err = TransientApiError(self._describe(f"{method}: connection failed", exc), side=self.side,

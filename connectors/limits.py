@@ -56,12 +56,13 @@ class RunLimits:
         return own, False
 
 
-_current: ContextVar[RunLimits] = ContextVar("syncd_run_limits", default=RunLimits())
+_DEFAULTS = RunLimits()
+_current: ContextVar[RunLimits | None] = ContextVar("syncd_run_limits", default=None)
 
 
 def current() -> RunLimits:
     """The limits of the run this thread is doing (the defaults outside a run)."""
-    return _current.get()
+    return _current.get() or _DEFAULTS
 
 
 @contextmanager

@@ -17,8 +17,8 @@ import httpx
 
 from connectors.base import ApiObserver
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_json, parse_retry_after, safe_url
-from connectors.loops import RepeatGuard
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.loops import RepeatGuard
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Waits for a 429 that carries no Retry-After, by HubSpot's policyName.

@@ -83,6 +83,18 @@ def last_run(world: World) -> dict[str, Any]:
     return newest
 
 
+# A fresh interpreter's start-up on a loaded two-core machine, added to a run's own time.
+STARTUP_SLACK = 20.0
+
+
+def assert_within(world: World, ran: Ran, seconds: float, slack: float = 3.0) -> None:
+    """The last recorded run took at most ``seconds`` (+ ``slack``), and the whole process ended soon after."""
+    run = last_run(world)
+    took = (int(run["finished_at"]) - int(run["started_at"])) / 1000
+    assert took < seconds + slack, f"the run took {took:.1f} s\n{ran.describe()}"
+    assert ran.seconds < seconds + slack + STARTUP_SLACK, ran.describe()
+
+
 @contextmanager
 def hostile_world(directory: Path, side: str = "cloze", *, limits: Mapping[str, Any] | None = None,
                   **world: Any) -> Iterator[tuple[World, HostileProxy]]:
