@@ -214,8 +214,14 @@ class HttpListenerConfig(Strict):
     health_max_age: Seconds = Field(
         default=1800.0, description="/healthz fails when a pair has not synced successfully for this long"
     )
+    max_connections: int = Field(
+        default=256, ge=1, le=10_000,
+        description="connections open at once; beyond it the oldest one still sending its request is closed",
+    )
+    header_timeout: Seconds = Field(default=10.0, gt=0, description="a request's headers must arrive within this")
+    body_timeout: Seconds = Field(default=30.0, gt=0, description="a request's body must arrive within this")
 
-    @field_validator("health_max_age", mode="before")
+    @field_validator("health_max_age", "header_timeout", "body_timeout", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
         return parse_duration(v)

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -75,7 +76,8 @@ class NotifyListener:
 class Daemon:
     """``python -m syncd.cli run --config FILE`` with stdout (JSON log lines) in a file."""
 
-    def __init__(self, config: Path, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Path, workdir: Path, env: Mapping[str, str] | None = None, *,
+                 max_open_files: int | None = None) -> None:
         self.config = config
         self.workdir = workdir
         n = next(_serial)  # several daemons may run one after another in one test
@@ -90,6 +92,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncd.cli", "run", "--config", str(config)],
             cwd=workdir, env=full_env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
+            preexec_fn=_open_files_limit(max_open_files) if max_open_files else None,
         )
         self.port: int | None = None
 
@@ -164,6 +167,15 @@ class Daemon:
         self._out.close()
         self._err.close()
         self.notify.close()
+
+
+def _open_files_limit(n: int) -> Callable[[], None]:
+    """Set the child's file-descriptor limit (systemd's default soft limit is 1024)."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    return apply
 
 
 def free_port() -> int:
