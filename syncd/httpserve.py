@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
     from wsgiref.simple_server import WSGIRequestHandler
+
+    from _typeshed.wsgi import WSGIApplication
 
 log = structlog.get_logger("syncd.web")
 
@@ -230,7 +231,7 @@ class BoundedServer:
             sock.setblocking(True)
             sock.settimeout(self.limits.write_timeout)
             self._handler((sock, request), address, self)  # type: ignore[arg-type]
-        except Exception as exc:  # one broken exchange never stops the listener
+        except Exception as exc:  # noqa: BLE001 (one broken exchange never stops the listener)
             log.warning("http request failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             try:
