@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("syncd.web")
 
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$")
+_EXPECT_CONTINUE = re.compile(rb"(?im)^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$")
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,14 @@ class BoundedServer:
             match = _CONTENT_LENGTH.search(conn.buffer, 0, end)
             length = int(match.group(1)) if match else 0
             # A body over the cap is never read: the app answers 413 from the headers alone.
-            conn.need = end + (length if length <= self.limits.max_body_bytes else 0)
+            body = length if length <= self.limits.max_body_bytes else 0
+            conn.need = end + body
             conn.deadline = time.monotonic() + self.limits.body_timeout
+            if body and len(conn.buffer) < conn.need and _EXPECT_CONTINUE.search(conn.buffer, 0, end):
+                try:  # a client that waits for the go-ahead gets it now, not after its own timeout
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
         if len(conn.buffer) >= conn.need:
             self._dispatch(conn)
 
