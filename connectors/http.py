@@ -263,6 +263,8 @@ class ApiSession:
 
     ``service`` names the API in hints ("Is there a Cloze API at ..."), ``setting``
     is the key of its URL in the side's config table (``pairs.PAIR.SIDE.SETTING``).
+    A web page where JSON was due means a wrong URL; for a 4xx only unless
+    ``html_errors`` says the API itself answers its errors with pages (Tryton does).
     """
 
     def __init__(
@@ -273,6 +275,7 @@ class ApiSession:
         pair: str | None = None,
         service: str | None = None,
         setting: str = "base_url",
+        html_errors: bool = False,
         timeout: float = 30.0,
         verify: bool = True,
         headers: dict[str, str] | None = None,
@@ -289,6 +292,7 @@ class ApiSession:
         self.service = service or side.capitalize()
         self.setting = f"pairs.{pair or 'NAME'}.{side}.{setting}"
         self.base_url = base_url
+        self.html_errors = html_errors
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.observer = observer or NullObserver()
@@ -381,7 +385,8 @@ class ApiSession:
             _io_deadline.reset(token)
         self.observer.api_request(self.side, method, response.status_code, time.monotonic() - started)
         status = response.status_code
-        if status < 500 and status != 429 and _looks_like_a_page(response, body):
+        wrong_server = status < 300 or (status < 500 and status != 429 and not self.html_errors)
+        if wrong_server and _looks_like_a_page(response, body):
             raise NotAnApiError(
                 f"{method}: HTTP {status} with a {response.headers.get('Content-Type') or 'non-JSON'} reply, "
                 f"not the {self.service} API's JSON",
