@@ -39,10 +39,10 @@ from state.store import StateStore
 from syncd import systemd
 from syncd.engine.runner import sync_pair
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError
+from syncd.httpserve import ServerLimits
 from syncd.logs import configure_logging
 from syncd.metrics import Metrics, RunSummary, run_outcome
 from syncd.scheduler import PairScheduler, RunKind, schedule_problems
-from syncd.httpserve import ServerLimits
 from syncd.web import Health, HttpListener, make_app
 from syncd.webhooks import (
     Batch,

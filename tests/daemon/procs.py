@@ -92,8 +92,11 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncd.cli", "run", "--config", str(config)],
             cwd=workdir, env=full_env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
-            preexec_fn=_open_files_limit(max_open_files) if max_open_files else None,
         )
+        if max_open_files:
+            # Set on the running child (not in preexec_fn, unsafe with this process's threads); it
+            # is in force long before the test floods the listener.
+            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
         self.port: int | None = None
 
     # -- observing -------------------------------------------------------------------
@@ -167,15 +170,6 @@ class Daemon:
         self._out.close()
         self._err.close()
         self.notify.close()
-
-
-def _open_files_limit(n: int) -> Callable[[], None]:
-    """Set the child's file-descriptor limit (systemd's default soft limit is 1024)."""
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
-
-    return apply
 
 
 def free_port() -> int:
