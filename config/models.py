@@ -140,6 +140,33 @@ class ScheduleConfig(Strict):
         return v
 
 
+class LimitsConfig(Strict):
+    """Bounds on one run of a pair; a run past any of them stops with a typed error naming it."""
+
+    run_deadline: Seconds = Field(
+        default=86400.0, description="longest one run may take ('24h': a daily reconcile never meets the next one)"
+    )
+    request_deadline: Seconds = Field(
+        default=120.0, description="longest one HTTP request may take, its whole reply included"
+    )
+    max_reply_mb: float = Field(default=64.0, gt=0, description="largest reply read from a side, in MB")
+    max_records: int = Field(
+        default=200_000, ge=1, description="most records of one entity one side may send in one run (held in memory)"
+    )
+
+    @field_validator("run_deadline", "request_deadline", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("run_deadline", "request_deadline")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return v
+
+
 class PairConfig(Strict):
     """One Cloze account joined to one external CRM account."""
 
@@ -150,6 +177,7 @@ class PairConfig(Strict):
     delete_policy: DeletePolicy = "unlink"
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     entities: EntitiesConfig = Field(default_factory=EntitiesConfig)
     cloze: dict[str, Any] = Field(description="the Cloze account: settings of the 'cloze' connector")
     external: dict[str, Any] = Field(description="the external CRM: 'connector' plus that connector's settings")
@@ -210,8 +238,14 @@ class HttpListenerConfig(Strict):
     health_max_age: Seconds = Field(
         default=1800.0, description="/healthz fails when a pair has not synced successfully for this long"
     )
+    max_connections: int = Field(
+        default=256, ge=1, le=10_000,
+        description="connections open at once; beyond it the oldest one still sending its request is closed",
+    )
+    header_timeout: Seconds = Field(default=10.0, gt=0, description="a request's headers must arrive within this")
+    body_timeout: Seconds = Field(default=30.0, gt=0, description="a request's body must arrive within this")
 
-    @field_validator("health_max_age", mode="before")
+    @field_validator("health_max_age", "header_timeout", "body_timeout", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
         return parse_duration(v)

@@ -10,18 +10,31 @@ every message it raises.
 A request that is not idempotent is retried only when it certainly never
 reached the server (connect errors) or when the server said so explicitly
 (429 / 503 before doing anything); never after a timeout mid-flight.
+
+Bounds (:mod:`connectors.limits`): each request, its whole reply included,
+ends by ``limits.request_deadline`` (every socket read and write is given only
+the time left, so a server trickling one byte at a time is cut off too) and by
+the run's deadline; a reply is streamed and dropped once it passes
+``limits.max_reply_mb``. A host that does not resolve or refuses connections,
+and a reply that is a web page rather than the API, fail at once with a hint
+naming the setting to check. Errors carry the request's URL without its query
+string (which may hold an API key).
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 import structlog
 from tenacity import (
@@ -32,8 +45,17 @@ from tenacity import (
     stop_after_delay,
 )
 
+from connectors import limits as run_limits
 from connectors.base import ApiObserver, NullObserver
-from syncd.errors import ApiError, TransientApiError
+from syncd.errors import (
+    ApiError,
+    NotAnApiError,
+    ReplyTooLarge,
+    RequestDeadlineExceeded,
+    RunDeadlineExceeded,
+    TransientApiError,
+    UnreachableError,
+)
 
 log = structlog.get_logger("syncd.http")
 
@@ -133,8 +155,117 @@ def default_classifier(response: httpx.Response) -> ApiError | None:
     return None
 
 
+def parse_json(content: bytes) -> Any:
+    """Decode a JSON reply; one nested past what the decoder can follow is a ``ValueError`` like any bad JSON."""
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("the JSON reply is nested too deeply to decode") from None
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """``scheme://host[:port]/path`` of ``url``: no query string, no user info (either may hold a secret)."""
+    u = httpx.URL(url)
+    port = f":{u.port}" if u.port is not None else ""
+    return f"{u.scheme}://{u.host}{port}{u.path}"
+
+
+def safe_base(url: str) -> str:
+    """:func:`safe_url` of an API root, as a user writes it in the config (no trailing slash)."""
+    return safe_url(url).rstrip("/")
+
+
+# The instant the request in flight on this thread must be over (monotonic), read by every socket call.
+_io_deadline: ContextVar[float | None] = ContextVar("syncd_io_deadline", default=None)
+
+
+def _clamp(timeout: float | None) -> float | None:
+    deadline = _io_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("request deadline reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write gets at most the request's time left."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend with :class:`_DeadlineStream` streams."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _clamp(timeout), local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _clamp(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def deadline_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport with every socket operation bounded by the request deadline."""
+    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    pool = getattr(transport, "_pool", None)
+    # httpx does not expose httpcore's network_backend; the pool's attribute is set once and read per connect.
+    if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+        pool._network_backend = _DeadlineBackend()
+    return transport
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return seen
+
+
+def _looks_like_a_page(response: httpx.Response, body: bytes) -> bool:
+    """A web page (or any body that cannot start a JSON document) where the API's JSON was due."""
+    head = body.lstrip()[:1]
+    if not head:
+        return False
+    if head == b"<":
+        return True
+    kind = response.headers.get("Content-Type", "").lower()
+    return "json" not in kind and head not in b'{["-0123456789tfn'
+
+
 class ApiSession:
-    """An ``httpx.Client`` with the retry, pacing, observation and redaction rules above."""
+    """An ``httpx.Client`` with the retry, pacing, bounds, observation and redaction rules above.
+
+    ``service`` names the API in hints ("Is there a Cloze API at ..."), ``setting``
+    is the key of its URL in the side's config table (``pairs.PAIR.SIDE.SETTING``).
+    A web page where JSON was due means a wrong URL; for a 4xx only unless
+    ``html_errors`` says the API itself answers its errors with pages (Tryton does).
+    """
 
     def __init__(
         self,
@@ -142,6 +273,9 @@ class ApiSession:
         *,
         side: str,
         pair: str | None = None,
+        service: str | None = None,
+        setting: str = "base_url",
+        html_errors: bool = False,
         timeout: float = 30.0,
         verify: bool = True,
         headers: dict[str, str] | None = None,
@@ -155,6 +289,10 @@ class ApiSession:
     ) -> None:
         self.side = side
         self.pair = pair
+        self.service = service or side.capitalize()
+        self.setting = f"pairs.{pair or 'NAME'}.{side}.{setting}"
+        self.base_url = base_url
+        self.html_errors = html_errors
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.observer = observer or NullObserver()
@@ -164,14 +302,15 @@ class ApiSession:
         self.requests_sent = 0
         self.retries = 0
         if not verify:
-            log.warning("tls_verification_disabled", side=side, pair=pair, base_url=base_url)
+            log.warning("tls_verification_disabled", side=side, pair=pair, base_url=safe_url(base_url))
+        pool = httpx.Limits(max_connections=10, max_keepalive_connections=10)
         self.client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             verify=verify,
             headers=headers or {},
-            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-            transport=transport,
+            limits=pool,
+            transport=transport or deadline_transport(verify, pool),
         )
 
     def close(self) -> None:
@@ -183,7 +322,7 @@ class ApiSession:
         """Send a request and return the successful response, or raise a typed ApiError."""
 
         def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, TransientApiError):
+            if not isinstance(exc, TransientApiError) or isinstance(exc, UnreachableError):
                 return False
             return idempotent or bool(getattr(exc, "_not_sent", False))
 
@@ -201,33 +340,66 @@ class ApiSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        limits = run_limits.current()
+        request = self.client.build_request(method, url, **kwargs)
+        where = safe_url(request.url)
+        left = limits.run_seconds_left()
+        if left is not None and left <= 0:
+            raise self._run_deadline(limits, method, where)
         if self.limiter is not None:
             self.limiter.acquire()
         started = time.monotonic()
+        deadline, is_run_deadline = limits.request_deadline_at(started)
         self.requests_sent += 1
+        token = _io_deadline.set(deadline)
         try:
-            response = self.client.request(method, url, **kwargs)
-            response.read()
+            response = self.client.send(request, stream=True)
+            try:
+                body = self._read_body(response, limits, deadline, method, where)
+            finally:
+                response.close()
+        except ReplyTooLarge as exc:
+            self.observer.api_request(self.side, method, None, time.monotonic() - started)
+            raise exc from None
         except httpx.ConnectError as exc:
             self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            err = TransientApiError(self._describe("connection failed", exc), side=self.side, pair=self.pair)
-            err._not_sent = True  # type: ignore[attr-defined]
-            raise err from None
+            raise self._connect_failed(method, where, exc) from None
         except httpx.TimeoutException as exc:
             self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            raise TransientApiError(self._describe("timed out", exc), side=self.side, pair=self.pair) from None
+            if time.monotonic() >= deadline - 0.01:
+                if is_run_deadline:
+                    raise self._run_deadline(limits, method, where) from None
+                raise RequestDeadlineExceeded(
+                    f"{method} not answered in full within {limits.request_deadline:g} s",
+                    side=self.side, pair=self.pair, url=where,
+                    hint=f"the server is slow or stalled; the bound is {limits.setting('request_deadline')}",
+                ) from None
+            raise TransientApiError(self._describe(f"{method} timed out", exc), side=self.side, pair=self.pair,
+                                    url=where) from None
         except httpx.TransportError as exc:
             self.observer.api_request(self.side, method, None, time.monotonic() - started)
             raise TransientApiError(
-                self._describe("connection dropped", exc), side=self.side, pair=self.pair
+                self._describe(f"{method}: connection dropped", exc), side=self.side, pair=self.pair, url=where
             ) from None
+        finally:
+            _io_deadline.reset(token)
         self.observer.api_request(self.side, method, response.status_code, time.monotonic() - started)
+        status = response.status_code
+        wrong_server = status < 300 or (status < 500 and status != 429 and not self.html_errors)
+        if wrong_server and _looks_like_a_page(response, body):
+            raise NotAnApiError(
+                f"{method}: HTTP {status} with a {response.headers.get('Content-Type') or 'non-JSON'} reply, "
+                f"not the {self.service} API's JSON",
+                status=status, side=self.side, pair=self.pair, url=where,
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Check {self.setting}",
+            )
         error = self.classifier(response)
         if error is None:
             return response
         error.message = self.redact(error.message)
         error.side = error.side or self.side
         error.pair = error.pair or self.pair
+        error.url = error.url or where
         if isinstance(error, TransientApiError):
             # 429 and 503 mean the server did nothing: safe to repeat even a create.
             if response.status_code in (429, 503):
@@ -235,6 +407,64 @@ class ApiSession:
             if error.retry_after and self.limiter is not None:
                 self.limiter.slow_down(error.retry_after)
         raise error
+
+    def _read_body(self, response: httpx.Response, limits: run_limits.RunLimits, deadline: float, method: str,
+                   where: str) -> bytes:
+        """The decoded body, read chunk by chunk: stops past ``max_reply_bytes`` or the deadline."""
+        cap = limits.max_reply_bytes
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > cap and not response.headers.get("Content-Encoding"):
+            raise self._too_large(limits, method, where, int(announced))
+        parts: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_large(limits, method, where, None)
+            parts.append(chunk)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("request deadline reached", request=response.request)
+        body = b"".join(parts)
+        # The body is read here, bounded, instead of by httpx; the response then serves it as usual.
+        response._content = body
+        return body
+
+    def _too_large(self, limits: run_limits.RunLimits, method: str, where: str, size: int | None) -> ReplyTooLarge:
+        mb = limits.max_reply_bytes / 1_048_576
+        said = f" (it announced {size / 1_048_576:.0f} MB)" if size else ""
+        return ReplyTooLarge(
+            f"{method}: the reply is larger than {mb:g} MB{said}; reading stopped",
+            side=self.side, pair=self.pair, url=where,
+            hint=f"raise {limits.setting('max_reply_mb')} if the {self.service} API really sends replies this large",
+        )
+
+    def _run_deadline(self, limits: run_limits.RunLimits, method: str, where: str) -> RunDeadlineExceeded:
+        return RunDeadlineExceeded(
+            f"the run went past its deadline of {limits.run_deadline or 0:g} s during {method}",
+            side=self.side, pair=self.pair, url=where,
+            hint=f"the next run goes on from the last applied batch; the bound is {limits.setting('run_deadline')}",
+        )
+
+    def _connect_failed(self, method: str, where: str, exc: httpx.ConnectError) -> TransientApiError:
+        cause = _root_cause(exc)
+        host = httpx.URL(where).host
+        if isinstance(cause, socket.gaierror):
+            return UnreachableError(
+                f"{method}: cannot resolve host {host!r} ({cause.strerror or cause})",
+                side=self.side, pair=self.pair, url=where,
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Check {self.setting}",
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return UnreachableError(
+                f"{method}: connection refused by {host}:{httpx.URL(where).port or 'default port'}",
+                side=self.side, pair=self.pair, url=where,
+                hint=f"Is there a {self.service} API at {safe_base(self.base_url)}? Nothing listens there; "
+                     f"check {self.setting}",
+            )
+        err = TransientApiError(self._describe(f"{method}: connection failed", exc), side=self.side,
+                                pair=self.pair, url=where)
+        err._not_sent = True  # type: ignore[attr-defined]
+        return err
 
     def _describe(self, what: str, exc: Exception) -> str:
         return self.redact(f"{what}: {type(exc).__name__}: {exc}")
@@ -244,9 +474,10 @@ class ApiSession:
         retry_after: float | None = getattr(exc, "retry_after", None)
         backoff = min(self.retry.maximum, self.retry.initial * 2.0 ** (state.attempt_number - 1))
         backoff *= 1 + random.uniform(0, self.retry.jitter)
-        if retry_after is not None:
-            return float(min(max(retry_after, 0.0), self.retry.max_total))
-        return backoff
+        wait = backoff if retry_after is None else float(min(max(retry_after, 0.0), self.retry.max_total))
+        left = run_limits.current().run_seconds_left()
+        # Never sleep past the run's deadline: the next attempt then reports it at once.
+        return wait if left is None else max(0.0, min(wait, left))
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retries += 1
@@ -258,6 +489,8 @@ class ApiSession:
             side=self.side,
             pair=self.pair,
             attempt=state.attempt_number,
-            error=str(exc) if exc else None,
+            of=self.retry.attempts,
+            url=getattr(exc, "url", None),
+            error=getattr(exc, "message", None) or (str(exc) if exc else None),
             sleep_s=round(state.upcoming_sleep, 3),
         )

@@ -39,6 +39,7 @@ from state.store import StateStore
 from syncd import systemd
 from syncd.engine.runner import sync_pair
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError
+from syncd.httpserve import ServerLimits
 from syncd.logs import configure_logging
 from syncd.metrics import Metrics, RunSummary, run_outcome
 from syncd.scheduler import PairScheduler, RunKind, schedule_problems
@@ -173,7 +174,11 @@ class Daemon:
         if http.enabled:
             wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks,
                             status_page=self.status_page)
-            self._listener = HttpListener(wsgi, http.address, http.port, allow_non_loopback=http.allow_non_loopback)
+            bounds = ServerLimits(max_connections=http.max_connections, header_timeout=http.header_timeout,
+                                  body_timeout=http.body_timeout,
+                                  max_body_bytes=app.daemon.webhooks.max_body_bytes)
+            self._listener = HttpListener(wsgi, http.address, http.port, allow_non_loopback=http.allow_non_loopback,
+                                          limits=bounds)
             self._listener.start()
             log.info("http listener bound", url=self._listener.url)
         self.debouncer.start()

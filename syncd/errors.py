@@ -11,8 +11,16 @@
     │   └── AccountMismatchError     the database belongs to other accounts; exit 78
     ├── ApiError                     a side's API refused or failed
     │   ├── TransientApiError        429, 5xx, timeout, dropped connection: retried with backoff
+    │   │   ├── RequestDeadlineExceeded  one request (its reply included) outlasted limits.request_deadline
+    │   │   └── UnreachableError     no such host, or nothing listening there: not retried, exit 75
+    │   ├── NotAnApiError            the reply is a web page (HTML) or not JSON: wrong base URL
+    │   ├── ReplyTooLarge            the reply is larger than limits.max_reply_mb
+    │   ├── FeedLoopError            a change feed repeats a cursor or a page
     │   ├── AuthError                401/403: stop this pair, fix credentials
     │   └── RecordRejected           4xx / business error about one record: record it, go on
+    ├── LimitExceeded                the run reached one of the pair's limits
+    │   ├── RunDeadlineExceeded      limits.run_deadline ran out: stopped, exit 75
+    │   └── TooManyRecords           more records than limits.max_records in one run
     └── SafetyStop                   the run would delete too much; nothing was deleted
 
 Every error carries the context an operator needs (pair, side, entity, record
@@ -110,7 +118,11 @@ class AccountMismatchError(StateError):
 
 
 class ApiError(SyncdError):
-    """A side's API failed. ``status`` is the HTTP status, ``code`` the side's own error code."""
+    """A side's API failed. ``status`` is the HTTP status, ``code`` the side's own error code.
+
+    ``url`` is the request's scheme, host and path: never its query string, which
+    may carry an API key.
+    """
 
     def __init__(
         self,
@@ -119,15 +131,19 @@ class ApiError(SyncdError):
         status: int | None = None,
         code: str | int | None = None,
         correlation_id: str | None = None,
+        url: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(message, **kw)
         self.status = status
         self.code = code
         self.correlation_id = correlation_id
+        self.url = url
 
     def context(self) -> dict[str, Any]:
         ctx = super().context()
+        if self.url:
+            ctx["url"] = self.url
         if self.status is not None:
             ctx["status"] = self.status
         if self.code is not None:
@@ -147,12 +163,61 @@ class TransientApiError(ApiError):
         self.retry_after = retry_after
 
 
+class RequestDeadlineExceeded(TransientApiError):
+    """One request, its whole reply included, took longer than ``limits.request_deadline``."""
+
+
+class UnreachableError(TransientApiError):
+    """The host does not resolve, or nothing accepts connections there.
+
+    Retrying within the run cannot help (a typo in ``base_url`` stays a typo), so
+    the request fails at once; the run ends with exit 75 and the daemon tries again
+    at the next run, which covers a network that was down for a while.
+    """
+
+
+class NotAnApiError(ApiError):
+    """The side answered with something that is not its API: a web page, or not JSON at all."""
+
+
+class ReplyTooLarge(ApiError):
+    """The reply was larger than ``limits.max_reply_mb``; reading stopped there."""
+
+
+class FeedLoopError(ApiError):
+    """A change feed handed out a cursor or a page it had already handed out in this run."""
+
+
 class AuthError(ApiError):
     """Credentials were refused. Nothing more can be done for this pair until they are fixed."""
 
 
 class RecordRejected(ApiError):
     """The side refused one record (bad value, validation, not found); the run goes on."""
+
+
+class LimitExceeded(SyncdError):
+    """The run reached one of the pair's limits (``pairs.NAME.limits``) and stopped."""
+
+
+class RunDeadlineExceeded(LimitExceeded):
+    """The run took longer than ``limits.run_deadline``. Nothing past the last applied batch is lost."""
+
+    exit_code = 75
+
+    def __init__(self, message: str, *, url: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.url = url
+
+    def context(self) -> dict[str, Any]:
+        ctx = super().context()
+        if self.url:
+            ctx["url"] = self.url
+        return ctx
+
+
+class TooManyRecords(LimitExceeded):
+    """One side sent more records for one entity than ``limits.max_records`` in one run."""
 
 
 class SafetyStop(SyncdError):

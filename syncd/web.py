@@ -1,9 +1,10 @@
 """The daemon's one HTTP listener: ``/`` (status page), ``/metrics``, ``/healthz``, ``/webhooks/cloze/<pair>``.
 
-stdlib ``wsgiref`` with a thread per request (what prometheus-client builds
-internally), bound to the configured address, loopback by default. Not
-``prometheus_client.start_http_server``: it binds ``0.0.0.0`` unless told otherwise
-and serves nothing else.
+A WSGI app behind :class:`syncd.httpserve.BoundedServer` (wsgiref's request
+handler, a small worker pool, every request read in full before a worker sees
+it), bound to the configured address, loopback by default. Not
+``prometheus_client.start_http_server``: it binds ``0.0.0.0`` unless told otherwise,
+serves nothing else, and gives a thread to every connection however slow.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler
 
 import structlog
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from syncd.errors import ConfigError
+from syncd.httpserve import BoundedServer, ServerLimits, buffered_setup
 from syncd.webhooks import TOKEN_PARAM, Reply, WebhookReceiver
 
 if TYPE_CHECKING:
@@ -134,21 +134,15 @@ def make_app(
 
 
 class _Handler(WSGIRequestHandler):
-    """Request lines go to structlog at debug level instead of stderr."""
+    """wsgiref's handler over a request already read in full; request lines go to structlog at debug level."""
+
+    def setup(self) -> None:
+        buffered_setup(self)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The webhook URL carries its token: it never reaches a log line.
         line = re.sub(r"([?&]token=)[^&\s\"]+", r"\1***", format % args)
         log.debug("http", client=self.client_address[0], request=line)
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _ThreadingServer6(_ThreadingServer):
-    address_family = socket.AF_INET6
 
 
 def is_loopback(address: str) -> bool:
@@ -164,7 +158,8 @@ def is_loopback(address: str) -> bool:
 class HttpListener:
     """Binds at :meth:`start` (so a bad address fails before READY=1) and serves on a thread."""
 
-    def __init__(self, app: WSGIApplication, address: str, port: int, *, allow_non_loopback: bool = False) -> None:
+    def __init__(self, app: WSGIApplication, address: str, port: int, *, allow_non_loopback: bool = False,
+                 limits: ServerLimits | None = None) -> None:
         if not is_loopback(address) and not allow_non_loopback:
             raise ConfigError(
                 "the HTTP listener must bind a loopback address",
@@ -175,15 +170,13 @@ class HttpListener:
         self._app = app
         self.address = address
         self.requested_port = port
-        self._server: WSGIServer | None = None
+        self.limits = limits or ServerLimits()
+        self._server: BoundedServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        server_class = _ThreadingServer6 if ":" in self.address else _ThreadingServer
         try:
-            self._server = make_server(
-                self.address, self.requested_port, self._app, server_class=server_class, handler_class=_Handler
-            )
+            self._server = BoundedServer(self.address, self.requested_port, self._app, _Handler, self.limits)
         except OSError as exc:
             raise ConfigError(
                 "the HTTP listener could not bind",

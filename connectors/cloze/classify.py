@@ -8,12 +8,11 @@ become :class:`RecordRejected`. Only what a later attempt could change (429,
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
-from connectors.http import Classifier, parse_retry_after
+from connectors.http import Classifier, parse_json, parse_retry_after
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Endpoints documented to answer without the errorcode envelope (spec §3).
@@ -23,7 +22,7 @@ _UNWRAPPED_PREFIXES = ("/v1/messages/opens", "/v1/analytics/", "/v1/user/views")
 def body_of(response: httpx.Response) -> Any:
     """The decoded JSON body, or ``None`` when it is not JSON."""
     try:
-        return json.loads(response.content)
+        return parse_json(response.content)
     except ValueError:
         return None
 

@@ -31,7 +31,8 @@ from connectors.cloze.wire import (
     app_link_uniqueid,
     live_elements,
 )
-from connectors.http import ApiSession, RateLimiter, Redactor, RetryPolicy
+from connectors.http import ApiSession, RateLimiter, Redactor, RetryPolicy, safe_url
+from connectors.loops import RepeatGuard
 from connectors.model import AppLink, Entity
 from syncd.errors import RecordRejected
 
@@ -167,6 +168,7 @@ class ClozeClient:
             base_url.rstrip("/"),
             side="cloze",
             pair=pair,
+            service="Cloze",
             timeout=timeout,
             verify=verify,
             headers=headers,
@@ -269,10 +271,12 @@ class ClozeClient:
         return self._feed(entity, {"cursor": cursor})
 
     def _feed(self, entity: Entity, params: Mapping[str, Any]) -> FeedPage:
-        body = self._call("GET", f"/v1/{PATH[entity]}/feed", params=params)
+        path = f"/v1/{PATH[entity]}/feed"
+        body = self._call("GET", path, params=params)
         cursor = body.get("cursor")
         if not isinstance(cursor, str) or not cursor:
-            raise RecordRejected("Cloze feed reply carries no cursor", side="cloze", entity=entity)
+            raise RecordRejected("Cloze feed reply carries no cursor", side="cloze", entity=entity,
+                                 pair=self.session.pair, url=safe_url(f"{self.session.base_url}{path}"))
         available = body.get("availablecount")
         avail = available if isinstance(available, int) else None
         if isinstance(body.get("results"), list):
@@ -289,12 +293,21 @@ class ClozeClient:
     def iter_feed(
         self, entity: Entity, cursor: str | None = None, **start: Unpack[FeedStart]
     ) -> Iterator[FeedPage]:
-        """Batches from ``cursor`` (or a new feed) up to and including the first empty one."""
+        """Batches from ``cursor`` (or a new feed) up to and including the first empty one.
+
+        A cursor handed out twice, or the same batch twice, is a loop (:class:`RepeatGuard`).
+        """
+        guard = RepeatGuard(side="cloze", pair=self.session.pair, entity=entity, service="Cloze",
+                            url=safe_url(f"{self.session.base_url}/v1/{PATH[entity]}/feed"))
+        if cursor:
+            guard.see(cursor)
         page = self.feed_next(entity, cursor) if cursor else self.feed_start(entity, **start)
         while True:
             yield page
             if not page.records:
                 return
+            guard.see(page.cursor)
+            guard.see(_batch_key(page.records), what="batch of records")
             page = self.feed_next(entity, page.cursor)
 
     def live_sync_keys(self, entity: Entity, pagesize: int = MAX_PAGE_SIZE) -> set[str]:
@@ -555,6 +568,14 @@ def has_app_link(record: Mapping[str, Any], source: str, uniqueid: str) -> bool:
         ):
             return True
     return False
+
+
+def _batch_key(records: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """What makes a feed batch itself: each record's id and change stamp, in order."""
+    return tuple(
+        (str(r.get("direct") or r.get("syncKey") or r.get("id") or ""), str(r.get("lastChanged") or ""))
+        for r in records
+    )
 
 
 def _identity_hint(record: Mapping[str, Any]) -> str | None:

@@ -108,7 +108,10 @@ class ChangeFeed:
         mod = MODIFIED[OBJECT_TYPE[entity]]
         complete = False  # True: every record at pos.ts was delivered
         tie = pos.last_id > 0
+        # Every step moves (position, mode) forward, so one seen twice means the replies repeat.
+        guard = self.client.guard(f"{self.client.paths.objects(OBJECT_TYPE[entity])}/search", entity)
         while True:
+            guard.see((pos, tie, complete), what="search position")
             if tie:
                 rows, more = self._search(entity, [
                     {"propertyName": mod, "operator": "EQ", "value": str(pos.ts)},
@@ -172,9 +175,11 @@ class ChangeFeed:
         newest = watermark if watermark is not None else now_ms()
         after: str | None = None
         path = self.client.paths.objects(OBJECT_TYPE[entity])
+        guard = self.client.guard(path, entity)
         while True:
             params: dict[str, Any] = {"limit": self.list_page_size, "archived": "true", "properties": "hs_object_id"}
             if after:
+                guard.see(after, what="paging token")
                 params["after"] = after
             body = self.client.get(path, params) or {}
             for row in body.get("results", []):

@@ -9,7 +9,6 @@ limit). Search has its own per-second bucket. 429s are retried after ``Retry-Aft
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,10 @@ from typing import Any
 import httpx
 
 from connectors.base import ApiObserver
-from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after
+from connectors.http import ApiSession, RateLimiter, Redactor, parse_json, parse_retry_after, safe_url
 from connectors.hubspot.messages import one_line
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.loops import RepeatGuard
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Waits for a 429 that carries no Retry-After, by HubSpot's policyName.
@@ -66,7 +66,7 @@ class Reply:
 def _body(response: httpx.Response) -> Any:
     if not response.content:
         return None
-    return json.loads(response.content)
+    return parse_json(response.content)
 
 
 class HubSpotClient:
@@ -82,7 +82,7 @@ class HubSpotClient:
         self.limiter = RateLimiter(self._burst_limit * 0.8 / 10, burst=max(1, int(self._burst_limit // 10)))
         self.search_limiter = RateLimiter(max(0.2, (settings.search_per_second - 1) * 0.9), burst=1)
         self.session = ApiSession(
-            settings.base_url, side=side, pair=pair, timeout=settings.timeout, verify=settings.verify_tls,
+            settings.base_url, side=side, pair=pair, service="HubSpot", timeout=settings.timeout, verify=settings.verify_tls,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                      "Accept": "application/json"},
             limiter=self.limiter, observer=observer, redactor=Redactor([token]), classifier=self._classify,
@@ -90,6 +90,11 @@ class HubSpotClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def guard(self, path: str, entity: str | None = None) -> RepeatGuard:
+        """A loop guard for one paged read of ``path``."""
+        return RepeatGuard(side=self.session.side, pair=self.pair, entity=entity, service="HubSpot",
+                           url=safe_url(f"{self.session.base_url}{path}"))
 
     # -- requests ----------------------------------------------------------------------
 

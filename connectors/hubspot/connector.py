@@ -124,9 +124,11 @@ class HubSpotConnector(Connector):
         path = self.client.paths.objects(OBJECT_TYPE[entity])
         props = ",".join(self.mapper.read_properties(entity))
         after: str | None = None
+        guard = self.client.guard(path, entity)
         while True:
             params: dict[str, Any] = {"limit": self.hs.list_page_size, "archived": "false", "properties": props}
             if after:
+                guard.see(after, what="paging token")
                 params["after"] = after
             body = self.client.get(path, params) or {}
             rows = body.get("results", [])

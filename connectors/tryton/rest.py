@@ -66,7 +66,8 @@ class RestClient(TrytonClient):
         self.side = side
         self.pair = pair
         self.http = ApiSession(
-            settings.url, side=side, pair=pair, timeout=settings.timeout, verify=settings.verify_tls,
+            settings.url, side=side, pair=pair, service="Tryton", setting="url", html_errors=True,
+            timeout=settings.timeout, verify=settings.verify_tls,
             limiter=RateLimiter(settings.requests_per_second) if settings.requests_per_second else None,
             observer=observer, redactor=Redactor([key]), classifier=classify, transport=transport,
             headers={"Authorization": f"Bearer {key}"})

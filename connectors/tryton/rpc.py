@@ -45,7 +45,8 @@ class RpcClient(TrytonClient):
         self._password = settings.password.get_secret_value()
         self.redactor = Redactor([self._password])
         self.http = ApiSession(
-            settings.url, side=side, pair=pair, timeout=settings.timeout, verify=settings.verify_tls,
+            settings.url, side=side, pair=pair, service="Tryton", setting="url", html_errors=True,
+            timeout=settings.timeout, verify=settings.verify_tls,
             limiter=RateLimiter(settings.requests_per_second) if settings.requests_per_second else None,
             observer=observer, redactor=self.redactor, classifier=classify, transport=transport,
             headers={"Content-Type": "application/json"})

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from connectors import limits
 from connectors.base import Connector
 from connectors.model import Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
+from syncd.errors import TooManyRecords
 
 GET_CHUNK = 100
 OTHER_SIDE: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
@@ -41,6 +43,23 @@ def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: Entit
     return count
 
 
+def _count(held: int, side: Side, entity: Entity, pair: str | None) -> int:
+    """``held`` records read from ``side`` so far; past ``limits.max_records`` the run stops.
+
+    Everything a read collects stays in memory until the plan is made, so a side that
+    sends records without end (or far more than expected) would exhaust it.
+    """
+    bound = limits.current()
+    if held > bound.max_records:
+        raise TooManyRecords(
+            f"the {side} side sent more than {bound.max_records:,} {entity} records in one run; reading stopped",
+            pair=pair or bound.pair, side=side, entity=entity,
+            hint=f"if the account really holds that many, raise {bound.setting('max_records')} "
+                 "(memory grows with it)",
+        )
+    return held
+
+
 def _get(conn: Connector, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
     out: dict[str, Record] = {}
     unique = list(dict.fromkeys(ids))
@@ -62,8 +81,9 @@ def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, exter
     result = Observed(Observation(complete=True))
     for side, conn in (("cloze", cloze), ("external", external)):
         result.cursors[side] = conn.current_cursor(entity)  # type: ignore[index]
-        n = 0
+        n = held = 0
         for page in conn.list_all(entity):
+            held = _count(held + len(page), side, entity, None)  # type: ignore[arg-type]
             n += _add(result.obs, side, page, mapping)  # type: ignore[arg-type]
             on_read(len(page))
         result.reads[side] = n  # type: ignore[index]
@@ -82,8 +102,9 @@ def observe_changes(
     result = Observed(Observation())
     for side, conn in (("cloze", cloze), ("external", external)):
         cursor = cursors.get(side)  # type: ignore[call-overload]
-        n = 0
+        n = held = 0
         for page in conn.changes(entity, cursor):
+            held = _count(held + len(page.records) + len(page.deleted_ids), side, entity, None)  # type: ignore[arg-type]
             n += _add(result.obs, side, page.records, mapping)  # type: ignore[arg-type]
             on_read(len(page.records) + len(page.deleted_ids))
             gone = result.obs.cloze_gone if side == "cloze" else result.obs.external_gone

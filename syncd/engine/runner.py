@@ -29,6 +29,7 @@ import structlog
 
 from config.loader import LoadedConfig
 from config.models import PairConfig
+from connectors import limits as run_limits
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
 from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
 from state.lease import LeaseKeeper, LeaseToken
@@ -46,6 +47,7 @@ from syncd.errors import (
     ConfigError,
     LeaseHeldError,
     LeaseLostError,
+    RunDeadlineExceeded,
     SafetyStop,
     StateError,
     SyncdError,
@@ -131,6 +133,18 @@ def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver
     return conns
 
 
+def pair_limits(pair: str, cfg: PairConfig) -> run_limits.RunLimits:
+    """The bounds of one run of ``pair``, from ``[pairs.NAME.limits]``."""
+    bound = cfg.limits
+    return run_limits.RunLimits(
+        request_deadline=bound.request_deadline,
+        max_reply_bytes=int(bound.max_reply_mb * 1_048_576),
+        max_records=bound.max_records,
+        run_deadline=bound.run_deadline,
+        pair=pair,
+    )
+
+
 def sync_pair(
     loaded: LoadedConfig,
     pair: str,
@@ -170,13 +184,15 @@ def sync_pair(
         run_store = store.fenced(keeper)
     conns: dict[Side, Connector] = {}
     try:
-        conns = build_connectors(loaded, pair, observer)
-        engine = PairEngine(
-            pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
-            only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop, lease=keeper,
-            progress=progress or LogProgress(pair, loaded.app.logging.progress_interval),
-        )
-        return engine.run()
+        # Every request and read of this run, on this thread, is bounded by the pair's limits.
+        with run_limits.applied(pair_limits(pair, pair_cfg)):
+            conns = build_connectors(loaded, pair, observer)
+            engine = PairEngine(
+                pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
+                only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop,
+                lease=keeper, progress=progress or LogProgress(pair, loaded.app.logging.progress_interval),
+            )
+            return engine.run()
     finally:
         for conn in conns.values():
             conn.close()
@@ -361,7 +377,16 @@ class PairEngine:
         return app_url(self.cfg, self.conns["external"], entity, external_id)
 
     def _heartbeat(self) -> None:
-        """Before each batch of writes: stop at once (LeaseLostError) if the lease is gone."""
+        """Before each batch of writes: stop at once if the lease is gone (LeaseLostError) or the
+        run's deadline has passed (RunDeadlineExceeded)."""
+        bound = run_limits.current()
+        left = bound.run_seconds_left()
+        if left is not None and left <= 0:
+            raise RunDeadlineExceeded(
+                f"the run went past its deadline of {bound.run_deadline or 0:g} s; stopped between two batches",
+                pair=self.pair,
+                hint=f"the next run goes on from here; the bound is {bound.setting('run_deadline')}",
+            )
         if self.lease is not None:
             self.lease.check()
 

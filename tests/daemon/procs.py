@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -75,7 +76,8 @@ class NotifyListener:
 class Daemon:
     """``python -m syncd.cli run --config FILE`` with stdout (JSON log lines) in a file."""
 
-    def __init__(self, config: Path, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Path, workdir: Path, env: Mapping[str, str] | None = None, *,
+                 max_open_files: int | None = None) -> None:
         self.config = config
         self.workdir = workdir
         n = next(_serial)  # several daemons may run one after another in one test
@@ -91,6 +93,10 @@ class Daemon:
             [sys.executable, "-m", "syncd.cli", "run", "--config", str(config)],
             cwd=workdir, env=full_env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
         )
+        if max_open_files:
+            # Set on the running child (not in preexec_fn, unsafe with this process's threads); it
+            # is in force long before the test floods the listener.
+            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
         self.port: int | None = None
 
     # -- observing -------------------------------------------------------------------
