@@ -1,0 +1,30 @@
+"""The one scrubber: every encoding of a registered secret, and credentials in the shapes they travel in
+(``Bearer ...``, ``api_key=...``) even when the value was never registered."""
+
+from __future__ import annotations
+
+import base64
+
+from syncd.scrub import Scrubber
+from tests.security.forms import TRICKY_CLOZE_KEY, forms, leaks
+
+
+def test_the_scrubber_knows_every_encoding_of_a_secret() -> None:
+    scrub = Scrubber([TRICKY_CLOZE_KEY])
+    for form in forms(TRICKY_CLOZE_KEY) - {TRICKY_CLOZE_KEY[:15], TRICKY_CLOZE_KEY[-15:]}:
+        text = f"GET /v1/people?x=1&a={form}&user=u said no"
+        assert leaks([scrub(text)], [TRICKY_CLOZE_KEY]) == [], form
+        assert scrub(text).startswith("GET /v1/people?x=1&a=")
+    # base64 of "anyone:secret", wherever the secret falls in the 3-byte groups
+    for prefix in ("u:", "ab:", "abc:", "sandbox@example.com:"):
+        blob = base64.b64encode((prefix + TRICKY_CLOZE_KEY).encode()).decode()
+        assert leaks([scrub(f"Authorization: Basic {blob}")], [TRICKY_CLOZE_KEY]) == []
+    assert scrub("nothing secret here") == "nothing secret here"
+
+
+def test_bearer_and_key_parameters_are_scrubbed_even_for_a_value_never_registered() -> None:
+    scrub = Scrubber()
+    assert "abc123secretvalue" not in scrub("Authorization: Bearer abc123secretvalue")
+    assert "abc123secretvalue" not in scrub('{"correlationId": "Bearer abc123secretvalue"}')
+    assert "abc123secretvalue" not in scrub("GET /v1/people/find?api_key=abc123secretvalue&user=x")
+    assert scrub("GET /v1/people/find?pagesize=10&user=x") == "GET /v1/people/find?pagesize=10&user=x"
