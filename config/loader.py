@@ -11,6 +11,13 @@ Secret references, accepted for any string in a connector table and for
 - ``env:NAME``         the environment variable NAME
 - ``file:/path``       the file's content (trailing newline dropped)
 - ``credential:NAME``  ``$CREDENTIALS_DIRECTORY/NAME`` (systemd ``LoadCredential=``)
+
+A secret setting (a connector field of type ``SecretStr``, or ``daemon.webhooks.secret``)
+whose value starts with a word and a colon (``vault:...``, ``Env:...``) names a
+reference scheme; one that is not among the three above is a config error rather
+than a value silently taken as the secret itself. A literal secret that happens to
+start that way is given through ``env:`` or ``file:`` instead. Every secret, inline
+or resolved, is registered with :mod:`syncd.scrub` as soon as it is read.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.cron import validate_crontab
 from config.models import AppConfig, PairConfig
@@ -33,9 +40,13 @@ from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
+from syncd.scrub import register
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
+# For keys the connector's settings model does not know (they fail validation anyway).
 SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.IGNORECASE)
+# What looks like a reference scheme: a word (a letter first) right before a colon.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.+-]*):")
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
 
 
@@ -97,6 +108,28 @@ def resolve_secret(ref: str) -> str:
         except OSError:
             raise ValueError(f"credential {name!r} not found in $CREDENTIALS_DIRECTORY; add LoadCredential={name}:/path") from None
     return ref
+
+
+def unknown_scheme(value: str) -> str | None:
+    """The problem with a secret value that names a reference scheme cloze-syncd does not know, if any."""
+    match = _SCHEME.match(value)
+    if match is None or value.startswith(SECRET_PREFIXES):
+        return None
+    return (f"unknown secret reference scheme {match.group(1) + ':'!r}; the supported references are "
+            "env:NAME, file:/path and credential:NAME (give a literal secret that starts with a word and a "
+            "colon through env: or file:)")
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The settings of a connector that hold secrets (typed ``SecretStr``)."""
+    return frozenset(name for name, info in model.model_fields.items()
+                     if info.annotation is SecretStr or SecretStr in getattr(info.annotation, "__args__", ()))
+
+
+def is_secret_key(model: type[BaseModel], key: str) -> bool:
+    if key in model.model_fields:
+        return key in secret_fields(model)
+    return bool(SECRET_KEY.search(key))
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -184,6 +217,10 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                 continue
             resolved: dict[str, Any] = {}
             for key, value in table.items():
+                secret_key = is_secret_key(cls.Settings, key)
+                if secret_key and isinstance(value, str) and (problem := unknown_scheme(value)):
+                    problems.append(_fmt(text, loc + (key,), problem))
+                    continue
                 if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
                     try:
                         resolved[key] = resolve_secret(value)
@@ -193,7 +230,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                     secrets.append(resolved[key])
                 else:
                     resolved[key] = value
-                    if isinstance(value, str) and SECRET_KEY.search(key) and value:
+                    if isinstance(value, str) and secret_key and value:
                         literal_secrets = True
                         secrets.append(value)
             try:
@@ -214,6 +251,8 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
     if hooks.enabled:
         if not hooks.secret:
             problems.append(_fmt(text, ("daemon", "webhooks", "secret"), "webhooks are enabled but no secret is set"))
+        elif problem := unknown_scheme(hooks.secret):
+            problems.append(_fmt(text, ("daemon", "webhooks", "secret"), problem))
         else:
             try:
                 webhook_secret = resolve_secret(hooks.secret)
@@ -240,6 +279,7 @@ def load_config_text(text: str, path: Path) -> LoadedConfig:
                 f"{path} holds secrets inline and is readable by group or others; "
                 "use env:/file:/credential: references or chmod 600"
             )
+    register(*secrets)
     if problems:
         raise ConfigError(f"{path}: invalid configuration", problems=problems)
     return LoadedConfig(

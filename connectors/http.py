@@ -18,7 +18,7 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,10 @@ from tenacity import (
 
 from connectors.base import ApiObserver, NullObserver
 from syncd.errors import ApiError, TransientApiError
+from syncd.scrub import Scrubber, register, scrub
 
 log = structlog.get_logger("syncd.http")
 
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -99,20 +99,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class Redactor:
-    """Replaces known secret values in text (the Airbyte ``filter_secrets`` idea)."""
+class Redactor(Scrubber):
+    """A session's scrubber (:mod:`syncd.scrub`): what it is given is registered process-wide too,
+    so every sink (logs, errors, the state database) masks the session's credentials as well."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def add(self, secret: str) -> None:
-        if secret and len(secret) >= 4 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+    def add(self, *secrets: str | None) -> None:
+        super().add(*secrets)
+        register(*secrets)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return scrub(super().__call__(text))
 
 
 Classifier = Callable[[httpx.Response], "ApiError | None"]
@@ -226,6 +222,10 @@ class ApiSession:
         if error is None:
             return response
         error.message = self.redact(error.message)
+        if error.correlation_id:
+            error.correlation_id = self.redact(str(error.correlation_id))
+        if isinstance(error.code, str):
+            error.code = self.redact(error.code)
         error.side = error.side or self.side
         error.pair = error.pair or self.pair
         if isinstance(error, TransientApiError):

@@ -36,6 +36,7 @@ from state.models import (
     Run,
 )
 from syncd.errors import StateError
+from syncd.scrub import scrub
 
 
 def now_ms() -> int:
@@ -346,7 +347,8 @@ class StateStore:
 
     @staticmethod
     def record_error(s: Session, **fields: Any) -> None:
-        """Store a record error, or count one more attempt of the same open one."""
+        """Store a record error, or count one more attempt of the same open one (its text scrubbed)."""
+        fields = {**fields, "message": scrub(str(fields["message"]))}
         stamp = now_ms()
         existing = s.exec(
             select(RecordErrorRow).where(
@@ -403,7 +405,8 @@ class StateStore:
             row = s.get(Run, run_id)
             if row is None:
                 return
-            row.status, row.finished_at, row.counts, row.error = status, now_ms(), dumps(counts), error
+            row.status, row.finished_at, row.counts = status, now_ms(), dumps(counts)
+            row.error = scrub(error) if error is not None else None
             s.add(row)
 
     def runs(self, pair: str | None = None, limit: int = 20) -> list[Run]:

@@ -9,13 +9,13 @@ limit). Search has its own per-second bucket. 429s are retried after ``Retry-Aft
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from connectors import jsonbody
 from connectors.base import ApiObserver
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after
 from connectors.hubspot.settings import HubSpotSettings
@@ -65,7 +65,7 @@ class Reply:
 def _body(response: httpx.Response) -> Any:
     if not response.content:
         return None
-    return json.loads(response.content)
+    return jsonbody.loads(response.content)
 
 
 class HubSpotClient:
@@ -120,8 +120,8 @@ class HubSpotClient:
         if status < 300:
             try:
                 _body(response)
-            except ValueError:
-                return TransientApiError(f"HubSpot HTTP {status}: the reply was not valid JSON", status=status)
+            except ValueError as exc:
+                return TransientApiError(f"HubSpot HTTP {status}: {exc}", status=status)
             return None
         try:
             body = _body(response)

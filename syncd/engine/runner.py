@@ -32,16 +32,9 @@ from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.executor import Context, Executor
-from syncd.engine.report import EXIT_TEMPFAIL, RunReport
-from syncd.errors import (
-    ApiError,
-    ConfigError,
-    LeaseHeldError,
-    SafetyStop,
-    StateError,
-    SyncdError,
-    TransientApiError,
-)
+from syncd.engine.report import RunReport
+from syncd.errors import ConfigError, LeaseHeldError, SafetyStop, SyncdError
+from syncd.outcome import failure_of
 
 log = structlog.get_logger("syncd.engine")
 
@@ -125,7 +118,35 @@ def sync_pair(
     stop: threading.Event | None = None,
     observer: ApiObserver | None = None,
 ) -> RunReport:
-    """Run one pair once. Raises LeaseHeldError if another process is syncing it."""
+    """Run one pair once. Raises LeaseHeldError if another process is syncing it.
+
+    What goes wrong inside the run ends up in the returned report (see :mod:`syncd.outcome`);
+    what goes wrong around it (taking the lease, building the connectors) is raised as a
+    typed :class:`~syncd.errors.SyncdError`, never as a foreign exception.
+    """
+    try:
+        return _sync_pair(loaded, pair, store=store, mode=mode, only=only, dry_run=dry_run,
+                          allow_mass_delete=allow_mass_delete, stop=stop, observer=observer)
+    except SyncdError:
+        raise
+    except Exception as exc:
+        failure = failure_of(exc)
+        log.error("run_failed", pair=pair, error=str(failure.error), exc_info=exc if failure.unexpected else None)
+        raise failure.error from None
+
+
+def _sync_pair(
+    loaded: LoadedConfig,
+    pair: str,
+    *,
+    store: StateStore,
+    mode: Mode,
+    only: Mapping[str, Collection[str]] | None,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    stop: threading.Event | None,
+    observer: ApiObserver | None,
+) -> RunReport:
     pair_cfg = loaded.pair(pair)
     owner = lease_owner()
     if not dry_run and not take_lease(store, pair, owner):
@@ -148,7 +169,10 @@ def sync_pair(
         for conn in conns.values():
             conn.close()
         if not dry_run:
-            store.release_lease(pair, owner)
+            try:
+                store.release_lease(pair, owner)
+            except Exception as exc:  # the run's outcome stands; a lease of a finished process is taken over
+                log.warning("lease_not_released", pair=pair, error=str(failure_of(exc).error))
 
 
 class PairEngine:
@@ -194,19 +218,23 @@ class PairEngine:
         self.log.info("run_started", dry_run=self.dry_run)
         try:
             self._run()
-        except TransientApiError as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), EXIT_TEMPFAIL
-        except (ApiError, StateError, ConfigError) as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
-        except SyncdError as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
-        finally:
-            report.finished_at = datetime.now(UTC)
-            if not self.dry_run:
+        except (Exception, KeyboardInterrupt) as exc:
+            # The one place a run's exception becomes its outcome: a crash is never recorded as ok.
+            failure = failure_of(exc)
+            report.fail(failure)
+            if failure.unexpected:
+                self.log.error("run_crashed", error=report.error, exc_info=exc)
+        report.finished_at = datetime.now(UTC)
+        if not self.dry_run:
+            try:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
-            emit = self.log.error if not report.ok else self.log.info
-            emit("run_failed" if not report.ok else "run_finished", status=report.status, duration_s=round(report.duration_s, 3), error=report.error,
-                          **{k: v for k, v in report.counts().items()})
+            except Exception as exc:  # the state database refuses even this (full disk, say)
+                failure = failure_of(exc)
+                report.fail(failure)
+                self.log.error("run_not_recorded", error=str(failure.error))
+        emit = self.log.error if not report.ok else self.log.info
+        emit("run_failed" if not report.ok else "run_finished", status=report.status,
+             duration_s=round(report.duration_s, 3), error=report.error, **report.counts())
         return report
 
     def _entities(self) -> list[tuple[Entity, EntityMapping]]:

@@ -13,16 +13,19 @@ TRICKY_HUBSPOT_TOKEN = "pat-na1-Hs+4f/8e=Tok"
 CLOZE_USER = "sandbox@example.com"
 
 
-def forms(secret: str, user: str = CLOZE_USER) -> set[str]:
-    """Raw, percent-encoded (both ways), JSON-escaped, base64 of the secret and of ``user:secret``, and the
-    secret's first and last two thirds (a partial leak, as a truncated message would make)."""
+def encodings(secret: str, user: str = CLOZE_USER) -> set[str]:
+    """Raw, percent-encoded (both ways), JSON-escaped, base64 of the secret and of ``user:secret``."""
     b64 = {base64.b64encode(v.encode()).decode().rstrip("=") for v in (secret, f"{user}:{secret}")}
     b64 |= {base64.urlsafe_b64encode(v.encode()).decode().rstrip("=") for v in (secret, f"{user}:{secret}")}
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1],
+            secret.replace("/", "\\/"), *b64}
+
+
+def forms(secret: str, user: str = CLOZE_USER) -> set[str]:
+    """:func:`encodings`, and the secret's first and last two thirds (a partial leak, as a truncated
+    message would make)."""
     third = max(6, len(secret) * 2 // 3)
-    return {
-        secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1],
-        secret.replace("/", "\\/"), secret[:third], secret[-third:], *b64,
-    }
+    return encodings(secret, user) | {secret[:third], secret[-third:]}
 
 
 def leaks(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 
 from syncd.scrub import Scrubber
-from tests.security.forms import TRICKY_CLOZE_KEY, forms, leaks
+from tests.security.forms import TRICKY_CLOZE_KEY, encodings, leaks
 
 
 def test_the_scrubber_knows_every_encoding_of_a_secret() -> None:
     scrub = Scrubber([TRICKY_CLOZE_KEY])
-    for form in forms(TRICKY_CLOZE_KEY) - {TRICKY_CLOZE_KEY[:15], TRICKY_CLOZE_KEY[-15:]}:
+    for form in encodings(TRICKY_CLOZE_KEY):
         text = f"GET /v1/people?x=1&a={form}&user=u said no"
         assert leaks([scrub(text)], [TRICKY_CLOZE_KEY]) == [], form
         assert scrub(text).startswith("GET /v1/people?x=1&a=")
