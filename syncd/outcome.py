@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from syncd.errors import SyncdError, StateError
+from syncd.errors import StateError, SyncdError
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -47,7 +47,7 @@ class Failure:
     status: str  # the run's recorded outcome: "failed" or "interrupted"
     exit_code: int
     error: SyncdError  # typed, with an operator's message (str() is scrubbed)
-    unexpected: bool  # nobody raised it on purpose: worth a traceback in the log (never with locals)
+    unexpected: bool  # a bug rather than a known fault: worth a traceback in the log (never with locals)
 
 
 def failure_of(exc: BaseException) -> Failure:
@@ -55,7 +55,7 @@ def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, KeyboardInterrupt):
         return Failure(INTERRUPTED, EXIT_INTERRUPTED, SyncdError("interrupted (SIGINT)"), unexpected=False)
     typed = as_syncd_error(exc)
-    return Failure(FAILED, typed.exit_code, typed, unexpected=not isinstance(exc, SyncdError))
+    return Failure(FAILED, typed.exit_code, typed, unexpected=isinstance(typed, _Unexpected))
 
 
 def as_syncd_error(exc: BaseException) -> SyncdError:
@@ -72,8 +72,12 @@ def as_syncd_error(exc: BaseException) -> SyncdError:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return SyncdError(f"operating system error: {exc.strerror or exc}{where}")
-    return SyncdError(f"unexpected {type(exc).__name__}: {exc}",
-                      hint="this is a bug in cloze-syncd; the log holds its traceback")
+    return _Unexpected(f"unexpected {type(exc).__name__}: {exc}",
+                       hint="this is a bug in cloze-syncd; the log holds its traceback")
+
+
+class _Unexpected(SyncdError):
+    """An exception nobody typed: a bug, logged with its traceback (never with local variables)."""
 
 
 def combined_exit(codes: Iterable[int]) -> int:

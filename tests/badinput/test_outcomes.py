@@ -131,8 +131,9 @@ def test_a_feed_row_without_its_modification_time_is_a_record_error(tmp_path: Pa
         assert proc.returncode == 3, describe(proc)
         errors = {(e["source_side"], e["record_id"]) for e in world.open_errors()}
         assert ("external", unstamped) in errors
-        titles = {p.get("title") for p in world.cloze.records("person")}
-        assert "Broker" in titles  # the readable change went through
+        titles = {job.get("title") for p in world.cloze.records("person") for job in p.get("jobs") or []}
+        titles |= {p.get("jobtitle") for p in world.cloze.records("person")}
+        assert "Broker" in titles, world.cloze.records("person")  # the readable change went through
         assert _runs(world)[-1]["status"] == "errors"
 
 
@@ -169,7 +170,7 @@ def test_a_full_disk_under_the_state_database_is_a_typed_failure_never_ok(tmp_pa
         tune_config(world.config, {"state": {"path": str(small / "state.db")}})
         populate(world, seed=65, cloze_people=150, hub_people=150, overlap=10)
         StateStore.open(small / "state.db").close()  # created (schema and all) while there is room
-        filler = _fill(small, leave=48 * 1024)
+        filler = _fill(small, leave=256 * 1024)
         proc = world.syncd("reconcile")
         _no_traceback(proc)
         assert proc.returncode == 1, describe(proc)
