@@ -92,7 +92,8 @@ def _console_exceptions() -> Any:
         import rich  # noqa: F401 - only to know whether Rich tracebacks are available
     except ImportError:
         return structlog.dev.plain_traceback
-    return structlog.dev.RichTracebackFormatter(show_locals=False)
+    # Without colour: highlighting would put escape codes inside a secret's text and hide it from the scrubber.
+    return structlog.dev.RichTracebackFormatter(show_locals=False, color_system=None)
 
 
 def configure_logging(
