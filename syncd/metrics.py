@@ -12,7 +12,7 @@ connectors, so every HTTP request and retry is counted where it happens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,10 +27,30 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from prometheus_client.metrics_core import Metric
+
 from syncd import __version__
+from syncd.scrub import scrub
 
 # Runs take from well under a second (a webhook for one record) to hours (a first full reconcile).
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
+
+
+class ScrubbedRegistry:
+    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`syncd.scrub`
+    (labels come from the config and the sides' replies, so they pass the scrubber like every other sink)."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.inner.collect():
+            metric.samples = [sample._replace(labels={k: scrub(v) for k, v in sample.labels.items()})
+                              for sample in metric.samples]
+            yield metric
+
+    def restricted_registry(self, names: Iterable[str]) -> ScrubbedRegistry:
+        return ScrubbedRegistry(self.inner.restricted_registry(names))  # type: ignore[arg-type]
 
 
 class RunSummary(Protocol):

@@ -7,8 +7,9 @@ exit code  meaning                                                        run re
 1          fatal: a bug, the state database unusable (locked, full,       ``failed`` (or not at all,
            damaged), a side's fatal refusal                               when the database refuses)
 2          usage (bad command line)                                       nothing
-3          finished, but records failed, conflicts wait, deletes were     ``errors`` / ``stopped``
-           held back by the safety cap, or a stop request ended it early
+3          finished, but records failed, conflicts wait, deletes were     ``errors`` / ``stopped``;
+           held back by the safety cap, or a stop request ended it        ``failed`` for a side that
+           early                                                          suddenly sent no records
 75         a side unavailable after retries, or the pair busy             ``failed`` / nothing
 78         invalid configuration                                          nothing
 130        interrupted (SIGINT, Ctrl-C)                                   ``interrupted``

@@ -28,3 +28,23 @@ def test_bearer_and_key_parameters_are_scrubbed_even_for_a_value_never_registere
     assert "abc123secretvalue" not in scrub('{"correlationId": "Bearer abc123secretvalue"}')
     assert "abc123secretvalue" not in scrub("GET /v1/people/find?api_key=abc123secretvalue&user=x")
     assert scrub("GET /v1/people/find?pagesize=10&user=x") == "GET /v1/people/find?pagesize=10&user=x"
+
+
+def test_metrics_labels_pass_the_scrubber() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+    from wsgiref.util import setup_testing_defaults
+
+    from syncd.scrub import register
+    from syncd.web import make_app
+
+    register(TRICKY_CLOZE_KEY)
+    registry = CollectorRegistry()
+    Counter("syncd_test_events", "a label carrying a secret", ["pair"], registry=registry) \
+        .labels(pair=f"p-{TRICKY_CLOZE_KEY}").inc()
+    app = make_app(registry=registry, health=lambda: None, webhooks=lambda: None)  # type: ignore[arg-type, return-value]
+    environ: dict[str, object] = {"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)  # type: ignore[arg-type]
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: lambda data: None))  # type: ignore[arg-type]
+    text = body.decode()
+    assert 'syncd_test_events_total{pair="p-***"} 1.0' in text
+    assert leaks([text], [TRICKY_CLOZE_KEY]) == []
