@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-import structlog
 
 from config.loader import LoadedConfig, find_config_path, is_secret_key, load_config
 from state.store import StateStore
@@ -57,7 +56,7 @@ class _Main(click.Group):
             interrupted()
         except SyncdError as exc:
             fail(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - typed and reported below, never a bare traceback
             failure = failure_of(exc)
             if failure.unexpected:
                 structlog.get_logger("syncd.cli").error("unexpected_error", exc_info=exc)
@@ -133,7 +132,7 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
                     else:
                         report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
                                            allow_mass_delete=allow_mass_delete)
-                except Exception as exc:  # sync_pair raises typed errors; anything else is typed here
+                except Exception as exc:  # noqa: BLE001 - sync_pair raises typed errors; anything else is typed here
                     failure = failure_of(exc)
                     err.print(f"[bold red]error:[/] {escape(str(failure.error))}", highlight=False)
                     codes.append(failure.exit_code)

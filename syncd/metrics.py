@@ -26,7 +26,6 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-
 from prometheus_client.metrics_core import Metric
 
 from syncd import __version__

@@ -171,7 +171,7 @@ def _sync_pair(
         if not dry_run:
             try:
                 store.release_lease(pair, owner)
-            except Exception as exc:  # the run's outcome stands; a lease of a finished process is taken over
+            except Exception as exc:  # noqa: BLE001 - the run's outcome stands; a lease of a finished process is taken over
                 log.warning("lease_not_released", pair=pair, error=str(failure_of(exc).error))
 
 
@@ -228,7 +228,7 @@ class PairEngine:
         if not self.dry_run:
             try:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
-            except Exception as exc:  # the state database refuses even this (full disk, say)
+            except Exception as exc:  # noqa: BLE001 - the state database refuses even this (full disk, say)
                 failure = failure_of(exc)
                 report.fail(failure)
                 self.log.error("run_not_recorded", error=str(failure.error))

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from state.store import StateStore
+from syncd.sandbox import tune_config
 from tests.badinput.tamper import TamperProxy, nested, rewrite_results
 from tests.fault.seeding import populate
-from tests.fault.world import PAIR, REPO, SYNCD, World, describe, open_world, tune_config
+from tests.fault.world import PAIR, REPO, SYNCD, World, describe, open_world
 
 DEPTH = 100_000
 
@@ -36,6 +37,7 @@ def _runs(world: World) -> list[dict[str, Any]]:
 
 def _status(world: World) -> dict[str, Any]:
     [row] = json.loads(world.syncd("status", "--json", check=0).stdout)
+    assert isinstance(row, dict)
     return row
 
 

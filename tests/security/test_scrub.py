@@ -31,8 +31,9 @@ def test_bearer_and_key_parameters_are_scrubbed_even_for_a_value_never_registere
 
 
 def test_metrics_labels_pass_the_scrubber() -> None:
-    from prometheus_client import CollectorRegistry, Counter
     from wsgiref.util import setup_testing_defaults
+
+    from prometheus_client import CollectorRegistry, Counter
 
     from syncd.scrub import register
     from syncd.web import make_app
@@ -43,8 +44,8 @@ def test_metrics_labels_pass_the_scrubber() -> None:
         .labels(pair=f"p-{TRICKY_CLOZE_KEY}").inc()
     app = make_app(registry=registry, health=lambda: None, webhooks=lambda: None)  # type: ignore[arg-type, return-value]
     environ: dict[str, object] = {"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET"}
-    setup_testing_defaults(environ)  # type: ignore[arg-type]
-    body = b"".join(app(environ, lambda status, headers, exc_info=None: lambda data: None))  # type: ignore[arg-type]
+    setup_testing_defaults(environ)
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: lambda data: None))
     text = body.decode()
     assert 'syncd_test_events_total{pair="p-***"} 1.0' in text
     assert leaks([text], [TRICKY_CLOZE_KEY]) == []

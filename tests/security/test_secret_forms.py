@@ -26,12 +26,12 @@ import structlog
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from syncd.logs import configure_logging
+from syncd.sandbox import tune_config, write_config
 from tests.badinput.tamper import Canned, TamperProxy, nested
 from tests.fault.seeding import populate
 from tests.fault.world import FAST_CLOZE, FAST_HUBSPOT, NO_LIMITS, PAIR, REPO, SYNCD, World, describe
 from tests.security.echo import EchoServer
-from tests.security.forms import CLOZE_USER, TRICKY_CLOZE_KEY, TRICKY_HUBSPOT_TOKEN, forms, leaks
-from syncd.sandbox import tune_config, write_config
+from tests.security.forms import CLOZE_USER, TRICKY_CLOZE_KEY, TRICKY_HUBSPOT_TOKEN, leaks
 
 SECRETS = (TRICKY_CLOZE_KEY, TRICKY_HUBSPOT_TOKEN)
 
@@ -141,7 +141,7 @@ def test_a_hubspot_error_echoing_the_bearer_token_reaches_no_output_and_no_recor
         auth = headers.get("Authorization", "")
         echo = {"Content-Type": "application/json", "X-Echo-Auth": auth, "X-HubSpot-Correlation-Id": auth}
         if method == "POST" and phase["reject"] == "properties" and path.startswith("/crm/v3/properties/"):
-            reply = {"status": "error", "category": "VALIDATION_ERROR", "correlationId": auth,
+            reply: dict[str, Any] = {"status": "error", "category": "VALIDATION_ERROR", "correlationId": auth,
                      "message": f"Property group not valid for request with {auth}"}
             return Canned(400, json.dumps(reply).encode(), echo)
         if method == "POST" and phase["reject"] == "writes" and path.endswith(("/batch/upsert", "/batch/update")):
