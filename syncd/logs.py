@@ -30,16 +30,6 @@ from syncd.scrub import register, scrub, scrub_value
 _PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2, "exception": 3}
 
 
-def add_secrets(secrets: Iterable[str]) -> None:
-    """Register more secret values to scrub from every sink."""
-    register(*secrets)
-
-
-def redact(text: str) -> str:
-    """Scrub registered secrets (in every encoding) from ``text``."""
-    return scrub(text)
-
-
 def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         event[key] = scrub_value(value)
@@ -104,7 +94,7 @@ def configure_logging(
     The daemon logs to stdout (journald keeps it); one-shot commands pass
     ``to_stderr=True`` so their results on stdout (tables, ``--json``) stay clean.
     """
-    add_secrets(secrets)
+    register(*secrets)
     numeric = getattr(logging, level.upper(), logging.INFO)
     if to_stderr:
         stream = sys.stderr
