@@ -202,3 +202,23 @@ def test_a_secret_with_a_colon_that_is_no_scheme_is_accepted(tmp_path: Path) -> 
         for value in ("12:ab-cd", "+k3y:with:colons", "x"):
             tune_config(world.config, {f"pairs.{PAIR}.cloze": {"api_key": value}})
             world.syncd("config", "check", check=0)
+
+
+def test_a_run_against_a_state_database_locked_by_another_process_is_typed_and_leaks_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    with tricky_world(tmp_path) as world:
+        populate(world, seed=74, cloze_people=2, hub_people=2, overlap=0)
+        world.syncd("reconcile", check=0)
+        holder = sqlite3.connect(world.state_path, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # another process would hold the same lock
+            proc = world.syncd("reconcile", timeout=180)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert proc.returncode not in (0, 3), describe(proc)
+        assert "Traceback" not in proc.stdout + proc.stderr, describe(proc)
+        assert "state database" in proc.stderr and "locked" in proc.stderr, describe(proc)
+        assert leaks(_outputs(proc) + _state_texts(world), SECRETS) == []
+        assert [r["status"] for r in world.export()["runs"]] == ["ok"]  # the locked-out run recorded nothing
