@@ -11,6 +11,13 @@ Secret references, accepted for any string in a connector table and for
 - ``env:NAME``         the environment variable NAME
 - ``file:/path``       the file's content (trailing newline dropped)
 - ``credential:NAME``  ``$CREDENTIALS_DIRECTORY/NAME`` (systemd ``LoadCredential=``)
+
+A secret setting (a connector field of type ``SecretStr``, or ``daemon.webhooks.secret``)
+whose value starts with a word and a colon (``vault:...``, ``Env:...``) names a
+reference scheme; one that is not among the three above is a config error rather
+than a value silently taken as the secret itself. A literal secret that happens to
+start that way is given through ``env:`` or ``file:`` instead. Every secret, inline
+or resolved, is registered with :mod:`syncd.scrub` as soon as it is read.
 """
 
 from __future__ import annotations
@@ -29,13 +36,25 @@ from typing import Any, TypeVar, get_args, get_origin
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.cron import validate_crontab
-from config.models import AppConfig, DaemonConfig, HttpListenerConfig, PairConfig, ScheduleConfig, WebhooksConfig
+from config.models import (
+    AppConfig,
+    DaemonConfig,
+    HttpListenerConfig,
+    PairConfig,
+    ScheduleConfig,
+    WebhooksConfig,
+)
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import ENTITIES, Entity, Side
 from syncd.errors import ConfigError, SyncdError
+from syncd.scrub import register
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
+# For keys the connector's settings model does not know (they fail validation anyway).
+SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)", re.IGNORECASE)
+# What looks like a reference scheme: a word (a letter first) right before a colon.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.+-]*):")
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
 M = TypeVar("M", bound=BaseModel)
 
@@ -110,6 +129,24 @@ def secret_keys(settings: type[BaseModel]) -> frozenset[str]:
         return annotation is SecretStr or any(is_secret(a) for a in get_args(annotation))
 
     return frozenset(name for name, f in settings.model_fields.items() if is_secret(f.annotation))
+
+
+def unknown_scheme(value: str) -> str | None:
+    """The problem with a secret value that names a reference scheme cloze-syncd does not know, if any."""
+    match = _SCHEME.match(value)
+    if match is None or value.startswith(SECRET_PREFIXES):
+        return None
+    return (f"unknown secret reference scheme {match.group(1) + ':'!r}; the supported references are "
+            "env:NAME, file:/path and credential:NAME (give a literal secret that starts with a word and a "
+            "colon through env: or file:)")
+
+
+def is_secret_key(model: type[BaseModel], key: str) -> bool:
+    """Whether ``key`` of a connector table holds a secret: by the settings' declaration, or, for a
+    key the settings do not know (it fails validation anyway), by its name."""
+    if key in model.model_fields:
+        return key in secret_keys(model)
+    return bool(SECRET_KEY.search(key))
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -271,9 +308,12 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
                 problems.append(_fmt(text, loc + ("connector",), str(exc)))
                 continue
             resolved: dict[str, Any] = {}
-            secret_names = secret_keys(cls.Settings)
             unresolved: set[str] = set()
             for key, value in table.items():
+                secret_key = is_secret_key(cls.Settings, key)
+                if secret_key and isinstance(value, str) and (problem := unknown_scheme(value)):
+                    problems.append(_fmt(text, loc + (key,), problem))
+                    continue
                 # An unknown key is left for the model to name (with "did you mean"), not resolved.
                 if isinstance(value, str) and value.startswith(SECRET_PREFIXES) and key in cls.Settings.model_fields:
                     if not resolve_secrets:
@@ -288,7 +328,7 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
                     secrets.append(resolved[key])
                 else:
                     resolved[key] = value
-                    if isinstance(value, str) and key in secret_names and value:
+                    if isinstance(value, str) and secret_key and value:
                         literal_secrets = True
                         secrets.append(value)
             try:
@@ -317,6 +357,8 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
     if hooks.enabled and resolve_secrets:
         if not hooks.secret:
             problems.append(_fmt(text, ("daemon", "webhooks", "secret"), "webhooks are enabled but no secret is set"))
+        elif problem := unknown_scheme(hooks.secret):
+            problems.append(_fmt(text, ("daemon", "webhooks", "secret"), problem))
         else:
             try:
                 webhook_secret = resolve_secret(hooks.secret)
@@ -343,6 +385,7 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
                 f"{path} holds secrets inline and is readable by group or others; "
                 "use env:/file:/credential: references or chmod 600"
             )
+    register(*secrets)
     if problems or app is None:
         raise ConfigError(f"{path}: invalid configuration", problems=_by_line(problems))
     return LoadedConfig(

@@ -24,7 +24,6 @@ string (which may hold an API key).
 from __future__ import annotations
 
 import email.utils
-import json
 import random
 import socket
 import threading
@@ -56,10 +55,10 @@ from syncd.errors import (
     TransientApiError,
     UnreachableError,
 )
+from syncd.scrub import Scrubber, register, scrub
 
 log = structlog.get_logger("syncd.http")
 
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -121,20 +120,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class Redactor:
-    """Replaces known secret values in text (the Airbyte ``filter_secrets`` idea)."""
+class Redactor(Scrubber):
+    """A session's scrubber (:mod:`syncd.scrub`): what it is given is registered process-wide too,
+    so every sink (logs, errors, the state database) masks the session's credentials as well."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def add(self, secret: str) -> None:
-        if secret and len(secret) >= 4 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+    def add(self, *secrets: str | None) -> None:
+        super().add(*secrets)
+        register(*secrets)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return scrub(super().__call__(text))
 
 
 Classifier = Callable[[httpx.Response], "ApiError | None"]
@@ -153,14 +148,6 @@ def default_classifier(response: httpx.Response) -> ApiError | None:
     if status >= 400:
         return ApiError(f"HTTP {status}", status=status)
     return None
-
-
-def parse_json(content: bytes) -> Any:
-    """Decode a JSON reply; one nested past what the decoder can follow is a ``ValueError`` like any bad JSON."""
-    try:
-        return json.loads(content)
-    except RecursionError:
-        raise ValueError("the JSON reply is nested too deeply to decode") from None
 
 
 def safe_url(url: httpx.URL | str) -> str:
@@ -397,6 +384,10 @@ class ApiSession:
         if error is None:
             return response
         error.message = self.redact(error.message)
+        if error.correlation_id:
+            error.correlation_id = self.redact(str(error.correlation_id))
+        if isinstance(error.code, str):
+            error.code = self.redact(error.code)
         error.side = error.side or self.side
         error.pair = error.pair or self.pair
         error.url = error.url or where

@@ -131,6 +131,9 @@ class Record:
     ``direct`` id. ``app_links`` is filled by the Cloze connector only;
     ``cloze_ref`` (the Cloze identity stored on an external record) by external
     connectors only. ``modified_at`` is the side's last-change time in epoch ms.
+    ``unreadable`` says why a record the side sent (with an id) cannot be read at
+    all, its shape being wrong: the run records it as an error of that record and
+    goes on, deciding nothing about it or its link.
     """
 
     id: str
@@ -139,6 +142,7 @@ class Record:
     app_links: tuple[AppLink, ...] = ()
     cloze_ref: str | None = None
     archived: bool = False
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

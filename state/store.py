@@ -47,6 +47,7 @@ from state.models import (
     Run,
 )
 from syncd.errors import StateError, StateLockedError
+from syncd.scrub import scrub
 
 if TYPE_CHECKING:
     from state.lease import LeaseKeeper, LeaseToken
@@ -389,7 +390,8 @@ class StateStore:
 
     @staticmethod
     def record_error(s: Session, **fields: Any) -> None:
-        """Store a record error, or count one more attempt of the same open one."""
+        """Store a record error, or count one more attempt of the same open one (its text scrubbed)."""
+        fields = {**fields, "message": scrub(str(fields["message"]))}
         stamp = now_ms()
         existing = s.exec(
             select(RecordErrorRow).where(
@@ -447,7 +449,8 @@ class StateStore:
             row = s.get(Run, run_id)
             if row is None:
                 return
-            row.status, row.finished_at, row.counts, row.error = status, now_ms(), dumps(counts), error
+            row.status, row.finished_at, row.counts = status, now_ms(), dumps(counts)
+            row.error = scrub(error) if error is not None else None
             s.add(row)
 
     def runs(self, pair: str | None = None, limit: int = 20) -> list[Run]:

@@ -1,8 +1,9 @@
 """The ``syncd`` command line.
 
-Exit codes: 0 success; 1 fatal error; 2 usage; 3 finished but some records
-failed, conflicts wait for an operator, or deletes were held back by the safety
-cap; 75 a side unavailable after retries (or the pair busy); 78 invalid config.
+Exit codes (the table is in :mod:`syncd.outcome`): 0 success; 1 fatal error; 2
+usage; 3 finished but some records failed, conflicts wait for an operator, or
+deletes were held back by the safety cap; 75 a side unavailable after retries
+(or the pair busy); 78 invalid config; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import click
 from syncd import __version__
 from syncd.cli_lazy import LazyConsole, LazyGroup, escape
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError
+from syncd.outcome import EXIT_INTERRUPTED, combined_exit, failure_of
+from syncd.scrub import REDACTED, scrub, scrub_value
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,6 +46,32 @@ def fail(exc: SyncdError) -> NoReturn:
     """The one place user-facing errors are printed: no traceback, the context, a hint."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     raise SystemExit(exc.exit_code)
+
+
+def interrupted() -> NoReturn:
+    err.print("[yellow]interrupted[/]", highlight=False)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+class _Main(LazyGroup):
+    """The last line of defence: no command ends in a bare traceback or with Click's exit 1 on Ctrl-C."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            interrupted()
+        except SyncdError as exc:
+            fail(exc)
+        except Exception as exc:  # noqa: BLE001 - typed and reported below, never a bare traceback
+            failure = failure_of(exc)
+            if failure.unexpected:
+                import structlog
+
+                structlog.get_logger("syncd.cli").error("unexpected_error", exc_info=exc)
+            fail(failure.error)
 
 
 def config_option(f: F) -> F:
@@ -100,7 +129,7 @@ LEVELS = ("debug", "info", "warning", "error")
 log_level_override: str | None = None
 
 
-@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloze-syncd")
 @click.option("-v", "--verbose", is_flag=True, help="log debug detail (same as --log-level debug)")
 @click.option("-q", "--quiet", is_flag=True, help="log errors only, and skip notices")
@@ -110,7 +139,8 @@ def main(verbose: bool, quiet: bool, log_level: str | None) -> None:
 
     \b
     Exit codes: 0 ok, 1 fatal, 2 usage, 3 finished with record errors / pending
-    conflicts / held deletes, 75 a side unavailable or the pair busy, 78 bad config.
+    conflicts / held deletes, 75 a side unavailable or the pair busy, 78 bad config,
+    130 interrupted.
 
     \b
     Shell completion (bash; zsh and fish likewise with zsh_source / fish_source):
@@ -138,36 +168,44 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
     from syncd.progress import TerminalProgress
 
     loaded = load(config_path, quiet=as_json)
-    store = open_store(loaded, readonly=dry_run)
     reports = []
     codes: list[int] = []
     try:
-        for name in _pairs(loaded, pair):
-            # On a terminal: a bar per phase (read, plan, write) with rate and ETA, log lines above it;
-            # otherwise the engine logs a `progress` line every logging.progress_interval.
-            bars = TerminalProgress(err.get() if isinstance(err, LazyConsole) else err, name) \
-                if err.is_terminal and not as_json else None
-            try:
-                report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
-                                   allow_mass_delete=allow_mass_delete, progress=bars)
-            except SyncdError as exc:
-                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-                codes.append(exc.exit_code)
-                continue
-            finally:
-                if bars is not None:
-                    bars.stop()
-            reports.append(report)
-            codes.append(report.exit_code())
-    finally:
-        store.close()
+        store = open_store(loaded, readonly=dry_run)
+        try:
+            for name in _pairs(loaded, pair):
+                # On a terminal: a bar per phase (read, plan, write) with rate and ETA, log lines above it;
+                # otherwise the engine logs a `progress` line every logging.progress_interval.
+                bars = TerminalProgress(err.get() if isinstance(err, LazyConsole) else err, name) \
+                    if err.is_terminal and not as_json else None
+                try:
+                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                                       allow_mass_delete=allow_mass_delete, progress=bars)
+                except Exception as exc:  # noqa: BLE001 - sync_pair raises typed errors; anything else is typed here
+                    failure = failure_of(exc)
+                    err.print(f"[bold red]error:[/] {escape(str(failure.error))}", highlight=False)
+                    codes.append(failure.exit_code)
+                    continue
+                finally:
+                    if bars is not None:
+                        bars.stop()
+                reports.append(report)
+                codes.append(report.exit_code())
+                if report.interrupted:
+                    break  # Ctrl-C stops every pair, not just the one in flight
+        finally:
+            store.close()
+    except KeyboardInterrupt:
+        codes.append(EXIT_INTERRUPTED)
     if as_json:
         out.print_json(json.dumps([dict(r.as_dict(), plan=r.plan) if r.dry_run else r.as_dict() for r in reports]))
     else:
         for report in reports:
             _print_report(report)
-    # A hard failure (1, 75, 78) outranks "finished with record errors" (3).
-    raise SystemExit(next((c for c in codes if c not in (0, 3)), max(codes, default=0)))
+    code = combined_exit(codes)
+    if code == EXIT_INTERRUPTED:
+        interrupted()
+    raise SystemExit(code)
 
 
 def _print_report(report: Any) -> None:
@@ -195,7 +233,7 @@ def _print_report(report: Any) -> None:
     out.print(summary)
     for note in report.notes:
         out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    color = {"ok": "green", "errors": "yellow", "stopped": "yellow"}.get(report.status, "red")
+    color = {"ok": "green", "errors": "yellow", "stopped": "yellow", "interrupted": "yellow"}.get(report.status, "red")
     out.print(f"[{color}]{report.status}[/] in {report.duration_s:.1f}s" + (f": {escape(report.error)}" if report.error else ""),
               highlight=False)
 
@@ -382,14 +420,14 @@ def state() -> None:
 @state.command("export")
 @config_option
 def state_export(config_path: Path | None) -> None:
-    """Print the whole state database as JSON (it holds no secrets)."""
+    """Print the whole state database as JSON (it holds no secrets, and the export is scrubbed as well)."""
     loaded = load(config_path, quiet=True, secrets=False)
     store = open_store(loaded, readonly=True)
     try:
         data = store.export()
     finally:
         store.close()
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    click.echo(json.dumps(scrub_value(data), indent=2, sort_keys=True))
 
 
 @state.command("check")
@@ -501,8 +539,30 @@ def config_check(config_path: Path | None) -> None:
 def config_show(config_path: Path | None) -> None:
     """The effective config with defaults filled in (secret references are shown, never their values)."""
     loaded = load(config_path, quiet=True)
-    data = loaded.app.model_dump(mode="json")
-    out.print_json(json.dumps(data))
+    out.print_json(scrub(json.dumps(masked_config(loaded))))
+
+
+def masked_config(loaded: LoadedConfig) -> dict[str, Any]:
+    """The config as JSON data with every inline secret replaced by ``***`` (references stay readable)."""
+    from config.loader import is_secret_key
+
+    data: dict[str, Any] = loaded.app.model_dump(mode="json")
+
+    def inline(value: Any) -> bool:
+        return isinstance(value, str) and bool(value) and not value.startswith(("env:", "file:", "credential:"))
+
+    for pair_name, pair in data.get("pairs", {}).items():
+        for side in ("cloze", "external"):
+            table = pair.get(side) or {}
+            cls = loaded.connectors.get(pair_name, {}).get(side)
+            for key, value in table.items():
+                secret = is_secret_key(cls.Settings, key) if cls is not None else False
+                if secret and inline(value):
+                    table[key] = REDACTED
+    hooks = data.get("daemon", {}).get("webhooks", {})
+    if inline(hooks.get("secret")):
+        hooks["secret"] = REDACTED
+    return data
 
 
 @config_group.command("schema")

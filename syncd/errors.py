@@ -24,12 +24,16 @@
     └── SafetyStop                   the run would delete too much; nothing was deleted
 
 Every error carries the context an operator needs (pair, side, entity, record
-id, field, the side's own code and message) as attributes and in ``str()``.
+id, field, the side's own code and message) as attributes and in ``str()``;
+``str()`` passes :mod:`syncd.scrub`, so an error's text never shows a secret,
+whatever a side echoed into its message.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from syncd.scrub import scrub
 
 
 class SyncdError(Exception):
@@ -71,7 +75,7 @@ class SyncdError(Exception):
     def __str__(self) -> str:
         where = " ".join(f"{k}={v}" for k, v in self.context().items())
         text = f"{self.message} ({where})" if where else self.message
-        return f"{text}; {self.hint}" if self.hint else text
+        return scrub(f"{text}; {self.hint}" if self.hint else text)
 
 
 class ConfigError(SyncdError):
@@ -86,7 +90,7 @@ class ConfigError(SyncdError):
     def __str__(self) -> str:
         if not self.problems:
             return super().__str__()
-        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        return scrub(self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
 class StateError(SyncdError):

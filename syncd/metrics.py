@@ -29,8 +29,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.metrics_core import Metric
 
 from syncd import __version__
+from syncd.scrub import scrub
 
 # The `_created` series double every counter and histogram and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -68,6 +70,23 @@ class _Backlog(Collector):
 
 # Runs take from well under a second (a webhook for one record) to hours (a first full reconcile).
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
+
+
+class ScrubbedRegistry:
+    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`syncd.scrub`
+    (labels come from the config and the sides' replies, so they pass the scrubber like every other sink)."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.inner.collect():
+            metric.samples = [sample._replace(labels={k: scrub(v) for k, v in sample.labels.items()})
+                              for sample in metric.samples]
+            yield metric
+
+    def restricted_registry(self, names: Iterable[str]) -> ScrubbedRegistry:
+        return ScrubbedRegistry(self.inner.restricted_registry(names))  # type: ignore[arg-type]
 
 
 class RunSummary(Protocol):

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from syncd.errors import ConfigError
 from syncd.httpserve import BoundedServer, ServerLimits, buffered_setup
+from syncd.metrics import ScrubbedRegistry
 from syncd.webhooks import TOKEN_PARAM, Reply, WebhookReceiver
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def make_app(
     status_page: Callable[[], str] | None = None,
 ) -> WSGIApplication:
     """The WSGI router. ``webhooks`` is looked up per request so a reload can swap it."""
-    metrics_app = make_wsgi_app(registry)
+    metrics_app = make_wsgi_app(ScrubbedRegistry(registry))
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"

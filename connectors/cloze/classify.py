@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from connectors.http import Classifier, parse_json, parse_retry_after
+from connectors import jsonbody
+from connectors.http import Classifier, parse_retry_after
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Endpoints documented to answer without the errorcode envelope (spec §3).
@@ -20,11 +21,19 @@ _UNWRAPPED_PREFIXES = ("/v1/messages/opens", "/v1/analytics/", "/v1/user/views")
 
 
 def body_of(response: httpx.Response) -> Any:
-    """The decoded JSON body, or ``None`` when it is not JSON."""
+    """The decoded JSON body, or ``None`` when it is not JSON (or nested too deeply to decode)."""
     try:
-        return parse_json(response.content)
+        return jsonbody.loads(response.content)
     except ValueError:
         return None
+
+
+def _undecodable(response: httpx.Response) -> str:
+    try:
+        jsonbody.loads(response.content)
+    except ValueError as exc:
+        return str(exc)
+    return "the reply is not valid JSON"
 
 
 def message_of(body: Any, default: str) -> str:
@@ -62,7 +71,8 @@ def make_classifier(auth_errorcodes: tuple[int, ...] = (1,)) -> Classifier:
             )
         if body is None:
             # A 200 whose body is cut off or garbled: the reply was damaged in transit.
-            return TransientApiError(f"Cloze HTTP {status}: malformed JSON body", status=status)
+            return TransientApiError(f"Cloze HTTP {status}: malformed JSON body: {_undecodable(response)}",
+                                     status=status)
         if not isinstance(body, dict):
             if isinstance(body, list) and response.url.path.startswith(_UNWRAPPED_PREFIXES):
                 return None

@@ -2,9 +2,9 @@
 
 With query-parameter auth the key is part of every URL, and httpx logs each
 request URL at INFO ("HTTP Request: GET https://...?api_key=..."). A filter on
-httpx's and httpcore's loggers rewrites any record that contains a registered
-secret before a handler sees it. It is installed once per process and only
-ever scrubs: it never drops a record.
+httpx's and httpcore's loggers rewrites any record through the process-wide
+scrubber (:mod:`syncd.scrub`) before a handler sees it. It is installed once per
+process and only ever scrubs: it never drops a record.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from connectors.http import Redactor
+from syncd.scrub import register, scrub
 
 _LOGGERS = (
     "httpx",
@@ -25,18 +25,14 @@ _LOGGERS = (
 
 
 class SecretFilter(logging.Filter):
-    """Replaces registered secrets in a record's rendered message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.redact = Redactor()
+    """Replaces registered secrets (in every encoding) in a record's rendered message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        clean = self.redact(message)
+        clean = scrub(message)
         if clean != message:
             record.msg = clean
             record.args = None
@@ -51,7 +47,7 @@ _lock = threading.Lock()
 def protect(secret: str) -> None:
     """Register ``secret`` and make sure the filter sits on the HTTP libraries' loggers."""
     global _installed
-    _filter.redact.add(secret)
+    register(secret)
     with _lock:
         if not _installed:
             for name in _LOGGERS:

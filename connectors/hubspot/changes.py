@@ -34,8 +34,9 @@ from typing import Any
 
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.mapping import MODIFIED, OBJECT_TYPE
+from connectors.hubspot.mapping import MODIFIED, OBJECT_TYPE, row_id
 from connectors.model import ChangePage, Entity, Record
+from syncd.errors import ApiError
 
 PREFIX = "hs1"
 
@@ -65,6 +66,14 @@ def polled_at(cursor: str | None) -> int | None:
     """When the poll that wrote ``cursor`` began (cursors of older versions do not say)."""
     parts = (cursor or "").split(":")
     return int(parts[4]) if len(parts) == 5 and parts[0] == PREFIX else None
+
+
+def _numeric_id(row: Any) -> int:
+    """A feed row's id as the number the feed sorts and resumes by."""
+    object_id = row_id(row)
+    if not object_id.isdigit():
+        raise ApiError(f"HubSpot sent a change-feed row with a non-numeric id {object_id[:40]!r}", side="external")
+    return int(object_id)
 
 
 def now_ms() -> int:
@@ -118,8 +127,8 @@ class ChangeFeed:
                     {"propertyName": "hs_object_id", "operator": "GT", "value": str(pos.last_id)},
                 ], "hs_object_id")
                 if rows:
-                    pos = Position(pos.ts, max(int(r["id"]) for r in rows))
-                    yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_since, began))
+                    pos = Position(pos.ts, max(_numeric_id(r) for r in rows))
+                    yield ChangePage(self._records(entity, rows, mod), max(pos, floor).encode(archived_since, began))
                 if not more:
                     tie, complete = False, True
                 continue
@@ -127,20 +136,21 @@ class ChangeFeed:
                 {"propertyName": mod, "operator": "GT" if complete else "GTE", "value": str(pos.ts)}], mod)
             if not rows:
                 break
-            stamps = [self._stamp(r, mod) for r in rows]
+            stamps = self._stamps(rows, mod, pos.ts)
             last = stamps[-1]
             if not more:
-                at_last = [int(r["id"]) for r, s in zip(rows, stamps) if s == last]
+                at_last = [_numeric_id(r) for r, s in zip(rows, stamps) if s == last]
                 pos = Position(last, max(at_last))
                 deleted, archived_until = self._deleted(entity, decoded)
-                yield ChangePage(self.to_records(entity, rows), max(pos, floor).encode(archived_until, began), deleted)
+                yield ChangePage(self._records(entity, rows, mod), max(pos, floor).encode(archived_until, began),
+                                 deleted)
                 return
             if stamps[0] == last:  # a whole page shares one timestamp: walk it by id
                 pos, tie = Position(last, 0), True
                 continue
             keep = [r for r, s in zip(rows, stamps) if s < last]
             pos, complete = Position(last, 0), False
-            yield ChangePage(self.to_records(entity, keep), max(pos, floor).encode(archived_since, began))
+            yield ChangePage(self._records(entity, keep, mod), max(pos, floor).encode(archived_since, began))
         deleted, archived_until = self._deleted(entity, decoded)
         yield ChangePage([], max(pos, floor).encode(archived_until, began), deleted)
 
@@ -156,12 +166,26 @@ class ChangeFeed:
         return rows, more
 
     @staticmethod
-    def _stamp(row: dict[str, Any], mod: str) -> int:
-        value = (row.get("properties") or {}).get(mod) or row.get("updatedAt")
-        stamp = v.ms_from(str(value) if value is not None else None)
-        if stamp is None:
-            raise ValueError(f"HubSpot record {row.get('id')} has no {mod}")
-        return stamp
+    def _stamp(row: dict[str, Any], mod: str) -> int | None:
+        props = row.get("properties")
+        value = (props.get(mod) if isinstance(props, dict) else None) or row.get("updatedAt")
+        return v.ms_from(str(value) if value is not None else None)
+
+    def _stamps(self, rows: Sequence[dict[str, Any]], mod: str, start: int) -> list[int]:
+        """Each row's modification time; a row without one (unreadable) is placed with the row before it."""
+        out: list[int] = []
+        for row in rows:
+            stamp = self._stamp(row, mod)
+            out.append(stamp if stamp is not None else (out[-1] if out else start))
+        return out
+
+    def _records(self, entity: Entity, rows: Sequence[dict[str, Any]], mod: str) -> list[Record]:
+        """The rows as records; one the feed lists without its modification time cannot be placed in the
+        feed, so it is an unreadable record (a record error with its id) and the others go on."""
+        unstamped = {_numeric_id(r) for r in rows if self._stamp(r, mod) is None}
+        records = self.to_records(entity, [r for r in rows if _numeric_id(r) not in unstamped])
+        return records + [Record(id=str(i), fields={}, unreadable=f"HubSpot listed record {i} in the change feed "
+                                 f"without {mod} or updatedAt") for i in sorted(unstamped)]
 
     def _deleted(self, entity: Entity, decoded: tuple[Position, int] | None) -> tuple[list[str], int]:
         """Ids archived since the cursor's watermark, and the new watermark.

@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
+from connectors import jsonbody
 from connectors.base import ApiObserver
-from connectors.http import ApiSession, RateLimiter, Redactor, parse_json, parse_retry_after, safe_url
+from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after, safe_url
 from connectors.hubspot.messages import one_line
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.loops import RepeatGuard
@@ -66,7 +67,7 @@ class Reply:
 def _body(response: httpx.Response) -> Any:
     if not response.content:
         return None
-    return parse_json(response.content)
+    return jsonbody.loads(response.content)
 
 
 class HubSpotClient:
@@ -126,8 +127,8 @@ class HubSpotClient:
         if status < 300:
             try:
                 _body(response)
-            except ValueError:
-                return TransientApiError(f"HubSpot HTTP {status}: the reply was not valid JSON", status=status)
+            except ValueError as exc:
+                return TransientApiError(f"HubSpot HTTP {status}: {exc}", status=status)
             return None
         try:
             body = _body(response)

@@ -15,7 +15,7 @@ import httpx
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.mapping import OBJECT_TYPE, Mapper
+from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
 from connectors.hubspot.props import OwnProperty, PropertyCatalog
 from connectors.hubspot.relations import KeyCache, Relations, chunks
 from connectors.hubspot.settings import HubSpotSettings
@@ -206,14 +206,25 @@ class HubSpotConnector(Connector):
         return now_cursor()
 
     def _records(self, entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Record]:
+        """Result rows as records; a row of a shape that cannot be read is an unreadable record (its id kept)."""
         object_type = OBJECT_TYPE[entity]
-        for row in rows:
+        problems = {row_id(row): shape_problem(row) for row in rows}
+        readable = [row for row in rows if problems[str(row["id"])] is None]
+        for row in readable:
             self.cache.remember(object_type, row)
         relations: Mapping[str, Mapping[str, Sequence[str]]] = {}
-        if self.hs.read_associations and rows:
-            relations = self.relations.read(entity, [str(r["id"]) for r in rows])
-        return [self.mapper.to_record(entity, r, relations.get(str(r["id"])) if self.hs.read_associations else None)
-                for r in rows]
+        if self.hs.read_associations and readable:
+            relations = self.relations.read(entity, [str(r["id"]) for r in readable])
+        out = []
+        for row in rows:
+            object_id = str(row["id"])
+            problem = problems[object_id]
+            if problem is not None:
+                out.append(Record(id=object_id, fields={}, unreadable=problem))
+            else:
+                out.append(self.mapper.to_record(entity, row, relations.get(object_id) if self.hs.read_associations
+                                                 else None))
+        return out
 
     # -- writes --------------------------------------------------------------------------------
 

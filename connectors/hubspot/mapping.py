@@ -13,6 +13,7 @@ from typing import Any
 from connectors.hubspot import values as v
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch, custom_key
+from syncd.errors import ApiError
 
 OBJECT_TYPE: dict[Entity, str] = {"person": "contacts", "company": "companies", "project": "deals"}
 MODIFIED: dict[str, str] = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
@@ -225,3 +226,19 @@ def _members(value: WriteValue, current: Sequence[str], norm: Any = v.norm_text)
     if value is None:
         return []
     return [value] if value.strip() else []
+
+
+def row_id(row: Any) -> str:
+    """The id of one result row; a row without one is a reply cloze-syncd cannot read at all."""
+    object_id = row.get("id") if isinstance(row, Mapping) else None
+    if isinstance(object_id, bool) or not isinstance(object_id, (str, int)) or not str(object_id).strip():
+        raise ApiError(f"HubSpot sent a result row without a usable id ({type(row).__name__})", side="external")
+    return str(object_id)
+
+
+def shape_problem(row: Mapping[str, Any]) -> str | None:
+    """Why a result row (with an id) cannot be read as a record, or ``None`` when it can."""
+    props = row.get("properties")
+    if props is not None and not isinstance(props, Mapping):
+        return f"HubSpot sent record {row_id(row)} with properties as a {type(props).__name__}, not an object"
+    return None

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
+from syncd.scrub import scrub
 
 Domain = list[Any]
 Order = Sequence[tuple[str, str]]
@@ -52,9 +53,10 @@ def rejection(error: Any, *, side: str | None = None, pair: str | None = None) -
             return AuthError(f"Tryton {name}: {_message(args)}", code=name, side=side, pair=pair)
         if name in _REFUSALS:
             return TrytonRejected(f"Tryton {name}: {_message(args)}", code=name, side=side, pair=pair)
-        return TrytonRejected(f"Tryton server error: {name.splitlines()[0][:300]}", code="ServerError",
+        # Scrubbed before cutting, so a secret the server echoed is never left half-visible.
+        return TrytonRejected(f"Tryton server error: {scrub(name.splitlines()[0])[:300]}", code="ServerError",
                               side=side, pair=pair)
-    return TrytonRejected(f"Tryton error: {str(error)[:300]}", code="ServerError", side=side, pair=pair)
+    return TrytonRejected(f"Tryton error: {scrub(str(error))[:300]}", code="ServerError", side=side, pair=pair)
 
 
 _REFUSALS = {"UserError", "UserWarning", "MissingDependenciesException"}

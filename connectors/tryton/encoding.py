@@ -81,8 +81,11 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Response body -> Python values (tagged objects decoded)."""
-    return json.loads(text, object_hook=_tagged)
+    """Response body -> Python values (tagged objects decoded); a body nested too deeply is a ValueError."""
+    try:
+        return json.loads(text, object_hook=_tagged)
+    except RecursionError:
+        raise ValueError("the reply is nested too deeply to decode") from None
 
 
 def decode(value: Any) -> Any:

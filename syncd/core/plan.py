@@ -56,6 +56,9 @@ class Observation:
     cloze_gone: set[str] = field(default_factory=set)
     external_gone: set[str] = field(default_factory=set)
     complete: bool = False
+    # Records a side sent in a shape that cannot be read: id -> why. Neither seen nor gone.
+    cloze_unreadable: dict[str, str] = field(default_factory=dict)
+    external_unreadable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +165,9 @@ def plan_entity(
         for canon in records.values():
             for fname, message in canon.problems.items():
                 plan.field_problems.append((side, canon.id, fname, message))  # type: ignore[arg-type]
+    for side, unreadable in (("cloze", obs.cloze_unreadable), ("external", obs.external_unreadable)):
+        for record_id, why in sorted(unreadable.items()):
+            plan.errors.append(PlanError(side, record_id, why, "unreadable_record"))  # type: ignore[arg-type]
 
     seen_links: set[int] = set()
     for link in list(by_cloze.values()) + list(by_external.values()):
@@ -202,11 +208,14 @@ def keys_after(canon: Canon, patch: Mapping[str, Value | SetPatch], match_on: It
     return keys
 
 
-def _state(record_id: str | None, observed: Mapping[str, Canon], gone: set[str], complete: bool) -> str:
+def _state(record_id: str | None, observed: Mapping[str, Canon], gone: set[str], complete: bool,
+           unreadable: Mapping[str, str]) -> str:
     if record_id is None:
         return "gone"
     if record_id in observed:
         return "seen"
+    if record_id in unreadable:
+        return "unknown"  # it exists, but nothing can be decided from it
     if record_id in gone or complete:
         return "gone"
     return "unknown"
@@ -220,8 +229,8 @@ def _plan_link(
     delete_policy: DeletePolicy,
     resolution: Mapping[str, Value] | None,
 ) -> Action | None:
-    c_state = _state(link.cloze_id, obs.cloze, obs.cloze_gone, obs.complete)
-    e_state = _state(link.external_id, obs.external, obs.external_gone, obs.complete)
+    c_state = _state(link.cloze_id, obs.cloze, obs.cloze_gone, obs.complete, obs.cloze_unreadable)
+    e_state = _state(link.external_id, obs.external, obs.external_gone, obs.complete, obs.external_unreadable)
 
     if link.status != "active":
         # A tombstone: the survivor stays unpaired. Forget it once the survivor is gone too.

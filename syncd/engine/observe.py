@@ -33,8 +33,14 @@ class Observed:
 
 def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: EntityMapping) -> int:
     target = obs.cloze if side == "cloze" else obs.external
+    unreadable = obs.cloze_unreadable if side == "cloze" else obs.external_unreadable
     count = 0
     for record in records:
+        if record.unreadable is not None:
+            unreadable[record.id] = record.unreadable
+            target.pop(record.id, None)
+            continue
+        unreadable.pop(record.id, None)
         if record.archived:
             (obs.cloze_gone if side == "cloze" else obs.external_gone).add(record.id)
             continue

@@ -1,4 +1,4 @@
-"""What one run of one pair did: counts, outcome, exit code."""
+"""What one run of one pair did: counts, outcome, exit code (codes and outcomes: :mod:`syncd.outcome`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-EXIT_OK = 0
-EXIT_FATAL = 1
-EXIT_RECORD_ERRORS = 3  # finished, but some records failed, conflicts wait, or deletes were held back
-EXIT_TEMPFAIL = 75
+from syncd.outcome import EXIT_FATAL, EXIT_OK, EXIT_TEMPFAIL, EXIT_UNFINISHED, INTERRUPTED, Failure
+
+EXIT_RECORD_ERRORS = EXIT_UNFINISHED
+__all__ = ["EXIT_FATAL", "EXIT_OK", "EXIT_RECORD_ERRORS", "EXIT_TEMPFAIL", "RunReport"]
 
 
 @dataclass
@@ -22,6 +22,7 @@ class RunReport:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     ok: bool = True
+    interrupted: bool = False
     stopped: bool = False
     dry_run: bool = False
     reads: Counter[str] = field(default_factory=Counter)  # "side.entity"
@@ -53,6 +54,13 @@ class RunReport:
     def total_writes(self) -> int:
         return sum(self.writes.values())
 
+    def fail(self, failure: Failure) -> None:
+        """Record how the run ended early; the first failure is the one reported."""
+        if not self.ok:
+            return
+        self.ok, self.error, self.error_exit = False, str(failure.error), failure.exit_code
+        self.interrupted = failure.status == INTERRUPTED
+
     def exit_code(self) -> int:
         if not self.ok:
             return self.error_exit
@@ -65,7 +73,7 @@ class RunReport:
         if self.lease_lost:
             return "lease_lost"
         if not self.ok:
-            return "failed"
+            return INTERRUPTED if self.interrupted else "failed"
         if self.stopped:
             return "stopped"
         if self.exit_code() != EXIT_OK:

@@ -41,18 +41,16 @@ from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
-from syncd.engine.report import EXIT_TEMPFAIL, RunReport
+from syncd.engine.report import RunReport
 from syncd.errors import (
-    ApiError,
     ConfigError,
     LeaseHeldError,
     LeaseLostError,
     RunDeadlineExceeded,
     SafetyStop,
-    StateError,
     SyncdError,
-    TransientApiError,
 )
+from syncd.outcome import failure_of
 from syncd.progress import LogProgress, NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
@@ -166,7 +164,35 @@ def sync_pair(
 
     ``progress`` shows how far the run has got; by default a ``progress`` log line every
     ``logging.progress_interval`` (the daemon's journal, JSON logs off a terminal).
+
+    What goes wrong inside the run ends up in the returned report (see :mod:`syncd.outcome`);
+    what goes wrong around it (taking the lease, building the connectors) is raised as a
+    typed :class:`~syncd.errors.SyncdError`, never as a foreign exception.
     """
+    try:
+        return _sync_pair(loaded, pair, store=store, mode=mode, only=only, dry_run=dry_run,
+                          allow_mass_delete=allow_mass_delete, stop=stop, observer=observer, progress=progress)
+    except SyncdError:
+        raise
+    except Exception as exc:
+        failure = failure_of(exc)
+        log.error("run_failed", pair=pair, error=str(failure.error), exc_info=exc if failure.unexpected else None)
+        raise failure.error from None
+
+
+def _sync_pair(
+    loaded: LoadedConfig,
+    pair: str,
+    *,
+    store: StateStore,
+    mode: Mode,
+    only: Mapping[str, Collection[str]] | None,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    stop: threading.Event | None,
+    observer: ApiObserver | None,
+    progress: Progress | None,
+) -> RunReport:
     pair_cfg = loaded.pair(pair)
     keeper: LeaseKeeper | None = None
     run_store = store
@@ -201,8 +227,8 @@ def sync_pair(
             if not keeper.lost:
                 try:
                     store.release_lease(pair, keeper.token.owner, keeper.token.epoch)
-                except StateError as exc:  # locked past the timeout: the lease expires on its own
-                    log.warning("lease_release_failed", pair=pair, error=str(exc))
+                except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the lease expires on its own
+                    log.warning("lease_release_failed", pair=pair, error=str(failure_of(exc).error))
 
 
 class PairEngine:
@@ -253,22 +279,24 @@ class PairEngine:
                 conn.begin_run()
             self._run()
             self.progress.finish()
-        except LeaseLostError as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
-            report.lease_lost = True
-        except TransientApiError as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), EXIT_TEMPFAIL
-        except (ApiError, StateError, ConfigError) as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
-        except SyncdError as exc:
-            report.ok, report.error, report.error_exit = False, str(exc), exc.exit_code
-        finally:
-            report.finish()
-            if not self.dry_run:
+        except (Exception, KeyboardInterrupt) as exc:
+            # The one place a run's exception becomes its outcome: a crash is never recorded as ok.
+            failure = failure_of(exc)
+            report.fail(failure)
+            report.lease_lost = report.lease_lost or isinstance(exc, LeaseLostError)
+            if failure.unexpected:
+                self.log.error("run_crashed", error=report.error, exc_info=exc)
+        report.finish()
+        if not self.dry_run:
+            try:
                 self.store.finish_run(self.run_id, report.status, report.counts(), report.error)
-            emit = self.log.error if not report.ok else self.log.info
-            emit("run_failed" if not report.ok else "run_finished", status=report.status, duration_s=round(report.duration_s, 3), error=report.error,
-                          **{k: v for k, v in report.counts().items()})
+            except Exception as exc:  # noqa: BLE001 - the state database refuses even this (full disk, say)
+                failure = failure_of(exc)
+                report.fail(failure)
+                self.log.error("run_not_recorded", error=str(failure.error))
+        emit = self.log.error if not report.ok else self.log.info
+        emit("run_failed" if not report.ok else "run_finished", status=report.status,
+             duration_s=round(report.duration_s, 3), error=report.error, **report.counts())
         return report
 
     def _entities(self) -> list[tuple[Entity, EntityMapping]]:
