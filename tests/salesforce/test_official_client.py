@@ -28,7 +28,7 @@ def test_crud_round_trip(simple: Any, tls_emulator: SalesforceEmulator) -> None:
         simple.Contact.get(contact["id"])
     assert info.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
     simple.query("SELECT Id FROM Contact")
-    assert simple.api_usage["api-usage"].used == 9  # it parsed Sforce-Limit-Info: every call above counted
+    assert simple.api_usage["api-usage"].used == 8  # it parsed Sforce-Limit-Info: every call above counted
     assert simple.api_usage["api-usage"].total == 15_000
 
 
