@@ -187,6 +187,16 @@ class SalesforceEmulator:
             except RecordError as exc:
                 raise ValueError(f"{exc.code}: {exc.message}") from None
 
+    def add_field(self, object_name: str, name: str, *, type: str = "string", length: int = 255,
+                  external_id: bool = False, unique: bool = False, picklist: Iterable[str] = (),
+                  restricted: bool = False) -> None:
+        """Define a custom field, as an admin would in Setup (e.g. an External ID that is not Unique)."""
+        target = self._object(object_name)
+        with self.store.lock:
+            self.store.defs[target].fields[name] = schema.FieldDef(
+                name, type, length, external_id=external_id, unique=unique, custom=True,
+                picklist=tuple(picklist), restricted=restricted)
+
     def touch(self, object_name: str, record_ids: Iterable[str]) -> None:
         """An automated change (workflow, trigger): SystemModstamp moves, LastModifiedDate does not."""
         name = self._object(object_name)
