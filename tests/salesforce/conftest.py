@@ -3,6 +3,7 @@ data API, and simple-salesforce in direct-session mode over HTTPS (it forces htt
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ SESSION = "00D5g0000000001!test-session-token"
 VERSION = "66.0"
 CERTS = Path(__file__).resolve().parents[1] / "security" / "data"
 CERT, KEY = CERTS / "test-only-cert.pem", CERTS / "test-only-key.pem"
+# One TLS context for every client: loading the CA bundle per client costs more than most tests.
+_TLS = ssl.create_default_context()
 
 
 @pytest.fixture
@@ -28,7 +31,14 @@ def emulator() -> Iterator[SalesforceEmulator]:
 def api(emulator: SalesforceEmulator) -> Iterator[httpx.Client]:
     """An httpx client whose base URL is ``/services/data/v66.0``."""
     with httpx.Client(base_url=f"{emulator.url}/services/data/v{VERSION}",
-                      headers={"Authorization": f"Bearer {SESSION}"}, timeout=10) as client:
+                      headers={"Authorization": f"Bearer {SESSION}"}, timeout=10, verify=_TLS) as client:
+        yield client
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A plain client (one connection pool for the test: building a TLS context per call is slow)."""
+    with httpx.Client(timeout=10, verify=_TLS) as client:
         yield client
 
 

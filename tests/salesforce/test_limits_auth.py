@@ -38,18 +38,18 @@ def test_spent_budget_is_403_until_the_next_day(api: httpx.Client, emulator: Sal
     assert again.status_code == 200 and again.headers["Sforce-Limit-Info"] == "api-usage=1/5"
 
 
-def test_bad_or_missing_session_is_401(emulator: SalesforceEmulator) -> None:
+def test_bad_or_missing_session_is_401(http: httpx.Client, emulator: SalesforceEmulator) -> None:
     url = f"{emulator.url}/services/data/v{VERSION}/limits"
     for headers in ({}, {"Authorization": "Bearer nope"}):
-        reply = httpx.get(url, headers=headers)
+        reply = http.get(url, headers=headers)
         assert reply.status_code == 401
         assert reply.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     assert emulator.budget.used() == 0  # refused before it counted
 
 
-def test_client_credentials_token_expires_after_session_timeout(emulator: SalesforceEmulator) -> None:
+def test_client_credentials_token_expires_after_session_timeout(http: httpx.Client, emulator: SalesforceEmulator) -> None:
     basic = base64.b64encode(b"3MVG9emulator.consumer.key:emulator-consumer-secret").decode()
-    reply = httpx.post(f"{emulator.url}/services/oauth2/token", data={"grant_type": "client_credentials"},
+    reply = http.post(f"{emulator.url}/services/oauth2/token", data={"grant_type": "client_credentials"},
                        headers={"Authorization": f"Basic {basic}"})
     assert reply.status_code == 200, reply.text
     token = reply.json()
@@ -57,10 +57,10 @@ def test_client_credentials_token_expires_after_session_timeout(emulator: Salesf
     assert token["id"].endswith("/id/00D5g0000000001EAA/0055g0000000001AAA") and "refresh_token" not in token
     call = f"{token['instance_url']}/services/data/v{VERSION}/limits"
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    assert httpx.get(call, headers=headers).status_code == 200
+    assert http.get(call, headers=headers).status_code == 200
     emulator.advance_clock(7_201)
-    assert httpx.get(call, headers=headers).json()[0]["errorCode"] == "INVALID_SESSION_ID"
-    wrong = httpx.post(f"{emulator.url}/services/oauth2/token", data={
+    assert http.get(call, headers=headers).json()[0]["errorCode"] == "INVALID_SESSION_ID"
+    wrong = http.post(f"{emulator.url}/services/oauth2/token", data={
         "grant_type": "client_credentials", "client_id": "3MVG9emulator.consumer.key", "client_secret": "guess"})
     assert wrong.status_code == 400 and wrong.json() == {"error": "invalid_client",
                                                          "error_description": "invalid client credentials"}
@@ -83,17 +83,17 @@ def _assertion(key: Any, **claims: Any) -> str:
     return str(jwt.encode(body, key, algorithm="RS256"))
 
 
-def test_jwt_bearer_flow(emulator: SalesforceEmulator, rsa_keys: tuple[Any, str]) -> None:
+def test_jwt_bearer_flow(http: httpx.Client, emulator: SalesforceEmulator, rsa_keys: tuple[Any, str]) -> None:
     key, public = rsa_keys
     token_url = f"{emulator.url}/services/oauth2/token"
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    unconfigured = httpx.post(token_url, data={"grant_type": grant, "assertion": _assertion(key)})
+    unconfigured = http.post(token_url, data={"grant_type": grant, "assertion": _assertion(key)})
     assert unconfigured.status_code == 400 and unconfigured.json()["error"] == "invalid_grant"
     emulator.configure(jwt_public_key=public)
-    good = httpx.post(token_url, data={"grant_type": grant, "assertion": _assertion(key)})
+    good = http.post(token_url, data={"grant_type": grant, "assertion": _assertion(key)})
     assert good.status_code == 200, good.text
     headers = {"Authorization": f"Bearer {good.json()['access_token']}"}
-    assert httpx.get(f"{emulator.url}/services/data/v{VERSION}/limits", headers=headers).status_code == 200
+    assert http.get(f"{emulator.url}/services/data/v{VERSION}/limits", headers=headers).status_code == 200
     rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cases = {
@@ -103,10 +103,10 @@ def test_jwt_bearer_flow(emulator: SalesforceEmulator, rsa_keys: tuple[Any, str]
         "expired access/refresh token": _assertion(key, exp=int(time.time()) - 10),
     }
     for description, assertion in cases.items():
-        reply = httpx.post(token_url, data={"grant_type": grant, "assertion": assertion})
+        reply = http.post(token_url, data={"grant_type": grant, "assertion": assertion})
         assert reply.status_code == 400 and reply.json() == {"error": "invalid_grant",
                                                              "error_description": description}
-    wrong_app = httpx.post(token_url, data={"grant_type": grant, "assertion": _assertion(key, iss="other")})
+    wrong_app = http.post(token_url, data={"grant_type": grant, "assertion": _assertion(key, iss="other")})
     assert wrong_app.json()["error"] == "invalid_client_id"
 
 
@@ -130,20 +130,20 @@ def test_scripted_faults(api: httpx.Client, emulator: SalesforceEmulator) -> Non
     assert emulator.stats.faults_injected == 3
 
 
-def test_admin_api_seed_inspect_clock(emulator: SalesforceEmulator) -> None:
+def test_admin_api_seed_inspect_clock(http: httpx.Client, emulator: SalesforceEmulator) -> None:
     admin = f"{emulator.url}/_emulator"
-    seeded = httpx.post(f"{admin}/seed").json()
+    seeded = http.post(f"{admin}/seed").json()
     assert seeded["account-01"].startswith("001") and seeded["opp-01"].startswith("006")
-    accounts = httpx.get(f"{admin}/records", params={"object": "Account"}).json()
+    accounts = http.get(f"{admin}/records", params={"object": "Account"}).json()
     assert len(accounts) == 10 and accounts[0]["attributes"]["type"] == "Account"
     roles = emulator.records("OpportunityContactRole")
     assert roles and all(r["Id"].startswith("00K") for r in roles)
     assert sum(1 for r in roles if r["IsPrimary"]) == len({r["OpportunityId"] for r in roles})
     assert all(r["Id"].startswith("00Q") for r in emulator.records("Lead"))
-    before = httpx.get(f"{admin}/clock").json()["now"]
-    after = httpx.post(f"{admin}/clock", json={"advance_seconds": 86_400}).json()["now"]
+    before = http.get(f"{admin}/clock").json()["now"]
+    after = http.post(f"{admin}/clock", json={"advance_seconds": 86_400}).json()["now"]
     assert after > before
-    assert httpx.post(f"{admin}/settings", json={"duplicate_rule": "maybe"}).status_code == 400
-    assert httpx.post(f"{admin}/budget", json={"spend": 10}).json() == {"api_usage": 10}
-    stats = httpx.get(f"{admin}/stats").json()
+    assert http.post(f"{admin}/settings", json={"duplicate_rule": "maybe"}).status_code == 400
+    assert http.post(f"{admin}/budget", json={"spend": 10}).json() == {"api_usage": 10}
+    stats = http.get(f"{admin}/stats").json()
     assert stats["api_usage"] == 10 and stats["daily_api_limit"] == 15_000

@@ -155,13 +155,13 @@ def test_replication_windows(api: httpx.Client, emulator: SalesforceEmulator) ->
     assert api.get("/queryAll", params={"q": "SELECT Id FROM Contact"}).json()["totalSize"] == 0
 
 
-def test_versions_and_retired_versions(emulator: SalesforceEmulator) -> None:
-    versions = httpx.get(f"{emulator.url}/services/data/").json()
+def test_versions_and_retired_versions(http: httpx.Client, emulator: SalesforceEmulator) -> None:
+    versions = http.get(f"{emulator.url}/services/data/").json()
     assert {"label": "Spring '26", "url": "/services/data/v66.0", "version": "66.0"} in versions
-    assert "Sforce-Limit-Info" not in httpx.get(f"{emulator.url}/services/data/").headers
+    assert "Sforce-Limit-Info" not in http.get(f"{emulator.url}/services/data/").headers
     headers = {"Authorization": "Bearer 00D5g0000000001!test-session-token"}
-    assert httpx.get(f"{emulator.url}/services/data/v30.0/limits", headers=headers).status_code == 410
-    assert httpx.get(f"{emulator.url}/services/data/v99.0/limits", headers=headers).status_code == 404
+    assert http.get(f"{emulator.url}/services/data/v30.0/limits", headers=headers).status_code == 410
+    assert http.get(f"{emulator.url}/services/data/v99.0/limits", headers=headers).status_code == 404
 
 
 def test_describe_without_the_external_id_field(api: httpx.Client, emulator: SalesforceEmulator) -> None:

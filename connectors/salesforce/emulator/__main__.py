@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from connectors.salesforce.emulator.server import DEFAULT_SESSION, serve_forever
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     parser.add_argument("--jwt-public-key", help="PEM file whose key verifies JWT bearer assertions")
     args = parser.parse_args(argv)
-    key = open(args.jwt_public_key, encoding="utf-8").read() if args.jwt_public_key else None
+    key = Path(args.jwt_public_key).read_text(encoding="utf-8") if args.jwt_public_key else None
     serve_forever(args.host, args.port, args.session, seed=args.seed, tls_cert=args.tls_cert, tls_key=args.tls_key,
                   daily_api_limit=args.daily_limit or None, jwt_public_key=key)
 

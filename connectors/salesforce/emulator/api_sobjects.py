@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import email.utils
 from typing import Any
 
-from connectors.salesforce.emulator import soql
+from connectors.salesforce.emulator import soql, writes
 from connectors.salesforce.emulator.call import Call, Reply
-from connectors.salesforce.emulator.clock import UTC, format_datetime, parse_datetime
+from connectors.salesforce.emulator.clock import format_datetime, parse_datetime
 from connectors.salesforce.emulator.errors import RecordError, api_error, not_found
 from connectors.salesforce.emulator.query import render
-from connectors.salesforce.emulator.schema import LABELS, STAGES, FieldDef, ObjectDef
-from connectors.salesforce.emulator import writes
+from connectors.salesforce.emulator.schema import LABELS, FieldDef, ObjectDef
 
 _DESCRIBE_TYPES = {"id": "id", "reference": "reference", "string": "string", "email": "email", "phone": "phone",
                    "url": "url", "textarea": "textarea", "picklist": "picklist", "boolean": "boolean",
@@ -207,12 +205,3 @@ def limits(call: Call, used: int) -> Reply:
     return Reply(200, {"DailyApiRequests": {"Max": maximum, "Remaining": max(0, maximum - used)},
                        "DailyBulkApiBatches": {"Max": 15_000, "Remaining": 15_000},
                        "DailyBulkV2QueryJobs": {"Max": 10_000, "Remaining": 10_000}})
-
-
-def stages(call: Call) -> list[dict[str, Any]]:
-    return [{"ApiName": s.name, "MasterLabel": s.name, "IsActive": True, "IsClosed": s.is_closed, "IsWon": s.is_won,
-             "DefaultProbability": s.probability, "ForecastCategoryName": s.forecast, "SortOrder": i + 1}
-            for i, s in enumerate(STAGES)]
-
-
-__all__ = ["UTC", "dt"]

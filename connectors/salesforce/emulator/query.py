@@ -9,7 +9,7 @@ from typing import Any
 from connectors.salesforce import ids
 from connectors.salesforce.emulator import soql
 from connectors.salesforce.emulator.clock import format_datetime, parse_datetime
-from connectors.salesforce.emulator.errors import SalesforceError, api_error, invalid_field, malformed_query
+from connectors.salesforce.emulator.errors import api_error, invalid_field, malformed_query
 from connectors.salesforce.emulator.schema import FieldDef, ObjectDef, object_name
 from connectors.salesforce.emulator.store import Store
 
@@ -36,9 +36,9 @@ def render(store: Store, odef: ObjectDef, row: dict[str, Any], fields: list[soql
         return out
     for path in fields:
         if len(path.parts) == 1:
-            fdef = odef.field(path.parts[0])
-            assert fdef is not None
-            out[fdef.name] = render_value(fdef, row.get(fdef.name))
+            own = odef.field(path.parts[0])
+            assert own is not None
+            out[own.name] = render_value(own, row.get(own.name))
             continue
         ref = odef.relationship(path.parts[0])
         assert ref is not None and ref.relationship_name is not None
@@ -196,7 +196,7 @@ def execute(store: Store, text: str, *, include_deleted: bool, version: str) -> 
         raise malformed_query(text, exc.message, exc.column) from None
     if parsed.offset > 2_000:
         raise api_error(400, "NUMBER_OUTSIDE_VALID_RANGE",
-                        f"Maximum SOQL offset allowed is 2000")
+                        "Maximum SOQL offset allowed is 2000")
     resolved = Resolved(store, text, parsed)
     odef = resolved.odef
     rows = [r for r in store.rows[odef.name].values()

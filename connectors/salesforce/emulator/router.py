@@ -48,7 +48,7 @@ def resolve(method: str, rest: list[str], defs: dict[str, ObjectDef], cursors: a
 def _object(defs: dict[str, ObjectDef], segment: str) -> str:
     name = object_name(defs, segment)
     if name is None:
-        raise api_error(404, "NOT_FOUND", f"The requested resource does not exist")
+        raise api_error(404, "NOT_FOUND", "The requested resource does not exist")
     return name
 
 

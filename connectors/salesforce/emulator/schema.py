@@ -59,16 +59,20 @@ class FieldDef:
 
 
 def _sys(key_object: str) -> list[FieldDef]:
-    ro = {"createable": False, "updateable": False}
+    def ro(name: str, type_: str, length: int = 0, reference_to: str | None = None,
+           relationship_name: str | None = None) -> FieldDef:
+        return FieldDef(name, type_, length, createable=False, updateable=False, reference_to=reference_to,
+                        relationship_name=relationship_name)
+
     return [
-        FieldDef("Id", "id", 18, **ro),
-        FieldDef("IsDeleted", "boolean", **ro),
-        FieldDef("MasterRecordId", "reference", 18, reference_to=key_object, relationship_name="MasterRecord", **ro),
-        FieldDef("CreatedDate", "datetime", **ro),
-        FieldDef("CreatedById", "reference", 18, reference_to="User", **ro),
-        FieldDef("LastModifiedDate", "datetime", **ro),
-        FieldDef("LastModifiedById", "reference", 18, reference_to="User", **ro),
-        FieldDef("SystemModstamp", "datetime", **ro),
+        ro("Id", "id", 18),
+        ro("IsDeleted", "boolean"),
+        ro("MasterRecordId", "reference", 18, key_object, "MasterRecord"),
+        ro("CreatedDate", "datetime"),
+        ro("CreatedById", "reference", 18, "User"),
+        ro("LastModifiedDate", "datetime"),
+        ro("LastModifiedById", "reference", 18, "User"),
+        ro("SystemModstamp", "datetime"),
         FieldDef("OwnerId", "reference", 18, reference_to="User", relationship_name="Owner"),
     ]
 
@@ -184,8 +188,7 @@ def build(external_id_field: str, external_id_objects: tuple[str, ...]) -> dict[
     """The org's schema; ``external_id_field`` (text, External ID, Unique) is added to ``external_id_objects``."""
     out: dict[str, ObjectDef] = {}
     for name, (prefix, fields) in _objects().items():
-        master = name if name in MERGEABLE else name
-        all_fields = [f for f in _sys(master) if name in MERGEABLE or f.name != "MasterRecordId"]
+        all_fields = [f for f in _sys(name) if name in MERGEABLE or f.name != "MasterRecordId"]
         if name == "OpportunityContactRole":
             all_fields = [f for f in all_fields if f.name != "OwnerId"]
         all_fields += fields

@@ -166,7 +166,7 @@ class Store:
             target = fdef.reference_to or ""
             row = None if full is None or target not in self.rows else self.rows[target].get(full)
             if row is None or row["IsDeleted"]:
-                raise RecordError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id", [fdef.name])
+                raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name])
             return full
         if fdef.length and len(text) > fdef.length:
             raise RecordError("STRING_TOO_LONG", f"{fdef.name}: data value too large: {text[:40]} "
@@ -272,7 +272,7 @@ class Store:
     def purge(self, *, older_than: int | None = None) -> int:
         """Empty the Recycle Bin (of records deleted before ``older_than``); the delete log is purged with it."""
         removed = 0
-        for object_name, table in self.rows.items():
+        for table in self.rows.values():
             for record_id in [i for i, r in table.items() if r["IsDeleted"]
                               and (older_than is None or r["SystemModstamp"] < older_than)]:
                 del table[record_id]
