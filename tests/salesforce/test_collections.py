@@ -71,3 +71,14 @@ def test_upsert_on_a_missing_external_id_field(api: httpx.Client, emulator: Sale
     emulator.configure(external_id_objects=[])
     reply = api.patch("/composite/sobjects/Contact/Cloze_Syncd_Id__c", json={"records": [contact("X")]})
     assert reply.status_code == 404 and "Cloze_Syncd_Id__c" in reply.json()[0]["message"]
+
+
+def test_rolled_back_upsert_leaves_no_trace_for_the_next_one(api: httpx.Client, emulator: SalesforceEmulator) -> None:
+    path = "/composite/sobjects/Contact/Cloze_Syncd_Id__c"
+    failed = api.patch(path, json={"allOrNone": True, "records": [contact("Chen", Cloze_Syncd_Id__c="p-1"),
+                                                                  contact(None, Cloze_Syncd_Id__c="p-2")]})
+    assert [r["success"] for r in failed.json()] == [False, False]
+    retry = api.patch(path, json={"allOrNone": True, "records": [contact("Chen", Cloze_Syncd_Id__c="p-1")]}).json()
+    assert retry[0]["created"] is True
+    twin = api.post("/composite/sobjects", json={"records": [contact("Chen2", Cloze_Syncd_Id__c="P-1")]}).json()
+    assert twin[0]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"  # the unique check sees the retried record

@@ -129,8 +129,8 @@ class SalesforceEmulator:
         self.settings = updated_settings(self.settings, changes)
         if {"external_id_field", "external_id_objects"} & set(changes):
             with self.store.lock:
-                self.store.defs = schema.build(self.settings.external_id_field,
-                                               tuple(self.settings.external_id_objects))
+                self.store.redefine(schema.build(self.settings.external_id_field,
+                                                 tuple(self.settings.external_id_objects)))
         return self.settings
 
     def set_faults(self, **changes: Any) -> FaultSettings:

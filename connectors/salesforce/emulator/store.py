@@ -47,6 +47,9 @@ class Store:
     log_start: int = 0  # earliest time the delete log still covers
     _serial: int = 0
     _undo: list[tuple[str, str, dict[str, Any] | None]] | None = None
+    # (object, field) -> folded value -> ids; built on the first lookup of a field, kept up to date by writes,
+    # so an upsert or a uniqueness check does not scan the whole table.
+    _index: dict[tuple[str, str], dict[Any, set[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.defs:
@@ -78,8 +81,29 @@ class Store:
 
     def matching(self, object_name: str, field_name: str, value: Any) -> list[dict[str, Any]]:
         """Live records whose ``field_name`` equals ``value`` (case-insensitive for text)."""
-        wanted = _fold(value)
-        return [r for r in self.rows[object_name].values() if not r["IsDeleted"] and _fold(r.get(field_name)) == wanted]
+        table = self._index.get((object_name, field_name))
+        if table is None:
+            table = {}
+            for row in self.rows[object_name].values():
+                table.setdefault(_fold(row.get(field_name)), set()).add(row["Id"])
+            self._index[(object_name, field_name)] = table
+        rows = self.rows[object_name]
+        return [rows[i] for i in sorted(table.get(_fold(value), ())) if not rows[i]["IsDeleted"]]
+
+    def redefine(self, defs: dict[str, ObjectDef]) -> None:
+        """Replace the schema (a field added or removed in Setup); lookups index afresh."""
+        self.defs = defs
+        self._index.clear()
+
+    def _indexed(self, object_name: str, row: Mapping[str, Any], add: bool) -> None:
+        for (indexed_object, field_name), table in self._index.items():
+            if indexed_object != object_name:
+                continue
+            key = _fold(row.get(field_name))
+            if add:
+                table.setdefault(key, set()).add(row["Id"])
+            else:
+                table.get(key, set()).discard(row["Id"])
 
     # -- undo (allOrNone) ---------------------------------------------------------------------
 
@@ -94,10 +118,12 @@ class Store:
             yield
         except BaseException:
             for object_name, record_id, before in reversed(self._undo):
-                if before is None:
-                    self.rows[object_name].pop(record_id, None)
-                else:
+                current = self.rows[object_name].pop(record_id, None)
+                if current is not None:
+                    self._indexed(object_name, current, add=False)
+                if before is not None:
                     self.rows[object_name][record_id] = before
+                    self._indexed(object_name, before, add=True)
             raise
         finally:
             self._undo = None
@@ -211,6 +237,7 @@ class Store:
         self._check_complete(object_name, row)
         self._remember(object_name, record_id)
         self.rows[object_name][record_id] = row
+        self._indexed(object_name, row, add=True)
         self._after_write(object_name, row)
         return row
 
@@ -226,17 +253,21 @@ class Store:
         if not automation:
             candidate["LastModifiedDate"] = now
             candidate["LastModifiedById"] = self.user_id
+        self._indexed(object_name, row, add=False)
         row.clear()
         row.update(candidate)
+        self._indexed(object_name, row, add=True)
         self._after_write(object_name, row)
 
     def delete(self, object_name: str, row: dict[str, Any], *, master_id: str | None = None) -> None:
         """Soft delete to the Recycle Bin; the deletion moves SystemModstamp (see EMULATOR_CHOICES.md)."""
         self._remember(object_name, row["Id"])
         now = self.clock.stamp()
+        self._indexed(object_name, row, add=False)
         row.update({"IsDeleted": True, "SystemModstamp": now, "LastModifiedDate": now})
         if master_id is not None:
             row["MasterRecordId"] = master_id
+        self._indexed(object_name, row, add=True)
         self.deleted_log.append(DeletedEntry(row["Id"], object_name, now))
         if object_name == "Opportunity":  # its contact roles go with it
             for ocr in list(self.rows["OpportunityContactRole"].values()):
@@ -246,9 +277,11 @@ class Store:
     def undelete(self, object_name: str, row: dict[str, Any]) -> None:
         self._remember(object_name, row["Id"])
         now = self.clock.stamp()
+        self._indexed(object_name, row, add=False)
         row.update({"IsDeleted": False, "SystemModstamp": now, "LastModifiedDate": now})
         if "MasterRecordId" in row:
             row["MasterRecordId"] = None
+        self._indexed(object_name, row, add=True)
         self.deleted_log = [e for e in self.deleted_log if e.id != row["Id"]]
 
     def merge(self, object_name: str, master_id: str, loser_ids: list[str]) -> None:
@@ -272,10 +305,10 @@ class Store:
     def purge(self, *, older_than: int | None = None) -> int:
         """Empty the Recycle Bin (of records deleted before ``older_than``); the delete log is purged with it."""
         removed = 0
-        for table in self.rows.values():
+        for object_name, table in self.rows.items():
             for record_id in [i for i, r in table.items() if r["IsDeleted"]
                               and (older_than is None or r["SystemModstamp"] < older_than)]:
-                del table[record_id]
+                self._indexed(object_name, table.pop(record_id), add=False)
                 removed += 1
         if older_than is None:
             self.deleted_log.clear()
@@ -304,8 +337,10 @@ class Store:
             for other in self.rows[object_name].values():
                 if other is not row and other["OpportunityId"] == row["OpportunityId"] and other.get("IsPrimary"):
                     self._remember(object_name, other["Id"])
+                    self._indexed(object_name, other, add=False)
                     other["IsPrimary"] = False
                     other["SystemModstamp"] = row["SystemModstamp"]
+                    self._indexed(object_name, other, add=True)
 
 
 def _fold(value: Any) -> Any:
