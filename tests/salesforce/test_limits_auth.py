@@ -147,3 +147,22 @@ def test_admin_api_seed_inspect_clock(http: httpx.Client, emulator: SalesforceEm
     assert http.post(f"{admin}/budget", json={"spend": 10}).json() == {"api_usage": 10}
     stats = http.get(f"{admin}/stats").json()
     assert stats["api_usage"] == 10 and stats["daily_api_limit"] == 15_000
+
+
+def test_random_and_body_faults(api: httpx.Client, emulator: SalesforceEmulator) -> None:
+    emulator.set_faults(script=[{"kind": "malformed", "match": "/limits"}, {"kind": "slow", "seconds": 0.2,
+                                                                           "match": "/limits"}])
+    broken = api.get("/limits")
+    assert broken.status_code == 200
+    with pytest.raises(ValueError):
+        broken.json()
+    started = time.monotonic()
+    assert api.get("/limits").status_code == 200 and time.monotonic() - started >= 0.2
+    emulator.set_faults(script=[], error_rate=1.0, error_status=500, seed=3)  # a new script replaces the old
+    failed = api.get("/limits")
+    assert failed.status_code == 500 and failed.json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"
+    emulator.set_faults(error_rate=0.0, drop_rate=1.0)
+    with pytest.raises(httpx.HTTPError):
+        api.get("/limits")
+    emulator.set_faults(drop_rate=0.0)
+    assert api.get("/limits").status_code == 200
