@@ -166,3 +166,23 @@ def test_random_and_body_faults(api: httpx.Client, emulator: SalesforceEmulator)
         api.get("/limits")
     emulator.set_faults(drop_rate=0.0)
     assert api.get("/limits").status_code == 200
+
+
+def test_refresh_token_flow_with_rotation(http: httpx.Client, emulator: SalesforceEmulator) -> None:
+    token_url = f"{emulator.url}/services/oauth2/token"
+    client = {"client_id": "3MVG9emulator.consumer.key", "client_secret": "emulator-consumer-secret"}
+    plain = emulator.issue_refresh_token()
+    first = http.post(token_url, data={"grant_type": "refresh_token", "refresh_token": plain, **client}).json()
+    assert first["access_token"] and "refresh_token" not in first  # without rotation the same token stays valid
+    assert http.post(token_url, data={"grant_type": "refresh_token", "refresh_token": plain,
+                                      **client}).status_code == 200
+    emulator.configure(refresh_token_rotation=True)
+    old = http.post(f"{emulator.url}/_emulator/refresh-token").json()["refresh_token"]
+    rotated = http.post(token_url, data={"grant_type": "refresh_token", "refresh_token": old, **client}).json()
+    new = rotated["refresh_token"]
+    assert new != old
+    replay = http.post(token_url, data={"grant_type": "refresh_token", "refresh_token": old, **client})
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # Replaying a retired token revoked the whole chain: the newest token is dead too.
+    assert http.post(token_url, data={"grant_type": "refresh_token", "refresh_token": new,
+                                      **client}).status_code == 400

@@ -1,7 +1,7 @@
 """A local, stateful emulator of Salesforce's REST API: Contact, Account, Opportunity,
 OpportunityContactRole and Lead; SOQL ``query``/``queryAll`` with paging, sObject REST and
 Collections, upsert by External ID, getUpdated/getDeleted, duplicate rules, the daily API budget,
-and the OAuth token endpoint (JWT bearer, client credentials)::
+and the OAuth token endpoint (JWT bearer, client credentials, refresh token)::
 
     with SalesforceEmulator(session_id="00D!test") as sf:
         Salesforce(instance_url=sf.url, session_id="00D!test")  # simple-salesforce needs tls_cert/tls_key

@@ -1,4 +1,4 @@
-"""Access tokens and the OAuth 2.0 token endpoint (JWT bearer and client credentials).
+"""Access tokens and the OAuth 2.0 token endpoint (JWT bearer, client credentials, refresh token).
 
 A JWT assertion is verified (RS256) with the configured public key through PyJWT, which ships in
 the ``test`` extra. Without PyJWT the emulator refuses JWT grants and says why, rather than
@@ -65,6 +65,46 @@ class Sessions:
             return len(doomed)
 
 
+class RefreshTokens:
+    """Refresh tokens, as an interactive OAuth flow would have issued them, grouped in rotation chains.
+
+    With rotation each use returns a new token and retires the old one; using a retired token
+    revokes its whole chain (Salesforce's Refresh Token Rotation).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: dict[str, int] = {}  # live token -> chain
+        self._retired: dict[str, int] = {}
+        self._chains = 0
+
+    def issue(self) -> str:
+        with self._lock:
+            self._chains += 1
+            token = f"5Aep861{secrets.token_urlsafe(40)}"
+            self._current[token] = self._chains
+            return token
+
+    def use(self, token: str, *, rotate: bool) -> str | None:
+        """The token to hand back (a new one when rotating, else ``None``); SalesforceError if it is not valid."""
+        with self._lock:
+            chain = self._current.get(token)
+            if chain is None:
+                reused = self._retired.get(token)
+                if reused is not None:  # a replayed token: the whole chain goes
+                    for live, live_chain in list(self._current.items()):
+                        if live_chain == reused:
+                            del self._current[live]
+                raise oauth_error("invalid_grant", "expired access/refresh token")
+            if not rotate:
+                return None
+            del self._current[token]
+            self._retired[token] = chain
+            fresh = f"5Aep861{secrets.token_urlsafe(40)}"
+            self._current[fresh] = chain
+            return fresh
+
+
 def token_reply(settings: EmulatorSettings, session: Session, instance_url: str) -> dict[str, Any]:
     issued = str(int(session.issued_at * 1000))
     identity = f"{instance_url}/id/{settings.org_id}/{settings.user_id}"
@@ -74,22 +114,32 @@ def token_reply(settings: EmulatorSettings, session: Session, instance_url: str)
             "issued_at": issued, "signature": signature, "scope": "api"}
 
 
-def grant(settings: EmulatorSettings, sessions: Sessions, raw_body: bytes, headers: Mapping[str, str],
-          instance_url: str) -> dict[str, Any]:
+def grant(settings: EmulatorSettings, sessions: Sessions, refresh: RefreshTokens, raw_body: bytes,
+          headers: Mapping[str, str], instance_url: str) -> dict[str, Any]:
     """Answer ``POST /services/oauth2/token``; SalesforceError with ``{error, error_description}`` otherwise."""
     form = {k: v[-1] for k, v in parse_qs(raw_body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     grant_type = form.get("grant_type", "")
+    if grant_type == "refresh_token":
+        _check_client(settings, *_client(form, headers))
+        rotated = refresh.use(form.get("refresh_token", ""), rotate=settings.refresh_token_rotation)
+        reply = token_reply(settings, sessions.mint(settings.org_id), instance_url)
+        if rotated is not None:
+            reply["refresh_token"] = rotated
+        return reply
     if grant_type == JWT_GRANT:
         _check_jwt(settings, form.get("assertion", ""), instance_url)
     elif grant_type == "client_credentials":
-        client_id, secret = _client(form, headers)
-        if client_id != settings.consumer_key:
-            raise oauth_error("invalid_client_id", "client identifier invalid")
-        if not hmac.compare_digest(secret, settings.consumer_secret):
-            raise oauth_error("invalid_client", "invalid client credentials")
+        _check_client(settings, *_client(form, headers))
     else:
         raise oauth_error("unsupported_grant_type", "grant type not supported")
     return token_reply(settings, sessions.mint(settings.org_id), instance_url)
+
+
+def _check_client(settings: EmulatorSettings, client_id: str, secret: str) -> None:
+    if client_id != settings.consumer_key:
+        raise oauth_error("invalid_client_id", "client identifier invalid")
+    if not hmac.compare_digest(secret, settings.consumer_secret):
+        raise oauth_error("invalid_client", "invalid client credentials")
 
 
 def _client(form: Mapping[str, str], headers: Mapping[str, str]) -> tuple[str, str]:

@@ -70,6 +70,7 @@ class SalesforceEmulator:
         self.faults = FaultPlan(updated_faults(FaultSettings(), fault_changes))
         self.clock = Clock()
         self.sessions = auth.Sessions(self.clock, {session_id, *sessions})
+        self.refresh_tokens = auth.RefreshTokens()
         self.budget = DailyBudget(self.clock)
         self.cursors = Cursors()
         self.stats = Stats()
@@ -155,6 +156,10 @@ class SalesforceEmulator:
     def spend_budget(self, calls: int) -> None:
         """Use ``calls`` of the daily budget, as the org's other integrations would."""
         self.budget.spend(calls)
+
+    def issue_refresh_token(self) -> str:
+        """A refresh token, as a user's consent in the web-server OAuth flow would have issued it."""
+        return self.refresh_tokens.issue()
 
     def revoke_sessions(self, token: str | None = None) -> int:
         return self.sessions.revoke(token)
@@ -283,7 +288,8 @@ class SalesforceEmulator:
     def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str],
                   raw_body: bytes) -> tuple[Reply, Fault | None]:
         if path == "/services/oauth2/token" and method == "POST":
-            return Reply(200, auth.grant(self.settings, self.sessions, raw_body, headers, self.url)), None
+            return Reply(200, auth.grant(self.settings, self.sessions, self.refresh_tokens, raw_body, headers,
+                                        self.url)), None
         if path == "/services/oauth2/revoke" and method == "POST":
             form = parse_qs(raw_body.decode("utf-8", "replace"))
             token = (form.get("token") or query.get("token") or [""])[-1]
@@ -413,6 +419,8 @@ class SalesforceEmulator:
             if route == ("POST", "purge"):
                 days = body.get("older_than_days")
                 return Reply(200, {"purged": self.purge(None if days is None else float(days))})
+            if route == ("POST", "refresh-token"):
+                return Reply(201, {"refresh_token": self.issue_refresh_token()})
             if route == ("POST", "revoke"):
                 return Reply(200, {"revoked": self.revoke_sessions(body.get("token"))})
             if route == ("POST", "expire-cursors"):

@@ -40,6 +40,7 @@ class EmulatorSettings:
     consumer_secret: str = "emulator-consumer-secret"
     username: str = "integration@example.com"
     jwt_public_key: str | None = None  # PEM; without it JWT bearer grants are refused
+    refresh_token_rotation: bool = False  # the connected app's Refresh Token Rotation (off unless enabled)
     org_id: str = "00D5g0000000001EAA"
     user_id: str = "0055g0000000001AAA"
 
