@@ -136,3 +136,21 @@ def test_default_page_is_2000_rows(api: httpx.Client, emulator: SalesforceEmulat
         emulator.add_record("Lead", {"LastName": f"L{i}", "Company": "Acme"})
     page = q(api, "SELECT Id FROM Lead").json()
     assert len(page["records"]) == 2_000 and not page["done"]
+
+
+def test_keyset_paging_over_a_shared_system_modstamp(api: httpx.Client, emulator: SalesforceEmulator) -> None:
+    """The change feed's query: many rows share one whole-second stamp, so Id breaks the tie."""
+    emulator.freeze_clock(1_767_225_600)
+    made = [emulator.add_record("Account", {"Name": f"Shared {i}"}) for i in range(5)]
+    emulator.freeze_clock(None)
+    stamp, last, seen = "2026-01-01T00:00:00Z", "", []
+    while True:
+        soql = (f"SELECT Id, SystemModstamp FROM Account WHERE SystemModstamp > {stamp} OR "
+                f"(SystemModstamp = {stamp} AND Id > '{last}') ORDER BY SystemModstamp, Id LIMIT 2")
+        rows = q(api, soql, "queryAll").json()["records"]
+        if not rows:
+            break
+        seen += [r["Id"] for r in rows]
+        last = rows[-1]["Id"]
+        assert rows[-1]["SystemModstamp"] == "2026-01-01T00:00:00.000+0000"
+    assert seen == made
