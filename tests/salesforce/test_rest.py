@@ -169,3 +169,11 @@ def test_describe_without_the_external_id_field(api: httpx.Client, emulator: Sal
     names = [f["name"] for f in api.get("/sobjects/Account/describe").json()["fields"]]
     assert "Cloze_Syncd_Id__c" not in names and "Name" in names
     assert api.patch("/sobjects/Account/Cloze_Syncd_Id__c/x", json={"Name": "N"}).status_code == 404
+
+
+def test_opportunity_stage_is_query_only(api: httpx.Client) -> None:
+    rows = api.get("/query", params={"q": "SELECT ApiName, IsClosed, IsWon, DefaultProbability FROM OpportunityStage "
+                                          "WHERE IsClosed = true ORDER BY SortOrder"}).json()["records"]
+    assert [(r["ApiName"], r["IsWon"]) for r in rows] == [("Closed Won", True), ("Closed Lost", False)]
+    refused = api.post("/sobjects/OpportunityStage", json={})
+    assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALID_TYPE_FOR_OPERATION"

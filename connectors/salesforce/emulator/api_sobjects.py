@@ -132,7 +132,8 @@ def describe(call: Call, object_name: str) -> Reply:
     base = f"/services/data/v{call.version}/sobjects/{object_name}"
     return Reply(200, {
         "name": object_name, "label": LABELS.get(object_name, object_name), "keyPrefix": odef.key_prefix,
-        "custom": False, "createable": True, "updateable": True, "deletable": True, "queryable": True,
+        "custom": False, "createable": odef.writable, "updateable": odef.writable, "deletable": odef.writable,
+        "queryable": True,
         "replicateable": True, "searchable": True, "undeletable": True, "mergeable": object_name in
         ("Account", "Contact", "Lead"), "fields": fields,
         "urls": {"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},

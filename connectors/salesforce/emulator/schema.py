@@ -58,12 +58,14 @@ class FieldDef:
     default: object = None
 
 
-def _sys(key_object: str) -> list[FieldDef]:
-    def ro(name: str, type_: str, length: int = 0, reference_to: str | None = None,
-           relationship_name: str | None = None) -> FieldDef:
-        return FieldDef(name, type_, length, createable=False, updateable=False, reference_to=reference_to,
-                        relationship_name=relationship_name)
+def _read_only(name: str, type_: str, length: int = 0, reference_to: str | None = None,
+               relationship_name: str | None = None) -> FieldDef:
+    return FieldDef(name, type_, length, createable=False, updateable=False, reference_to=reference_to,
+                    relationship_name=relationship_name)
 
+
+def _sys(key_object: str) -> list[FieldDef]:
+    ro = _read_only
     return [
         ro("Id", "id", 18),
         ro("IsDeleted", "boolean"),
@@ -154,7 +156,12 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
         FieldDef("ConvertedOpportunityId", "reference", 18, createable=False, updateable=False,
                  reference_to="Opportunity"),
     ]
+    stage = [_read_only("ApiName", "string", 255), _read_only("MasterLabel", "string", 255),
+             _read_only("IsActive", "boolean"), _read_only("IsClosed", "boolean"), _read_only("IsWon", "boolean"),
+             _read_only("DefaultProbability", "percent"), _read_only("ForecastCategoryName", "string", 40),
+             _read_only("SortOrder", "int")]
     return {
+        "OpportunityStage": ("01J", stage),
         "Contact": ("003", contact), "Account": ("001", account), "Opportunity": ("006", opportunity),
         "OpportunityContactRole": ("00K", ocr), "Lead": ("00Q", lead),
     }
@@ -165,6 +172,7 @@ class ObjectDef:
     name: str
     key_prefix: str
     fields: dict[str, FieldDef] = field(default_factory=dict)
+    writable: bool = True  # OpportunityStage is query-only
 
     def field(self, name: str) -> FieldDef | None:
         """A field by name, case-insensitively (as SOQL and the REST API match names)."""
@@ -181,7 +189,14 @@ class ObjectDef:
 
 
 MERGEABLE = ("Account", "Contact", "Lead")
-LABELS = {"OpportunityContactRole": "Opportunity Contact Role"}
+LABELS = {"OpportunityContactRole": "Opportunity Contact Role", "OpportunityStage": "Opportunity Stage"}
+
+
+def stage_rows() -> list[dict[str, object]]:
+    """The OpportunityStage table the restricted StageName picklist is drawn from."""
+    return [{"ApiName": s.name, "MasterLabel": s.name, "IsActive": True, "IsClosed": s.is_closed, "IsWon": s.is_won,
+             "DefaultProbability": float(s.probability), "ForecastCategoryName": s.forecast, "SortOrder": i + 1}
+            for i, s in enumerate(STAGES)]
 
 
 def build(external_id_field: str, external_id_objects: tuple[str, ...]) -> dict[str, ObjectDef]:
@@ -189,12 +204,12 @@ def build(external_id_field: str, external_id_objects: tuple[str, ...]) -> dict[
     out: dict[str, ObjectDef] = {}
     for name, (prefix, fields) in _objects().items():
         all_fields = [f for f in _sys(name) if name in MERGEABLE or f.name != "MasterRecordId"]
-        if name == "OpportunityContactRole":
+        if name in ("OpportunityContactRole", "OpportunityStage"):
             all_fields = [f for f in all_fields if f.name != "OwnerId"]
         all_fields += fields
         if name in external_id_objects and external_id_field:
             all_fields.append(FieldDef(external_id_field, "string", 255, external_id=True, unique=True, custom=True))
-        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields})
+        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields}, writable=name != "OpportunityStage")
     return out
 
 

@@ -55,6 +55,9 @@ class Store:
         for name in self.defs:
             self.rows.setdefault(name, {})
         self.log_start = self.clock.stamp()
+        if "OpportunityStage" in self.defs:
+            for values in schema.stage_rows():
+                self.insert("OpportunityStage", values)
 
     # -- reading ------------------------------------------------------------------------------
 

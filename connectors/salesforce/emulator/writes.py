@@ -9,8 +9,14 @@ from connectors.salesforce.emulator.call import Call
 from connectors.salesforce.emulator.errors import RecordError
 
 
+def _writable(call: Call, object_name: str, operation: str) -> None:
+    if not call.store.defs[object_name].writable:
+        raise RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type {object_name} does not support {operation}", [])
+
+
 def create(call: Call, object_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     store = call.store
+    _writable(call, object_name, "insert")
     clean = store.clean(object_name, values, creating=True)
     _duplicate_rule(call, object_name, clean, None)
     row = store.insert(object_name, clean)
@@ -20,6 +26,7 @@ def create(call: Call, object_name: str, values: Mapping[str, Any]) -> dict[str,
 
 def update(call: Call, object_name: str, record_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
     store = call.store
+    _writable(call, object_name, "update")
     row = store.live(object_name, record_id)
     clean = store.clean(object_name, values, creating=False)
     if object_name == "Lead" and row.get("IsConverted"):
@@ -32,6 +39,7 @@ def update(call: Call, object_name: str, record_id: str, values: Mapping[str, An
 
 def delete(call: Call, object_name: str, record_id: str) -> None:
     store = call.store
+    _writable(call, object_name, "delete")
     row = store.live(object_name, record_id)
     store.delete(object_name, row)
     call.stats.bump("records_deleted")
