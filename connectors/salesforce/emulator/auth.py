@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.salesforce.emulator.clock import Clock
-from connectors.salesforce.emulator.errors import SalesforceError, oauth_error
+from connectors.salesforce.emulator.errors import oauth_error
 from connectors.salesforce.emulator.settings import EmulatorSettings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -189,4 +189,4 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-__all__ = ["AUDIENCES", "JWT_GRANT", "SalesforceError", "Sessions", "bearer", "grant", "token_reply"]
+__all__ = ["AUDIENCES", "JWT_GRANT", "RefreshTokens", "Sessions", "bearer", "grant", "token_reply"]

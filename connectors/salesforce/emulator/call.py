@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.salesforce.emulator.errors import SalesforceError, json_error
+from connectors.salesforce.emulator.errors import json_error
 from connectors.salesforce.emulator.settings import EmulatorSettings
 from connectors.salesforce.emulator.store import Store
 
@@ -88,4 +88,4 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-__all__ = ["Call", "Reply", "SalesforceError", "Stats"]
+__all__ = ["Call", "Reply", "Stats"]

@@ -21,7 +21,6 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.hubspot.emulator.faults import Fault, FaultPlan
-from connectors.salesforce import ids
 from connectors.salesforce.emulator import api_sobjects, auth, schema
 from connectors.salesforce.emulator.api_query import Cursors
 from connectors.salesforce.emulator.call import Call, Reply, Stats
@@ -521,4 +520,4 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8766, session_id: str = D
         emulator.stop()
 
 
-__all__ = ["DEFAULT_SESSION", "SalesforceEmulator", "ids", "serve_forever"]
+__all__ = ["DEFAULT_SESSION", "SalesforceEmulator", "serve_forever"]
