@@ -177,3 +177,13 @@ def test_opportunity_stage_is_query_only(api: httpx.Client) -> None:
     assert [(r["ApiName"], r["IsWon"]) for r in rows] == [("Closed Won", True), ("Closed Lost", False)]
     refused = api.post("/sobjects/OpportunityStage", json={})
     assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
+
+
+def test_if_modified_since_and_method_override(api: httpx.Client, emulator: SalesforceEmulator) -> None:
+    made = emulator.add_record("Account", {"Name": "Cedar Street Cafe"})
+    stamp = api.get(f"/sobjects/Account/{made}").headers["Last-Modified"]
+    assert api.get(f"/sobjects/Account/{made}", headers={"If-Modified-Since": stamp}).status_code == 304
+    overridden = api.post(f"/sobjects/Account/{made}", json={"Phone": "+1 503 555 0101"},
+                          headers={"X-HTTP-Method-Override": "PATCH"})
+    assert overridden.status_code == 204
+    assert emulator.get_record("Account", made)["Phone"] == "+1 503 555 0101"  # type: ignore[index]

@@ -35,7 +35,21 @@ def get(call: Call, object_name: str, record_id: str) -> Reply:
         row = call.store.live(object_name, record_id)
     except RecordError as exc:
         raise exc.rest() from None
+    since = _header_time(call, "If-Modified-Since")
+    if since is not None and row["LastModifiedDate"] <= since:
+        return Reply(304)
     return _render_one(call, object_name, row)
+
+
+def _header_time(call: Call, name: str) -> float | None:
+    """An HTTP-date header as epoch seconds; an absent or unparseable one is ignored, as HTTP says."""
+    value = call.header(name)
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _render_one(call: Call, object_name: str, row: dict[str, Any]) -> Reply:
@@ -65,16 +79,10 @@ def update(call: Call, object_name: str, record_id: str) -> Reply:
 
 def _precondition(call: Call, row: dict[str, Any]) -> None:
     """``If-Unmodified-Since``: 412 when the record changed after the given time (second precision)."""
-    since = call.header("If-Unmodified-Since")
-    if not since:
-        return
-    try:
-        moment = email.utils.parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return  # an unparseable date is ignored, as HTTP says
-    if row["LastModifiedDate"] > moment.timestamp():
+    since = _header_time(call, "If-Unmodified-Since")
+    if since is not None and row["LastModifiedDate"] > since:
         raise RecordError("PRECONDITION_FAILED", "The requested record has been modified since "
-                          f"{format_datetime(moment.timestamp())}", [], status=412)
+                          f"{format_datetime(since)}", [], status=412)
 
 
 def delete(call: Call, object_name: str, record_id: str) -> Reply:
