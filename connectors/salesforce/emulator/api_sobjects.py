@@ -208,7 +208,8 @@ def deleted(call: Call, object_name: str) -> Reply:
                        "latestDateCovered": format_datetime(end)})
 
 
-def limits(call: Call, used: int) -> Reply:
+def limits(call: Call) -> Reply:
+    used = call.api_usage
     limit = call.settings.daily_api_limit
     maximum = limit if limit is not None else 5_000_000
     return Reply(200, {"DailyApiRequests": {"Max": maximum, "Remaining": max(0, maximum - used)},

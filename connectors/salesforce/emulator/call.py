@@ -61,6 +61,7 @@ class Call:
     settings: EmulatorSettings
     store: Store
     stats: Stats
+    api_usage: int = 0  # the daily budget's usage after this call counted
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from connectors.salesforce.emulator import api_collections, api_query, api_sobjects
+from connectors.salesforce.emulator import api_collections, api_composite, api_query, api_sobjects
 from connectors.salesforce.emulator.call import Call, Reply
 from connectors.salesforce.emulator.errors import SalesforceError, api_error, not_found
 from connectors.salesforce.emulator.schema import ObjectDef, object_name
@@ -18,7 +18,6 @@ Handler = Callable[[Call], Reply]
 class Route:
     name: str
     handler: Handler
-    counts_as_limits: bool = False  # /limits: answered with the usage after this call
 
 
 def _method_not_allowed(method: str) -> SalesforceError:
@@ -37,9 +36,11 @@ def resolve(method: str, rest: list[str], defs: dict[str, ObjectDef], cursors: a
             locator = tail[0]
             return Route(f"{head}.more", lambda c: api_query.more(c, cursors, head, locator))
     if head == "limits" and not tail and method == "GET":
-        return Route("limits", lambda c: Reply(200), counts_as_limits=True)
+        return Route("limits", api_sobjects.limits)
     if head == "sobjects":
         return _sobjects(method, tail, defs)
+    if head == "composite" and not tail and method == "POST":
+        return Route("composite", lambda c: api_composite.run(c, lambda m, p: resolve(m, p, defs, cursors)))
     if head == "composite" and tail and tail[0] == "sobjects":
         return _collections(method, tail[1:], defs)
     raise not_found()

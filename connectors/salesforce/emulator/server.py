@@ -21,7 +21,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.hubspot.emulator.faults import Fault, FaultPlan
-from connectors.salesforce.emulator import api_sobjects, auth, schema
+from connectors.salesforce.emulator import auth, schema
 from connectors.salesforce.emulator.api_query import Cursors
 from connectors.salesforce.emulator.call import Call, Reply, Stats
 from connectors.salesforce.emulator.clock import Clock, format_datetime, parse_datetime
@@ -328,9 +328,9 @@ class SalesforceEmulator:
         body = _parse_json(raw_body)
         with self.store.lock:
             self._expire_recycle_bin()
-            call = Call(method, version, query, body, headers, settings, self.store, self.stats)
+            call = Call(method, version, query, body, headers, settings, self.store, self.stats, used)
             try:
-                reply = (api_sobjects.limits(call, used) if route.counts_as_limits else route.handler(call))
+                reply = route.handler(call)
             except SalesforceError as exc:
                 exc.headers.update(limit_header)
                 raise

@@ -112,24 +112,30 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Writes inside are undone if the block raises (nested use joins the outer one)."""
-        if self._undo is not None:
-            yield
-            return
-        self._undo = []
+        """Writes inside are undone if the block raises; a nested block is a savepoint inside the outer one."""
+        outer = self._undo is None
+        if self._undo is None:
+            self._undo = []
+        mark = len(self._undo)
         try:
             yield
         except BaseException:
-            for object_name, record_id, before in reversed(self._undo):
-                current = self.rows[object_name].pop(record_id, None)
-                if current is not None:
-                    self._indexed(object_name, current, add=False)
-                if before is not None:
-                    self.rows[object_name][record_id] = before
-                    self._indexed(object_name, before, add=True)
+            self._rollback_to(mark)
             raise
         finally:
-            self._undo = None
+            if outer:
+                self._undo = None
+
+    def _rollback_to(self, mark: int) -> None:
+        assert self._undo is not None
+        while len(self._undo) > mark:
+            object_name, record_id, before = self._undo.pop()
+            current = self.rows[object_name].pop(record_id, None)
+            if current is not None:
+                self._indexed(object_name, current, add=False)
+            if before is not None:
+                self.rows[object_name][record_id] = before
+                self._indexed(object_name, before, add=True)
 
     def _remember(self, object_name: str, record_id: str) -> None:
         if self._undo is not None:
