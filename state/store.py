@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
@@ -140,6 +141,10 @@ class StateStore:
     def _prepare(self) -> None:
         try:
             with self.engine.begin() as conn:
+                if not self.readonly:
+                    # Take the write lock before looking: two processes opening a new file at once
+                    # would otherwise both find no schema and both try to create it.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 tables = _tables(conn)
                 if "meta" not in tables:
                     if self.readonly and tables:
@@ -690,13 +695,27 @@ def _engine(path: Path, readonly: bool, lock_timeout: float) -> Engine:
     return engine
 
 
+def _set_wal(cur: Any, lock_timeout: float) -> None:
+    """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while another
+    process is creating or switching the same new file, so this waits out ``lock_timeout`` itself."""
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _pragmas(engine: Engine, readonly: bool, lock_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         if not readonly:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur, lock_timeout)
             # NORMAL in WAL mode survives any process crash (kill -9); only an OS
             # crash or power cut can lose the last transactions, never corrupt.
             cur.execute("PRAGMA synchronous=NORMAL")

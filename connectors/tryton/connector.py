@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -97,10 +96,13 @@ class TrytonConnector(Connector):
             (self.opportunities.plain if entity == "project" else self.parties.plain[entity]).types()
 
     def account_identity(self) -> dict[str, str]:
-        """The server and database this connector reaches (Tryton has no account id of its own)."""
-        parts = urlsplit(self.ts.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return {"server": f"{(parts.hostname or '').lower()}:{port}", "database": self.ts.database}
+        """The database this connector reaches.
+
+        Tryton has no account id of its own, so the database name stands for the account.
+        The server's address is left out on purpose: a proxy, a load balancer or a move to
+        another host changes it while the data stays the same.
+        """
+        return {"database": self.ts.database}
 
     def describe(self) -> dict[str, Any]:
         prefs = self.client.preferences()

@@ -97,4 +97,4 @@ def test_a_listing_nested_100000_deep_fails_typed(tmp_path: Path) -> None:
         seed_contacts(world, 1)
         proxy.add(LIST, faults.Nest(100_000), method="GET")
         ran = run_syncd(world, "reconcile", timeout=90)
-    assert_failed_run(world, ran, 75, "not valid JSON", "side=external", "/contacts")
+    assert_failed_run(world, ran, 75, "nested too deeply", "side=external", "/contacts")

@@ -44,10 +44,13 @@ def test_hubspot_reports_the_portal_id_of_account_info(portal: int) -> None:
         assert emu.stats.by_route["account-info"] == 1
 
 
-def test_tryton_reports_its_server_and_database() -> None:
+def test_tryton_reports_its_database_not_the_address_it_is_reached_at() -> None:
     conn = TrytonConnector(TrytonSettings(url="https://ERP.example.com/", database="acme", username="u",
                                           password="p"), CTX)
-    assert conn.account_identity() == {"server": "erp.example.com:443", "database": "acme"}
+    assert conn.account_identity() == {"database": "acme"}
+    moved = TrytonConnector(TrytonSettings(url="http://127.0.0.1:8000/", database="acme", username="u",
+                                           password="p"), CTX)
+    assert moved.account_identity() == conn.account_identity()
 
 
 def test_memory_reports_its_backend_and_file(tmp_path: Path) -> None:
