@@ -3,10 +3,10 @@
 Each step is a function over plain data that returns what it decided (pairs, records
 held back, errors) and mutates nothing it was given, so each can be tested alone:
 
-0. :func:`find_takeovers`: a record whose join marker names a linked (or tombstoned)
-   record whose own counterpart is gone takes that counterpart's place. This is how a
-   link heals when Cloze merges a person into a duplicate that keeps the App Link,
-   when a record comes back under another id, or when a deleted record is restored.
+0. :func:`find_takeovers`: a record whose join marker (or, lacking any marker, match
+   key) names the survivor of a link whose own record is gone takes that record's
+   place. This is how a link heals when Cloze merges a person into a duplicate, when a
+   record comes back under another id, or when a deleted record is restored.
 1. :func:`join_by_markers`: a Cloze record's App Link ``(app_id, X)`` or an external
    record's stored Cloze identity names its counterpart.
 2. :func:`match_by_rule`: the entity's match rules (e-mail, domain...), only when
@@ -98,69 +98,119 @@ class Takeover:
 
 @dataclass
 class Takeovers:
+    """Links healed by a take-over, links held because the evidence is disputed, and why."""
+
     found: list[Takeover] = field(default_factory=list)
+    contested: set[int] = field(default_factory=set)
+    disputed: set[tuple[Side, str]] = field(default_factory=set)  # claimers reported, held this run
     errors: list[PlanError] = field(default_factory=list)
 
     def links(self) -> set[int]:
-        return {t.link.id for t in self.found}
+        """Links the plan must leave to the take-overs: healed, or held while disputed."""
+        return {t.link.id for t in self.found} | self.contested
 
     def claimers(self, side: Side) -> set[str]:
         return {t.claimer.id for t in self.found if t.side == side}
 
+    def held(self, side: Side) -> set[str]:
+        """Claimers whose claim is disputed: reported here, neither paired nor created this run."""
+        return {rid for s, rid in self.disputed if s == side}
 
-def _vacant(link: LinkState, side: Side, obs: Observation) -> bool:
-    """The link has no live record on ``side``: a tombstone's deleted side, or a record known gone."""
-    return record_state(link.id_on(side), obs, side) == "gone"
 
+def vacancies(links: Iterable[LinkState], obs: Observation) -> dict[tuple[Side, str], LinkState]:
+    """``(side, id of the seen survivor on the other side)`` -> link, for links whose ``side`` record is gone.
 
-def find_takeovers(links: Iterable[LinkState], obs: Observation, app_id: str) -> Takeovers:
-    """Unlinked records whose marker names the survivor of a link whose own record is gone.
-
-    The evidence must be unambiguous: the claimer is the only unlinked record naming the
-    target, it names nothing else, the link's record on the claimer's side is gone (or
-    the link is a tombstone whose deleted side is the claimer's), and the target's own
-    markers name nothing but the claimer or records that no longer exist. Where several
-    records claim one target, each is reported and nothing is relinked.
+    That is a tombstone's deleted side, or an active link's record known to be gone.
     """
-    result = Takeovers()
-    by_side: dict[Side, dict[str, LinkState]] = {"cloze": {}, "external": {}}
+    out: dict[tuple[Side, str], LinkState] = {}
     for link in links:
-        for side in OTHER:
-            rid = link.id_on(side)
-            if rid:
-                by_side[side][rid] = link
+        for side, other in OTHER.items():
+            survivor = link.id_on(other)
+            if survivor and survivor in obs.records(other) and record_state(link.id_on(side), obs, side) == "gone":
+                out[(side, survivor)] = link
+    return out
+
+
+def _claims(
+    side: Side,
+    vacant: Mapping[tuple[Side, str], LinkState],
+    obs: Observation,
+    linked_ids: Collection[str],
+    app_id: str,
+    match_on: Sequence[str],
+) -> dict[str, tuple[str, list[Canon]]]:
+    """Survivor id -> (how, unlinked records of ``side`` that claim it).
+
+    A claim by marker (the record's one join marker names the survivor) outranks a claim
+    by match rule (a record with no marker shares a match key with an active link's survivor).
+    """
+    by_marker: dict[str, list[Canon]] = defaultdict(list)
+    by_rule: dict[str, list[Canon]] = defaultdict(list)
+    other = OTHER[side]
+    unlinked = [c for c in obs.records(side).values() if c.id not in linked_ids]
+    for canon in unlinked:
+        targets = marker_targets(canon, side, app_id)
+        if len(targets) == 1 and (side, targets[0]) in vacant:
+            by_marker[targets[0]].append(canon)
+    for (vacant_side, survivor), link in vacant.items():
+        if vacant_side != side or survivor in by_marker or link.status != "active":
+            continue  # a tombstone's survivor stays unpaired unless a marker names it
+        target = obs.records(other)[survivor]
+        for canon in unlinked:
+            if not marker_targets(canon, side, app_id) and any(
+                    canon.match_keys.get(rule, frozenset()) & target.match_keys.get(rule, frozenset())
+                    for rule in match_on):
+                by_rule[survivor].append(canon)
+    out = {t: ("marker", c) for t, c in by_marker.items()}
+    out.update({t: ("rule", c) for t, c in by_rule.items()})
+    return out
+
+
+def find_takeovers(
+    links: Iterable[LinkState], obs: Observation, app_id: str, match_on: Sequence[str] = (),
+) -> Takeovers:
+    """Unlinked records that take the place of a link's vanished record beside its survivor.
+
+    The evidence must be unambiguous: the link's record on the claimer's side is gone
+    (or the link is a tombstone whose deleted side is the claimer's); the claimer is the
+    only unlinked record naming the survivor by its join marker (or, with no marker
+    anywhere, the only one sharing a match key with an active link's survivor) and
+    claims no other survivor; and the survivor's own marker names nothing but the
+    claimer or records that no longer exist. Where several records claim one survivor,
+    or the survivor names another live record, each claimer is reported and the link is
+    left as it is (nothing is deleted while the evidence is disputed).
+    """
+    links = list(links)
+    result = Takeovers()
+    vacant = vacancies(links, obs)
     for side, other in OTHER.items():
-        claims: dict[str, list[Canon]] = defaultdict(list)
-        for canon in obs.records(side).values():
-            if canon.id in by_side[side]:
-                continue
-            targets = marker_targets(canon, side, app_id)
-            if len(targets) == 1 and targets[0] in by_side[other] and targets[0] in obs.records(other):
-                claims[targets[0]].append(canon)
-        for target_id, claimers in sorted(claims.items()):
-            link = by_side[other][target_id]
-            if not _vacant(link, side, obs):
-                continue  # the linked record is still there: a real collision, reported by the marker join
-            if len(claimers) > 1:
-                names = ", ".join(sorted(c.id for c in claimers))
-                for canon in sorted(claimers, key=lambda c: c.id):
+        linked_ids = {rid for link in links if (rid := link.id_on(side))}
+        claims = _claims(side, vacant, obs, linked_ids, app_id, match_on)
+        claimed_by: dict[str, int] = defaultdict(int)
+        for _, claimers in claims.values():
+            for canon in claimers:
+                claimed_by[canon.id] += 1
+        for survivor, (how, claimers) in sorted(claims.items()):
+            link = vacant[(side, survivor)]
+            gone = link.id_on(side) or "(deleted)"
+            ids = sorted(c.id for c in claimers)
+            target = obs.records(other)[survivor]
+            rivals = [rid for rid in marker_targets(target, other, app_id)
+                      if rid not in ids and record_state(rid, obs, side) != "gone"]
+            if len(claimers) > 1 or claimed_by[claimers[0].id] > 1 or rivals:
+                result.contested.add(link.id)
+                if rivals:
+                    why = f"whose own join marker names {side} record {rivals[0]}; clear the wrong marker"
+                else:
+                    why = f"claimed by {', '.join(ids)}; merge the duplicates"
+                code = "marker_collision" if how == "marker" else "ambiguous_match"
+                for rid in ids:
+                    result.disputed.add((side, rid))
                     result.errors.append(PlanError(
-                        side, canon.id,
-                        f"its join marker names {other} record {target_id}, whose linked {side} record "
-                        f"{link.id_on(side) or '(deleted)'} is gone, but {len(claimers)} {side} records claim it "
-                        f"({names}); merge the duplicates", "marker_collision"))
+                        side, rid, f"names by {how} {other} record {survivor}, whose linked {side} record {gone} "
+                                   f"is gone, {why}", code))
                 continue
-            [claimer] = claimers
-            target = obs.records(other)[target_id]
-            back = marker_targets(target, other, app_id)
-            rivals = [rid for rid in back if rid != claimer.id and record_state(rid, obs, side) != "gone"]
-            if rivals:
-                result.errors.append(PlanError(
-                    side, claimer.id,
-                    f"its join marker names {other} record {target_id}, whose own marker names {side} record "
-                    f"{rivals[0]}; clear the wrong marker", "marker_collision"))
-                continue
-            result.found.append(Takeover(link, side, claimer, target))
+            result.found.append(Takeover(link, side, claimers[0], target))
     return result
 
 

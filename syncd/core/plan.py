@@ -94,7 +94,7 @@ def plan_entity(
             for fname, message in canon.problems.items():
                 plan.field_problems.append((side, canon.id, fname, message))
 
-    takeovers = pairing.find_takeovers(links, obs, app_id)
+    takeovers = pairing.find_takeovers(links, obs, app_id, mapping.match_on)
     plan.errors.extend(takeovers.errors)
     for takeover in takeovers.found:
         c, e = takeover.pair()
@@ -120,7 +120,8 @@ def plan_entity(
     linked: dict[Side, list[Canon]] = {}
     for side in SIDES:
         held = links_by[side].keys() | takeovers.claimers(side)
-        free[side] = {rid: r for rid, r in obs.records(side).items() if rid not in held}
+        free[side] = {rid: r for rid, r in obs.records(side).items()
+                      if rid not in held and rid not in takeovers.held(side)}
         linked[side] = [r for rid, r in obs.records(side).items() if rid in held and rid not in doomed[side]]
     _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
     return plan

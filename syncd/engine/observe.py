@@ -127,6 +127,7 @@ def complete(
     by_external = {l.external_id: l for l in links if l.external_id}
 
     # New records: find a counterpart by marker or match rule before anything is created.
+    named: dict[Side, set[str]] = {"cloze": set(), "external": set()}  # records new ones name or match
     for side, own, other_side in (("cloze", obs.cloze, "external"), ("external", obs.external, "cloze")):
         linked = by_cloze if side == "cloze" else by_external
         other: Connector = conns[other_side]  # type: ignore[index]
@@ -136,6 +137,7 @@ def complete(
             marker_ids = _marker_targets(canon, side, app_id)
             if marker_ids:
                 reads += add_by_id(obs, other_side, other, entity, marker_ids, mapping)  # type: ignore[arg-type]
+                named[other_side].update(marker_ids)  # type: ignore[index]
                 continue
             found = other.find_linked(entity, canon.id)
             if found is not None:
@@ -143,7 +145,16 @@ def complete(
                 continue
             for rule in mapping.match_on:
                 for key in canon.match_keys.get(rule, ()):
-                    reads += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)  # type: ignore[arg-type]
+                    matches = other.lookup(entity, match_field(rule), key)
+                    reads += _add(obs, other_side, matches, mapping)  # type: ignore[arg-type]
+                    named[other_side].update(r.id for r in matches)  # type: ignore[index]
+
+    # Such a named record may be linked to a record that is gone (merged away, or back under
+    # a new id), whose place the new record takes: read the link's own record so the plan can tell.
+    for side, other_side in (("cloze", "external"), ("external", "cloze")):
+        theirs = by_external if side == "cloze" else by_cloze
+        holders = [link.id_on(side) for rid in sorted(named[other_side]) if (link := theirs.get(rid)) is not None]  # type: ignore[index]
+        reads += add_by_id(obs, side, conns[side], entity, [h for h in holders if h], mapping)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.
