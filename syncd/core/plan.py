@@ -112,9 +112,6 @@ def plan_entity(
         if action is not None:
             plan.actions.append(action)
 
-    # Records this plan deletes no longer stand in the way of a new record with the same e-mail.
-    doomed: dict[Side, set[str | None]] = {"cloze": {a.cloze_id for a in plan.actions if a.kind == "delete_cloze"},
-              "external": {a.external_id for a in plan.actions if a.kind == "delete_external"}}
     links_by: dict[Side, dict[str, LinkState]] = {"cloze": by_cloze, "external": by_external}
     free: dict[Side, dict[str, Canon]] = {}
     linked: dict[Side, list[Canon]] = {}
@@ -122,7 +119,8 @@ def plan_entity(
         held = links_by[side].keys() | takeovers.claimers(side)
         free[side] = {rid: r for rid, r in obs.records(side).items()
                       if rid not in held and rid not in takeovers.held(side)}
-        linked[side] = [r for rid, r in obs.records(side).items() if rid in held and rid not in doomed[side]]
+        # A record this plan deletes is a take-over's survivor, so nothing unlinked shares its keys here.
+        linked[side] = [r for rid, r in obs.records(side).items() if rid in held]
     _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
     return plan
 
