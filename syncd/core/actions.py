@@ -26,10 +26,10 @@ class LinkState:
     base_external: Mapping[str, Value] | None = None
 
     def base(self, side: Side) -> Mapping[str, Value] | None:
-        return self.base_cloze if side == "cloze" else self.base_external
+        return {"cloze": self.base_cloze, "external": self.base_external}[side]
 
     def id_on(self, side: Side) -> str | None:
-        return self.cloze_id if side == "cloze" else self.external_id
+        return {"cloze": self.cloze_id, "external": self.external_id}[side]
 
 
 @dataclass
@@ -43,10 +43,10 @@ class Observation:
     complete: bool = False
 
     def records(self, side: Side) -> dict[str, Canon]:
-        return self.cloze if side == "cloze" else self.external
+        return {"cloze": self.cloze, "external": self.external}[side]
 
     def gone(self, side: Side) -> set[str]:
-        return self.cloze_gone if side == "cloze" else self.external_gone
+        return {"cloze": self.cloze_gone, "external": self.external_gone}[side]
 
 
 @dataclass

@@ -410,8 +410,7 @@ def creatable(
     hold: Mapping[tuple[str, str], int],
 ) -> list[Canon]:
     """Unlinked records of ``side`` that may be created on the other side, by id."""
-    allowed = mapping.create_in_external if side == "cloze" else mapping.create_in_cloze
-    if not allowed:
+    if not {"cloze": mapping.create_in_external, "external": mapping.create_in_cloze}[side]:
         return []
     return [c for c in sorted(records.values(), key=lambda r: r.id)
             if c.id not in blocked and passes_filters(c, mapping) and not held_since(hold, side, c)]

@@ -138,8 +138,7 @@ def _plan_link(
 
     if link.status != "active":
         # A tombstone: the survivor stays unpaired. Forget it once the survivor is gone too.
-        survivor_gone = (link.cloze_id is None or c_state == "gone") and (link.external_id is None or e_state == "gone")
-        return Action("forget", link_id=link.id) if survivor_gone else None
+        return Action("forget", link_id=link.id) if c_state == e_state == "gone" else None  # a missing id is gone
 
     if c_state == "seen" and e_state == "seen":
         assert link.cloze_id and link.external_id

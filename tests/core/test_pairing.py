@@ -387,3 +387,45 @@ def test_vacancies_name_the_side_whose_record_is_gone() -> None:
     obs = observe([rec("c1"), rec("c4")], [rec("x2"), rec("x3")], complete=True)
     assert pairing.vacancies(links, obs) == {("external", "c1"): links[0], ("cloze", "x2"): links[1],
                                              ("cloze", "x3"): links[2], ("external", "c4"): links[3]}
+
+
+def test_the_marker_join_goes_on_after_a_record_without_marker_and_after_a_pair() -> None:
+    c1, c2, c3 = rec("c1"), rec("c2", links=["x2"]), rec("c3", links=["x3"])
+    x2, x3 = rec("x2"), rec("x3")
+    out = joined([c1, c2, c3], [x2, x3, rec("x4", ref="c9")])
+    assert out.pairs == [(c2, x2), (c3, x3)]
+    assert codes(out.errors) == [("external", "x4", "stale_cloze_ref")]
+
+
+def test_the_marker_join_goes_on_after_an_external_record_already_paired() -> None:
+    c1 = rec("c1", links=["x1"])
+    x1, x2 = rec("x1", ref="c1"), rec("x2", ref="c1")
+    out = joined([c1], [x1, x2])
+    assert out.pairs == [(c1, x1)]
+    assert codes(out.errors) == [("external", "x2", "stale_cloze_ref")], "c1 is taken: x2 names no free record"
+
+
+def test_an_external_collision_with_a_tombstone_says_deleted() -> None:
+    out = joined([], [rec("x2", ref="c1")], linked_c={"c1": link(1, "c1", None, status="unlinked")})
+    assert out.errors[0].message.endswith("(deleted)")
+
+
+def test_linked_clashes_go_on_after_a_held_record() -> None:
+    free = {"x0": rec("x0", emails=["a@x.com"]), "x1": rec("x1", emails=["a@x.com"])}
+    assert codes(pairing.linked_clashes("email", free, {"x0"}, {"a@x.com": "c7"})) == [("external", "x1", "duplicate")]
+
+
+def test_three_twins_name_each_other() -> None:
+    records = [rec(f"x{i}", phones=["+1555"]) for i in (1, 2, 3)]
+    _, errors = pairing.twins(records, "external", {"phones"})
+    assert errors[0].message.startswith("shares phone '+1555' with x2, x3 on the same side")
+
+
+def test_link_and_observation_read_each_side() -> None:
+    lk = link(1, "c1", "x1", values={"first": "a"})
+    assert (lk.id_on("cloze"), lk.id_on("external")) == ("c1", "x1")
+    obs = observe([rec("c1")], [rec("x1")], cloze_gone=["c9"], external_gone=["x9"])
+    assert set(obs.records("cloze")) == {"c1"} and set(obs.records("external")) == {"x1"}
+    assert obs.gone("cloze") == {"c9"} and obs.gone("external") == {"x9"}
+    with pytest.raises(KeyError):
+        obs.records("other")  # type: ignore[arg-type]

@@ -292,3 +292,102 @@ def test_a_record_at_rest_holds_its_base_and_its_marker() -> None:
     assert not at_rest(lk, rec("c1", links=["x1"], problems={"first": "bad"}), "cloze", APP)
     assert not at_rest(link(1, "c1", "x1"), c, "cloze", APP)
     assert not at_rest(link(1, "c1", "x1", values={"first": "Ann"}), c, "cloze", APP), "a field not in the base"
+
+
+# -- details the outcomes above depend on -------------------------------------------------
+
+
+def test_the_plan_names_its_entity_and_each_links_id() -> None:
+    p = plan([link(4, "c1", None, status="unlinked")], [], [])
+    assert p.entity == "person" and [a.link_id for a in p.actions] == [4]
+
+
+def test_every_link_is_planned_after_one_seen_from_both_sides() -> None:
+    c = rec("c1", links=["x1"])
+    lk = link(1, "c1", "x1", values=base(c))
+    p = plan([lk, link(2, None, "x9", status="unlinked")], [c], [rec("x1", ref="c1")])
+    assert [(a.kind, a.link_id) for a in p.actions] == [("forget", 2)]
+
+
+def test_every_link_is_planned_after_a_take_over() -> None:
+    old = rec("c1", links=["x1"])
+    p = plan([link(1, "c1", "x1", values=base(old)), link(2, "c5", "x5")], [rec("c2", links=["x1"])],
+             [rec("x1", ref="c1")])
+    assert sorted((a.kind, a.link_id) for a in p.actions) == [("forget", 2), ("sync", 1)]
+
+
+def test_a_merge_uses_the_links_bases_and_each_sides_time() -> None:
+    old = rec("c1", links=["x1"])
+    c = rec("c1", first="Cloze", links=["x1"], modified=1)
+    x = rec("x1", first="External", ref="c1", modified=2)
+    a = only(plan([link(1, "c1", "x1", values=base(old))], [c], [x]))
+    assert a.merge is not None and a.merge.cloze_patch == {"first": "External"} and a.merge.external_patch == {}
+    assert [(k.field, k.outcome) for k in a.merge.conflicts] == [("first", "external")]
+    a = only(plan([link(1, "c1", "x1", values=base(old))], [rec("c1", first="Cloze", links=["x1"], modified=3)], [x]))
+    assert a.merge is not None and a.merge.external_patch == {"first": "Cloze"}
+
+
+def test_a_one_side_edit_is_no_conflict_because_the_base_is_used() -> None:
+    old = rec("c1", links=["x1"])
+    a = only(plan([link(1, "c1", "x1", values=base(old))], [rec("c1", first="Annie", links=["x1"])],
+                  [rec("x1", ref="c1")]))
+    assert a.merge is not None and a.merge.conflicts == [] and a.merge.external_patch == {"first": "Annie"}
+    assert a.merge.cloze_patch == {}
+
+
+def test_a_field_unreadable_on_either_side_is_not_merged() -> None:
+    old = rec("c1", links=["x1"])
+    lk = link(1, "c1", "x1", values=base(old))
+    for c_problems, x_problems in (({"first": "bad"}, {}), ({}, {"first": "bad"})):
+        a = only(plan([lk], [rec("c1", first="Annie", emails=["n@x.com"], links=["x1"], problems=c_problems)],
+                      [rec("x1", first="Anna", ref="c1", problems=x_problems)]))
+        assert a.merge is not None and "first" not in a.merge.cloze_patch and "first" not in a.merge.external_patch
+        assert "emails" in a.merge.external_patch
+
+
+def test_a_missing_app_link_alone_is_written() -> None:
+    c, x = rec("c1"), rec("x1", ref="c1")
+    a = only(plan([link(1, "c1", "x1", values=base(c))], [c], [x]))
+    assert a.add_app_link and not a.set_cloze_ref
+    c, x = rec("c1", links=["x1"]), rec("x1")
+    a = only(plan([link(1, "c1", "x1", values=base(c))], [c], [x]))
+    assert a.set_cloze_ref and not a.add_app_link
+
+
+def test_a_pair_joined_by_its_markers_needs_no_new_marker() -> None:
+    a = only(plan([], [rec("c1", links=["x1"])], [rec("x1", ref="c1")]))
+    assert (a.kind, a.add_app_link, a.set_cloze_ref) == ("sync", False, False)
+
+
+def test_creates_carry_their_sources_problems_on_either_side() -> None:
+    p = plan([], [], [rec("x1", problems={"phones": "bad"})])
+    assert only(p).source_problems == {"phones": "bad"}
+
+
+def test_twin_errors_name_the_side_and_record() -> None:
+    xs = [rec("x1", phones=["+1555"]), rec("x2", phones=["+1555"])]
+    p = plan([], [], xs, merges_on_create={"cloze": {"phones"}})
+    assert codes(p) == [("external", "x1", "duplicate_on_side"), ("external", "x2", "duplicate_on_side")]
+    cs = [rec("c1", phones=["+1555"]), rec("c2", phones=["+1555"])]
+    p = plan([], cs, [], merges_on_create={"external": {"phones"}})
+    assert codes(p) == [("cloze", "c1", "duplicate_on_side"), ("cloze", "c2", "duplicate_on_side")]
+
+
+def test_at_rest_reads_the_base_of_the_records_own_side() -> None:
+    from syncd.core.actions import LinkState
+
+    c, x = rec("c1", links=["x1"]), rec("x1", first="Other", ref="c1")
+    lk = LinkState(1, "c1", "x1", "active", base(c), base(x))
+    assert at_rest(lk, c, "cloze", APP) and at_rest(lk, x, "external", APP)
+    assert not at_rest(lk, x, "cloze", APP) and not at_rest(lk, c, "external", APP)
+
+
+def test_update_beats_delete_reads_the_survivors_own_base() -> None:
+    from syncd.core.actions import LinkState
+
+    c = rec("c1", first="Same")
+    lk = LinkState(1, "c1", "x1", "active", base(c), {**base(c), "first": "Different"})
+    assert only(plan([lk], [c], [], policy="delete")).kind == "delete_cloze"
+    x = rec("x1", first="Same")
+    lk = LinkState(1, "c1", "x1", "active", {**base(x), "first": "Different"}, base(x))
+    assert only(plan([lk], [], [x], policy="delete")).kind == "delete_external"
