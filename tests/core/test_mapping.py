@@ -60,7 +60,7 @@ def test_configured_fields_directions_policies_and_flags() -> None:
     assert title is not None and (title.direction, title.policy) == ("both", "cloze_wins")
     assert m.rule("notes") is None
     assert m.match_on == ("email", "phone") and not m.create_in_cloze and m.create_in_external
-    assert (m.filter_segments, m.filter_stages, m.filter_tags) == ({"customer"}, {"lead"}, {"VIP"})
+    assert (m.filter_segments, m.filter_stages, m.filter_tags) == (frozenset({"customer"}), frozenset({"lead"}), frozenset({"VIP"}))
 
 
 def test_an_explicit_empty_match_list_matches_nothing() -> None:

@@ -6,6 +6,9 @@ import pytest
 
 from syncd.core import pairing
 from syncd.core.actions import PlanError
+from connectors.model import Side
+from syncd.core.actions import LinkState
+from syncd.core.mapping import Canon
 from tests.core.build import APP, link, mapping, observe, rec
 
 
@@ -55,10 +58,10 @@ def test_a_free_target_outranks_a_linked_one_for_the_same_id() -> None:
     assert pairing.marker_verdict(("x",), free=(), linked={"x"}, known_gone={"x"}, complete=True) == "collision"
 
 
-def joined(cloze: list, external: list, *, linked_c: dict | None = None, linked_e: dict | None = None,
-           complete: bool = True, **gone: list[str]) -> pairing.Joined:
+def joined(cloze: list[Canon], external: list[Canon], *, linked_c: dict[str, LinkState] | None = None,
+           linked_e: dict[str, LinkState] | None = None, complete: bool = True, **gone: list[str]) -> pairing.Joined:
     obs = observe(cloze, external, complete=complete, **gone)
-    free = {"cloze": {c.id: c for c in cloze}, "external": {e.id: e for e in external}}
+    free: dict[Side, dict[str, Canon]] = {"cloze": {c.id: c for c in cloze}, "external": {e.id: e for e in external}}
     return pairing.join_by_markers(free, {"cloze": linked_c or {}, "external": linked_e or {}}, obs, APP)
 
 
@@ -76,7 +79,7 @@ def test_a_cloze_identity_pairs_its_cloze_record() -> None:
 
 def test_join_by_markers_leaves_its_inputs_alone() -> None:
     c, x = rec("c1", links=["x1"]), rec("x1")
-    free = {"cloze": {"c1": c}, "external": {"x1": x}}
+    free: dict[Side, dict[str, Canon]] = {"cloze": {"c1": c}, "external": {"x1": x}}
     pairing.join_by_markers(free, {"cloze": {}, "external": {}}, observe([c], [x]), APP)
     assert free == {"cloze": {"c1": c}, "external": {"x1": x}}
 
@@ -141,7 +144,8 @@ def test_a_record_held_back_by_its_app_links_can_still_be_named_by_an_external_r
 # -- match rules ------------------------------------------------------------------------
 
 
-def match(cloze: list, external: list, *, blocked_c: set[str] = frozenset(), blocked_e: set[str] = frozenset(),
+def match(cloze: list[Canon], external: list[Canon], *, blocked_c: frozenset[str] = frozenset(),
+          blocked_e: frozenset[str] = frozenset(),
           linked_keys: dict[str, str] | None = None, rule: str = "email") -> pairing.Matched:
     return pairing.match_by_rule(rule, {c.id: c for c in cloze}, {e.id: e for e in external},
                                  set(blocked_c), set(blocked_e), linked_keys or {})
@@ -177,7 +181,7 @@ def test_a_rival_through_another_key_of_the_candidate_holds_both_back() -> None:
 
 
 def test_a_candidate_already_held_back_holds_the_record_back_too() -> None:
-    out = match([rec("c1", emails=["a@x.com"])], [rec("x1", emails=["a@x.com"])], blocked_e={"x1"})
+    out = match([rec("c1", emails=["a@x.com"])], [rec("x1", emails=["a@x.com"])], blocked_e=frozenset({"x1"}))
     assert codes(out.errors) == [("cloze", "c1", "ambiguous_match")]
     assert out.errors[0].message == "matches by email a record held back as ambiguous; merge the duplicates"
     assert out.blocked_cloze == {"c1"} and out.blocked_external == set()
@@ -200,7 +204,7 @@ def test_a_linked_owner_does_not_stop_a_free_candidate() -> None:
 def test_records_without_keys_or_held_back_are_not_matched() -> None:
     x = rec("x1", emails=["a@x.com"])
     assert match([rec("c1")], [x]).pairs == []
-    out = match([rec("c1", emails=["a@x.com"])], [x], blocked_c={"c1"})
+    out = match([rec("c1", emails=["a@x.com"])], [x], blocked_c=frozenset({"c1"}))
     assert out.pairs == [] and out.errors == [] and out.blocked_cloze == set()
     assert match([rec("c1", phones=["1"])], [rec("x1", phones=["1"])], rule="email").pairs == []
 
@@ -273,7 +277,7 @@ def test_no_twins_toward_a_side_that_does_not_merge_or_not_by_that_field() -> No
 # -- take-overs -------------------------------------------------------------------------
 
 
-def takeovers(links: list, cloze: list, external: list, *, match_on: tuple[str, ...] = ("email",),
+def takeovers(links: list[LinkState], cloze: list[Canon], external: list[Canon], *, match_on: tuple[str, ...] = ("email",),
               complete: bool = True, **gone: list[str]) -> pairing.Takeovers:
     return pairing.find_takeovers(links, observe(cloze, external, complete=complete, **gone), APP, match_on)
 

@@ -8,10 +8,12 @@ import pytest
 
 from syncd.core.actions import Action, EntityPlan
 from syncd.core.plan import _changed_since, at_rest, plan_entity
+from syncd.core.actions import LinkState
+from syncd.core.mapping import Canon
 from tests.core.build import APP, base, link, mapping, observe, rec
 
 
-def plan(links: list, cloze: list, external: list, *, policy: str = "unlink", complete: bool = True,
+def plan(links: list[LinkState], cloze: list[Canon], external: list[Canon], *, policy: str = "unlink", complete: bool = True,
          **kw: Any) -> EntityPlan:
     gone = {k: kw.pop(k) for k in ("cloze_gone", "external_gone") if k in kw}
     m = kw.pop("m", mapping())
@@ -258,7 +260,7 @@ def test_blocked_records_are_not_created() -> None:
 
 
 @pytest.mark.parametrize("merges,created", [({}, 2), ({"cloze": {"phones"}}, 0), ({"external": {"phones"}}, 2)])
-def test_twins_are_held_back_only_toward_a_side_that_merges_on_create(merges: dict, created: int) -> None:
+def test_twins_are_held_back_only_toward_a_side_that_merges_on_create(merges: dict[str, set[str]], created: int) -> None:
     xs = [rec("x1", emails=["a@x.com"], phones=["+1555"]), rec("x2", emails=["b@x.com"], phones=["+1555"])]
     p = plan([], [], xs, merges_on_create=merges)
     assert p.count("create_cloze") == created
@@ -266,7 +268,7 @@ def test_twins_are_held_back_only_toward_a_side_that_merges_on_create(merges: di
 
 
 @pytest.mark.parametrize("merges,created", [({}, 2), ({"external": {"phones"}}, 0), ({"cloze": {"phones"}}, 2)])
-def test_cloze_twins_are_held_back_only_toward_an_external_side_that_merges(merges: dict, created: int) -> None:
+def test_cloze_twins_are_held_back_only_toward_an_external_side_that_merges(merges: dict[str, set[str]], created: int) -> None:
     cs = [rec("c1", emails=["a@x.com"], phones=["+1555"]), rec("c2", emails=["b@x.com"], phones=["+1555"])]
     p = plan([], cs, [], merges_on_create=merges)
     assert p.count("create_external") == created
@@ -374,8 +376,6 @@ def test_twin_errors_name_the_side_and_record() -> None:
 
 
 def test_at_rest_reads_the_base_of_the_records_own_side() -> None:
-    from syncd.core.actions import LinkState
-
     c, x = rec("c1", links=["x1"]), rec("x1", first="Other", ref="c1")
     lk = LinkState(1, "c1", "x1", "active", base(c), base(x))
     assert at_rest(lk, c, "cloze", APP) and at_rest(lk, x, "external", APP)
@@ -383,8 +383,6 @@ def test_at_rest_reads_the_base_of_the_records_own_side() -> None:
 
 
 def test_update_beats_delete_reads_the_survivors_own_base() -> None:
-    from syncd.core.actions import LinkState
-
     c = rec("c1", first="Same")
     lk = LinkState(1, "c1", "x1", "active", base(c), {**base(c), "first": "Different"})
     assert only(plan([lk], [c], [], policy="delete")).kind == "delete_cloze"

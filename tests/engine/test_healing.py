@@ -26,8 +26,8 @@ def open_codes(world: World) -> list[str]:
     return sorted(e.code or "" for e in world.store.open_errors("p"))
 
 
-def linked_pairs(world: World) -> list[tuple[str | None, str | None]]:
-    return sorted((l.cloze_id, l.external_id) for l in world.links())
+def linked_pairs(world: World) -> list[tuple[str, str]]:
+    return sorted((l.cloze_id or "", l.external_id or "") for l in world.links())
 
 
 @pytest.mark.parametrize("policy", ["unlink", "ignore"])

@@ -240,7 +240,7 @@ class SyncMachine(RuleBasedStateMachine):
         errors = {(e.source_side, e.record_id) for e in open_errors}
         named = {word for e in open_errors for word in re.findall(r"[\w-]+", e.message)}  # named by another's error
         for side in ("cloze", "external"):
-            for rid in self.backend(side).items["person"]:  # type: ignore[arg-type]
+            for rid in self.backend(side).items["person"]:
                 assert rid in kept[side] or (side, rid) in errors or rid in named, \
                     f"{side} record {rid} is neither linked nor reported"
 
