@@ -234,3 +234,41 @@ def test_spec_fields_are_used_as_given() -> None:
     odd = {"first": FieldSpec("first", FieldKind.TEXT)}
     m, problems = build({}, cloze=odd, external=odd)
     assert problems == [] and [r.name for r in m.rules] == ["first"]
+
+
+def test_every_field_is_judged_after_a_skipped_or_faulty_one() -> None:
+    no_company = {k: v for k, v in PERSON.items() if k != "company"}
+    m, problems = build({"fields": {"notes": {"direction": "none"}, "custom.x": {"cloze": "cf"}, "firts": {},
+                                    "title": {"kind": "text"}, "emails": {"values": {"a": "b"}}, "company": {},
+                                    "first": {}}}, external=no_company)
+    assert [r.name for r in m.rules] == ["first"]
+    assert [p.split(":")[0] for p in problems] == ["fields.custom.x", "fields.firts", "fields.title",
+                                                   "fields.emails", "fields.company"]
+
+
+def test_the_path_defaults_to_none() -> None:
+    _, problems = build_entity_mapping("person", EntityConfig.model_validate({"fields": {"firts": {}}}), PERSON, PERSON)
+    assert problems[0].startswith("fields.firts: ")
+
+
+def test_the_mapping_names_its_entity() -> None:
+    assert build({}, entity="company")[0].entity == "company"
+
+
+def test_a_custom_enumeration_reads_and_writes_through_its_value_map() -> None:
+    m, problems = build({"policy": "external_wins", "fields": {"custom.tier": {
+        "cloze": "cf1", "external": "tier", "kind": "enum", "values": {"gold": "g"}}}})
+    assert problems == []
+    rule = m.rule("custom.tier")
+    assert rule is not None and rule.policy == "external_wins" and rule.values == {"gold": "g"}
+    assert to_canonical(record({"custom:tier": "G"}), m, "external").values == {"custom.tier": "gold"}
+    assert to_canonical(record({"custom:cf1": "Gold", "custom:tier": "x"}), m, "cloze").values == {"custom.tier": "gold"}
+    assert to_side({"custom.tier": "gold"}, m, "external") == ({"custom:tier": "g"}, {})
+
+
+def test_reading_and_writing_go_on_after_a_faulty_field() -> None:
+    m, _ = build({"fields": {"segment": {"values": {"customer": "client"}}, "first": {}}})
+    c = to_canonical(record({"segment": "stranger", "first": "Ann"}), m, "external")
+    assert c.values == {"first": "Ann"} and set(c.problems) == {"segment"}
+    out, bad = to_side({"nope": "x", "segment": "vendor", "first": "Ann"}, m, "external")
+    assert out == {"first": "Ann"} and set(bad) == {"segment"}

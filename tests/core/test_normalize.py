@@ -110,3 +110,26 @@ def test_json_round_trip() -> None:
     assert from_json(FieldKind.TAGS, ["a", "b"]) == frozenset({"a", "b"})
     assert from_json(FieldKind.TAGS, None) == frozenset()
     assert from_json(FieldKind.NUMBER, 5) == "5" and from_json(FieldKind.TEXT, None) is None
+
+
+def test_long_text_keeps_its_own_letters_at_the_ends() -> None:
+    assert normalize(FieldKind.LONGTEXT, "X marks\nthe spotX\n") == "X marks\nthe spotX"
+
+
+def test_a_domain_stops_at_its_first_query_mark() -> None:
+    assert norm_domain("acme.com?x?y") == "acme.com"
+
+
+def test_dates_do_not_depend_on_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        evening_utc = datetime(2026, 1, 2, 20, 0, tzinfo=UTC)  # already the 3rd in Tokyo
+        assert normalize(FieldKind.DATE, int(evening_utc.timestamp() * 1000)) == "2026-01-02"
+        assert normalize(FieldKind.DATE, datetime(2026, 1, 2, 23, 30)) == "2026-01-02", "naive: its own date"
+        assert normalize(FieldKind.DATE, evening_utc.astimezone(timezone(timedelta(hours=9)))) == "2026-01-02"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
