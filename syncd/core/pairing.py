@@ -265,8 +265,6 @@ def join_by_markers(
     for side in ("cloze", "external"):
         other = OTHER[side]
         for canon in sorted(left[side].values(), key=lambda r: r.id):
-            if canon.id not in left[side]:
-                continue
             targets = marker_targets(canon, side, app_id)
             verdict = marker_verdict(targets, free=left[other], linked=linked[other],
                                      known_gone=obs.gone(other), complete=obs.complete)

@@ -433,3 +433,61 @@ def test_link_and_observation_read_each_side() -> None:
     assert obs.gone("cloze") == {"c9"} and obs.gone("external") == {"x9"}
     with pytest.raises(KeyError):
         obs.records("other")  # type: ignore[arg-type]
+
+
+def test_a_rival_through_the_records_own_other_key_holds_both_back() -> None:
+    out = match([rec("c1", emails=["a@x.com", "b@x.com"]), rec("c2", emails=["b@x.com"])], [rec("x1", emails=["a@x.com"])])
+    assert out.pairs == [] and out.blocked_cloze == {"c1", "c2"}
+
+
+def test_a_candidate_key_no_cloze_record_holds_is_no_rival() -> None:
+    c, x = rec("c1", emails=["a@x.com"]), rec("x1", emails=["a@x.com", "z@x.com"])
+    assert match([c], [x]).pairs == [(c, x)]
+
+
+def test_matching_goes_on_after_each_kind_of_held_record() -> None:
+    c9 = rec("c9", emails=["n@x.com"])
+    x9 = rec("x9", emails=["n@x.com"])
+    cases = [
+        ([rec("c0", emails=["a@x.com"])], [], {"c0"}, set(), {}),                                   # held before
+        ([rec("c0", emails=["a@x.com"])], [rec("x0", emails=["a@x.com"])], set(), {"x0"}, {}),       # candidate held
+        ([rec("c0", emails=["a@x.com"])], [], set(), set(), {"a@x.com": "x7"}),                      # linked owner
+        ([rec("c0", emails=["a@x.com"]), rec("c1", emails=["a@x.com"])], [rec("x0", emails=["a@x.com"])],
+         set(), set(), {}),                                                                         # ambiguous
+        ([rec("c0")], [], set(), set(), {}),                                                         # no candidate
+    ]
+    for cloze, external, held_c, held_e, linked in cases:
+        out = match([*cloze, c9], [*external, x9], blocked_c=frozenset(held_c), blocked_e=frozenset(held_e),
+                    linked_keys=linked)
+        assert (c9, x9) in out.pairs, (cloze, external)
+
+
+def test_a_record_with_a_marker_elsewhere_does_not_claim_by_rule() -> None:
+    out = takeovers([link(7, "c1", "x1")], [rec("c2", links=["x9"], emails=["a@x.com"])],
+                    [rec("x1", emails=["a@x.com"])])
+    assert out.found == [] and out.errors == []
+
+
+def test_rule_claims_read_every_rule_even_one_a_record_lacks() -> None:
+    out = takeovers([link(7, "c1", "x1")], [rec("c2", emails=["a@x.com"])],
+                    [rec("x1", emails=["a@x.com"], phones=["+1555"])], match_on=("phone", "email"))
+    assert [t.claimer.id for t in out.found] == ["c2"]
+
+
+def test_rule_claims_are_looked_for_after_a_tombstone() -> None:
+    links = [link(1, None, "x0", status="unlinked"), link(7, "c1", "x1")]
+    out = takeovers(links, [rec("c2", emails=["a@x.com"]), rec("c3", emails=["z@x.com"])],
+                    [rec("x0", emails=["z@x.com"]), rec("x1", emails=["a@x.com"])])
+    assert [(t.link.id, t.claimer.id) for t in out.found] == [(7, "c2")]
+
+
+def test_a_disputed_tombstone_says_its_record_was_deleted() -> None:
+    out = takeovers([link(3, "c1", None, status="unlinked")], [rec("c1")], [rec("x1", ref="c1"), rec("x2", ref="c1")])
+    assert out.errors[0].message == ("names by marker cloze record c1, whose linked external record (deleted) is gone, "
+                                     "claimed by x1, x2; merge the duplicates")
+
+
+def test_a_cloze_survivor_naming_another_live_external_record_is_no_take_over() -> None:
+    out = takeovers([link(7, "c1", "x1")], [rec("c1", links=["x3"])], [rec("x2", ref="c1"), rec("x3")])
+    assert out.found == [] and out.contested == {7}
+    assert out.errors[0].message.endswith("whose own join marker names external record x3; clear the wrong marker")
