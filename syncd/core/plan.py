@@ -25,13 +25,14 @@ was merged away, re-keyed or restored heals itself):
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 
 from config.models import DeletePolicy
 from connectors.model import SIDES, Side
 from syncd.core import pairing
 from syncd.core.actions import Action, ActionKind, EntityPlan, LinkState, Observation, PlanError
-from syncd.core.mapping import Canon, EntityMapping
-from syncd.core.merge import merge_fields
+from syncd.core.mapping import Canon, EntityMapping, match_field
+from syncd.core.merge import MergeResult, merge_fields
 from syncd.core.normalize import Value
 
 __all__ = ["Action", "ActionKind", "EntityPlan", "LinkState", "Observation", "PlanError", "at_rest", "plan_entity"]
@@ -120,9 +121,28 @@ def plan_entity(
         free[side] = {rid: r for rid, r in obs.records(side).items()
                       if rid not in held and rid not in takeovers.held(side)}
         # A record this plan deletes is a take-over's survivor, so nothing unlinked shares its keys here.
-        linked[side] = [r for rid, r in obs.records(side).items() if rid in held]
+        # A linked record is judged by the keys it holds once this plan's merge is written.
+        merged = {(a.cloze_id if side == "cloze" else a.external_id): a.merge
+                  for a in plan.actions if a.kind == "sync" and a.merge is not None}
+        linked[side] = [_keys_after(r, merged.get(rid), side, mapping) for rid, r in obs.records(side).items()
+                        if rid in held]
     _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
     return plan
+
+
+def _keys_after(canon: Canon, merge: MergeResult | None, side: Side, mapping: EntityMapping) -> Canon:
+    """``canon`` with the match keys it will hold once ``merge`` is written to ``side``."""
+    if merge is None:
+        return canon
+    after = merge.base_cloze if side == "cloze" else merge.base_external
+    keys = dict(canon.match_keys)
+    for rule in mapping.match_on:
+        value = after.get(match_field(rule), canon.values.get(match_field(rule)))
+        if isinstance(value, frozenset):
+            keys[rule] = value
+        elif isinstance(value, str) and value:
+            keys[rule] = frozenset({value.lower()})
+    return replace(canon, match_keys=keys)
 
 
 def _plan_link(

@@ -389,3 +389,16 @@ def test_update_beats_delete_reads_the_survivors_own_base() -> None:
     x = rec("x1", first="Same")
     lk = LinkState(1, "c1", "x1", "active", {**base(x), "first": "Different"}, base(x))
     assert only(plan([lk], [], [x], policy="delete")).kind == "delete_external"
+
+
+def test_a_linked_record_is_judged_by_the_keys_it_holds_after_the_merge() -> None:
+    """The guard against duplicates looks at the e-mails a linked pair will hold once this run writes."""
+    before = rec("c1", links=["x1"], emails=["a@x.com", "d@x.com"])
+    lk = link(1, "c1", "x1", values=base(before))
+    dropped = rec("c1", links=["x1"], emails=["a@x.com"])  # Cloze removed d@: the merge removes it from x1
+    p = plan([lk], [dropped, rec("c5", emails=["d@x.com"])], [rec("x1", ref="c1", emails=["a@x.com", "d@x.com"])],
+             m=mapping(to_cloze=False))
+    assert ("create_external", "c5", None) in kinds(p) and p.errors == []
+    added = rec("c1", links=["x1"], emails=["a@x.com", "d@x.com", "n@x.com"])  # Cloze added n@: x1 gets it too
+    p = plan([lk], [added], [rec("x1", ref="c1", emails=["a@x.com", "d@x.com"]), rec("x7", emails=["n@x.com"])])
+    assert codes(p) == [("external", "x7", "duplicate")] and p.count("create_cloze") == 0
