@@ -176,9 +176,10 @@ def find_takeovers(
     only unlinked record naming the survivor by its join marker (or, with no marker
     anywhere, the only one sharing a match key with an active link's survivor) and
     claims no other survivor; and the survivor's own marker names nothing but the
-    claimer or records that no longer exist. Where several records claim one survivor,
-    or the survivor names another live record, each claimer is reported and the link is
-    left as it is (nothing is deleted while the evidence is disputed).
+    claimer or records that no longer exist. Where several records claim one survivor by
+    marker, or the survivor names another live record, each claimer is reported and the
+    link is left as it is (nothing is deleted while the evidence is disputed); an
+    ambiguous claim by match rule alone is no evidence, and the link is planned as usual.
     """
     links = list(links)
     result = Takeovers()
@@ -198,17 +199,18 @@ def find_takeovers(
             rivals = [rid for rid in marker_targets(target, other, app_id)
                       if rid not in ids and record_state(rid, obs, side) != "gone"]
             if len(claimers) > 1 or claimed_by[claimers[0].id] > 1 or rivals:
+                if how == "rule":
+                    continue  # a shared e-mail alone is weak evidence: the link's delete goes ahead as usual
                 result.contested.add(link.id)
                 if rivals:
                     why = f"whose own join marker names {side} record {rivals[0]}; clear the wrong marker"
                 else:
                     why = f"claimed by {', '.join(ids)}; merge the duplicates"
-                code = "marker_collision" if how == "marker" else "ambiguous_match"
                 for rid in ids:
                     result.disputed.add((side, rid))
                     result.errors.append(PlanError(
                         side, rid, f"names by {how} {other} record {survivor}, whose linked {side} record {gone} "
-                                   f"is gone, {why}", code))
+                                   f"is gone, {why}", "marker_collision"))
                 continue
             result.found.append(Takeover(link, side, claimers[0], target))
     return result
