@@ -120,12 +120,14 @@ def plan_entity(
         held = links_by[side].keys() | takeovers.claimers(side)
         free[side] = {rid: r for rid, r in obs.records(side).items()
                       if rid not in held and rid not in takeovers.held(side)}
-        # A record this plan deletes is a take-over's survivor, so nothing unlinked shares its keys here.
-        # A linked record is judged by the keys it holds once this plan's merge is written.
+        # A linked record is judged by the keys it holds once this plan's merge is written, and a
+        # record this plan deletes no longer stands in the way of a new record with the same e-mail.
         merged = {(a.cloze_id if side == "cloze" else a.external_id): a.merge
                   for a in plan.actions if a.kind == "sync" and a.merge is not None}
+        doomed = {a.cloze_id if side == "cloze" else a.external_id
+                  for a in plan.actions if a.kind == f"delete_{side}"}
         linked[side] = [_keys_after(r, merged.get(rid), side, mapping) for rid, r in obs.records(side).items()
-                        if rid in held]
+                        if rid in held and rid not in doomed]
     _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
     return plan
 

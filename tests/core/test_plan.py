@@ -241,6 +241,19 @@ def test_a_record_sharing_the_survivors_e_mail_takes_the_deleted_records_place()
     assert kinds(p) == [("delete_cloze", "c1", "x1"), ("create_cloze", None, "x2")]
 
 
+def test_records_this_plan_deletes_do_not_hold_new_records_back() -> None:
+    lc = rec("c1", links=["x1"], emails=["a@x.com"])
+    lk = link(1, "c1", "x1", values=base(lc))
+    p = plan([lk], [lc], [rec("x2", emails=["a@x.com"]), rec("x3", emails=["a@x.com"])], policy="delete")
+    assert kinds(p) == [("delete_cloze", "c1", "x1"), ("create_cloze", None, "x2"), ("create_cloze", None, "x3")]
+    assert p.errors == []
+    lx = rec("x1", ref="c1", emails=["a@x.com"])
+    p = plan([lk], [rec("c2", emails=["a@x.com"]), rec("c3", emails=["a@x.com"])], [lx], policy="delete")
+    assert kinds(p) == [("delete_external", "c1", "x1"), ("create_external", "c2", None),
+                        ("create_external", "c3", None)]
+    assert p.errors == []
+
+
 def test_a_tombstoned_record_still_holds_its_e_mail() -> None:
     lx = rec("x1", emails=["a@x.com"])
     p = plan([link(1, None, "x1", status="unlinked")], [rec("c2", emails=["a@x.com"])], [lx])
