@@ -18,6 +18,9 @@ Rules every connector keeps:
   same call, and ``find_linked`` can find it again, so a create repeated after a crash
   never duplicates.
 - Updates touch only the fields they are given.
+- A side that merges a created record into an existing one sharing an identifier
+  declares it in :meth:`Connector.capabilities` (``merges_on_create``), so the planner
+  holds back records that would be folded into one there.
 """
 
 from __future__ import annotations
@@ -83,6 +86,18 @@ class ConnectorContext:
         return self.app_url_template.format(id=external_id, entity=entity)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the sync must know about how a side behaves, per entity (plain data for the core).
+
+    ``merges_on_create``: the canonical fields (``emails``, ``phones``, ``domains``) by
+    which this side merges a created record into an existing record holding the same
+    value, instead of creating a second one (Cloze does). Empty: every create is a new record.
+    """
+
+    merges_on_create: frozenset[str] = frozenset()
+
+
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings model: typos in the config are errors."""
 
@@ -118,6 +133,10 @@ class Connector(ABC):
     @abstractmethod
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         """The canonical fields this side can read and write for ``entity``."""
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        """How this side behaves for ``entity``; the default is a side that never merges on create."""
+        return Capabilities()
 
     def check(self) -> None:
         """Verify credentials and account settings; raise an ApiError if unusable."""

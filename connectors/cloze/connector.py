@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
@@ -89,6 +89,10 @@ class ClozeSettings(ConnectorSettings):
         return v.rstrip("/")
 
 
+# The identifiers by which Cloze merges a create into an existing record (spec §2.4).
+CLOZE_MERGE_KEYS = frozenset({"emails", "phones", "domains"})
+
+
 class ClozeConnector(Connector):
     """The Cloze side of a pair (entry point ``cloze``)."""
 
@@ -131,6 +135,10 @@ class ClozeConnector(Connector):
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return CANONICAL_FIELDS[entity]
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        # Cloze resolves a create through its identifiers and merges it into the record found.
+        return Capabilities(merges_on_create=CLOZE_MERGE_KEYS)
 
     def check(self) -> None:
         profile = self.client.profile()

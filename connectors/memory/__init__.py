@@ -9,7 +9,9 @@ subprocess and its test see the same data.
 It plays either role: ``role = "cloze"`` keeps App Links on records (and merges a
 create whose App Link already exists, as Cloze does); ``role = "external"`` keeps
 the Cloze identity in ``cloze_ref`` (and a create with a known ``cloze_ref`` returns
-the existing record, like an upsert on a unique property).
+the existing record, like an upsert on a unique property). With ``merges_on_create``
+set (e.g. ``["emails", "phones"]``), a create is merged into an existing record that
+shares a value of one of those fields, as Cloze does, and the connector declares it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
 from connectors.model import (
     CANONICAL_FIELDS,
     ENTITIES,
@@ -36,6 +38,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from syncd.core.normalize import BadValue, normalize
 
 PAGE = 50
 
@@ -173,6 +176,7 @@ class MemorySettings(ConnectorSettings):
     role: Literal["cloze", "external"] = "external"
     path: Path | None = None
     page_size: int = PAGE
+    merges_on_create: frozenset[str] = frozenset()
 
 
 class MemoryConnector(Connector):
@@ -202,6 +206,31 @@ class MemoryConnector(Connector):
         if self.cfg.path is not None:
             ident["path"] = str(self.cfg.path.resolve())
         return ident
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        return Capabilities(merges_on_create=self.cfg.merges_on_create)
+
+    def _identifiers(self, entity: Entity, fields: Mapping[str, Any]) -> set[tuple[str, str]]:
+        """The ``merges_on_create`` values of ``fields``, normalised, as (field, value)."""
+        out: set[tuple[str, str]] = set()
+        for name in self.cfg.merges_on_create:
+            spec = CANONICAL_FIELDS[entity].get(name)
+            raw = fields.get(name)
+            if spec is None or raw is None:
+                continue
+            try:
+                value = normalize(spec.kind, sorted(raw.result) if isinstance(raw, SetPatch) else raw)
+            except BadValue:
+                continue
+            out |= {(name, v) for v in value} if isinstance(value, frozenset) else set()
+        return out
+
+    def _merge_target(self, entity: Entity, fields: Mapping[str, Any]) -> _Item | None:
+        wanted = self._identifiers(entity, fields)
+        if not wanted:
+            return None
+        return next((i for i in sorted(self.backend.items[entity].values(), key=lambda i: i.id)
+                     if wanted & self._identifiers(entity, i.fields)), None)
 
     def _record(self, item: _Item) -> Record:
         return Record(
@@ -302,6 +331,8 @@ class MemoryConnector(Connector):
                                      if any(a.key == req.app_link.key for a in i.app_links)), None)
                 elif req.cloze_ref is not None:
                     existing = next((i for i in self.backend.items[entity].values() if i.cloze_ref == req.cloze_ref), None)
+                if existing is None:
+                    existing = self._merge_target(entity, req.fields)
                 if existing is None:
                     existing = _Item(self.backend._new_id(), {}, 0)
                     self.backend.items[entity][existing.id] = existing

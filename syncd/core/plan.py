@@ -6,112 +6,36 @@ field mapping and the delete policy. Output: a list of :class:`Action` that
 the executor applies, plus :class:`PlanError` for records that must wait for
 an operator (ambiguous matches, stale join markers). Nothing here does I/O.
 
-Matching order for records not yet linked (so the first sync duplicates no one,
-and a crash between a create and its state write is healed):
+Linked records are merged field by field (:mod:`syncd.core.merge`), or their
+deletion is propagated by the delete policy. Records not yet linked go through
+:mod:`syncd.core.pairing`, in this order (so the first sync duplicates no one,
+a crash between a create and its state write is healed, and a link whose record
+was merged away, re-keyed or restored heals itself):
 
-1. join markers: a Cloze record's App Link ``(app_id, X)``, an external record's
-   stored Cloze identity;
+0. take-overs: a record whose join marker names the survivor of a link whose
+   own record is gone takes that record's place;
+1. join markers: a Cloze record's App Link ``(app_id, X)``, an external
+   record's stored Cloze identity;
 2. the entity's match rules (email for people, domain for companies...), only
    when exactly one candidate exists on each side;
-3. what is still unmatched, passes the filters and may be created, is created.
+3. what is still unmatched, passes the filters and may be created, is created
+   (records that the target side would merge into one are held back).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 
-from config.models import DeletePolicy, MatchRule
-from connectors.model import SetPatch, Side
-from syncd.core.mapping import Canon, EntityMapping, match_field, passes_filters
+from config.models import DeletePolicy
+from connectors.model import SIDES, Side
+from syncd.core import pairing
+from syncd.core.actions import Action, ActionKind, EntityPlan, LinkState, Observation, PlanError
+from syncd.core.mapping import Canon, EntityMapping, match_field
 from syncd.core.merge import MergeResult, merge_fields
 from syncd.core.normalize import Value
 
-ActionKind = Literal["sync", "create_cloze", "create_external", "delete_cloze", "delete_external", "unlink", "forget"]
-
-
-@dataclass(frozen=True)
-class LinkState:
-    """A link as the state database holds it."""
-
-    id: int
-    cloze_id: str | None
-    external_id: str | None
-    status: str = "active"  # "active", or "unlinked" (one side was deleted, the other kept)
-    base_cloze: Mapping[str, Value] | None = None
-    base_external: Mapping[str, Value] | None = None
-
-    def base(self, side: Side) -> Mapping[str, Value] | None:
-        return self.base_cloze if side == "cloze" else self.base_external
-
-
-@dataclass
-class Observation:
-    """What a run saw of one entity. ``complete`` means a full listing of both sides."""
-
-    cloze: dict[str, Canon] = field(default_factory=dict)
-    external: dict[str, Canon] = field(default_factory=dict)
-    cloze_gone: set[str] = field(default_factory=set)
-    external_gone: set[str] = field(default_factory=set)
-    complete: bool = False
-    # Records a side sent in a shape that cannot be read: id -> why. Neither seen nor gone.
-    cloze_unreadable: dict[str, str] = field(default_factory=dict)
-    external_unreadable: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Action:
-    kind: ActionKind
-    link_id: int | None = None
-    cloze_id: str | None = None
-    external_id: str | None = None
-    merge: MergeResult | None = None  # sync: patches, conflicts, new base
-    values: dict[str, Value] = field(default_factory=dict)  # create: canonical values to write
-    add_app_link: bool = False  # the Cloze record lacks the join App Link
-    set_cloze_ref: bool = False  # the external record lacks the Cloze identity
-    remove_markers: bool = False  # unlink: drop the join markers from the survivor
-    survivor: Side | None = None  # unlink/delete: the side whose record stays (or is deleted)
-    replaces_link: int | None = None  # re-create after "update beats delete"
-    prior_cloze: Mapping[str, Value] | None = None  # the link's bases before this action
-    prior_external: Mapping[str, Value] | None = None
-    source_problems: dict[str, str] = field(default_factory=dict)
-    # sync: each side's values as read, so a write's reply can show what else it changed
-    seen_cloze: Mapping[str, Value] = field(default_factory=dict)
-    seen_external: Mapping[str, Value] = field(default_factory=dict)
-    # sync: each side's modification time as read, so a write can tell if someone changed it since
-    seen_cloze_at: int | None = None
-    seen_external_at: int | None = None
-
-    @property
-    def is_delete(self) -> bool:
-        return self.kind in ("delete_cloze", "delete_external", "unlink")
-
-
-@dataclass(frozen=True)
-class PlanError:
-    """A record the run cannot sync without an operator; recorded as a record error."""
-
-    side: Side
-    record_id: str
-    message: str
-    code: str
-
-
-@dataclass
-class EntityPlan:
-    entity: str
-    actions: list[Action] = field(default_factory=list)
-    errors: list[PlanError] = field(default_factory=list)
-    field_problems: list[tuple[Side, str, str, str]] = field(default_factory=list)  # side, id, field, message
-
-    def count(self, kind: ActionKind) -> int:
-        return sum(1 for a in self.actions if a.kind == kind)
-
-    @property
-    def deletes(self) -> int:
-        return sum(1 for a in self.actions if a.is_delete)
+__all__ = ["Action", "ActionKind", "EntityPlan", "LinkState", "Observation", "PlanError", "at_rest", "plan_entity"]
 
 
 def _changed_since(canon: Canon, base: Mapping[str, Value] | None) -> bool:
@@ -145,14 +69,19 @@ def plan_entity(
     delete_policy: DeletePolicy,
     resolutions: Mapping[int, Mapping[str, Value]] | None = None,
     hold: Mapping[tuple[str, str], int] | None = None,
+    merges_on_create: Mapping[Side, Collection[str]] | None = None,
 ) -> EntityPlan:
     """Plan one entity. See the module docstring for the matching order.
 
     ``hold`` maps ``(side, record id)`` to a time: such a record is not created on the
     other side unless it changed after that time (its last create was merged away).
+    ``merges_on_create`` names, per side, the fields by which that side merges a
+    created record into an existing one (a connector capability, e.g. Cloze's e-mails
+    and phones): records to be created there that share such a value are held back.
     """
     plan = EntityPlan(entity)
     resolutions = resolutions or {}
+    links = list(links)
     by_cloze: dict[str, LinkState] = {}
     by_external: dict[str, LinkState] = {}
     for link in links:
@@ -161,64 +90,63 @@ def plan_entity(
         if link.external_id:
             by_external[link.external_id] = link
 
-    for side, records in (("cloze", obs.cloze), ("external", obs.external)):
-        for canon in records.values():
+    for side in SIDES:
+        for canon in obs.records(side).values():
             for fname, message in canon.problems.items():
-                plan.field_problems.append((side, canon.id, fname, message))  # type: ignore[arg-type]
-    for side, unreadable in (("cloze", obs.cloze_unreadable), ("external", obs.external_unreadable)):
-        for record_id, why in sorted(unreadable.items()):
-            plan.errors.append(PlanError(side, record_id, why, "unreadable_record"))  # type: ignore[arg-type]
+                plan.field_problems.append((side, canon.id, fname, message))
+        for record_id, why in sorted(obs.unreadable(side).items()):
+            plan.errors.append(PlanError(side, record_id, why, "unreadable_record"))
 
+    takeovers = pairing.find_takeovers(links, obs, app_id, mapping.match_on)
+    plan.errors.extend(takeovers.errors)
+    for takeover in takeovers.found:
+        c, e = takeover.pair()
+        healed = _sync_action(takeover.link, c, e, mapping, app_id, resolutions.get(takeover.link.id), relink=True)
+        assert healed is not None
+        plan.actions.append(healed)
+
+    taken = takeovers.links()
     seen_links: set[int] = set()
     for link in list(by_cloze.values()) + list(by_external.values()):
-        if link.id in seen_links:
+        if link.id in seen_links or link.id in taken:
             continue
         seen_links.add(link.id)
         action = _plan_link(link, obs, mapping, app_id, delete_policy, resolutions.get(link.id))
         if action is not None:
             plan.actions.append(action)
 
-    # Records this plan deletes no longer stand in the way of a new record with the same e-mail.
-    doomed_c = {a.cloze_id for a in plan.actions if a.kind == "delete_cloze" and a.cloze_id}
-    doomed_e = {a.external_id for a in plan.actions if a.kind == "delete_external" and a.external_id}
-    # Linked records stand in the way of new ones with the keys they will hold after this plan's
-    # writes, not those read: otherwise the next run, seeing the written keys, decides otherwise.
-    after_c: dict[str, Mapping[str, frozenset[str]]] = {}
-    after_e: dict[str, Mapping[str, frozenset[str]]] = {}
-    for a in plan.actions:
-        if a.kind == "sync" and a.merge is not None and a.cloze_id in obs.cloze and a.external_id in obs.external:
-            after_c[a.cloze_id] = keys_after(obs.cloze[a.cloze_id], a.merge.cloze_patch, mapping.match_on)
-            after_e[a.external_id] = keys_after(obs.external[a.external_id], a.merge.external_patch, mapping.match_on)
-    _plan_unlinked(plan, obs, mapping, app_id, by_cloze, by_external, doomed_c, doomed_e, hold or {},
-                   after_c, after_e)
+    links_by: dict[Side, dict[str, LinkState]] = {"cloze": by_cloze, "external": by_external}
+    free: dict[Side, dict[str, Canon]] = {}
+    linked: dict[Side, list[Canon]] = {}
+    for side in SIDES:
+        held = links_by[side].keys() | takeovers.claimers(side)
+        free[side] = {rid: r for rid, r in obs.records(side).items()
+                      if rid not in held and rid not in takeovers.held(side)}
+        # A linked record is judged by the keys it holds once this plan's merge is written, and a
+        # record this plan deletes no longer stands in the way of a new record with the same e-mail.
+        merged = {(a.cloze_id if side == "cloze" else a.external_id): a.merge
+                  for a in plan.actions if a.kind == "sync" and a.merge is not None}
+        doomed = {a.cloze_id if side == "cloze" else a.external_id
+                  for a in plan.actions if a.kind == f"delete_{side}"}
+        linked[side] = [_keys_after(r, merged.get(rid), side, mapping) for rid, r in obs.records(side).items()
+                        if rid in held and rid not in doomed]
+    _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
     return plan
 
 
-def keys_after(canon: Canon, patch: Mapping[str, Value | SetPatch], match_on: Iterable[MatchRule]
-               ) -> Mapping[str, frozenset[str]]:
-    """The match keys ``canon`` holds once ``patch`` (this plan's write to it) is applied."""
+def _keys_after(canon: Canon, merge: MergeResult | None, side: Side, mapping: EntityMapping) -> Canon:
+    """``canon`` with the match keys it will hold once ``merge`` is written to ``side``."""
+    if merge is None:
+        return canon
+    after = merge.base_cloze if side == "cloze" else merge.base_external
     keys = dict(canon.match_keys)
-    for rule in match_on:
-        name = match_field(rule)
-        if name not in patch:
-            continue
-        value = patch[name]
-        value = value.result if isinstance(value, SetPatch) else value
-        keys[rule] = value if isinstance(value, frozenset) else frozenset({value.lower()} if value else ())
-    return keys
-
-
-def _state(record_id: str | None, observed: Mapping[str, Canon], gone: set[str], complete: bool,
-           unreadable: Mapping[str, str]) -> str:
-    if record_id is None:
-        return "gone"
-    if record_id in observed:
-        return "seen"
-    if record_id in unreadable:
-        return "unknown"  # it exists, but nothing can be decided from it
-    if record_id in gone or complete:
-        return "gone"
-    return "unknown"
+    for rule in mapping.match_on:
+        value = after.get(match_field(rule), canon.values.get(match_field(rule)))
+        if isinstance(value, frozenset):
+            keys[rule] = value
+        elif isinstance(value, str) and value:
+            keys[rule] = frozenset({value.lower()})
+    return replace(canon, match_keys=keys)
 
 
 def _plan_link(
@@ -229,13 +157,12 @@ def _plan_link(
     delete_policy: DeletePolicy,
     resolution: Mapping[str, Value] | None,
 ) -> Action | None:
-    c_state = _state(link.cloze_id, obs.cloze, obs.cloze_gone, obs.complete, obs.cloze_unreadable)
-    e_state = _state(link.external_id, obs.external, obs.external_gone, obs.complete, obs.external_unreadable)
+    c_state = pairing.record_state(link.cloze_id, obs, "cloze")
+    e_state = pairing.record_state(link.external_id, obs, "external")
 
     if link.status != "active":
         # A tombstone: the survivor stays unpaired. Forget it once the survivor is gone too.
-        survivor_gone = (link.cloze_id is None or c_state == "gone") and (link.external_id is None or e_state == "gone")
-        return Action("forget", link_id=link.id) if survivor_gone else None
+        return Action("forget", link_id=link.id) if c_state == e_state == "gone" else None  # a missing id is gone
 
     if c_state == "seen" and e_state == "seen":
         assert link.cloze_id and link.external_id
@@ -249,7 +176,7 @@ def _plan_link(
         return None  # the runner could not see the other side this time; decide next run
 
     survivor: Side = "cloze" if c_state == "seen" else "external"
-    canon = obs.cloze[link.cloze_id] if survivor == "cloze" else obs.external[link.external_id]  # type: ignore[index]
+    canon = obs.records(survivor)[link.id_on(survivor)]  # type: ignore[index]
     if _changed_since(canon, link.base(survivor)):
         # Update beats delete: the survivor was edited since the last sync, so the
         # deleted side gets it back rather than losing the edit.
@@ -282,7 +209,14 @@ def _sync_action(
     mapping: EntityMapping,
     app_id: str,
     resolution: Mapping[str, Value] | None,
+    *,
+    relink: bool = False,
 ) -> Action | None:
+    """The merge of ``c`` and ``e``; None when the link is in sync already.
+
+    ``relink``: the pair heals ``link`` (a take-over), so the link is saved even if
+    nothing is written.
+    """
     link_id = link.id if link is not None else None
     base_c = link.base_cloze if link is not None else None
     base_e = link.base_external if link is not None else None
@@ -317,7 +251,7 @@ def _sync_action(
     quiet = link_id is not None and not merge.writes and not merge.conflicts and not add_link and not set_ref
     unchanged = (base_c is not None and base_e is not None and not resolution
                  and dict(base_c) == merge.base_cloze and dict(base_e) == merge.base_external)
-    if quiet and unchanged:
+    if quiet and unchanged and not relink:
         return None  # in sync already: nothing to write, nothing to record
     return action
 
@@ -327,179 +261,57 @@ def _plan_unlinked(
     obs: Observation,
     mapping: EntityMapping,
     app_id: str,
-    by_cloze: Mapping[str, LinkState],
-    by_external: Mapping[str, LinkState],
-    doomed_c: set[str] = frozenset(),  # type: ignore[assignment]
-    doomed_e: set[str] = frozenset(),  # type: ignore[assignment]
-    hold: Mapping[tuple[str, str], int] | None = None,
-    after_c: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
-    after_e: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
+    free: Mapping[Side, Mapping[str, Canon]],
+    links_by: Mapping[Side, Mapping[str, LinkState]],
+    linked: Mapping[Side, list[Canon]],
+    hold: Mapping[tuple[str, str], int],
+    merges_on_create: Mapping[Side, Collection[str]],
 ) -> None:
-    hold = hold or {}
-    after_c, after_e = after_c or {}, after_e or {}
-
-    def held(side: str, canon: Canon) -> bool:
-        since = hold.get((side, canon.id))
-        return since is not None and (canon.modified_at or 0) <= since
-
-    free_c = {cid: c for cid, c in obs.cloze.items() if cid not in by_cloze}
-    free_e = {eid: e for eid, e in obs.external.items() if eid not in by_external}
-    blocked_c: set[str] = set()
-    blocked_e: set[str] = set()
-    pairs: list[tuple[Canon, Canon]] = []
-
-    def take(c: Canon, e: Canon) -> None:
-        pairs.append((c, e))
-        free_c.pop(c.id, None)
-        free_e.pop(e.id, None)
-
-    # 1. Join markers.
-    for c in sorted(free_c.values(), key=lambda r: r.id):
-        targets = sorted(uid for src, uid in c.app_links if src == app_id)
-        if not targets:
-            continue
-        if len(targets) > 1:
-            blocked_c.add(c.id)
-            plan.errors.append(PlanError("cloze", c.id, f"carries {len(targets)} App Links for {app_id}: {', '.join(targets)}", "several_app_links"))
-            continue
-        target = targets[0]
-        if target in free_e:
-            take(c, free_e[target])
-        elif target in by_external:
-            blocked_c.add(c.id)
-            plan.errors.append(PlanError("cloze", c.id, f"its App Link points at external record {target}, which is linked to another Cloze record", "marker_collision"))
-        elif target in obs.external_gone or obs.complete:
-            blocked_c.add(c.id)
-            plan.errors.append(PlanError("cloze", c.id, f"its App Link points at external record {target}, which does not exist; remove the App Link or delete the record", "stale_app_link"))
-        else:
-            blocked_c.add(c.id)  # counterpart not seen this run (incremental); the next full run decides
-    for e in sorted(free_e.values(), key=lambda r: r.id):
-        ref = e.cloze_ref
-        if not ref:
-            continue
-        if ref in free_c:
-            take(free_c[ref], e)
-        elif ref in by_cloze:
-            blocked_e.add(e.id)
-            plan.errors.append(PlanError("external", e.id, f"its Cloze identity {ref} belongs to a record linked to another external record", "marker_collision"))
-        elif ref in obs.cloze_gone or obs.complete:
-            blocked_e.add(e.id)
-            plan.errors.append(PlanError("external", e.id, f"its Cloze identity {ref} names a Cloze record that does not exist; clear it or delete the record", "stale_cloze_ref"))
-        else:
-            blocked_e.add(e.id)
-
-    # 2. Match rules, unambiguous only.
-    for rule in mapping.match_on:
-        index: dict[str, set[str]] = defaultdict(set)
-        linked_index: dict[str, str] = {}
-        for e in obs.external.values():
-            if e.id in free_e:
-                for key in e.match_keys.get(rule, ()):
-                    index[key].add(e.id)
-            elif e.id in by_external and e.id not in doomed_e:
-                for key in after_e.get(e.id, e.match_keys).get(rule, ()):
-                    linked_index[key] = e.id
-        reverse: dict[str, set[str]] = defaultdict(set)
-        for c in free_c.values():
-            for key in c.match_keys.get(rule, ()):
-                reverse[key].add(c.id)
-        for c in sorted(free_c.values(), key=lambda r: r.id):
-            if c.id in blocked_c or c.id not in free_c:
-                continue
-            keys = c.match_keys.get(rule, frozenset())
-            everyone = set().union(*(index.get(k, set()) for k in keys)) if keys else set()
-            candidates = {x for x in everyone if x in free_e and x not in blocked_e}
-            if everyone & blocked_e:
-                # A candidate is already held back as ambiguous: creating this record would duplicate it.
-                blocked_c.add(c.id)
-                plan.errors.append(PlanError("cloze", c.id, f"matches by {rule} a record held back as ambiguous; merge the duplicates", "ambiguous_match"))
-                continue
-            clash = sorted({linked_index[k] for k in keys if k in linked_index})
-            if clash and not candidates:
-                blocked_c.add(c.id)
-                plan.errors.append(PlanError("cloze", c.id, f"matches by {rule} external record {clash[0]}, which is already linked to another Cloze record (a duplicate?)", "duplicate"))
-                continue
-            if not candidates:
-                continue
-            rivals = set().union(*(reverse.get(k, set()) for k in keys)) - {c.id}
-            for eid in candidates:
-                for k in obs.external[eid].match_keys.get(rule, ()):
-                    rivals |= reverse.get(k, set()) - {c.id}
-            if len(candidates) > 1 or rivals:
-                blocked_c.add(c.id)
-                blocked_c.update(rivals)
-                blocked_e.update(candidates)
-                for rival in sorted(rivals):
-                    plan.errors.append(PlanError("cloze", rival, f"shares its {rule} with Cloze record {c.id}; merge the duplicates", "ambiguous_match"))
-                who = ", ".join(sorted(candidates))
-                plan.errors.append(PlanError("cloze", c.id, f"matches by {rule} more than one record ({who}; other Cloze records: {len(rivals)}); merge the duplicates", "ambiguous_match"))
-                continue
-            take(c, free_e[next(iter(candidates))])
-
-    # Pairs made here count as linked below, with the keys their merge leaves them.
-    pair_actions = [_sync_action(None, c, e, mapping, app_id, None) for c, e in pairs]
-    for action, (c, _e) in zip(pair_actions, pairs):
-        assert action is not None and action.merge is not None
-        after_c = {**after_c, c.id: keys_after(c, action.merge.cloze_patch, mapping.match_on)}
+    """Pair, hold back or create the records no link holds (see :mod:`syncd.core.pairing`)."""
+    joined = pairing.join_by_markers(free, links_by, obs, app_id)
+    plan.errors.extend(joined.errors)
+    pairs = list(joined.pairs)
     paired_c = {c.id for c, _ in pairs}
+    paired_e = {e.id for _, e in pairs}
+    free_c = {k: v for k, v in free["cloze"].items() if k not in paired_c}
+    free_e = {k: v for k, v in free["external"].items() if k not in paired_e}
+    blocked_c, blocked_e = set(joined.blocked["cloze"]), set(joined.blocked["external"])
 
-    # Linked-by-match external records that clash with an already linked Cloze record.
     for rule in mapping.match_on:
-        linked_c_keys: dict[str, str] = {}
-        for c in obs.cloze.values():
-            if (c.id in by_cloze and c.id not in doomed_c) or c.id in paired_c:
-                for key in after_c.get(c.id, c.match_keys).get(rule, ()):
-                    linked_c_keys[key] = c.id
-        for e in sorted(free_e.values(), key=lambda r: r.id):
-            if e.id in blocked_e:
-                continue
-            clash = sorted({linked_c_keys[k] for k in e.match_keys.get(rule, ()) if k in linked_c_keys})
-            if clash:
-                blocked_e.add(e.id)
-                plan.errors.append(PlanError("external", e.id, f"matches by {rule} Cloze record {clash[0]}, which is already linked to another external record (a duplicate?)", "duplicate"))
+        matched = pairing.match_by_rule(rule, free_c, free_e, blocked_c, blocked_e,
+                                        pairing.key_owners(linked["external"], rule))
+        plan.errors.extend(matched.errors)
+        blocked_c |= matched.blocked_cloze
+        blocked_e |= matched.blocked_external
+        for c, e in matched.pairs:
+            pairs.append((c, e))
+            free_c.pop(c.id)
+            free_e.pop(e.id)
+    pair_actions = [_sync_action(None, c, e, mapping, app_id, None) for c, e in pairs]
+    # Cloze records paired in this run stand in the way of new external ones like linked records
+    # do, with the keys their merge leaves them (the next run would see those keys).
+    paired_now = [_keys_after(c, action.merge if action else None, "cloze", mapping)
+                  for (c, _), action in zip(pairs, pair_actions)]
+    for rule in mapping.match_on:
+        owners = pairing.key_owners([*linked["cloze"], *paired_now], rule)
+        clashes = pairing.linked_clashes(rule, free_e, blocked_e, owners)
+        plan.errors.extend(clashes)
+        blocked_e |= {err.record_id for err in clashes}
 
     for action in pair_actions:
         assert action is not None
         plan.actions.append(action)
 
-    # 3. Creates. Two new records of one side that share an identifier would become one
-    # record on a side that merges on create (Cloze merges by e-mail, phone and domain),
-    # mixing their fields: both wait for an operator instead.
-    to_external = [c for c in sorted(free_c.values(), key=lambda r: r.id)
-                   if c.id not in blocked_c and mapping.create_in_external and passes_filters(c, mapping)
-                   and not held("cloze", c)]
-    to_cloze = [e for e in sorted(free_e.values(), key=lambda r: r.id)
-                if e.id not in blocked_e and mapping.create_in_cloze and passes_filters(e, mapping)
-                and not held("external", e)]
-    twins = _twins(to_external, "cloze", plan) | _twins(to_cloze, "external", plan)
+    to_external = pairing.creatable(free_c, "cloze", mapping, blocked_c, hold)
+    to_cloze = pairing.creatable(free_e, "external", mapping, blocked_e, hold)
+    twins_c, errors_c = pairing.twins(to_external, "cloze", merges_on_create.get("external", ()))
+    twins_e, errors_e = pairing.twins(to_cloze, "external", merges_on_create.get("cloze", ()))
+    plan.errors.extend(errors_c + errors_e)
     for c in to_external:
-        if ("cloze", c.id) not in twins:
+        if c.id not in twins_c:
             plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values),
                                        source_problems=dict(c.problems)))
     for e in to_cloze:
-        if ("external", e.id) not in twins:
+        if e.id not in twins_e:
             plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values),
                                        source_problems=dict(e.problems)))
-
-
-_IDENTIFIERS = ("emails", "phones", "domains")
-
-
-def _twins(candidates: list[Canon], side: Side, plan: EntityPlan) -> set[tuple[Side, str]]:
-    """Records about to be created that share an e-mail, phone or domain with another one."""
-    owners: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for canon in candidates:
-        for fname in _IDENTIFIERS:
-            value = canon.values.get(fname)
-            for key in value if isinstance(value, frozenset) else ():
-                owners[(fname, key)].append(canon.id)
-    twins: dict[str, tuple[str, str, list[str]]] = {}
-    for (fname, key), ids in owners.items():
-        if len(ids) > 1:
-            for rid in ids:
-                twins.setdefault(rid, (fname, key, ids))
-    for rid, (fname, key, ids) in sorted(twins.items()):
-        others = ", ".join(i for i in ids if i != rid)
-        plan.errors.append(PlanError(side, rid, f"shares {fname[:-1]} {key!r} with {others} on the same side; "
-                                                f"merge the duplicates before they are synced", "duplicate_on_side"))
-    return {(side, rid) for rid in twins}

@@ -168,6 +168,7 @@ def complete(
     by_external = {l.external_id: l for l in links if l.external_id}
 
     # New records: find a counterpart by marker or match rule before anything is created.
+    named: dict[Side, set[str]] = {"cloze": set(), "external": set()}  # records new ones name or match
     sides: tuple[tuple[Side, dict[str, Canon], Side], ...] = (
         ("cloze", obs.cloze, "external"), ("external", obs.external, "cloze"))
     for side, own, other_side in sides:
@@ -179,6 +180,7 @@ def complete(
             marker_ids = _marker_targets(canon, side, app_id)
             if marker_ids:
                 reads[other_side] += add_by_id(obs, other_side, other, entity, marker_ids, mapping)
+                named[other_side].update(marker_ids)
                 continue
             found = other.find_linked(entity, canon.id)
             if found is not None:
@@ -186,7 +188,17 @@ def complete(
                 continue
             for rule in mapping.match_on:
                 for key in canon.match_keys.get(rule, ()):
-                    reads[other_side] += _add(obs, other_side, other.lookup(entity, match_field(rule), key), mapping)
+                    matches = other.lookup(entity, match_field(rule), key)
+                    reads[other_side] += _add(obs, other_side, matches, mapping)
+                    named[other_side].update(r.id for r in matches)
+
+    # Such a named record may be linked to a record that is gone (merged away, or back under
+    # a new id), whose place the new record takes: read the link's own record so the plan can tell.
+    pairs: tuple[tuple[Side, Side], ...] = (("cloze", "external"), ("external", "cloze"))
+    for side, other_side in pairs:
+        theirs = by_external if side == "cloze" else by_cloze
+        holders = [link.id_on(side) for rid in sorted(named[other_side]) if (link := theirs.get(rid)) is not None]
+        reads[side] += add_by_id(obs, side, conns[side], entity, [h for h in holders if h], mapping)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.

@@ -341,7 +341,7 @@ class PairEngine:
             plan = plan_entity(
                 entity, links, observed.obs, mapping, app_id=self.cfg.app_id, delete_policy=self.cfg.delete_policy,
                 resolutions={lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()},
-                hold=hold,
+                hold=hold, merges_on_create=self._merges_on_create(entity),
             )
             self.progress.advance(len(plan.actions))
             for side, n in observed.reads.items():
@@ -390,7 +390,8 @@ class PairEngine:
             reads = observe.add_by_id(obs, "external", self.conns["external"], entity, [e for _, e in pending], mapping)
             self.report.reads[f"external.{entity}"] += reads
             plan = plan_entity(entity, self._links(entity), obs, mapping, app_id=self.cfg.app_id,
-                               delete_policy=self.cfg.delete_policy, resolutions={})
+                               delete_policy=self.cfg.delete_policy, resolutions={},
+                               merges_on_create=self._merges_on_create(entity))
             self.log.info("settle_pass", entity=entity, links=len(pending), actions=len(plan.actions))
             executor = Executor(ctx, entity, mapping, {})
             if not executor.apply(plan):
@@ -400,6 +401,10 @@ class PairEngine:
             # Still moving after the passes: left for the next run, which syncs them as changes.
             self.log.warning("settle_unfinished", entity=entity, links=len(pending))
         return True
+
+    def _merges_on_create(self, entity: Entity) -> dict[Side, frozenset[str]]:
+        """Per side, the fields by which it merges a create into an existing record (its connector says)."""
+        return {side: conn.capabilities(entity).merges_on_create for side, conn in self.conns.items()}
 
     def _app_url(self, entity: Entity, external_id: str) -> str:
         return app_url(self.cfg, self.conns["external"], entity, external_id)
