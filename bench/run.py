@@ -106,13 +106,14 @@ def ceiling_share(result: RunResult) -> dict[str, float]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = [("run", 44), ("exit", 4), ("wall s", 8), ("rec/s", 8), ("Cloze calls", 11), ("HubSpot calls", 13),
-            ("writes C/H", 13), ("peak MB", 8), ("limit share H/C", 15)]
+    cols = [("run", 44), ("exit", 4), ("wall s", 8), ("CPU s", 8), ("CPU ms/write", 12), ("rec/s", 8),
+            ("Cloze calls", 11), ("HubSpot calls", 13), ("writes C/H", 13), ("peak MB", 8), ("limit share H/C", 15)]
     lines = [" ".join(name.ljust(width) for name, width in cols), " ".join("-" * width for _, width in cols)]
     for r in rows:
         share = f"{r['hubspot_share']:.0%}/{r['cloze_share']:.0%}" if "hubspot_share" in r else ""
-        values = [r["label"], str(r["exit_code"]), f"{r['wall_s']:.2f}", f"{r['records_per_s']:.0f}" if r["records"]
-                  else "", str(r["cloze_calls"]), str(r["hubspot_calls"]),
+        values = [r["label"], str(r["exit_code"]), f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}",
+                  f"{r['cpu_ms_per_write']:.2f}" if r["cloze_writes"] + r["hubspot_writes"] else "",
+                  f"{r['records_per_s']:.0f}" if r["records"] else "", str(r["cloze_calls"]), str(r["hubspot_calls"]),
                   f"{r['cloze_writes']}/{r['hubspot_writes']}", f"{r['peak_rss_mb']:.0f}", share]
         lines.append(" ".join(v[:w].ljust(w) for v, (_, w) in zip(values, cols)))
     return "\n".join(lines)
