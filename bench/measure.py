@@ -64,7 +64,7 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env["PYTHONPATH"] = str(REPO)
-    prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
+    prefix = [sys.executable, "-m", "bench.cpuprofile", "-o", str(profile)] if profile else [sys.executable]
     out_path, err_path = world.directory / "run.out", world.directory / "run.err"
     calls0, writes0 = world.api_calls(), world.writes()
     server0 = world.timer.snapshot()

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon-people", type=int, default=1000, help="people in the daemon world")
     parser.add_argument("--people-only", action="store_true", help="no companies or deals")
     parser.add_argument("--json", type=Path, help="where to write the figures (default bench/results/<time>.json)")
-    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile; print hot spots")
+    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile (CPU time); print hot spots")
     parser.add_argument("--keep", action="store_true", help="keep the working directories")
     parser.add_argument("--time-limit", type=float, help="stop an initial reconcile after this many seconds "
                                                           "(SIGINT; its profile and progress are still reported)")
