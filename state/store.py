@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, or_, text, update
 from sqlalchemy.engine import ExceptionContext
