@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, or_, text, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, text, update
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
@@ -287,9 +287,10 @@ class StateStore:
         if not kept:
             return
         kept.reverse()
-        s.execute(delete(Link).where(
-            col(Link.pair) == pair, col(Link.entity) == entity,
-            or_(col(Link.cloze_id).in_(sorted(taken_cloze)), col(Link.external_id).in_(sorted(taken_external)))))
+        # One statement per id column: SQLite answers ``a IN (...) OR b IN (...)`` by reading every link
+        # of the entity, but each ``IN`` alone from that column's unique index.
+        for column, ids in ((col(Link.cloze_id), taken_cloze), (col(Link.external_id), taken_external)):
+            s.execute(delete(Link).where(col(Link.pair) == pair, col(Link.entity) == entity, column.in_(sorted(ids))))
         stamp = now_ms()
         s.execute(insert(Link), [
             {"pair": pair, "entity": entity, "app_id": app_id, "cloze_id": link.cloze_id,
