@@ -7,7 +7,8 @@ For each size N (people; half in each system, 5% in both, plus N/10 companies
 and N/10 deals split between the systems):
 
 1. initial two-way ``syncd reconcile``: wall time, records/s, API calls per
-   side (counted by the emulators), peak memory of the ``syncd`` process;
+   side (counted by the emulators), peak memory and own CPU seconds of the ``syncd``
+   process (and its CPU per record written);
 2. ``syncd sync`` right after it: it reads the reconcile's own writes back as echoes (none is written);
 3. ``syncd sync`` after 1% of the people were edited on each side; ``syncd sync`` with nothing
    changed (twice: the first still reads the previous run's own writes back as echoes); and 1%
