@@ -24,6 +24,7 @@ class RunResult:
     command: str
     exit_code: int
     wall_s: float
+    cpu_s: float  # the syncd process's own user + system CPU seconds (its rusage; the emulators run in this process)
     peak_rss_mb: float
     cloze_calls: int
     hubspot_calls: int
@@ -33,12 +34,19 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def cpu_ms_per_write(self) -> float:
+        """``syncd``'s CPU milliseconds per record it wrote (both sides)."""
+        written = self.cloze_writes + self.hubspot_writes
+        return 1000 * self.cpu_s / written if written else 0.0
+
+    @property
     def records_per_s(self) -> float:
         return self.records / self.wall_s if self.wall_s > 0 and self.records else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["records_per_s"] = round(self.records_per_s, 1)
+        out["cpu_ms_per_write"] = round(self.cpu_ms_per_write, 3)
         return out
 
 
@@ -47,7 +55,8 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
     """``syncd ARGS --json`` against ``world``; the child's peak RSS is its ``VmHWM``, sampled while it runs.
 
     (``wait4``'s ``ru_maxrss`` would not do: on Linux a child starts from the RSS its parent had when it
-    forked, and this parent holds both emulators' data.)
+    forked, and this parent holds both emulators' data.) Its CPU time is ``wait4``'s user + system time:
+    the child's own, since the emulators answer from this process.
 
     Every ``sample_every`` seconds the emulators' write counters are sampled (``progress``), so a run
     that slows down as the data grows shows it. Past ``time_limit`` the run gets SIGINT (a profile is
@@ -55,7 +64,7 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env["PYTHONPATH"] = str(REPO)
-    prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
+    prefix = [sys.executable, "-m", "bench.cpuprofile", "-o", str(profile)] if profile else [sys.executable]
     out_path, err_path = world.directory / "run.out", world.directory / "run.err"
     calls0, writes0 = world.api_calls(), world.writes()
     server0 = world.timer.snapshot()
@@ -89,7 +98,7 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
             # The last sample just before the child exits: waitid leaves it unreaped (and readable) until wait4.
             os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
             peak_kb[0] = max(peak_kb[0], _vm_hwm_kb(proc.pid))
-            _, status, _ = os.wait4(proc.pid, 0)
+            _, status, usage = os.wait4(proc.pid, 0)
         finally:
             done.set()
         wall = time.perf_counter() - started
@@ -108,7 +117,8 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
         report["stopped_at_time_limit_s"] = time_limit
     report["progress_s_cloze_writes_hubspot_writes"] = progress
     report["emulator_time_by_route"] = world.timer.since(server0)
-    return RunResult(label, " ".join(args), proc.returncode, round(wall, 3), round(peak_kb[0] / 1024, 1),
+    cpu = usage.ru_utime + usage.ru_stime
+    return RunResult(label, " ".join(args), proc.returncode, round(wall, 3), round(cpu, 3), round(peak_kb[0] / 1024, 1),
                      calls1[0] - calls0[0], calls1[1] - calls0[1], writes1[0] - writes0[0], writes1[1] - writes0[1],
                      records, report)
 

@@ -7,7 +7,8 @@ For each size N (people; half in each system, 5% in both, plus N/10 companies
 and N/10 deals split between the systems):
 
 1. initial two-way ``syncd reconcile``: wall time, records/s, API calls per
-   side (counted by the emulators), peak memory of the ``syncd`` process;
+   side (counted by the emulators), peak memory and own CPU seconds of the ``syncd``
+   process (and its CPU per record written);
 2. ``syncd sync`` right after it: it reads the reconcile's own writes back as echoes (none is written);
 3. ``syncd sync`` after 1% of the people were edited on each side; ``syncd sync`` with nothing
    changed (twice: the first still reads the previous run's own writes back as echoes); and 1%
@@ -106,13 +107,14 @@ def ceiling_share(result: RunResult) -> dict[str, float]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = [("run", 44), ("exit", 4), ("wall s", 8), ("rec/s", 8), ("Cloze calls", 11), ("HubSpot calls", 13),
-            ("writes C/H", 13), ("peak MB", 8), ("limit share H/C", 15)]
+    cols = [("run", 44), ("exit", 4), ("wall s", 8), ("CPU s", 8), ("CPU ms/write", 12), ("rec/s", 8),
+            ("Cloze calls", 11), ("HubSpot calls", 13), ("writes C/H", 13), ("peak MB", 8), ("limit share H/C", 15)]
     lines = [" ".join(name.ljust(width) for name, width in cols), " ".join("-" * width for _, width in cols)]
     for r in rows:
         share = f"{r['hubspot_share']:.0%}/{r['cloze_share']:.0%}" if "hubspot_share" in r else ""
-        values = [r["label"], str(r["exit_code"]), f"{r['wall_s']:.2f}", f"{r['records_per_s']:.0f}" if r["records"]
-                  else "", str(r["cloze_calls"]), str(r["hubspot_calls"]),
+        values = [r["label"], str(r["exit_code"]), f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}",
+                  f"{r['cpu_ms_per_write']:.2f}" if r["cloze_writes"] + r["hubspot_writes"] else "",
+                  f"{r['records_per_s']:.0f}" if r["records"] else "", str(r["cloze_calls"]), str(r["hubspot_calls"]),
                   f"{r['cloze_writes']}/{r['hubspot_writes']}", f"{r['peak_rss_mb']:.0f}", share]
         lines.append(" ".join(v[:w].ljust(w) for v, (_, w) in zip(values, cols)))
     return "\n".join(lines)
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon-people", type=int, default=1000, help="people in the daemon world")
     parser.add_argument("--people-only", action="store_true", help="no companies or deals")
     parser.add_argument("--json", type=Path, help="where to write the figures (default bench/results/<time>.json)")
-    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile; print hot spots")
+    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile (CPU time); print hot spots")
     parser.add_argument("--keep", action="store_true", help="keep the working directories")
     parser.add_argument("--time-limit", type=float, help="stop an initial reconcile after this many seconds "
                                                           "(SIGINT; its profile and progress are still reported)")

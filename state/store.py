@@ -21,14 +21,15 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, text, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, text, update
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
@@ -63,6 +64,26 @@ def now_ms() -> int:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A link to store for a pair of records just joined (see :meth:`StateStore.save_new_links`)."""
+
+    cloze_id: str
+    external_id: str
+    base: Mapping[str, Any] | None
+    base_external: Mapping[str, Any] | None = None
+    cloze_modified: int | None = None
+    external_modified: int | None = None
+
+
+def _external_base(base: Mapping[str, Any] | None, base_external: Mapping[str, Any] | None) -> str | None:
+    """Only where the external side holds something different is its base stored apart."""
+    if base is None or base_external is None:
+        return None
+    differs = {k: v for k, v in base_external.items() if base.get(k, object()) != v}
+    return dumps(differs) if differs else None
 
 
 def _create_private(path: Path) -> None:
@@ -247,18 +268,43 @@ class StateStore:
         row.cloze_id, row.external_id = cloze_id, external_id
         row.status, row.unlinked_side = "active", None
         row.base = dumps(base) if base is not None else None
-        # Only where the external side holds something different is its base stored apart.
-        if base is not None and base_external is not None:
-            differs = {k: v for k, v in base_external.items() if base.get(k, object()) != v}
-            row.base_external = dumps(differs) if differs else None
-        else:
-            row.base_external = None
+        row.base_external = _external_base(base, base_external)
         row.cloze_modified, row.external_modified = cloze_modified, external_modified
         row.updated_at = stamp
         s.add(row)
         s.flush()
         assert row.id is not None
         return row.id
+
+    @staticmethod
+    def save_new_links(s: Session, *, pair: str, entity: str, app_id: str, links: Sequence[NewLink]) -> None:
+        """Insert a batch of new links, as :meth:`save_link` does one at a time (any other row claiming
+        either id is replaced; within the batch the later link wins), in one query and one insert."""
+        kept: list[NewLink] = []
+        taken_cloze: set[str] = set()
+        taken_external: set[str] = set()
+        for link in reversed(links):
+            if link.cloze_id in taken_cloze or link.external_id in taken_external:
+                continue
+            taken_cloze.add(link.cloze_id)
+            taken_external.add(link.external_id)
+            kept.append(link)
+        if not kept:
+            return
+        kept.reverse()
+        # One statement per id column: SQLite answers ``a IN (...) OR b IN (...)`` by reading every link
+        # of the entity, but each ``IN`` alone from that column's unique index.
+        for column, ids in ((col(Link.cloze_id), taken_cloze), (col(Link.external_id), taken_external)):
+            s.execute(delete(Link).where(col(Link.pair) == pair, col(Link.entity) == entity, column.in_(sorted(ids))))
+        stamp = now_ms()
+        s.execute(insert(Link), [
+            {"pair": pair, "entity": entity, "app_id": app_id, "cloze_id": link.cloze_id,
+             "external_id": link.external_id, "status": "active", "unlinked_side": None,
+             "base": dumps(link.base) if link.base is not None else None,
+             "base_external": _external_base(link.base, link.base_external),
+             "cloze_modified": link.cloze_modified, "external_modified": link.external_modified,
+             "created_at": stamp, "updated_at": stamp}
+            for link in kept])
 
     def counterpart(self, pair: str, entity: str, side: str, record_id: str) -> str | None:
         """The other side's id linked to ``record_id`` on ``side``, if any."""
@@ -488,6 +534,13 @@ class StateStore:
         row = JournalEntry(created_at=now_ms(), **fields)
         s.add(row)
         return row
+
+    @staticmethod
+    def journal_add_many(s: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Journal entries for a batch of creates, in one insert."""
+        if entries:
+            stamp = now_ms()
+            s.execute(insert(JournalEntry), [{"created_at": stamp, **fields} for fields in entries])
 
     @staticmethod
     def journal_done(s: Session, entry_ids: list[int]) -> None:

@@ -32,6 +32,8 @@ _CONTROL[127] = None
 def _clean(text: str) -> str:
     # NUL and other control characters are never meaningful in CRM text and some
     # APIs reject them; NFC makes composed and decomposed accents compare equal.
+    if text.isascii() and text.isprintable():
+        return text  # no control character, and ASCII is its own NFC: most values, at a fraction of the cost
     return unicodedata.normalize("NFC", text.translate(_CONTROL))
 
 

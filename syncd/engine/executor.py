@@ -27,7 +27,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from state.store import StateStore, dumps
+from state.store import NewLink, StateStore, dumps
 from syncd.core.label import record_label
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.normalize import Value, to_json
@@ -302,6 +302,7 @@ class Executor:
         conn, source_conn = self.ctx.conns[target], self.ctx.conns[source]
         requests: list[CreateRequest] = []
         payloads: dict[str, dict[str, Value]] = {}
+        journal: list[dict[str, Any]] = []
         with self.ctx.store.transaction() as s:
             for action in batch:
                 source_id = action.cloze_id if source == "cloze" else action.external_id
@@ -313,13 +314,14 @@ class Executor:
                     self._error(s, side=target, op="create", record_id=source_id, source_side=source,
                                 message=message, code="unmapped_value", field_name=fname)
                 payloads[source_id] = values
-                StateStore.journal_add(s, run_id=self.ctx.run_id, pair=self.ctx.pair, entity=self.entity,
-                                       target_side=target, source_id=source_id, replaces_link=action.replaces_link,
-                                       base=dumps(base_json(values)))
+                journal.append({"run_id": self.ctx.run_id, "pair": self.ctx.pair, "entity": self.entity,
+                                "target_side": target, "source_id": source_id,
+                                "replaces_link": action.replaces_link, "base": dumps(base_json(values))})
                 if target == "cloze":
                     requests.append(CreateRequest(key=source_id, fields=fields, app_link=self._app_link(source_id)))
                 else:
                     requests.append(CreateRequest(key=source_id, fields=fields, cloze_ref=source_id))
+            StateStore.journal_add_many(s, journal)
         results = conn.create(self.entity, requests)
         self._count(target, "create", sum(1 for r in results if r.ok))
         # A side that merges on create (Cloze matches by e-mail or phone) can land two new
@@ -355,6 +357,8 @@ class Executor:
         self._count(source, "update", sum(1 for r in mark_results.values() if r.ok))
         by_key = {r.key: r for r in results}
         linked: list[str] = []
+        replaced_links: list[int] = []
+        new_links: list[NewLink] = []
         with self.ctx.store.transaction() as s:
             for action in batch:
                 source_id = action.cloze_id if source == "cloze" else action.external_id
@@ -379,19 +383,20 @@ class Executor:
                 if effects:
                     self.settle.add((cloze_id, external_id))
                 if action.replaces_link is not None:
-                    StateStore.delete_link(s, action.replaces_link)
-                StateStore.save_link(
-                    s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=cloze_id,
-                    external_id=external_id,
-                    base=base_json(values if source == "cloze" else target_base),
-                    base_external=base_json(target_base if source == "cloze" else values),
-                )
+                    replaced_links.append(action.replaces_link)
+                new_links.append(NewLink(cloze_id, external_id,
+                                         base=base_json(values if source == "cloze" else target_base),
+                                         base_external=base_json(target_base if source == "cloze" else values)))
                 mark = mark_results.get(source_id)
                 if mark is not None and not mark.ok:
                     # Linked in state; the marker is added again on the next run.
                     self._error(s, side=source, op="link", record_id=source_id, source_side=source,
                                 message=mark.error or "could not stamp the join marker", code=mark.code)
                 linked.append(source_id)
+            for link_id in replaced_links:
+                StateStore.delete_link(s, link_id)
+            StateStore.save_new_links(s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id,
+                                      links=new_links)
             self._resolve(s, source, linked, ("create", "read", "match"))
             sources = [(a.cloze_id if source == "cloze" else a.external_id) or "" for a in batch]
             StateStore.journal_settle(s, self.ctx.pair, self.entity, target, sources)

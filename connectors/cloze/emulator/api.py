@@ -24,6 +24,7 @@ from connectors.cloze.emulator.query import (
     feed_batch,
     matcher,
     page_size,
+    record_checks,
     sort_records,
     truthy,
 )
@@ -210,9 +211,14 @@ class ClozeApi:
             cursor = FeedCursor.decode(q["cursor"], kind)
         else:
             cursor = self._new_cursor(entity, q)
-        wanted = matcher(entity, dict(cursor.filters))
-        records = [r for r in self.emu.store.rendered(entity, (cursor.stamp, cursor.key)) if wanted(r)]
-        batch, cursor, available = feed_batch(records, cursor)
+        if record_checks(entity, dict(cursor.filters)):
+            wanted = matcher(entity, dict(cursor.filters))
+            records = [r for r in self.emu.store.rendered(entity, (cursor.stamp, cursor.key)) if wanted(r)]
+            batch, cursor, available = feed_batch(records, cursor)
+        else:  # nothing filtered out: read the page from the feed index
+            batch, available = self.emu.store.feed_page(entity, (cursor.stamp, cursor.key), cursor.pagesize)
+            if batch:
+                cursor = cursor.after(int(batch[-1].get("lastChanged", 0)), str(batch[-1].get("syncKey", "")))
         reply: dict[str, Any] = {"availablecount": available, "cursor": cursor.encode()}
         if cursor.keysonly:
             reply[kind] = [{"syncKey": r["syncKey"]} for r in batch]

@@ -81,6 +81,12 @@ def search_text(record: Mapping[str, Any]) -> str:
 
 def matcher(entity: Entity, params: Mapping[str, str]) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate over *rendered* records for the structured filters and ``freeformquery``."""
+    checks = record_checks(entity, params)
+    return lambda record: all(check(record) for check in checks)
+
+
+def record_checks(entity: Entity, params: Mapping[str, str]) -> list[Callable[[Mapping[str, Any]], bool]]:
+    """The tests ``matcher`` applies; none when ``params`` filter nothing out."""
     checks: list[Callable[[Mapping[str, Any]], bool]] = []
     for name in ("stage", "segment", "step"):
         wanted = params.get(name)
@@ -108,7 +114,7 @@ def matcher(entity: Entity, params: Mapping[str, str]) -> Callable[[Mapping[str,
         collaborator = (params.get("collaborator") or "").strip().lower()
         if collaborator:
             checks.append(lambda r: collaborator in [str(e).lower() for e in r.get("projectTeam", [])])
-    return lambda record: all(check(record) for check in checks)
+    return checks
 
 
 def sort_records(

@@ -7,6 +7,7 @@ repeats a value, so ``(lastChanged, syncKey)`` orders every change totally.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import random
 import re
@@ -70,6 +71,14 @@ class Change:
     record: Mapping[str, Any]
 
 
+FeedEntry = tuple[int, str, str]  # (lastChanged, syncKey, direct)
+_AFTER_EVERY_ID = "\U0010ffff"  # sorts after every direct id: bisects past a whole (lastChanged, syncKey)
+
+
+def _feed_entry(direct: str, data: Mapping[str, Any]) -> FeedEntry:
+    return int(data.get("lastChanged") or 0), str(data.get("syncKey") or ""), direct
+
+
 class Clock:
     """Epoch milliseconds, strictly increasing across calls."""
 
@@ -105,6 +114,10 @@ class RecordStore:
         self._index: dict[Entity, dict[IndexKey, set[str]]] = {e: {} for e in ENTITIES}
         self._keys: dict[Entity, dict[str, list[IndexKey]]] = {e: {} for e in ENTITIES}
         self._aliases: dict[Entity, dict[str, str]] = {e: {} for e in ENTITIES}
+        # Every record's feed position ``(lastChanged, syncKey, direct)``, sorted, and where each
+        # record stands in it: a feed page reads from its cursor on, not the whole store.
+        self._feed: dict[Entity, list[FeedEntry]] = {e: [] for e in ENTITIES}
+        self._feed_at: dict[Entity, dict[str, FeedEntry]] = {e: {} for e in ENTITIES}
         self.timeline: list[dict[str, Any]] = []
 
     # -- ids and index -------------------------------------------------------------
@@ -129,6 +142,7 @@ class RecordStore:
                 holders.discard(direct)
                 if not holders:
                     del index[key]
+        self._place(entity, direct)
         stored = self._records[entity].get(direct)
         if stored is None:
             return
@@ -136,6 +150,47 @@ class RecordStore:
         self._keys[entity][direct] = keys
         for key in keys:
             index.setdefault(key, set()).add(direct)
+
+    def _place(self, entity: Entity, direct: str) -> None:
+        """Move ``direct`` to its current feed position (or out of the feed index once it is gone)."""
+        entries, at = self._feed[entity], self._feed_at[entity]
+        old = at.pop(direct, None)
+        if old is not None:
+            i = bisect.bisect_left(entries, old)
+            if i < len(entries) and entries[i] == old:
+                del entries[i]
+        stored = self._records[entity].get(direct)
+        if stored is not None:
+            entry = _feed_entry(direct, stored.data)
+            bisect.insort(entries, entry)
+            at[direct] = entry
+
+    def _rebuild_feed(self, entity: Entity) -> None:
+        records = self._records[entity]
+        self._feed_at[entity] = {d: _feed_entry(d, stored.data) for d, stored in records.items()}
+        self._feed[entity] = sorted(self._feed_at[entity].values())
+
+    def _feed_from(self, entity: Entity, after: tuple[int, str], check: int | None = None) -> list[FeedEntry]:
+        """The feed index's entries past position ``after``. The first ``check`` of them (all without
+        it) are checked against the records: a record changed behind the store's back (a test poking
+        its data) rebuilds the index first."""
+        records = self._records[entity]
+        for _attempt in range(2):
+            entries = self._feed[entity]
+            tail = entries[bisect.bisect_right(entries, (after[0], after[1], _AFTER_EVERY_ID)):]
+            sound = len(entries) == len(records) and all(
+                e[2] in records and _feed_entry(e[2], records[e[2]].data) == e for e in tail[:check])
+            if sound:
+                break
+            self._rebuild_feed(entity)
+        return tail
+
+    def feed_page(self, entity: Entity, after: tuple[int, str], size: int) -> tuple[list[dict[str, Any]], int]:
+        """Up to ``size`` records past feed position ``after``, in feed order, and how many are past it
+        (an unfiltered feed page: it renders the page, not the rest of the store)."""
+        with self.lock:
+            tail = self._feed_from(entity, after, size)
+            return [self.render(entity, e[2]) for e in tail[:size]], len(tail)
 
     def _lookup_all(self, entity: Entity, key: IndexKey) -> list[str]:
         holders = self._index[entity].get(key, set())
@@ -261,11 +316,7 @@ class RecordStore:
         with self.lock:
             if after is None:
                 return [self.render(entity, d) for d in self._records[entity]]
-            return [
-                self.render(entity, d)
-                for d, stored in self._records[entity].items()
-                if (int(stored.data.get("lastChanged") or 0), str(stored.data.get("syncKey") or "")) > after
-            ]
+            return [self.render(entity, e[2]) for e in self._feed_from(entity, after)]
 
     def exists(self, entity: Entity, direct: str) -> bool:
         return direct in self._records[entity]
@@ -406,6 +457,7 @@ class RecordStore:
         stored.since = int(stored.data.get("lastChanged", 0))
         stored.data["lastChanged"] = self.clock.tick()
         stored.audit = audit
+        self._place(entity, direct)
 
     def _change(self, entity: Entity, direct: str) -> Change:
         return Change(entity, direct, dict(self._records[entity][direct].audit), self.render(entity, direct))

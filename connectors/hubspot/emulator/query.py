@@ -60,6 +60,62 @@ def compile_filters(store: Store, type_: str, body: Mapping[str, Any]) -> Predic
     return matches
 
 
+def modified_windows(store: Store, type_: str, body: Mapping[str, Any]) -> list[tuple[int | None, int | None]] | None:
+    """The modification-time ranges ``[low, high]`` (ms) that every match lies in, one per filter group,
+    or ``None`` when some group does not bound the modification time (the whole store is searched).
+
+    Only narrows where to look: each record found is still tested against every filter.
+    """
+    groups = body.get("filterGroups")
+    if groups is None and body.get("filters"):
+        groups = [{"filters": body["filters"]}]
+    if not groups or not isinstance(groups, list):
+        return None
+    name = schema.MODIFIED_PROPERTY[type_]
+    windows: list[tuple[int | None, int | None]] = []
+    for group in groups:
+        low: int | None = None
+        high: int | None = None
+        bounded = False
+        for spec in (group.get("filters") or []) if isinstance(group, dict) else []:
+            if not isinstance(spec, dict) or spec.get("propertyName") != name:
+                continue
+            operator = str(spec.get("operator") or "EQ").upper()
+            value = schema.ms_from_value(spec.get("value")) if spec.get("value") is not None else None
+            if value is None or operator not in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+                continue
+            if operator in ("EQ", "GT", "GTE", "BETWEEN"):
+                start = value + 1 if operator == "GT" else value
+                low = start if low is None else max(low, start)
+            if operator in ("EQ", "LT", "LTE"):
+                end = value - 1 if operator == "LT" else value
+                high = end if high is None else min(high, end)
+            if operator == "BETWEEN":
+                top = schema.ms_from_value(spec.get("highValue")) if spec.get("highValue") is not None else None
+                if top is not None:
+                    high = top if high is None else min(high, top)
+            bounded = True
+        if not bounded:
+            return None
+        windows.append((low, high))
+    return windows
+
+
+def candidates(store: Store, type_: str, body: Mapping[str, Any]) -> list[StoredObject]:
+    """The live records a search has to test: its modification-time windows, or every live record."""
+    windows = modified_windows(store, type_, body)
+    if windows is None:
+        found = list(store.live(type_))
+    else:
+        seen: dict[str, StoredObject] = {}
+        for low, high in windows:
+            for obj in store.modified_between(type_, low, high):
+                seen.setdefault(obj.id, obj)
+        found = list(seen.values())
+    store.search_examined += len(found)
+    return found
+
+
 def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
     if not isinstance(spec, dict):
         raise bad_request("each filter must be an object")

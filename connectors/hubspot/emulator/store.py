@@ -6,10 +6,11 @@ request, so a request (a whole batch included) is atomic, as HubSpot's are.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -34,6 +35,18 @@ class StoredObject:
     archived: bool = False
     archived_ms: int | None = None
     history: History = field(default_factory=dict)
+    # Told of every change of ``modified_ms`` (old value, new value): the store's modification-time index.
+    on_modified: Callable[[StoredObject, int, int], None] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "modified_ms":
+            old = self.__dict__.get("modified_ms")
+            object.__setattr__(self, name, value)
+            watcher = self.__dict__.get("on_modified")
+            if watcher is not None and old is not None and old != value:
+                watcher(self, old, value)
+            return
+        object.__setattr__(self, name, value)
 
     def value(self, name: str) -> str | None:
         """A property's value as HubSpot returns it (computed ones included); ``None`` if unset."""
@@ -68,10 +81,16 @@ class Store:
     # without a scan of every record. Built on first use, kept by create/update/set_raw;
     # candidates are checked against the record on every read, so a stale entry is harmless.
     _index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
+    # type -> every record's ``(modified_ms, id)``, sorted: a time-window search reads its window,
+    # not the whole store (HubSpot indexes by modification time too). Kept by ``on_modified``.
+    _by_modified: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # Records a search looked at (the index's window, or the whole store without a time filter).
+    search_examined: int = 0
 
     def __post_init__(self) -> None:
         for t in schema.OBJECT_TYPES:
             self.objects.setdefault(t, {})
+            self._by_modified.setdefault(t, [])
             self.definitions.setdefault(t, {p.name: p for p in schema.builtin_properties(t)})
 
     # -- clock and ids -------------------------------------------------------------
@@ -97,6 +116,34 @@ class Store:
 
     def all(self, type_: str, *, archived: bool) -> Iterator[StoredObject]:
         return (o for o in self.objects[type_].values() if o.archived == archived)
+
+    def modified_between(self, type_: str, low: int | None, high: int | None) -> Iterator[StoredObject]:
+        """Live records whose modification time is in ``[low, high]`` (either end open when ``None``)."""
+        stamps = self._by_modified[type_]
+        start = 0 if low is None else bisect.bisect_left(stamps, (low, ""))
+        objects = self.objects[type_]
+        for ms, object_id in stamps[start:] if high is None else stamps[start:bisect.bisect_left(stamps, (high + 1, ""))]:
+            obj = objects.get(object_id)
+            if obj is not None and not obj.archived and obj.modified_ms == ms:
+                yield obj
+
+    def _add(self, obj: StoredObject) -> None:
+        self.objects[obj.type][obj.id] = obj
+        bisect.insort(self._by_modified[obj.type], (obj.modified_ms, obj.id))
+        obj.on_modified = self._restamped
+
+    def _restamped(self, obj: StoredObject, old: int, new: int) -> None:
+        stamps = self._by_modified[obj.type]
+        at = bisect.bisect_left(stamps, (old, obj.id))
+        if at < len(stamps) and stamps[at] == (old, obj.id):
+            del stamps[at]
+        bisect.insort(stamps, (new, obj.id))
+
+    def _forget(self, obj: StoredObject) -> None:
+        stamps = self._by_modified[obj.type]
+        at = bisect.bisect_left(stamps, (obj.modified_ms, obj.id))
+        if at < len(stamps) and stamps[at] == (obj.modified_ms, obj.id):
+            del stamps[at]
 
     def find_by(self, type_: str, prop: str, value: str) -> StoredObject | None:
         """The live record whose ``prop`` equals ``value`` (emails compared without case)."""
@@ -215,7 +262,7 @@ class Store:
         props = {k: v for k, v in clean.items() if v != "" and k not in _COMPUTED}
         obj = StoredObject(new_id, type_, props, stamp, stamp)
         history.record(obj.history, props, stamp, source)
-        self.objects[type_][new_id] = obj
+        self._add(obj)
         self._reindex(obj, {})
         return obj
 
@@ -259,6 +306,8 @@ class Store:
                         self.associate(primary.type, primary.id, t_type, to_id, type_id)
                     self.dissociate(f_type, f_id, t_type, to_id)
         del self.objects[other.type][other.id]
+        other.on_modified = None
+        self._forget(other)
         self.merged_into[(other.type, other.id)] = primary.id
         for key, target in list(self.merged_into.items()):
             if target == other.id:
