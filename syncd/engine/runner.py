@@ -126,6 +126,7 @@ def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver
             app_url_template=pair.app_url,
             custom_fields=custom_fields(pair, side),
             observer=observer or NullObserver(),
+            state_dir=loaded.state_path.parent,
         )
         conns[side] = loaded.connectors[pair_name][side](loaded.settings[pair_name][side], ctx)
     return conns
