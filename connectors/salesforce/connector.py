@@ -225,3 +225,6 @@ class SalesforceConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> SalesforceConnector:
+        return self

@@ -29,7 +29,7 @@ from .conftest import SESSION
 CONSUMER = {"client_id": "3MVG9emulator.consumer.key", "client_secret": "emulator-consumer-secret"}
 
 
-def connect(emulator: SalesforceEmulator, state_dir: Path | None = None, **settings: Any) -> SalesforceConnector:
+def connect(emulator: SalesforceEmulator, state_dir: Path | None = None, /, **settings: Any) -> SalesforceConnector:
     base: dict[str, Any] = {"auth": "session", "session_id": SESSION, "instance_url": emulator.url}
     if settings.get("auth", "session") != "session":
         base = {"login_url": emulator.url}
@@ -190,7 +190,7 @@ def test_client_credentials_and_one_re_mint_on_invalid_session(emulator: Salesfo
     with connect(emulator, auth="client_credentials", client_id=CONSUMER["client_id"],
                  client_secret="not-the-secret-4711") as bad, pytest.raises(AuthError) as caught:
         bad.get("company", ["001000000000000"])
-    assert "4711" not in str(caught.value) and "client_credentials" in str(caught.value)
+    assert "4711" not in str(caught.value) and "client_id/client_secret" in str(caught.value)
 
 
 def test_a_rotated_refresh_token_is_persisted_before_use(emulator: SalesforceEmulator, tmp_path: Path) -> None:
