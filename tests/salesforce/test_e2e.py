@@ -108,8 +108,8 @@ def test_first_sync_creates_edits_conflicts_deletes_and_a_quiet_second_run(world
     httpx.post(f"{cloze.url}/v1/people/update", params={"api_key": CLOZE_KEY},
                json={"direct": ann, "last": "Lee-Smith", "first": "Annie"}).raise_for_status()
     syncd("sync", config=config)
-    contact = salesforce.get_record("Contact", sf_ann)
-    assert contact is not None and contact["LastName"] == "Lee-Smith"
+    edited = salesforce.get_record("Contact", sf_ann)
+    assert edited is not None and edited["LastName"] == "Lee-Smith"
     ann_rec = cloze.get_record("person", ann)
     assert ann_rec is not None and cloze_title(ann_rec) == "Chair" and ann_rec.get("last") == "Lee-Smith"
     conflicts = json.loads(syncd("conflicts", "list", "--all", "--json", config=config).stdout)
@@ -167,7 +167,7 @@ def test_a_salesforce_edit_racing_the_sync_write_becomes_a_conflict(world: World
     finally:
         store.close()
     assert report.ok, report.error
-    assert [(json.loads(c.cloze_value), json.loads(c.external_value), c.status) for c in found] == [
+    assert [(json.loads(c.cloze_value or "null"), json.loads(c.external_value or "null"), c.status) for c in found] == [
         ("Lee-Cloze", "Lee-Salesforce", "open")]
     assert salesforce.get_record("Contact", str(contact["Id"]))["LastName"] == "Lee-Salesforce"  # type: ignore[index]
 
