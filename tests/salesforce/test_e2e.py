@@ -183,3 +183,33 @@ def test_the_pair_stops_with_exit_75_at_its_share_of_the_daily_budget(world: Wor
     salesforce.advance_clock(86_400)  # the next day: the window has rolled on
     syncd("reconcile", config=config)
     assert contact_emails(salesforce) == [f"p{i}@acme.example" for i in range(5)]
+
+
+def test_state_rebuild_after_a_lost_database_creates_nothing(world: World) -> None:
+    cloze, salesforce, config = world
+    for i in range(6):
+        cloze.add_record("person", person(f"P{i}", "Cloze", f"p{i}@c.example"))
+        salesforce.add_record("Contact", {"Email": f"q{i}@s.example", "FirstName": f"Q{i}", "LastName": "Sf"})
+    syncd("reconcile", config=config)
+    counts = (len(cloze.records("person")), len(salesforce.records("Contact")))
+    assert counts == (12, 12)
+    state = config.parent / "state.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(state) + suffix).unlink(missing_ok=True)
+    out = syncd("state", "rebuild", config=config).stdout
+    assert "person: 12 links rebuilt" in out
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (len(cloze.records("person")), len(salesforce.records("Contact"))) == counts
+    assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_sandbox_with_salesforce_runs_the_three_run_story_without_record_errors(tmp_path: Path) -> None:
+    proc = subprocess.run([*SYNCD, "sandbox", "--external", "salesforce", "--dir", str(tmp_path / "sbx"),
+                           "--people", "40"], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Salesforce emulator" in proc.stdout and "3. reconcile again" in proc.stdout
+    tail = proc.stdout.split("3. reconcile again", 1)[1]
+    assert "wrote" not in tail.split("conflicts recorded", 1)[0]
+    assert 'connector = "salesforce"' in (tmp_path / "sbx" / "config.toml").read_text()
