@@ -8,6 +8,10 @@ says every row before ``(ts, id)`` was delivered and when that poll began. Trans
 late, so a poll starts ``poll_overlap_seconds`` before the previous poll began when the cursor lies
 within that window.
 
+OpportunityContactRole is polled the same way from the previous poll's start (less the overlap):
+a role added or removed does not move the opportunity's ``SystemModstamp``, so the opportunities
+whose roles changed are read again and delivered as changes.
+
 Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
 than that has lost deletes:
 the feed refuses it with :class:`ChangeHistoryLost`, which tells the operator to run a full
@@ -64,8 +68,10 @@ ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
 
 class ChangeFeed:
     def __init__(self, client: SalesforceClient, *, overlap_ms: int, horizon_ms: int,
-                 fields: Callable[[Entity], list[str]], to_records: ToRecords, pair: str) -> None:
+                 fields: Callable[[Entity], list[str]], to_records: ToRecords, pair: str,
+                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None) -> None:
         self.client = client
+        self.get = get
         self.overlap_ms = overlap_ms
         self.horizon_ms = horizon_ms
         self.fields = fields
@@ -83,6 +89,24 @@ class ChangeFeed:
         return pos
 
     def pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        last: str | None = cursor
+        for page in self._pages(entity, cursor):
+            last = page.cursor
+            yield page
+        decoded = decode(cursor)
+        if entity == "project" and self.get is not None and decoded is not None and decoded[1] is not None:
+            # A contact role change does not move its opportunity's SystemModstamp: poll the roles too.
+            since = soql_time(max(0, decoded[1] - self.overlap_ms))
+            soql = (f"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE SystemModstamp >= {since} "
+                    "ORDER BY SystemModstamp, Id")
+            opportunities = sorted({str(r["OpportunityId"]) for page in self.client.query(soql, all_rows=True)
+                                    for r in page if r.get("OpportunityId")})
+            for start in range(0, len(opportunities), 200):
+                found = self.get(entity, opportunities[start:start + 200])
+                if found:
+                    yield ChangePage(list(found.values()), last)
+
+    def _pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
         began = now_ms()
         decoded = decode(cursor)
         previous = decoded[1] if decoded else None

@@ -56,7 +56,8 @@ class SalesforceConnector(Connector):
         self.writer = Writer(self.client, self.mapper, self.relations, self.get, settings.batch_size)
         self.feed = ChangeFeed(self.client, overlap_ms=int(settings.poll_overlap_seconds * 1000),
                                horizon_ms=int(settings.recycle_bin_days * 86_400_000),
-                               fields=self.mapper.read_fields, to_records=self._records, pair=context.pair)
+                               fields=self.mapper.read_fields, to_records=self._records, pair=context.pair,
+                               get=self.get)
         self._checked_version = False
         self._identity_ok: set[str] = set()
 

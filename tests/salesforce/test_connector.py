@@ -227,3 +227,16 @@ def test_jwt_bearer_flow_and_a_clear_error_without_pyjwt(emulator: SalesforceEmu
     with connect(emulator, **jwt_settings) as conn, pytest.raises(ConfigError) as caught:
         conn.check()
     assert "cloze-syncd[salesforce]" in str(caught.value)
+
+
+def test_a_contact_role_change_is_a_change_of_its_opportunity(emulator: SalesforceEmulator,
+                                                              conn: SalesforceConnector) -> None:
+    seeded = load_into(emulator)
+    cursor = [p.cursor for p in conn.changes("project", None)][-1]
+    emulator.advance_clock(5)
+    contact = emulator.get_record("Contact", seeded["contact-03"])
+    assert contact is not None
+    emulator.add_record("OpportunityContactRole", {"OpportunityId": seeded["opp-01"], "ContactId": contact["Id"]})
+    changed = {r.id: r for p in conn.changes("project", cursor) for r in p.records}
+    assert seeded["opp-01"] in changed
+    assert str(contact["Email"]).lower() in changed[seeded["opp-01"]].fields["people"]
