@@ -142,6 +142,7 @@ class SalesforceConnector(Connector):
 
     def _records(self, entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Record]:
         people: dict[str, dict[str, str]] = {}
+        self.relations.remember(entity, rows)
         if entity == "project" and rows:
             people = self.relations.project_people([str(r["Id"]) for r in rows])
         return [self.mapper.to_record(entity, row, sorted(people.get(str(row["Id"]), {})) if entity == "project"

@@ -29,6 +29,18 @@ class Relations:
         self.accounts: dict[str, str] = {}  # domain -> Account id
         self.contacts: dict[str, str] = {}  # lower-case e-mail -> Contact id
 
+    def remember(self, entity: str, rows: Iterable[dict[str, object]]) -> None:
+        """Keep the keys of records read anyway, so relation writes later in the run need no query."""
+        for row in rows:
+            if row.get("IsDeleted"):
+                continue
+            if entity == "company":
+                domain = domain_of(row.get("Website"))
+                if domain:
+                    self.accounts.setdefault(domain, str(row["Id"]))
+            elif entity == "person" and row.get("Email"):
+                self.contacts.setdefault(str(row["Email"]).lower(), str(row["Id"]))
+
     def account_ids(self, domains: Iterable[str]) -> dict[str, str]:
         wanted = sorted({d.lower() for d in domains if d} - set(self.accounts))
         for domain in wanted:
