@@ -213,3 +213,29 @@ def test_sandbox_with_salesforce_runs_the_three_run_story_without_record_errors(
     tail = proc.stdout.split("3. reconcile again", 1)[1]
     assert "wrote" not in tail.split("conflicts recorded", 1)[0]
     assert 'connector = "salesforce"' in (tmp_path / "sbx" / "config.toml").read_text()
+
+
+@pytest.mark.parametrize("moment", ["Account", "Contact", "Opportunity"])
+def test_a_crash_at_a_salesforce_write_then_a_clean_run_leaves_no_duplicate(tmp_path: Path, moment: str) -> None:
+    """SIGKILL lands while Salesforce applies a batch of upserts: the write is made, its record in the state
+    database is not. The next run finds the records by their External ID instead of creating them again."""
+    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
+            SalesforceEmulator(SALESFORCE_SESSION) as salesforce:
+        config = write_config(tmp_path, cloze.url, salesforce.url)
+        acme = cloze.add_record("company", {"name": "Acme", "domains": [{"value": "acme.example"}]})
+        for i in range(4):
+            cloze.add_record("person", person(f"P{i}", "Lee", f"p{i}@acme.example"))
+        cloze.add_record("project", {"name": "Deal", "stage": "current", "companies": [{"direct": acme}]})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+        proc = subprocess.Popen([*SYNCD, "reconcile", "--config", str(config)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        salesforce.before_request("PATCH", f"/composite/sobjects/{moment}/", lambda: proc.kill())
+        proc.communicate(timeout=180)
+        assert proc.returncode == -9
+        syncd("reconcile", config=config)
+        objects = {"Account": 1, "Contact": 4, "Opportunity": 1}
+        assert {name: len(salesforce.records(name)) for name in objects} == objects
+        assert (len(cloze.records("person")), len(cloze.records("company"))) == (4, 1)
+        writes = (cloze.writes, sf_writes(salesforce))
+        syncd("reconcile", config=config)
+        assert (cloze.writes, sf_writes(salesforce)) == writes
