@@ -14,8 +14,8 @@ whose roles changed are read again and delivered as changes.
 
 Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
 than that has lost deletes:
-the feed refuses it with :class:`ChangeHistoryLost`, which tells the operator to run a full
-reconcile (which finds every record that is gone). A merge loser relinks to its master in
+the feed raises :class:`~syncd.errors.ChangeHistoryLost`, and the engine reads the entity in full
+instead (a full reconcile finds every record that is gone) and says so in the run's notes. A merge loser relinks to its master in
 Salesforce; the engine has no relink path, so it is reported as an unreadable record (a record
 error naming the master) rather than as a delete.
 """
@@ -31,14 +31,10 @@ from connectors.model import ChangePage, Entity, Record
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, soql_string
 from connectors.salesforce.mapping import OBJECT, sf_time_ms, soql_time
-from syncd.errors import ApiError
+from syncd.errors import ChangeHistoryLost
 
 PREFIX = "sf1"
 PAGE = 2000
-
-
-class ChangeHistoryLost(ApiError):
-    """The cursor is older than Salesforce keeps deleted records: deletes since then cannot be listed."""
 
 
 @dataclass(frozen=True, order=True)
@@ -115,7 +111,7 @@ class ChangeFeed:
                 f"the {OBJECT[entity]} change cursor is older than Salesforce keeps deleted records "
                 f"({self.horizon_ms // 86_400_000} days): deletes since then cannot be listed",
                 side="external", pair=self.pair, entity=entity, code="SF_HISTORY_GAP",
-                hint=f"run `syncd reconcile {self.pair}`: a full reconcile finds every record that is gone")
+                hint=f"`syncd reconcile {self.pair}` reads everything and finds every record that is gone")
         pos = self.start(cursor)
         floor = decoded[0] if decoded else Position(0)
         guard = self.client.guard("queryAll", entity)

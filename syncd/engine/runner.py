@@ -43,6 +43,7 @@ from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.report import RunReport
 from syncd.errors import (
+    ChangeHistoryLost,
     ConfigError,
     LeaseHeldError,
     LeaseLostError,
@@ -449,7 +450,14 @@ class PairEngine:
                 observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
                 self._empty_side_guard(entity, observed.obs, links)
                 return observed
-            observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+            try:
+                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+            except ChangeHistoryLost as exc:
+                self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
+                self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
+                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
+                self._empty_side_guard(entity, observed.obs, links)
+                return observed
         retry: dict[Side, list[str]] = {"cloze": [], "external": []}
         for err in self.store.open_errors(self.pair, entity):
             retry[err.source_side].append(err.record_id)  # type: ignore[index]

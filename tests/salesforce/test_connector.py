@@ -17,12 +17,12 @@ from connectors.base import ConnectorContext
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, SetPatch, UpdateRequest
 from connectors.salesforce import ids
 from connectors.salesforce.budget import DailyBudgetSpent, parse_limit_info
-from connectors.salesforce.changes import ChangeHistoryLost, Position
+from connectors.salesforce.changes import Position
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.seed import load_into
 from connectors.salesforce.settings import SalesforceSettings
-from syncd.errors import AuthError, ConfigError
+from syncd.errors import AuthError, ChangeHistoryLost, ConfigError
 
 from .conftest import SESSION
 
@@ -146,7 +146,7 @@ def test_a_gap_longer_than_the_recycle_bin_asks_for_a_full_reconcile(conn: Sales
     old = int(time.time() * 1000) - 16 * 86_400_000
     with pytest.raises(ChangeHistoryLost) as caught:
         list(conn.changes("company", Position(old, "").encode(old)))
-    assert "syncd reconcile p" in str(caught.value)
+    assert "syncd reconcile p" in str(caught.value) and caught.value.code == "SF_HISTORY_GAP"
 
 
 def test_api_version_is_checked_at_start(emulator: SalesforceEmulator) -> None:

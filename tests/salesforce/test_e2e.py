@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,27 @@ def test_a_crash_at_a_salesforce_write_then_a_clean_run_leaves_no_duplicate(tmp_
         writes = (cloze.writes, sf_writes(salesforce))
         syncd("reconcile", config=config)
         assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_after_a_gap_longer_than_the_recycle_bin_the_sync_reads_in_full_and_finds_the_delete(world: World) -> None:
+    cloze, salesforce, config = world
+    for name in ("Ann", "Bo"):
+        cloze.add_record("person", person(name, "Lee", f"{name.lower()}@acme.example"))
+    syncd("reconcile", config=config)
+    syncd("sync", config=config)
+    bo = next(r for r in salesforce.records("Contact") if r["Email"] == "bo@acme.example")
+    salesforce.delete_record("Contact", str(bo["Id"]))
+    salesforce.purge()  # the Recycle Bin emptied: queryAll no longer shows the delete
+    loaded = load_config(config)
+    store = StateStore.open(loaded.state_path)
+    try:  # the last poll was 16 days ago
+        stamp = int(time.time() * 1000) - 16 * 86_400_000
+        with store.transaction() as s:
+            store.set_cursor(s, "sandbox", "person", "external", f"sf1:{stamp}::{stamp}")
+    finally:
+        store.close()
+    proc = syncd("sync", "--json", config=config)
+    assert "read in full" in proc.stdout + proc.stderr
+    bo_cloze = next(p["direct"] for p in cloze.records("person") if p["emails"][0]["value"] == "bo@acme.example")
+    assert [link["status"] for link in links(config) if link["cloze_id"] == bo_cloze] == ["unlinked"]
+    assert len(cloze.records("person")) == 2  # delete_policy = "unlink": the Cloze record stays
