@@ -29,7 +29,7 @@ ADDRESS: dict[Entity, str] = {"person": "Mailing", "company": "Billing"}
 _ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country")
 SYSTEM = ["Id", "IsDeleted", "MasterRecordId", "SystemModstamp", "LastModifiedDate"]
 SUPPORTED: dict[Entity, list[str]] = {
-    "person": ["first", "last", "title", "emails", "phones", "addresses", "notes", "companies"],
+    "person": ["first", "last", "title", "emails", "phones", "addresses", "notes", "companies"],  # notes: Description
     "company": ["name", "domains", "phones", "addresses", "industry", "description"],
     "project": ["name", "summary", "stage", "value", "close_date", "companies", "people"],
 }
