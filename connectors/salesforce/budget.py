@@ -89,9 +89,9 @@ class BudgetMeter:
         if usage is not None:
             self.org_used, self.org_max = usage
 
-    def sent(self) -> None:
-        self.calls += 1
-        self.ledger.record()
+    def sent(self, calls: int = 1) -> None:
+        self.calls += calls
+        self.ledger.record(calls)
 
     def share_used(self) -> float | None:
         """This pair's calls in the last 24 hours as a percentage of the allowance."""

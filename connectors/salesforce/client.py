@@ -138,10 +138,11 @@ class SalesforceClient:
         self.budget.check()
         for attempt in (1, 2):
             session = self.session
+            before = session.requests_sent
             try:
-                self.budget.sent()
                 response = session.request(method, url, idempotent=idempotent, headers=dict(headers or {}), **kwargs)
             except _SessionExpired as exc:
+                self.budget.sent(session.requests_sent - before)
                 if attempt == 2 or self.settings.auth == "session":
                     raise AuthError(exc.message, status=401, code=exc.code, side=SIDE, pair=self.pair,
                                     hint="the access token was refused right after it was minted; check the "
@@ -150,6 +151,10 @@ class SalesforceClient:
                 continue
             except _LimitRefused as exc:
                 raise self.budget.exhausted(exc.message) from None
+            except BaseException:
+                self.budget.sent(session.requests_sent - before)  # retries inside the session count too
+                raise
+            self.budget.sent(session.requests_sent - before)
             body = jsonbody.loads(response.content) if response.content else None
             return Reply(response.status_code, body, response.headers)
         raise AssertionError("unreachable")  # pragma: no cover
