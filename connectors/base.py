@@ -135,6 +135,11 @@ class Connector(ABC):
         """Called by the engine before each run: drop anything kept from an earlier run's reads."""
         return
 
+    def canonical_id(self, entity: Entity, external_id: str) -> str:
+        """``external_id`` in the form this side's reads use, for an id a user may have written in another
+        form of the same id (Salesforce: 15 characters for 18); unchanged when it is not an id."""
+        return external_id
+
     def account_identity(self) -> dict[str, str]:
         """Which account of its system this connector reaches, as stable non-secret strings.
 

@@ -74,6 +74,10 @@ class SalesforceConnector(Connector):
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
 
+    def canonical_id(self, entity: Entity, external_id: str) -> str:
+        """The 18-character form of a 15-character id (App Links imported from the Salesforce UI)."""
+        return ids.normalize(external_id) or external_id
+
     def begin_run(self) -> None:
         self.relations.accounts.clear()
         self.relations.contacts.clear()

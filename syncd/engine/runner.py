@@ -22,7 +22,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import structlog
@@ -317,10 +318,18 @@ class PairEngine:
                 path=f"pairs.{self.pair}.entities.{entity}",
             )
             problems.extend(found)
-            out.append((entity, mapping))
+            out.append((entity, replace(mapping, canonical_link=self._canonical_link(entity))))
         if problems:
             raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
         return out
+
+    def _canonical_link(self, entity: Entity) -> Callable[[tuple[str, str]], tuple[str, str]]:
+        """App Links of this pair's App ID, with the id in the external side's own form."""
+        app_id, external = self.cfg.app_id.lower(), self.conns["external"]
+
+        def canonical(key: tuple[str, str]) -> tuple[str, str]:
+            return (key[0], external.canonical_id(entity, key[1])) if key[0] == app_id else key
+        return canonical
 
     def _run(self) -> None:
         # Before anything is read or written: is this state database this pair's?

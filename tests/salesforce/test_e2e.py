@@ -264,3 +264,18 @@ def test_after_a_gap_longer_than_the_recycle_bin_the_sync_reads_in_full_and_find
     bo_cloze = next(p["direct"] for p in cloze.records("person") if p["emails"][0]["value"] == "bo@acme.example")
     assert [link["status"] for link in links(config) if link["cloze_id"] == bo_cloze] == ["unlinked"]
     assert len(cloze.records("person")) == 2  # delete_policy = "unlink": the Cloze record stays
+
+
+def test_an_app_link_imported_with_a_15_character_id_links_without_a_duplicate(world: World) -> None:
+    cloze, salesforce, config = world
+    sf_ann = salesforce.add_record("Contact", {"Email": "ann@acme.example", "FirstName": "Ann", "LastName": "Lee"})
+    cloze.add_record("person", person("Ann", "Lee", "ann.lee@home.example", appLinks=[
+        {"source": APP_ID, "uniqueid": sf_ann[:15], "label": "Salesforce"}]))
+    syncd("reconcile", config=config)
+    assert len(salesforce.records("Contact")) == 1 and len(cloze.records("person")) == 1
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [(link["external_id"], link["status"]) for link in export["links"]] == [(sf_ann, "active")]
+    assert [e for e in export["record_errors"] if not e["resolved"]] == []
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
