@@ -240,3 +240,11 @@ def test_a_contact_role_change_is_a_change_of_its_opportunity(emulator: Salesfor
     changed = {r.id: r for p in conn.changes("project", cursor) for r in p.records}
     assert seeded["opp-01"] in changed
     assert str(contact["Email"]).lower() in changed[seeded["opp-01"]].fields["people"]
+
+
+def test_describe_lists_the_sales_process_stages_and_app_urls_open_the_record(conn: SalesforceConnector) -> None:
+    facts = conn.describe()
+    assert "Closed Won" in facts["project_stage_options"] and facts["api_version"] == "66.0"
+    assert conn.default_app_url("person") == "https://acme.my.salesforce.com/{id}"
+    assert conn.canonical_id("person", "006j000000Pkp1d") == "006j000000Pkp1dAAB"  # the Cloze help's example
+    assert conn.canonical_id("person", "not-an-id") == "not-an-id"
