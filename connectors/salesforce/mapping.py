@@ -69,6 +69,17 @@ def domain_of(website: Any) -> str | None:
     return text.removeprefix("www.") or None
 
 
+def _one_slot(value: WriteValue) -> list[str]:
+    """The values for a single-value field, the one to store first: one already held (in the result but not
+    being added) is kept, so a second address added in Cloze does not replace the Salesforce one."""
+    wanted = _values(value)
+    if isinstance(value, SetPatch):
+        kept = sorted(value.result - value.add)
+        if kept:
+            wanted = [kept[0]] + [v for v in wanted if v != kept[0]]
+    return wanted
+
+
 def _values(value: WriteValue) -> list[str]:
     if isinstance(value, SetPatch):
         return sorted(value.result)
@@ -132,12 +143,12 @@ class Mapper:
             if native is not None:
                 plan.fields[native] = value if isinstance(value, str) and value != "" else None
             elif canonical == "emails" and entity == "person":
-                wanted = _values(value)
+                wanted = _one_slot(value)
                 plan.fields["Email"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
                     plan.dropped["emails"] = wanted[1:]
             elif canonical == "domains" and entity == "company":
-                wanted = _values(value)
+                wanted = _one_slot(value)
                 plan.fields["Website"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
                     plan.dropped["domains"] = wanted[1:]

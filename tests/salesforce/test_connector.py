@@ -248,3 +248,13 @@ def test_describe_lists_the_sales_process_stages_and_app_urls_open_the_record(co
     assert conn.default_app_url("person") == "https://acme.my.salesforce.com/{id}"
     assert conn.canonical_id("person", "006j000000Pkp1d") == "006j000000Pkp1dAAB"  # the Cloze help's example
     assert conn.canonical_id("person", "not-an-id") == "not-an-id"
+
+
+def test_a_second_address_added_in_cloze_keeps_the_one_salesforce_holds(conn: SalesforceConnector) -> None:
+    [made] = conn.create("person", [CreateRequest("k", {"last": "Lee", "emails": emails("zed@x.example")},
+                                                  cloze_ref="c1")])
+    assert made.id is not None
+    patch = SetPatch(add=frozenset({"amy@x.example"}), result=frozenset({"amy@x.example", "zed@x.example"}))
+    [result] = conn.update("person", [UpdateRequest(made.id, {"emails": patch})])
+    assert result.ok and result.record is not None and result.record.fields["emails"] == ["zed@x.example"]
+    assert result.details["dropped"] == {"emails": ["amy@x.example"]}
