@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.loader import load_config  # noqa: E402
-from connectors.cloze.emulator import ClozeEmulator  # noqa: E402
-from connectors.cloze.seed import seed_emulator  # noqa: E402
-from connectors.salesforce.emulator import SalesforceEmulator  # noqa: E402
-from state.store import StateStore  # noqa: E402
-from syncd.engine.runner import sync_pair  # noqa: E402
-from syncd.sandbox import CLOZE_KEY  # noqa: E402
-from syncd.sandbox_salesforce import SALESFORCE_SESSION, write_config  # noqa: E402
+from config.loader import load_config
+from connectors.cloze.emulator import ClozeEmulator
+from connectors.cloze.seed import seed_emulator
+from connectors.salesforce.emulator import SalesforceEmulator
+from state.store import StateStore
+from syncd.engine.runner import sync_pair
+from syncd.sandbox import CLOZE_KEY
+from syncd.sandbox_salesforce import SALESFORCE_SESSION, write_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ for the writes, :mod:`connectors.salesforce.mapping` for the fields and
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,7 +31,7 @@ from connectors.salesforce.mapping import OBJECT, Mapper
 from connectors.salesforce.relations import Relations, chunks, in_list
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.writes import Writer
-from syncd.errors import ApiError, ConfigError
+from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 200
 
@@ -232,5 +232,5 @@ class SalesforceConnector(Connector):
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> SalesforceConnector:
+    def __enter__(self) -> Self:
         return self
