@@ -39,9 +39,27 @@ def _result_failure(key: str, result: Mapping[str, Any], record_id: str | None =
     errors = [e for e in result.get("errors") or [] if isinstance(e, dict)]
     code = str(errors[0].get("statusCode") or errors[0].get("errorCode") or "ERROR") if errors else "ERROR"
     text = "; ".join(error_text(e) for e in errors) or "Salesforce returned no result for this record"
+    details: dict[str, Any] = {}
     if code == "DUPLICATE_VALUE":
         text += " (two Salesforce records claim one Cloze identity; merge them or clear the field on one)"
-    return WriteResult(key=key, ok=False, id=record_id, error=f"Salesforce {text}", code=code)
+    matches = _duplicate_matches(errors[0]) if errors else []
+    if matches:
+        details["matching_records"] = matches
+        text += (f" (a duplicate rule matched {', '.join(matches)}: link the Cloze record to it by hand, or set "
+                 "duplicate_rules = \"allow\" to save past an 'alert' rule)")
+    return WriteResult(key=key, ok=False, id=record_id, error=f"Salesforce {text}", code=code, details=details)
+
+
+def _duplicate_matches(error: Mapping[str, Any]) -> list[str]:
+    """The ids a ``DUPLICATES_DETECTED`` error's ``duplicateResult`` names."""
+    result = error.get("duplicateResult")
+    found: list[str] = []
+    for match in (result.get("matchResults") or []) if isinstance(result, dict) else []:
+        for item in (match.get("matchRecords") or []) if isinstance(match, dict) else []:
+            record = item.get("record") if isinstance(item, dict) else None
+            if isinstance(record, dict) and record.get("Id"):
+                found.append(ids.normalize(str(record["Id"])) or str(record["Id"]))
+    return found
 
 
 class Writer:

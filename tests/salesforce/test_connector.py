@@ -258,3 +258,12 @@ def test_a_second_address_added_in_cloze_keeps_the_one_salesforce_holds(conn: Sa
     [result] = conn.update("person", [UpdateRequest(made.id, {"emails": patch})])
     assert result.ok and result.record is not None and result.record.fields["emails"] == ["zed@x.example"]
     assert result.details["dropped"] == {"emails": ["amy@x.example"]}
+
+
+def test_a_duplicate_rule_block_names_the_matching_records(emulator: SalesforceEmulator,
+                                                           conn: SalesforceConnector) -> None:
+    existing = emulator.add_record("Contact", {"LastName": "Lee", "Email": "ann@acme.example"})
+    [result] = conn.create("person", [CreateRequest("k", {"last": "Lee", "emails": emails("ann@acme.example")},
+                                                    cloze_ref="c1")])
+    assert not result.ok and result.code == "DUPLICATES_DETECTED"
+    assert existing in (result.error or "") and result.details["matching_records"] == [existing]
