@@ -142,7 +142,7 @@ def test_change_feed_walks_ties_by_id_and_reports_deletes_and_merges(emulator: S
     conn.close()
 
 
-def test_a_gap_longer_than_the_recycle_bin_asks_for_a_full_reconcile(conn: SalesforceConnector) -> None:
+def test_a_gap_longer_than_the_recycle_bin_raises_change_history_lost(conn: SalesforceConnector) -> None:
     old = int(time.time() * 1000) - 16 * 86_400_000
     with pytest.raises(ChangeHistoryLost) as caught:
         list(conn.changes("company", Position(old, "").encode(old)))

@@ -173,7 +173,7 @@ def test_a_salesforce_edit_racing_the_sync_write_becomes_a_conflict(world: World
     assert salesforce.get_record("Contact", str(contact["Id"]))["LastName"] == "Lee-Salesforce"  # type: ignore[index]
 
 
-def test_the_pair_stops_with_exit_75_at_its_share_of_the_daily_budget(world: World) -> None:
+def test_the_pair_stops_with_exit_75_near_the_org_daily_limit_and_resumes_the_next_day(world: World) -> None:
     cloze, salesforce, config = world
     for i in range(5):
         cloze.add_record("person", person(f"P{i}", "Lee", f"p{i}@acme.example"))
