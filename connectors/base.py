@@ -28,6 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -69,7 +70,9 @@ class ConnectorContext:
     ``app_id`` / ``app_name`` / ``app_url_template`` describe the external system's
     App Links (``app_url_template`` may use ``{id}`` and ``{entity}``).
     ``custom_fields`` lists, per entity, the native custom-field ids this side must
-    read and may write (as ``custom:<id>`` keys).
+    read and may write (as ``custom:<id>`` keys). ``state_dir`` is the directory of the
+    state database, where a connector may keep small owner-only files of its own (a
+    rotated refresh token, a call ledger); ``None`` when there is none.
     """
 
     pair: str
@@ -79,6 +82,7 @@ class ConnectorContext:
     app_url_template: str = ""
     custom_fields: Mapping[Entity, Sequence[str]] = field(default_factory=dict)
     observer: ApiObserver = field(default_factory=NullObserver)
+    state_dir: Path | None = None
 
     def app_url(self, entity: Entity, external_id: str) -> str:
         if not self.app_url_template:
@@ -149,6 +153,11 @@ class Connector(ABC):
     def begin_run(self) -> None:
         """Called by the engine before each run: drop anything kept from an earlier run's reads."""
         return
+
+    def canonical_id(self, entity: Entity, external_id: str) -> str:
+        """``external_id`` in the form this side's reads use, for an id a user may have written in another
+        form of the same id (Salesforce: 15 characters for 18); unchanged when it is not an id."""
+        return external_id
 
     def account_identity(self) -> dict[str, str]:
         """Which account of its system this connector reaches, as stable non-secret strings.

@@ -118,7 +118,7 @@ def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
 LAZY_COMMANDS = {
     "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
     "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
-    "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot emulators with seeded data."),
+    "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot (or Salesforce) emulators with seeded data."),
     "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
     "deploy": ("syncd.cli_deploy:deploy_group", "Write the files a systemd installation needs."),
 }

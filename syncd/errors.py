@@ -192,6 +192,11 @@ class FeedLoopError(ApiError):
     """A change feed handed out a cursor or a page it had already handed out in this run."""
 
 
+class ChangeHistoryLost(ApiError):
+    """A side can no longer list every change since the cursor (its deletion log was purged, say):
+    the engine reads that entity in full instead, which finds what is gone."""
+
+
 class AuthError(ApiError):
     """Credentials were refused. Nothing more can be done for this pair until they are fixed."""
 

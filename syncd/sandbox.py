@@ -328,9 +328,14 @@ def _sync(loaded: Any, store: StateStore, mode: str) -> RunReport:
 @click.option("--cloze-setting", "cloze_settings", multiple=True, metavar="NAME=VALUE",
               help="a Cloze emulator behaviour setting (connectors/cloze/EMULATOR_CHOICES.md), e.g. "
                    "app_link_get=all; the defaults are the documented behaviour")
+@click.option("--external", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True,
+              help="which external CRM's emulator is the other side")
 def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serve: bool,
-                cloze_settings: tuple[str, ...]) -> None:
-    """Run a reconcile against local Cloze and HubSpot emulators with seeded data."""
+                cloze_settings: tuple[str, ...], external: str) -> None:
+    """Run a reconcile against local Cloze and HubSpot (or Salesforce) emulators with seeded data."""
+    if external == "salesforce":
+        _salesforce_sandbox(directory, force, people, seed_value, serve, parse_settings(cloze_settings))
+        return
     configure_logging("warning", "auto", (CLOZE_KEY, HUBSPOT_TOKEN), to_stderr=True)
     behaviour = parse_settings(cloze_settings)
     try:
@@ -386,6 +391,73 @@ def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serv
         failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
         if serve:
             console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  HubSpot: {hubspot.url}")
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    raise SystemExit(1 if failed else 0)
+
+
+def _salesforce_sandbox(directory: Path, force: bool, people: int, seed_value: int, serve: bool,
+                        behaviour: dict[str, Any]) -> None:
+    """The sandbox story with the Salesforce emulator as the external side."""
+    from connectors.salesforce.emulator import SalesforceEmulator
+    from syncd import sandbox_salesforce as sf
+
+    configure_logging("warning", "auto", (CLOZE_KEY, sf.SALESFORCE_SESSION), to_stderr=True)
+    try:
+        prepare_directory(directory, force)
+    except SyncdError as exc:
+        fail(exc)
+    rng = random.Random(seed_value)
+    try:
+        emulator = ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com", seed=seed_value, **behaviour)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--cloze-setting") from None
+    with emulator as cloze, SalesforceEmulator(sf.SALESFORCE_SESSION) as salesforce:
+        if not console.is_terminal:
+            console.print(f"seeding the emulators ({people} Cloze people)…")
+        seeded = seed_emulator(cloze, people, seed_value)
+        sf.seed_salesforce(salesforce, people, seed_value)
+        overlap = sf.seed_overlap(cloze, salesforce, rng, max(5, people // 10))
+        console.print(
+            f"[bold]Cloze emulator[/] {cloze.url}: {seeded['person']} people, {seeded['company']} companies, "
+            f"{seeded['project']} projects\n[bold]Salesforce emulator[/] {salesforce.url}: {sf.counts(salesforce)} "
+            f"({overlap} contacts also in Cloze)")
+        config_path = sf.write_config(directory, cloze.url, salesforce.url,
+                                      pending_stage=cloze.behaviour.project_pending_stage)
+        try:
+            loaded = load_config(config_path)
+        except SyncdError as exc:
+            fail(exc)
+        console.print(f"config written to [bold]{config_path}[/]\n")
+        store = StateStore.open(loaded.state_path)
+        try:
+            first = _sync(loaded, store, "full")
+            _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
+            edited = sf.conflicting_edits(cloze.url, salesforce, loaded, 3)
+            second = _sync(loaded, store, "incremental")
+            _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
+            third = _sync(loaded, store, "full")
+            _show(third, "3. reconcile again: nothing left to do, nothing written")
+            conflicts = store.conflicts("sandbox")
+            labels = link_labels(store, conflicts)
+        finally:
+            store.close()
+        console.rule("conflicts recorded")
+        for row in conflicts[:10]:
+            who = labels.get(row.link_id or -1) or row.cloze_id
+            console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
+                          f"Cloze {escape(row.cloze_value or 'null')} / "
+                          f"Salesforce {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
+                          highlight=False)
+        command = syncd_command()
+        console.print(f"\nTry: {command} status --config {config_path}\n     "
+                      f"{command} conflicts list --all --config {config_path}", highlight=False)
+        runs = (first, second, third)
+        failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
+        if serve:
+            console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  Salesforce: {salesforce.url}")
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

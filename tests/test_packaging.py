@@ -20,8 +20,8 @@ def test_top_level_import_names_belong_to_us_alone(name: str) -> None:
 
 def test_every_builtin_connector_loads_through_its_entry_point() -> None:
     names = set(registry.available())
-    assert {"cloze", "hubspot", "tryton", "memory"} <= names
-    for name in ("cloze", "hubspot", "tryton", "memory"):
+    assert {"cloze", "hubspot", "salesforce", "tryton", "memory"} <= names
+    for name in ("cloze", "hubspot", "salesforce", "tryton", "memory"):
         cls = registry.load(name)
         assert issubclass(cls, Connector) and cls.name == name
 
@@ -30,7 +30,7 @@ def test_unknown_connector_is_a_config_error_naming_the_known_ones() -> None:
     from syncd.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        registry.load("salesforce")
+        registry.load("pipedrive")
     assert "hubspot" in str(info.value)
 
 

@@ -9,7 +9,7 @@ to write back into the side's keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,10 @@ class EntityMapping:
     filter_segments: frozenset[str]
     filter_stages: frozenset[str]
     filter_tags: frozenset[str]
+    # How the external side writes its own ids, applied to the App Links read from Cloze: a
+    # user may have imported a link in another form of the same id (Salesforce: 15 characters
+    # for 18). ``None``: as they are.
+    canonical_link: Callable[[tuple[str, str]], tuple[str, str]] | None = None
 
     def rule(self, name: str) -> FieldRule | None:
         for rule in self.rules:
@@ -239,7 +243,8 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
                 continue
             value = normalize(rule.kind, mapped)  # the Cloze value in canonical form (enum keys lower-cased)
         values[rule.name] = value
-    links = frozenset(link.key for link in record.app_links)
+    canonical_link = mapping.canonical_link if side == "cloze" else None
+    links = frozenset(canonical_link(link.key) if canonical_link else link.key for link in record.app_links)
     scope: dict[str, Value] = {}
     for name, kind in (("segment", FieldKind.ENUM), ("stage", FieldKind.ENUM), ("tags", FieldKind.TAGS)):
         if name in values:

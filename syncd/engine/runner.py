@@ -22,7 +22,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import structlog
@@ -43,6 +44,7 @@ from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.report import RunReport
 from syncd.errors import (
+    ChangeHistoryLost,
     ConfigError,
     LeaseHeldError,
     LeaseLostError,
@@ -126,6 +128,7 @@ def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver
             app_url_template=pair.app_url,
             custom_fields=custom_fields(pair, side),
             observer=observer or NullObserver(),
+            state_dir=loaded.state_path.parent,
         )
         conns[side] = loaded.connectors[pair_name][side](loaded.settings[pair_name][side], ctx)
     return conns
@@ -315,10 +318,18 @@ class PairEngine:
                 path=f"pairs.{self.pair}.entities.{entity}",
             )
             problems.extend(found)
-            out.append((entity, mapping))
+            out.append((entity, replace(mapping, canonical_link=self._canonical_link(entity))))
         if problems:
             raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
         return out
+
+    def _canonical_link(self, entity: Entity) -> Callable[[tuple[str, str]], tuple[str, str]]:
+        """App Links of this pair's App ID, with the id in the external side's own form."""
+        app_id, external = self.cfg.app_id.lower(), self.conns["external"]
+
+        def canonical(key: tuple[str, str]) -> tuple[str, str]:
+            return (key[0], external.canonical_id(entity, key[1])) if key[0] == app_id else key
+        return canonical
 
     def _run(self) -> None:
         # Before anything is read or written: is this state database this pair's?
@@ -453,7 +464,14 @@ class PairEngine:
                 observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
                 self._empty_side_guard(entity, observed.obs, links)
                 return observed
-            observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+            try:
+                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+            except ChangeHistoryLost as exc:
+                self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
+                self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
+                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
+                self._empty_side_guard(entity, observed.obs, links)
+                return observed
         retry: dict[Side, list[str]] = {"cloze": [], "external": []}
         for err in self.store.open_errors(self.pair, entity):
             retry[err.source_side].append(err.record_id)  # type: ignore[index]

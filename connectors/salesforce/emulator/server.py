@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -76,6 +76,8 @@ class SalesforceEmulator:
         self.store = self._new_store()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._hooks: list[tuple[str, str, Callable[[], None]]] = []
+        self._hooks_lock = threading.Lock()
 
     def _new_store(self) -> Store:
         defs = schema.build(self.settings.external_id_field, tuple(self.settings.external_id_objects))
@@ -267,6 +269,21 @@ class SalesforceEmulator:
 
     # -- one request ----------------------------------------------------------------------------------
 
+    def before_request(self, method: str, path_fragment: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, just before the next ``method`` request whose path contains ``path_fragment``
+        is handled: a test lands an edit at an exact moment of a sync (after the sync read a record, before
+        its write arrives), with no timing involved."""
+        with self._hooks_lock:
+            self._hooks.append((method.upper(), path_fragment, action))
+
+    def _take_hook(self, method: str, path: str) -> Callable[[], None] | None:
+        with self._hooks_lock:
+            for index, (wanted, fragment, action) in enumerate(self._hooks):
+                if wanted == method and fragment in path:
+                    del self._hooks[index]
+                    return action
+        return None
+
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], raw_body: bytes
                ) -> tuple[Reply, Fault | None]:
         split = urlsplit(raw_path)
@@ -274,6 +291,9 @@ class SalesforceEmulator:
         if path.startswith("/_emulator/"):
             return self._admin(method, path, query, raw_body), None
         self.stats.bump("requests")
+        hook = self._take_hook(method, path)
+        if hook is not None:
+            hook()
         try:
             reply, fault = self._dispatch(method, path, query, headers, raw_body)
         except SalesforceError as exc:

@@ -1,0 +1,164 @@
+"""The change feed: one ``queryAll`` per entity and poll, keyset-paged on ``(SystemModstamp, Id)``.
+
+``queryAll`` returns live rows, soft-deleted rows (``IsDeleted``) and merge losers (deleted, with
+``MasterRecordId``) in one stream. Each query asks for rows after the last position delivered,
+``SystemModstamp > ts OR (SystemModstamp = ts AND Id > id)``, so a bulk update stamping thousands
+of rows with one second is walked by id and never loops. The cursor ``sf1:<ts ms>:<id>:<polled ms>``
+says every row before ``(ts, id)`` was delivered and when that poll began. Transactions commit
+late, so a poll starts ``poll_overlap_seconds`` before the previous poll began when the cursor lies
+within that window.
+
+OpportunityContactRole is polled the same way from the previous poll's start (less the overlap):
+a role added or removed does not move the opportunity's ``SystemModstamp``, so the opportunities
+whose roles changed are read again and delivered as changes.
+
+Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
+than that has lost deletes:
+the feed raises :class:`~syncd.errors.ChangeHistoryLost`, and the engine reads the entity in full
+instead (a full reconcile finds every record that is gone) and says so in the run's notes. A merge loser relinks to its master in
+Salesforce; the engine has no relink path, so it is reported as an unreadable record (a record
+error naming the master) rather than as a delete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.model import ChangePage, Entity, Record
+from connectors.salesforce import ids
+from connectors.salesforce.client import SalesforceClient, soql_string
+from connectors.salesforce.mapping import OBJECT, sf_time_ms, soql_time
+from syncd.errors import ChangeHistoryLost
+
+PREFIX = "sf1"
+PAGE = 2000
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    ts: int  # epoch ms of SystemModstamp
+    last_id: str = ""
+
+    def encode(self, polled: int) -> str:
+        return f"{PREFIX}:{self.ts}:{self.last_id}:{polled}"
+
+
+def decode(cursor: str | None) -> tuple[Position, int | None] | None:
+    if not cursor:
+        return None
+    parts = cursor.split(":")
+    if len(parts) not in (3, 4) or parts[0] != PREFIX:
+        raise ValueError(f"not a Salesforce change cursor: {cursor!r}")
+    return Position(int(parts[1]), parts[2]), int(parts[3]) if len(parts) == 4 else None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
+
+
+class ChangeFeed:
+    def __init__(self, client: SalesforceClient, *, overlap_ms: int, horizon_ms: int,
+                 fields: Callable[[Entity], list[str]], to_records: ToRecords, pair: str,
+                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None) -> None:
+        self.client = client
+        self.get = get
+        self.overlap_ms = overlap_ms
+        self.horizon_ms = horizon_ms
+        self.fields = fields
+        self.to_records = to_records
+        self.pair = pair
+        self.queries = 0
+
+    def start(self, cursor: str | None) -> Position:
+        decoded = decode(cursor)
+        if decoded is None:
+            return Position(0)
+        pos, polled = decoded
+        if polled is not None and self.overlap_ms and pos.ts >= polled - self.overlap_ms:
+            return Position(max(0, polled - self.overlap_ms))
+        return pos
+
+    def pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        last: str | None = cursor
+        for page in self._pages(entity, cursor):
+            last = page.cursor
+            yield page
+        decoded = decode(cursor)
+        if entity == "project" and self.get is not None and decoded is not None and decoded[1] is not None:
+            # A contact role change does not move its opportunity's SystemModstamp: poll the roles too.
+            since = soql_time(max(0, decoded[1] - self.overlap_ms))
+            soql = (f"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE SystemModstamp >= {since} "
+                    "ORDER BY SystemModstamp, Id")
+            opportunities = sorted({str(r["OpportunityId"]) for page in self.client.query(soql, all_rows=True)
+                                    for r in page if r.get("OpportunityId")})
+            for start in range(0, len(opportunities), 200):
+                found = self.get(entity, opportunities[start:start + 200])
+                if found:
+                    yield ChangePage(list(found.values()), last)
+
+    def _pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+        began = now_ms()
+        decoded = decode(cursor)
+        previous = decoded[1] if decoded else None
+        if previous is not None and began - previous > self.horizon_ms:
+            raise ChangeHistoryLost(
+                f"the {OBJECT[entity]} change cursor is older than Salesforce keeps deleted records "
+                f"({self.horizon_ms // 86_400_000} days): deletes since then cannot be listed",
+                side="external", pair=self.pair, entity=entity, code="SF_HISTORY_GAP",
+                hint=f"`syncd reconcile {self.pair}` reads everything and finds every record that is gone")
+        pos = self.start(cursor)
+        floor = decoded[0] if decoded else Position(0)
+        guard = self.client.guard("queryAll", entity)
+        select = ", ".join(self.fields(entity))
+        while True:
+            guard.see(pos, what="change position")
+            where = ""
+            if pos.ts or pos.last_id:
+                stamp = soql_time(pos.ts)
+                where = (f" WHERE SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > "
+                         f"{soql_string(pos.last_id)})") if pos.last_id else f" WHERE SystemModstamp >= {stamp}"
+            soql = f"SELECT {select} FROM {OBJECT[entity]}{where} ORDER BY SystemModstamp, Id LIMIT {PAGE}"
+            self.queries += 1
+            rows = [r for page in self.client.query(soql, all_rows=True) for r in page]
+            if not rows:
+                yield ChangePage([], max(pos, floor).encode(began))
+                return
+            last = rows[-1]
+            pos = Position(sf_time_ms(last.get("SystemModstamp")) or pos.ts, str(last.get("Id") or ""))
+            yield self._page(entity, rows, max(pos, floor).encode(began))
+            if len(rows) < PAGE:
+                return
+
+    def _page(self, entity: Entity, rows: Sequence[dict[str, Any]], cursor: str) -> ChangePage:
+        live = [r for r in rows if not r.get("IsDeleted")]
+        deleted: list[str] = []
+        merged: list[Record] = []
+        for row in rows:
+            if not row.get("IsDeleted"):
+                continue
+            record_id = ids.normalize(str(row.get("Id") or "")) or str(row.get("Id"))
+            master = row.get("MasterRecordId")
+            if master:
+                merged.append(Record(id=record_id, fields={}, unreadable=(
+                    f"merged into {OBJECT[entity]} {ids.normalize(str(master)) or master} in Salesforce "
+                    "(code SF_MERGED); this record is gone and its link is kept: link the Cloze record to the "
+                    "master by hand, or run a full reconcile to match it again")))
+            else:
+                deleted.append(record_id)
+        return ChangePage(self.to_records(entity, live) + merged, cursor, deleted)
+
+
+def current_cursor(client: SalesforceClient, entity: Entity) -> str:
+    """The newest ``(SystemModstamp, Id)`` now: a feed from here misses nothing written after it."""
+    soql = f"SELECT Id, SystemModstamp FROM {OBJECT[entity]} ORDER BY SystemModstamp DESC, Id DESC LIMIT 1"
+    began = now_ms()
+    for page in client.query(soql, all_rows=True):
+        row = page[0]
+        return Position(sf_time_ms(row.get("SystemModstamp")) or 0, str(row.get("Id") or "")).encode(began)
+    return Position(0).encode(began)
