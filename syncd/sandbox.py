@@ -19,7 +19,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -364,37 +364,8 @@ def sandbox_cmd(directory: Path, force: bool, people: int, seed_value: int, serv
             fail(exc)
         console.print(f"config written to [bold]{config_path}[/]\n")
 
-        store = StateStore.open(loaded.state_path)
-        try:
-            first = _sync(loaded, store, "full")
-            _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
-            edited = conflicting_edits(cloze.url, hubspot, loaded, rng, 3)
-            second = _sync(loaded, store, "incremental")
-            _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
-            third = _sync(loaded, store, "full")
-            _show(third, "3. reconcile again: nothing left to do, nothing written")
-            conflicts = store.conflicts("sandbox")
-            labels = link_labels(store, conflicts)
-        finally:
-            store.close()
-        console.rule("conflicts recorded")
-        for row in conflicts[:10]:
-            who = labels.get(row.link_id or -1) or row.cloze_id
-            console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
-                          f"Cloze {escape(row.cloze_value or 'null')} / "
-                          f"HubSpot {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
-                          highlight=False)
-        command = syncd_command()
-        console.print(f"\nTry: {command} status --config {config_path}\n     "
-                      f"{command} conflicts list --all --config {config_path}", highlight=False)
-        runs = (first, second, third)
-        failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
-        if serve:
-            console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  HubSpot: {hubspot.url}")
-            stop = threading.Event()
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            stop.wait()
+        failed = _story(loaded, config_path, "HubSpot", hubspot.url, cloze.url, serve,
+                        lambda: conflicting_edits(cloze.url, hubspot, loaded, rng, 3))
     raise SystemExit(1 if failed else 0)
 
 
@@ -431,35 +402,44 @@ def _salesforce_sandbox(directory: Path, force: bool, people: int, seed_value: i
         except SyncdError as exc:
             fail(exc)
         console.print(f"config written to [bold]{config_path}[/]\n")
-        store = StateStore.open(loaded.state_path)
-        try:
-            first = _sync(loaded, store, "full")
-            _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
-            edited = sf.conflicting_edits(cloze.url, salesforce, loaded, 3)
-            second = _sync(loaded, store, "incremental")
-            _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
-            third = _sync(loaded, store, "full")
-            _show(third, "3. reconcile again: nothing left to do, nothing written")
-            conflicts = store.conflicts("sandbox")
-            labels = link_labels(store, conflicts)
-        finally:
-            store.close()
-        console.rule("conflicts recorded")
-        for row in conflicts[:10]:
-            who = labels.get(row.link_id or -1) or row.cloze_id
-            console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
-                          f"Cloze {escape(row.cloze_value or 'null')} / "
-                          f"Salesforce {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
-                          highlight=False)
-        command = syncd_command()
-        console.print(f"\nTry: {command} status --config {config_path}\n     "
-                      f"{command} conflicts list --all --config {config_path}", highlight=False)
-        runs = (first, second, third)
-        failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
-        if serve:
-            console.print(f"\nServing until Ctrl-C. Cloze: {cloze.url}  Salesforce: {salesforce.url}")
-            stop = threading.Event()
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            stop.wait()
+        failed = _story(loaded, config_path, "Salesforce", salesforce.url, cloze.url, serve,
+                        lambda: sf.conflicting_edits(cloze.url, salesforce, loaded, 3))
     raise SystemExit(1 if failed else 0)
+
+
+def _story(loaded: Any, config_path: Path, external: str, external_url: str, cloze_url: str, serve: bool,
+           edit: Callable[[], list[Any]]) -> bool:
+    """The sandbox's three runs against seeded emulators, the conflicts they recorded and what to try
+    next; with ``serve``, the emulators keep answering until Ctrl-C. True when a run went wrong."""
+    store = StateStore.open(loaded.state_path)
+    try:
+        first = _sync(loaded, store, "full")
+        _show(first, "1. first reconcile: existing people matched by e-mail, the rest created on each side")
+        edited = edit()
+        second = _sync(loaded, store, "incremental")
+        _show(second, f"2. incremental sync after {len(edited)} people were edited on both sides (newest wins)")
+        third = _sync(loaded, store, "full")
+        _show(third, "3. reconcile again: nothing left to do, nothing written")
+        conflicts = store.conflicts("sandbox")
+        labels = link_labels(store, conflicts)
+    finally:
+        store.close()
+    console.rule("conflicts recorded")
+    for row in conflicts[:10]:
+        who = labels.get(row.link_id or -1) or row.cloze_id
+        console.print(f"  #{row.id} {row.entity} {escape(str(who))} {row.field}: "
+                      f"Cloze {escape(row.cloze_value or 'null')} / "
+                      f"{external} {escape(row.external_value or 'null')} -> {row.outcome} ({row.policy})",
+                      highlight=False)
+    command = syncd_command()
+    console.print(f"\nTry: {command} status --config {config_path}\n     "
+                  f"{command} conflicts list --all --config {config_path}", highlight=False)
+    runs = (first, second, third)
+    failed = not all(r.ok for r in runs) or third.total_writes != 0 or any(r.record_errors for r in runs)
+    if serve:
+        console.print(f"\nServing until Ctrl-C. Cloze: {cloze_url}  {external}: {external_url}")
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop.wait()
+    return failed
