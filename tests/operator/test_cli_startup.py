@@ -38,7 +38,7 @@ def test_help_lists_every_command_with_its_summary() -> None:
                           check=True)
     for name in ("reconcile", "sync", "run", "status", "conflicts", "config", "sandbox", "webhooks", "state"):
         assert f"  {name} " in done.stdout
-    assert "Run a reconcile against local Cloze and HubSpot emulators" in done.stdout
+    assert "Run a reconcile against local Cloze and HubSpot (or Salesforce)" in done.stdout
 
 
 def test_lazy_summaries_match_the_commands() -> None:
