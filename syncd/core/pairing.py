@@ -189,6 +189,10 @@ def find_takeovers(
     for side, other in OTHER.items():
         linked_ids = {rid for link in links if (rid := link.id_on(side))}
         claims = _claims(side, vacant, obs, linked_ids, app_id, match_on)
+        named_by: dict[str, set[str]] = defaultdict(set)
+        for canon in obs.records(side).values():
+            for target_id in marker_targets(canon, side, app_id):
+                named_by[target_id].add(canon.id)
         claimed_by: dict[str, int] = defaultdict(int)
         for _, claimers in claims.values():
             for canon in claimers:
@@ -200,12 +204,17 @@ def find_takeovers(
             target = obs.records(other)[survivor]
             rivals = [rid for rid in marker_targets(target, other, app_id)
                       if rid not in ids and record_state(rid, obs, side) != "gone"]
-            if len(claimers) > 1 or claimed_by[claimers[0].id] > 1 or rivals:
+            # A record of the claimer's side that is not a claimer (a linked one, say the survivor
+            # of a Cloze merge that kept the loser's App Link) and still names the survivor.
+            namers = sorted(rid for rid in named_by[survivor] if rid not in ids)
+            if len(claimers) > 1 or claimed_by[claimers[0].id] > 1 or rivals or namers:
                 if how == "rule":
                     continue  # a shared e-mail alone is weak evidence: the link's delete goes ahead as usual
                 result.contested.add(link.id)
                 if rivals:
                     why = f"whose own join marker names {side} record {rivals[0]}; clear the wrong marker"
+                elif namers:
+                    why = f"which {side} record {namers[0]} names too; clear the wrong marker"
                 else:
                     why = f"claimed by {', '.join(ids)}; merge the duplicates"
                 for rid in ids:

@@ -138,6 +138,15 @@ class Executor:
         out = dict(written)
         out.update({k: v for k, v in canon.values.items() if k in written})
         effects = False
+        for name, sent in written.items():
+            held = canon.values.get(name)
+            if isinstance(sent, frozenset) and isinstance(held, frozenset) and held > sent:
+                # More than was written came back: the write landed on a record that held values
+                # of its own (a create merged into an existing record). Those values are the
+                # side's, not agreed ones: the base keeps what was written, and syncing again
+                # carries the rest to the other side.
+                out[name] = sent
+                effects = True
         for rule in self.mapping.rules:
             name = rule.name
             if name in written or name in canon.problems or rule.key(side) not in result.record.fields:

@@ -490,10 +490,28 @@ class PairEngine:
         if not pending:
             return
         kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        found_by_entry = {
+            entry.id: self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
+            for entry in pending
+        }
+        holders = {
+            side: self.store.active_link_holders(
+                self.pair, entity, side, [f.id for e in pending if e.target_side == side
+                                          and (f := found_by_entry[e.id]) is not None])
+            for side in ("cloze", "external")
+        }
         with self.store.transaction() as s:
             for entry in pending:
-                found = self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
-                if found is not None:
+                found = found_by_entry[entry.id]
+                holder = holders[entry.target_side].get(found.id) if found is not None else None
+                if found is not None and holder is not None and entry.source_id != holder[1] \
+                        and holder[0] != entry.replaces_link:
+                    # The record carrying the marker is linked to another record already: the created
+                    # one was merged into it (keeping its markers), or the marker was copied onto it.
+                    # Linking it here would steal that link; the planner reports the marker instead.
+                    self.log.warning("journal_not_recovered", entity=entity, target=entry.target_side,
+                                     source_id=entry.source_id, found_id=found.id, linked_to=holder[1])
+                elif found is not None:
                     base = {k: _decode(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
                     cloze_id, external_id = (
                         (entry.source_id, found.id) if entry.target_side == "external" else (found.id, entry.source_id)

@@ -363,6 +363,27 @@ def test_an_ambiguous_claim_by_rule_alone_is_no_take_over_and_holds_nothing() ->
     assert out.found == [] and out.contested == set()
 
 
+def test_a_linked_record_naming_the_survivor_by_marker_is_a_rival_of_a_claim_by_rule() -> None:
+    """Cloze merged c1's duplicate into it, keeping the App Link: c1 (linked to x2) now names x1 too.
+
+    A new c3 sharing x1's e-mail is then no evidence: taking x1 over would leave two Cloze
+    records naming x1.
+    """
+    merged, newcomer = rec("c1", links=["x2", "x1"], emails=["a@x.com"]), rec("c3", emails=["a@x.com"])
+    out = takeovers([link(7, "c9", "x1"), link(8, "c1", "x2")], [merged, newcomer],
+                    [rec("x1", emails=["a@x.com"], ref="c9"), rec("x2", ref="c1")])
+    assert out.found == [] and out.contested == set() and out.errors == []
+
+
+def test_a_linked_record_naming_the_survivor_by_marker_disputes_a_claim_by_marker() -> None:
+    out = takeovers([link(7, "c9", "x1"), link(8, "c1", "x2")],
+                    [rec("c1", links=["x2", "x1"]), rec("c3", links=["x1"])], [rec("x1", ref="c9"), rec("x2", ref="c1")])
+    assert out.found == [] and out.contested == {7}
+    assert codes(out.errors) == [("cloze", "c3", "marker_collision")]
+    assert out.errors[0].message == ("names by marker external record x1, whose linked cloze record c9 is gone, "
+                                     "which cloze record c1 names too; clear the wrong marker")
+
+
 def test_a_marker_claim_outranks_a_rule_claim() -> None:
     marked, matching = rec("c2", links=["x1"]), rec("c3", emails=["a@x.com"])
     out = takeovers([link(7, "c1", "x1")], [marked, matching], [rec("x1", emails=["a@x.com"])])

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from connectors.memory import SimulatedCrash
 from tests.engine.harness import APP_ID, World, assert_converged, assert_no_duplicates, merge_into, rekey, restore
 
 
@@ -208,5 +209,47 @@ def test_external_twins_are_held_back_only_toward_a_cloze_that_merges_on_create(
             assert open_codes(world) == ["duplicate_on_side", "duplicate_on_side"]
         else:
             assert report.exit_code() == 0 and len(world.cloze.items["person"]) == 2
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("policy", ["delete", "unlink", "ignore"])
+def test_a_crashed_create_merged_into_a_linked_record_does_not_steal_its_link(policy: str) -> None:
+    """A run crashed after creating c2 (for x2) and before linking it; Cloze then merged c2 into the
+    linked c1, keeping its App Link. Recovering the create must not move c1's link to x2: c1 would
+    then be named by two external records (a duplicate) and x1 would be orphaned."""
+    world = World(delete_policy=policy, safety={"max_deletes": 1000, "max_delete_share": 1.0})
+    try:
+        c1 = world.cloze.put("person", {"first": "Ann", "last": "Lee"})
+        world.run("full")
+        [(_, x1)] = linked_pairs(world)
+        x2 = world.ext.put("person", {"first": "Bob", "last": "Ray"})
+        world.ext.crash_after_writes = 0  # the Cloze create lands, the run dies at its first external write
+        with pytest.raises(SimulatedCrash):
+            world.run("incremental")
+        world.ext.crash_after_writes = None
+        [c2] = set(world.cloze.items["person"]) - {c1}
+        merge_into(world.cloze, "person", c2, c1, keep_markers=True)
+        world.run("incremental", allow_mass_delete=True)
+        assert_no_duplicates(world)
+        assert (c1, x1) in linked_pairs(world), linked_pairs(world)
+    finally:
+        world.close()
+
+
+def test_a_create_that_lands_on_an_existing_record_carries_its_values_back() -> None:
+    """Cloze merged the created person into an unlinked one sharing its phone: the e-mail the
+    survivor already had is Cloze's, not agreed, so it reaches the external record too."""
+    world = World(cloze_merges=frozenset({"phones"}), entities={"person": {"create_in_external": False}})
+    try:
+        world.cloze.put("person", {"first": "Ann", "phones": ["+15550100"], "emails": ["bob@acme.com"]})
+        world.run("full")
+        world.ext.put("person", {"first": "Ann", "phones": ["+15550100"], "emails": ["ann@acme.com"]})
+        report = world.run("full")
+        assert report.exit_code() == 0 and dict(report.writes)["cloze.person.create"] == 1
+        [(_, xid)] = linked_pairs(world)
+        assert world.ext.items["person"][xid].fields["emails"] == ["ann@acme.com", "bob@acme.com"]
+        assert_converged(world)
+        quiet_second_run(world)
     finally:
         world.close()
