@@ -64,6 +64,7 @@ class Action:
     merge: MergeResult | None = None  # sync: patches, conflicts, new base
     values: dict[str, Value] = field(default_factory=dict)  # create: canonical values to write
     add_app_link: bool = False  # the Cloze record lacks the join App Link
+    stale_app_link: str | None = None  # sync: an App Link of the Cloze record to a deleted record, dropped
     set_cloze_ref: bool = False  # the external record lacks the Cloze identity
     remove_markers: bool = False  # unlink: drop the join markers from the survivor
     survivor: Side | None = None  # unlink/delete: the side whose record stays (or is deleted)

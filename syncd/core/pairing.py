@@ -92,6 +92,7 @@ class Takeover:
     side: Side
     claimer: Canon
     target: Canon
+    released: LinkState | None = None  # the claimer's own link, whose other record is gone
 
     def pair(self) -> tuple[Canon, Canon]:
         """(Cloze record, external record) of the healed link."""
@@ -109,7 +110,7 @@ class Takeovers:
 
     def links(self) -> set[int]:
         """Links the plan must leave to the take-overs: healed, or held while disputed."""
-        return {t.link.id for t in self.found} | self.contested
+        return {t.link.id for t in self.found} | {t.released.id for t in self.found if t.released} | self.contested
 
     def claimers(self, side: Side) -> set[str]:
         return {t.claimer.id for t in self.found if t.side == side}
@@ -150,8 +151,14 @@ def _claims(
     by_rule: dict[str, list[Canon]] = defaultdict(list)
     other = OTHER[side]
     unlinked = [c for c in obs.records(side).values() if c.id not in linked_ids]
-    for canon in unlinked:
-        targets = marker_targets(canon, side, app_id)
+    # A record whose own counterpart is gone may claim by marker too: after a Cloze merge the
+    # survivor names both former counterparts, and the one still there is its counterpart now.
+    released = [c for c in obs.records(side).values() if c.id in linked_ids and (other, c.id) in vacant
+                and vacant[(other, c.id)].status == "active"]
+    released_ids = {c.id for c in released}
+    for canon in unlinked + released:
+        own = vacant[(other, canon.id)].id_on(other) if canon.id in released_ids else None
+        targets = [t for t in marker_targets(canon, side, app_id) if t != own]  # its own gone counterpart aside
         if len(targets) == 1 and (side, targets[0]) in vacant:
             by_marker[targets[0]].append(canon)
     for (vacant_side, survivor), link in vacant.items():
@@ -223,7 +230,9 @@ def find_takeovers(
                         side, rid, f"names by {how} {other} record {survivor}, whose linked {side} record {gone} "
                                    f"is gone, {why}", "marker_collision"))
                 continue
-            result.found.append(Takeover(link, side, claimers[0], target))
+            own = vacant.get((other, claimers[0].id))
+            released = own if own is not None and own.status == "active" and own.id != link.id else None
+            result.found.append(Takeover(link, side, claimers[0], target, released))
     return result
 
 

@@ -103,6 +103,8 @@ def plan_entity(
         c, e = takeover.pair()
         healed = _sync_action(takeover.link, c, e, mapping, app_id, resolutions.get(takeover.link.id), relink=True)
         assert healed is not None
+        if takeover.released is not None and takeover.side == "cloze":
+            healed.stale_app_link = takeover.released.external_id  # names the claimer's deleted counterpart
         plan.actions.append(healed)
 
     taken = takeovers.links()

@@ -206,6 +206,8 @@ class Executor:
                 marker: dict[str, Any] = {}
                 if side == "cloze" and action.add_app_link:
                     marker["add_app_link"] = self._app_link(action.external_id)
+                if side == "cloze" and action.stale_app_link:
+                    marker["remove_app_link"] = self._app_link(action.stale_app_link)
                 if side == "external" and action.set_cloze_ref:
                     marker["cloze_ref"] = action.cloze_id
                 if fields:

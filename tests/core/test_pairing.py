@@ -507,3 +507,19 @@ def test_a_cloze_survivor_naming_another_live_external_record_is_no_take_over() 
     out = takeovers([link(7, "c1", "x1")], [rec("c1", links=["x3"])], [rec("x2", ref="c1"), rec("x3")])
     assert out.found == [] and out.contested == {7}
     assert out.errors[0].message.endswith("whose own join marker names external record x3; clear the wrong marker")
+
+
+def test_a_merge_survivor_whose_own_counterpart_is_gone_takes_over_the_link_its_marker_names() -> None:
+    """Cloze merged c3 into c1 (keeping c3's App Link); x1, c1's counterpart, was deleted. x3 is
+    c1's counterpart now: its link moves to c1, and c1's old link goes with the take-over."""
+    merged = rec("c1", links=["x1", "x3"])
+    old, other = link(1, "c1", "x1"), link(3, "c3", "x3")
+    out = takeovers([old, other], [merged], [rec("x3", ref="c3")])
+    assert [(t.link.id, t.claimer.id, t.target.id, t.released) for t in out.found] == [(3, "c1", "x3", old)]
+    assert out.links() == {1, 3} and out.errors == []
+
+
+def test_a_linked_record_whose_counterpart_is_there_still_does_not_claim() -> None:
+    out = takeovers([link(1, "c1", "x1"), link(3, "c3", "x3")], [rec("c1", links=["x1", "x3"])],
+                    [rec("x1", ref="c1"), rec("x3", ref="c3")])
+    assert out.found == [] and out.links() == set()

@@ -253,3 +253,28 @@ def test_a_create_that_lands_on_an_existing_record_carries_its_values_back() -> 
         quiet_second_run(world)
     finally:
         world.close()
+
+
+@pytest.mark.parametrize("policy", ["delete", "unlink", "ignore"])
+def test_a_merge_survivor_whose_counterpart_was_deleted_moves_to_the_counterpart_its_marker_names(policy: str) -> None:
+    """Cloze merged Bo into Ann keeping Bo's App Link, and Ann's HubSpot contact was deleted: Bo's
+    contact is Ann's counterpart now. One update heals it; nothing is created or deleted."""
+    world = World(delete_policy=policy, safety={"max_deletes": 1000, "max_delete_share": 1.0})
+    try:
+        ann = world.cloze.put("person", {"first": "Ann", "last": "Lee", "emails": ["ann@acme.com"]})
+        bo = world.cloze.put("person", {"first": "Bo", "last": "Lee"})
+        world.run("full")
+        pairs = dict(linked_pairs(world))
+        merge_into(world.cloze, "person", bo, ann, keep_markers=True)
+        world.cloze.edit("person", ann, title="CEO")
+        world.ext.remove("person", pairs[ann])
+        report = world.run("full", allow_mass_delete=True)
+        assert report.exit_code() == 0, open_codes(world)
+        assert linked_pairs(world) == [(ann, pairs[bo])]
+        assert {k for k, n in report.writes.items() if n} == {"external.person.update", "cloze.person.update"}
+        assert [a.uniqueid for a in world.cloze.items["person"][ann].app_links] == [pairs[bo]]
+        assert world.ext.items["person"][pairs[bo]].fields["title"] == "CEO"
+        assert_converged(world)
+        quiet_second_run(world)
+    finally:
+        world.close()
