@@ -9,13 +9,9 @@ import time
 
 import pytest
 
-from syncd.webhooks import (
-    Batch,
-    Debouncer,
+from connectors.cloze.notifications import (
     MalformedDelivery,
-    ReceiverConfig,
     SubscriptionCache,
-    WebhookReceiver,
     client_reference,
     mask_url,
     pair_token,
@@ -23,6 +19,8 @@ from syncd.webhooks import (
     parse_delivery,
     target_url,
 )
+from syncd.webhooks import Batch, Debouncer, ReceiverConfig, WebhookReceiver
+from tests.daemon.cloze_hooks import cloze_sources
 
 SECRET = "s3cret-shared-value"
 
@@ -49,9 +47,9 @@ class Recorder:
 
 def receiver(rec: Recorder, *, sub_ok: bool = True, max_body: int = 4096) -> WebhookReceiver:
     return WebhookReceiver(
-        ReceiverConfig(secret=SECRET, pairs=frozenset({"main", "eu"}), max_body_bytes=max_body),
+        ReceiverConfig(cloze_sources(SECRET, ["main", "eu"], known_ids=None if sub_ok else frozenset({"sub-9"})),
+                       max_body_bytes=max_body),
         rec.enqueue,
-        subscription_ok=lambda pair, sid: sub_ok,
         count=rec.count,
     )
 
@@ -59,7 +57,9 @@ def receiver(rec: Recorder, *, sub_ok: bool = True, max_body: int = 4096) -> Web
 def call(r: WebhookReceiver, pair: str, token: str | None, body: bytes, *, length: int | None = -1,
          sid: str | None = "sub-1") -> tuple[int, bytes, int]:
     stream = io.BytesIO(body)
-    reply = r.handle(pair, token, sid, len(body) if length == -1 else length, stream.read)
+    query = {"token": token} if token is not None else {}
+    headers = {"X-Cloze-Subscription-ID": sid} if sid is not None else {}
+    reply = r.handle(f"/webhooks/cloze/{pair}", query, headers, len(body) if length == -1 else length, stream.read)
     return reply.status, reply.body, stream.tell()
 
 
@@ -128,8 +128,7 @@ def test_malformed_body_gets_400(body: bytes) -> None:
 
 def test_disabled_receiver_is_404() -> None:
     rec = Recorder()
-    r = WebhookReceiver(ReceiverConfig(secret=None, pairs=frozenset({"main"}), max_body_bytes=4096, enabled=False),
-                        rec.enqueue)
+    r = WebhookReceiver(ReceiverConfig({}, max_body_bytes=4096, enabled=False), rec.enqueue)
     assert call(r, "main", "x", b"[]")[0] == 404
 
 
