@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from connectors.base import ConnectorContext, NullObserver
+from connectors.model import Entity, Side
 from connectors.notifications import (
     Changed,
     ChangeNotifications,
@@ -31,7 +32,6 @@ from connectors.notifications import (
     RequestHead,
     SubscribeUnsupported,
 )
-from connectors.model import Side
 from syncd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("syncd.webhooks")
 
-ENTITIES = ("person", "company", "project")
+ENTITIES: tuple[Entity, ...] = ("person", "company", "project")
 SIDES: tuple[Side, ...] = ("cloze", "external")
 
 
@@ -348,7 +348,7 @@ def mask_url(url: str) -> str:
     return f"{head}{sep}***" if sep else url
 
 
-def pair_entities(loaded: LoadedConfig, pair: str) -> list[str]:
+def pair_entities(loaded: LoadedConfig, pair: str) -> list[Entity]:
     """The pair's enabled entities."""
     entities = loaded.pair(pair).entities
     return [entity for entity in ENTITIES if getattr(entities, entity).enabled]
@@ -380,7 +380,7 @@ def _row(pair: str, side: Side, sub: Any) -> PairSubscription:
 
 def list_pair(loaded: LoadedConfig, pair: str) -> list[PairSubscription]:
     """The pair's subscriptions on every side whose service lists them."""
-    rows = []
+    rows: list[PairSubscription] = []
     for notifications in _pair_sides(loaded, pair):
         if notifications.supports_subscribe:
             rows.extend(_row(pair, notifications.side, s) for s in notifications.subscriptions())
@@ -400,7 +400,7 @@ def subscribe_pair(loaded: LoadedConfig, pair: str, *, scope: str | None = None)
     app's webhook settings) is logged with the target URL to set there.
     """
     _require_listener(loaded)
-    rows = []
+    rows: list[PairSubscription] = []
     for notifications in _pair_sides(loaded, pair):
         try:
             made = notifications.subscribe(notifications.target_url(), pair_entities(loaded, pair), scope=scope)

@@ -19,8 +19,8 @@ with Cloze's message and errorcode.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Literal
 
@@ -34,7 +34,6 @@ from connectors.cloze.mapping import Unsupported, body_for, to_record
 from connectors.cloze.notifications import ClozeNotifications
 from connectors.cloze.wire import norm_domain, norm_email, norm_phone
 from connectors.http import RetryPolicy
-from connectors.notifications import Listener
 from connectors.model import (
     CANONICAL_FIELDS,
     ENTITIES,
@@ -47,6 +46,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from connectors.notifications import Listener
 from syncd.errors import ApiError, RecordRejected
 
 Json = dict[str, Any]

@@ -41,8 +41,8 @@ from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
-from syncd.engine.observe import Targets
 from syncd.engine.executor import Context, Executor
+from syncd.engine.observe import Targets
 from syncd.engine.report import RunReport
 from syncd.errors import (
     ChangeHistoryLost,
