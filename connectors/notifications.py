@@ -31,6 +31,12 @@ from connectors.model import Entity, Side
 PATH_ROOT = "/webhooks/"
 
 
+def mask_url(url: str) -> str:
+    """A webhook URL with its ``token=`` value hidden, for display (a URL token is a credential)."""
+    head, sep, _ = url.partition("token=")
+    return f"{head}{sep}***" if sep else url
+
+
 @dataclass(frozen=True)
 class Listener:
     """What a connector learns about the daemon's listener.

@@ -96,7 +96,7 @@ def _handle(func: Callable[[], None]) -> None:
 
 @click.group("webhooks")
 def webhooks_group() -> None:
-    """Manage the Cloze webhook subscriptions that trigger an immediate sync."""
+    """Manage the webhook subscriptions that trigger an immediate sync (Cloze's; HubSpot's are set in its app)."""
 
 
 @webhooks_group.command("subscribe")
@@ -149,7 +149,7 @@ def unsubscribe_cmd(config_path: Path | None, pairs: tuple[str, ...]) -> None:
 @click.argument("pairs", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(config_path: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
-    """List the Cloze subscriptions of each PAIR (default: all) made by this tool."""
+    """List the webhook subscriptions of each PAIR (default: all) made by this tool."""
     from syncd.webhooks import list_pair
 
     loaded = _load(config_path)

@@ -31,6 +31,7 @@ from connectors.notifications import (
     NotificationRefused,
     RequestHead,
     SubscribeUnsupported,
+    mask_url,
 )
 from syncd.errors import ConfigError
 
@@ -342,12 +343,6 @@ class PairSubscription:
         }
 
 
-def mask_url(url: str) -> str:
-    """A webhook URL with any ``token=`` value hidden, for display."""
-    head, sep, _ = url.partition("token=")
-    return f"{head}{sep}***" if sep else url
-
-
 def pair_entities(loaded: LoadedConfig, pair: str) -> list[Entity]:
     """The pair's enabled entities."""
     entities = loaded.pair(pair).entities
@@ -385,11 +380,6 @@ def list_pair(loaded: LoadedConfig, pair: str) -> list[PairSubscription]:
         if notifications.supports_subscribe:
             rows.extend(_row(pair, notifications.side, s) for s in notifications.subscriptions())
     return rows
-
-
-def subscription_ids(loaded: LoadedConfig, pair: str) -> frozenset[str]:
-    """Ids of the pair's live subscriptions."""
-    return frozenset(s.uniqueid for s in list_pair(loaded, pair) if s.uniqueid)
 
 
 def subscribe_pair(loaded: LoadedConfig, pair: str, *, scope: str | None = None) -> list[PairSubscription]:

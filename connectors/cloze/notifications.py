@@ -33,6 +33,7 @@ from connectors.notifications import (
     RequestHead,
     Subscription,
     Unauthenticated,
+    mask_url,
 )
 
 log = structlog.get_logger("connectors.cloze.notifications")
@@ -42,7 +43,8 @@ TOKEN_PARAM = "token"
 PATH_PREFIX = "/webhooks/cloze/"
 SUBSCRIPTION_HEADER = "X-Cloze-Subscription-ID"
 
-MalformedDelivery = MalformedNotification
+__all__ = ["ClozeNotifications", "SubscriptionCache", "client_reference", "mask_url",
+           "pair_token", "parse_client_reference", "parse_delivery", "target_url"]
 
 
 def pair_token(secret: str, pair: str) -> str:
@@ -68,12 +70,6 @@ def target_url(public_url: str, pair: str, secret: str) -> str:
     return f"{public_url.rstrip('/')}{PATH_PREFIX}{pair}?{TOKEN_PARAM}={pair_token(secret, pair)}"
 
 
-def mask_url(url: str) -> str:
-    """A webhook URL with its token hidden, for display."""
-    head, sep, _ = url.partition(f"{TOKEN_PARAM}=")
-    return f"{head}{sep}***" if sep else url
-
-
 # -- payload -----------------------------------------------------------------------
 
 
@@ -93,22 +89,22 @@ def parse_delivery(body: bytes) -> Changed:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedDelivery(f"body is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+        raise MalformedNotification(f"body is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
     if isinstance(data, dict):
         data = [data]  # be lenient: one object instead of an array of one
     if not isinstance(data, list):
-        raise MalformedDelivery("body must be a JSON array of change objects")
+        raise MalformedNotification("body must be a JSON array of change objects")
     changed = Changed()
     for index, element in enumerate(data):
         if not isinstance(element, dict):
-            raise MalformedDelivery(f"element {index} is not an object")
+            raise MalformedNotification(f"element {index} is not an object")
         event = element.get("event")
         entity = next((e for e in KINDS if isinstance(element.get(e), dict)), None)
         if entity is None and isinstance(event, str) and event.split(".", 1)[0] in KINDS:
             changed.poll = True  # an event we know, without the record
             continue
         if entity is None:
-            raise MalformedDelivery(f"element {index} holds no person, company or project")
+            raise MalformedNotification(f"element {index} holds no person, company or project")
         record_id = _record_id(element[entity])
         if record_id is None:
             changed.poll = True

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from connectors.cloze.notifications import (
-    MalformedDelivery,
     SubscriptionCache,
     client_reference,
     mask_url,
@@ -19,6 +18,7 @@ from connectors.cloze.notifications import (
     parse_delivery,
     target_url,
 )
+from connectors.notifications import MalformedNotification
 from syncd.webhooks import Batch, Debouncer, ReceiverConfig, WebhookReceiver
 from tests.daemon.cloze_hooks import cloze_sources
 
@@ -138,7 +138,7 @@ def test_parse_delivery_without_direct_id_asks_for_a_poll() -> None:
     assert parse_delivery(b'{"company": {"direct": "C2"}, "event": "company.change"}').only() == {
         "company": frozenset({"C2"})
     }
-    with pytest.raises(MalformedDelivery):
+    with pytest.raises(MalformedNotification):
         parse_delivery(b"{}")
 
 
