@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     directory = tmp_path_factory.mktemp("hubspot-webhooks")
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    config = {
+    config: dict[str, dict[str, Any]] = {
         "logging": {"level": "debug", "format": "json"},
         "daemon.http": {"port": port},
         "daemon.webhooks": {"enabled": True, "public_url": public, "secret": "env:SYNCD_TEST_WEBHOOK_SECRET",
