@@ -96,7 +96,7 @@ def _handle(func: Callable[[], None]) -> None:
 
 @click.group("webhooks")
 def webhooks_group() -> None:
-    """Manage the webhook subscriptions that trigger an immediate sync (Cloze's; HubSpot's are set in its app)."""
+    """Manage the Cloze webhook subscriptions that trigger an immediate sync."""
 
 
 @webhooks_group.command("subscribe")
