@@ -117,7 +117,10 @@ def subscribe_cmd(config_path: Path | None, pairs: tuple[str, ...], scope: str |
     def work() -> None:
         rows = []
         for pair in _pairs(loaded, pairs):
-            rows.extend(subscribe_pair(loaded, pair, scope=scope))
+            done = subscribe_pair(loaded, pair, scope=scope)
+            rows.extend(done.rows)
+            for side, hint in done.elsewhere.items():
+                click.echo(f"{pair} ({side} side): {hint}")
         table = Table("pair", "event", "subscription id", "target")
         for row in rows:
             table.add_row(row.pair, row.event, row.uniqueid, row.target_masked)

@@ -382,24 +382,33 @@ def list_pair(loaded: LoadedConfig, pair: str) -> list[PairSubscription]:
     return rows
 
 
-def subscribe_pair(loaded: LoadedConfig, pair: str, *, scope: str | None = None) -> list[PairSubscription]:
+@dataclass(frozen=True)
+class Subscribed:
+    """What ``subscribe_pair`` did: the subscriptions made, and for each side whose subscriptions
+    live in the service itself, where to set them (with the target URL)."""
+
+    rows: list[PairSubscription]
+    elsewhere: dict[Side, str]
+
+
+def subscribe_pair(loaded: LoadedConfig, pair: str, *, scope: str | None = None) -> Subscribed:
     """Subscribe each of the pair's sides to the changes of its enabled entities, where the service allows it.
 
     Repeating it replaces the subscriptions, e.g. after the secret or the public URL
     changed. A side whose subscriptions live in the service itself (HubSpot: the
-    app's webhook settings) is logged with the target URL to set there.
+    app's webhook settings) is reported in ``elsewhere`` with the target URL to set there.
     """
     _require_listener(loaded)
     rows: list[PairSubscription] = []
+    elsewhere: dict[Side, str] = {}
     for notifications in _pair_sides(loaded, pair):
         try:
             made = notifications.subscribe(notifications.target_url(), pair_entities(loaded, pair), scope=scope)
         except SubscribeUnsupported as exc:
-            log.warning("subscribe in the service itself", pair=pair, side=notifications.side, hint=exc.hint,
-                        target_url=mask_url(notifications.target_url()))
+            elsewhere[notifications.side] = exc.hint
             continue
         rows.extend(_row(pair, notifications.side, s) for s in made)
-    return rows
+    return Subscribed(rows, elsewhere)
 
 
 def unsubscribe_pair(loaded: LoadedConfig, pair: str) -> list[str]:

@@ -13,12 +13,15 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from config.loader import load_config
 from connectors.hubspot.emulator.webhooks import signature_v3
+from syncd.webhooks import list_pair, subscribe_pair, unsubscribe_pair
 from tests.daemon.procs import Daemon, free_port
 from tests.fault.seeding import populate
 from tests.fault.world import PAIR, World, open_world
@@ -141,3 +144,28 @@ def test_bad_signature_and_stale_timestamp_are_refused_and_logged_without_secret
     logs = daemon.stdout_path.read_text() + daemon.stderr_path.read_text()
     for secret in (CLIENT_SECRET, WEBHOOK_SECRET, "a-leaked-old-secret"):
         assert secret not in logs
+
+
+def test_subscribe_makes_cloze_subscriptions_and_names_hubspot_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot's subscriptions live in the app's settings: `subscribe` skips that side and says where to go."""
+    monkeypatch.setenv("SYNCD_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("SYNCD_TEST_HUBSPOT_CLIENT_SECRET", CLIENT_SECRET)
+    config: dict[str, dict[str, Any]] = {
+        "daemon.webhooks": {"enabled": True, "public_url": "https://sync.example.com",
+                            "secret": "env:SYNCD_TEST_WEBHOOK_SECRET"},
+        f"pairs.{PAIR}.change_notifications": {"external": True},
+    }
+    with open_world(tmp_path, config=config,
+                    external={"webhook_client_secret": "env:SYNCD_TEST_HUBSPOT_CLIENT_SECRET"}) as world:
+        loaded = load_config(world.config)
+        done = subscribe_pair(loaded, PAIR)
+        made = done.rows
+        assert sorted((row.side, row.event) for row in made) == [
+            ("cloze", "company.change"), ("cloze", "person.change"), ("cloze", "project.change")]
+        assert {row.uniqueid for row in list_pair(loaded, PAIR)} == {row.uniqueid for row in made}
+        assert list(done.elsewhere) == ["external"]
+        assert done.elsewhere["external"] == ("set the target URL in the HubSpot app's webhook settings: "
+                                              f"https://sync.example.com/webhooks/external/{PAIR}")
+        assert sorted(unsubscribe_pair(loaded, PAIR)) == sorted(row.uniqueid for row in made)
