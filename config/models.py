@@ -167,6 +167,15 @@ class LimitsConfig(Strict):
         return v
 
 
+class ChangeNotificationsConfig(Strict):
+    """Which sides' change notifications trigger a sync of the records they name (with ``daemon.webhooks.enabled``)."""
+
+    cloze: bool = Field(default=True, description="Cloze webhooks at /webhooks/cloze/<pair> (`syncd webhooks subscribe`)")
+    external: bool = Field(
+        default=False, description="the external CRM's own notifications at /webhooks/external/<pair>, where its "
+                                   "connector has them (HubSpot: webhooks = true and webhook_client_secret)")
+
+
 class PairConfig(Strict):
     """One Cloze account joined to one external CRM account."""
 
@@ -179,6 +188,7 @@ class PairConfig(Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     entities: EntitiesConfig = Field(default_factory=EntitiesConfig)
+    change_notifications: ChangeNotificationsConfig = Field(default_factory=ChangeNotificationsConfig)
     cloze: dict[str, Any] = Field(description="the Cloze account: settings of the 'cloze' connector")
     external: dict[str, Any] = Field(description="the external CRM: 'connector' plus that connector's settings")
 
@@ -252,10 +262,10 @@ class HttpListenerConfig(Strict):
 
 
 class WebhooksConfig(Strict):
-    """Cloze change webhooks that trigger an immediate sync of the changed record."""
+    """The webhook listener: change notifications (Cloze's, an external CRM's) trigger a sync of the changed record."""
 
     enabled: bool = False
-    public_url: str = Field(default="", description="the URL Cloze posts to (your proxy in front of the listener)")
+    public_url: str = Field(default="", description="the URL the services post to (your proxy in front of the listener)")
     secret: str | None = Field(default=None, description="shared secret carried in the subscription URL (env:/file:/credential:)")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     debounce: Seconds = Field(default=2.0, description="a burst for one record collapses into one sync")

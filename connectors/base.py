@@ -43,6 +43,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from connectors.notifications import ChangeNotifications, Listener
 
 
 class ApiObserver(Protocol):
@@ -141,6 +142,17 @@ class Connector(ABC):
     def capabilities(self, entity: Entity) -> Capabilities:
         """How this side behaves for ``entity``; the default is a side that never merges on create."""
         return Capabilities()
+
+    @classmethod
+    def change_notifications(cls, settings: ConnectorSettings, context: ConnectorContext,
+                             listener: Listener) -> ChangeNotifications | None:
+        """This side's change notifications (:mod:`connectors.notifications`), or ``None`` when it has none.
+
+        A class method: the daemon's listener holds one per pair side without a live
+        connector. Raises ``ValueError`` naming the setting to fix when the service has
+        them but these settings cannot receive them.
+        """
+        return None
 
     def check(self) -> None:
         """Verify credentials and account settings; raise an ApiError if unusable."""

@@ -117,7 +117,10 @@ def subscribe_cmd(config_path: Path | None, pairs: tuple[str, ...], scope: str |
     def work() -> None:
         rows = []
         for pair in _pairs(loaded, pairs):
-            rows.extend(subscribe_pair(loaded, pair, scope=scope))
+            done = subscribe_pair(loaded, pair, scope=scope)
+            rows.extend(done.rows)
+            for side, hint in done.elsewhere.items():
+                click.echo(f"{pair} ({side} side): {hint}")
         table = Table("pair", "event", "subscription id", "target")
         for row in rows:
             table.add_row(row.pair, row.event, row.uniqueid, row.target_masked)
@@ -149,7 +152,7 @@ def unsubscribe_cmd(config_path: Path | None, pairs: tuple[str, ...]) -> None:
 @click.argument("pairs", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(config_path: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
-    """List the Cloze subscriptions of each PAIR (default: all) made by this tool."""
+    """List the webhook subscriptions of each PAIR (default: all) made by this tool."""
     from syncd.webhooks import list_pair
 
     loaded = _load(config_path)

@@ -35,6 +35,7 @@ from typing import Any
 import structlog
 
 from config.loader import LoadedConfig, load_config
+from connectors.model import Side
 from state.store import StateStore
 from syncd import systemd
 from syncd.engine.runner import sync_pair
@@ -44,14 +45,7 @@ from syncd.logs import configure_logging
 from syncd.metrics import Metrics, RunSummary, run_outcome
 from syncd.scheduler import PairScheduler, RunKind, schedule_problems
 from syncd.web import Health, HttpListener, make_app, success_age
-from syncd.webhooks import (
-    Batch,
-    Debouncer,
-    ReceiverConfig,
-    SubscriptionCache,
-    WebhookReceiver,
-    subscription_ids,
-)
+from syncd.webhooks import Batch, Debouncer, ReceiverConfig, WebhookReceiver, notification_sources
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -144,13 +138,8 @@ class Daemon:
         self.scheduler = PairScheduler(self._scheduled, max_workers=max(16, 3 * pairs + 2), heartbeat_seconds=heartbeat)
         hooks = loaded.app.daemon.webhooks
         self.debouncer = Debouncer(self._webhook_due, delay=hooks.debounce)
-        self.subscriptions = SubscriptionCache(self._fetch_subscription_ids)
-        self.receiver = WebhookReceiver(
-            self._receiver_config(loaded),
-            self.debouncer.add,
-            subscription_ok=self.subscriptions.accepts,
-            count=self.metrics.webhook,
-        )
+        self.receiver = WebhookReceiver(ReceiverConfig({}, hooks.max_body_bytes), self.debouncer.add,
+                                        count=self.metrics.webhook)
 
     # -- start -------------------------------------------------------------------
 
@@ -165,6 +154,7 @@ class Daemon:
                 f"{self.loaded.path}: webhooks need the HTTP listener",
                 problems=["daemon.webhooks.enabled: needs daemon.http.enabled = true"],
             )
+        self.receiver.config = self._receiver_config(self.loaded)  # ConfigError: a side cannot take notices
         systemd.status("opening state database")
         self._store = StateStore.open(self.loaded.state_path, lock_timeout=self.loaded.app.state.lock_timeout)
         for pair in app.pairs:
@@ -314,6 +304,7 @@ class Daemon:
                     f"{path}: webhooks need the HTTP listener",
                     problems=["daemon.webhooks.enabled: the listener is off; enable it and restart"],
                 )
+            receiver_config = self._receiver_config(new)
         except ConfigError as exc:
             log.error("reload rejected; the previous config keeps running", error=exc.message, problems=exc.problems)
             systemd.status(f"reload rejected ({len(exc.problems)} problem(s)); running previous config")
@@ -334,14 +325,13 @@ class Daemon:
             with self._health_lock:
                 self._health.pop(pair, None)
             self.metrics.forget_pair(pair)
-            self.subscriptions.forget(pair)
         for pair in set(new.app.pairs) - set(old.app.pairs):
             self._load_last_success(pair)
         self.metrics.track_pairs(set(new.app.pairs) - set(old.app.pairs))
         hooks = new.app.daemon.webhooks
         self.debouncer.delay = hooks.debounce
         self.debouncer.max_delay = max(hooks.debounce * 10, hooks.debounce + 1)
-        self.receiver.config = self._receiver_config(new)
+        self.receiver.config = receiver_config
         self._refresh_subscriptions()
         log.info("config reloaded", added=diff.added, removed=diff.removed, rescheduled=diff.rescheduled)
         systemd.ready(self.status_line())
@@ -398,13 +388,14 @@ class Daemon:
             self.debouncer.add(pair, batch)
             return
         try:
-            only = None if batch.poll else batch.only()
+            only = None if batch.poll else {entity: {batch.side: ids} for entity, ids in batch.only().items()}
             if self._execute(pair, "webhook", "incremental", only) is False:
                 self.debouncer.add(pair, batch)  # another process held the lease: try again soon
         finally:
             lock.release()
 
-    def _execute(self, pair: str, kind: str, mode: str, only: dict[str, frozenset[str]] | None) -> bool | None:
+    def _execute(self, pair: str, kind: str, mode: str,
+                 only: dict[str, dict[Side, frozenset[str]]] | None) -> bool | None:
         """One ``sync_pair`` call with the pair lock held. ``False`` when another process held the lease."""
         loaded = self.loaded
         if pair not in loaded.app.pairs:
@@ -413,7 +404,8 @@ class Daemon:
             if self.stop_event.is_set():
                 return None  # a stop raced the job's start; registered first, so the drain saw us
             if only:
-                log.info("webhook sync", pair=pair, records=sum(len(v) for v in only.values()))
+                log.info("webhook sync", pair=pair, records=sum(len(ids) for v in only.values() for ids in v.values()),
+                         sides=sorted({side for v in only.values() for side in v}))
             store = self._store
             assert store is not None
             try:
@@ -531,25 +523,22 @@ class Daemon:
     def _receiver_config(loaded: LoadedConfig) -> ReceiverConfig:
         hooks = loaded.app.daemon.webhooks
         return ReceiverConfig(
-            secret=loaded.webhook_secret if hooks.enabled else None,
-            pairs=frozenset(loaded.app.pairs),
+            sources=notification_sources(loaded),
             max_body_bytes=hooks.max_body_bytes,
+            public_url=hooks.public_url,
             enabled=hooks.enabled,
         )
 
-    def _fetch_subscription_ids(self, pair: str) -> frozenset[str]:
-        return subscription_ids(self.loaded, pair)
-
     def _refresh_subscriptions(self) -> None:
-        """Learn the pairs' subscription ids in the background (never delays READY=1)."""
-        if not self.loaded.app.daemon.webhooks.enabled:
+        """Let each pair side learn what it checks deliveries against, in the background (never delays READY=1)."""
+        sources = list(self.receiver.config.sources.values())
+        if not sources:
             return
-        pairs = sorted(self.loaded.app.pairs)
 
         def work() -> None:
-            for pair in pairs:
+            for notifications in sources:
                 if self.stop_event.is_set():
                     return
-                self.subscriptions.refresh(pair)
+                notifications.refresh()
 
         threading.Thread(target=work, name="webhook-subscriptions", daemon=True).start()

@@ -1,4 +1,4 @@
-"""The daemon's one HTTP listener: ``/`` (status page), ``/metrics``, ``/healthz``, ``/webhooks/cloze/<pair>``.
+"""The daemon's one HTTP listener: ``/`` (status page), ``/metrics``, ``/healthz``, ``/webhooks/<side>/<pair>``.
 
 A WSGI app behind :class:`syncd.httpserve.BoundedServer` (wsgiref's request
 handler, a small worker pool, every request read in full before a worker sees
@@ -26,14 +26,14 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from syncd.errors import ConfigError
 from syncd.httpserve import BoundedServer, ServerLimits, buffered_setup
 from syncd.metrics import ScrubbedRegistry
-from syncd.webhooks import TOKEN_PARAM, Reply, WebhookReceiver
+from syncd.webhooks import Reply, WebhookReceiver
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = structlog.get_logger("syncd.web")
 
-WEBHOOK_PREFIX = "/webhooks/cloze/"
+WEBHOOK_PREFIX = "/webhooks/"
 
 
 @dataclass(frozen=True)
@@ -116,18 +116,21 @@ def make_app(
             return _reply(start_response, Reply(200 if result.ok else 503, result.body(), "application/json"))
         if path.startswith(WEBHOOK_PREFIX):
             receiver = webhooks()
-            pair = path[len(WEBHOOK_PREFIX):].strip("/")
-            if receiver is None or not pair or "/" in pair:
+            parts = path[len(WEBHOOK_PREFIX):].strip("/").split("/")
+            if receiver is None or len(parts) != 2 or not all(parts):
                 return _reply(start_response, Reply(404, b"not found\n"))
             if method != "POST":
                 return _reply(start_response, Reply(405, b"method not allowed\n"))
-            token = parse_qs(environ.get("QUERY_STRING", "")).get(TOKEN_PARAM, [None])[0]
+            query_string = environ.get("QUERY_STRING", "")
+            query = {k: v[0] for k, v in parse_qs(query_string).items()}
+            headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+            if environ.get("CONTENT_TYPE"):
+                headers["content-type"] = str(environ["CONTENT_TYPE"])
             length_text = environ.get("CONTENT_LENGTH") or ""
             length = int(length_text) if length_text.isdigit() else None
             stream = environ["wsgi.input"]
-            reply = receiver.handle(
-                pair, token, environ.get("HTTP_X_CLOZE_SUBSCRIPTION_ID"), length, stream.read
-            )
+            reply = receiver.handle(f"{WEBHOOK_PREFIX}{parts[0]}/{parts[1]}", query, headers, length, stream.read,
+                                    query_string=query_string, method=method)
             return _reply(start_response, reply)
         return _reply(start_response, Reply(404, b"not found\n"))
 

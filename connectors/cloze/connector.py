@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
+from connectors.cloze.notifications import ClozeNotifications
 from connectors.cloze.wire import norm_domain, norm_email, norm_phone
 from connectors.http import RetryPolicy
 from connectors.model import (
@@ -44,6 +46,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from connectors.notifications import Listener
 from syncd.errors import ApiError, RecordRejected
 
 Json = dict[str, Any]
@@ -127,6 +130,21 @@ class ClozeConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    @classmethod
+    def change_notifications(cls, settings: ConnectorSettings, context: ConnectorContext,
+                             listener: Listener) -> ClozeNotifications | None:
+        """Cloze webhooks, trusted by a per-pair token derived from ``daemon.webhooks.secret``."""
+
+        @contextmanager
+        def client() -> Iterator[ClozeClient]:
+            connector = cls(settings, context)
+            try:
+                yield connector.client
+            finally:
+                connector.close()
+
+        return ClozeNotifications(context.pair, listener, client)
 
     # -- description ---------------------------------------------------------------------
 

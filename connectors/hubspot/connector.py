@@ -16,6 +16,7 @@ from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
+from connectors.hubspot.notifications import HubSpotNotifications
 from connectors.hubspot.props import OwnProperty, PropertyCatalog
 from connectors.hubspot.relations import KeyCache, Relations, chunks
 from connectors.hubspot.settings import HubSpotSettings
@@ -30,6 +31,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from connectors.notifications import Listener
 from syncd.errors import ApiError, ConfigError
 
 _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
@@ -63,6 +65,18 @@ class HubSpotConnector(Connector):
                                overlap_ms=int(settings.change_overlap_seconds * 1000),
                                properties=self.mapper.read_properties, to_records=self._records)
         self._ensured: set[str] = set()
+
+    @classmethod
+    def change_notifications(cls, settings: ConnectorSettings, context: ConnectorContext,
+                             listener: Listener) -> HubSpotNotifications | None:
+        """The app's webhooks, verified with its client secret (``webhook_client_secret``)."""
+        if not isinstance(settings, HubSpotSettings):
+            raise ValueError("the hubspot connector needs HubSpotSettings")
+        if settings.webhook_client_secret is None:
+            raise ValueError("set webhook_client_secret in its table (the client secret of the HubSpot app "
+                             "whose webhooks post here; Service Keys have no webhooks)")
+        return HubSpotNotifications(context.pair, listener, settings.webhook_client_secret.get_secret_value(),
+                                    portal_id=settings.portal_id, max_age_seconds=settings.webhook_max_age_seconds)
 
     # -- description ------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorSettings
 
@@ -51,9 +51,21 @@ class HubSpotSettings(ConnectorSettings):
     project_segment_property: str | None = None
     project_value_property: str = "amount"
     read_associations: bool = Field(default=True, description="read person/project relation fields")
+    webhook_client_secret: SecretStr | None = Field(
+        default=None, description="the app's client secret, which signs its webhook requests "
+                                  "(X-HubSpot-Signature-v3); with pairs.NAME.change_notifications.external = true")
+    webhook_max_age_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="refuse a webhook request whose timestamp is older (HubSpot: 5 min)")
     write_additional_emails: bool = Field(
         default=True, description="write extra e-mail addresses to hs_additional_emails; off: only the primary "
                                   "address is written and the others are reported as dropped")
+
+    @model_validator(mode="after")
+    def _webhooks_need_an_app(self) -> HubSpotSettings:
+        if self.webhook_client_secret is not None and self.token_kind == "service_key":
+            raise ValueError("webhook_client_secret: Service Keys cannot receive webhooks; set token_kind to "
+                             "'private_app' or 'oauth' for the app whose client secret this is")
+        return self
 
     @field_validator("api_version")
     @classmethod

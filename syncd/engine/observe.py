@@ -10,7 +10,7 @@ carries their join marker or shares their e-mail or domain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors import limits
@@ -22,6 +22,9 @@ from syncd.errors import TooManyRecords
 
 GET_CHUNK = 100
 OTHER_SIDE: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
+
+Targets = Mapping[str, Mapping[Side, Collection[str]]]
+"""Record ids to read, per entity and per side that named them: a run of just these records."""
 
 
 @dataclass
@@ -124,12 +127,12 @@ def observe_changes(
     return result
 
 
-def observe_records(entity: Entity, mapping: EntityMapping, cloze: Connector, cloze_ids: Sequence[str]) -> Observed:
-    """Just these Cloze records (a webhook said they changed)."""
+def observe_records(entity: Entity, mapping: EntityMapping, conns: Mapping[Side, Connector],
+                    ids: Mapping[Side, Collection[str]]) -> Observed:
+    """Just these records, on the side that named them (a change notification said they changed)."""
     result = Observed(Observation())
-    found = _get(cloze, entity, cloze_ids)
-    result.reads["cloze"] = _add(result.obs, "cloze", found.values(), mapping)
-    result.obs.cloze_gone.update(set(cloze_ids) - set(found))
+    for side, wanted in ids.items():
+        result.reads[side] = add_by_id(result.obs, side, conns[side], entity, sorted(wanted), mapping)
     return result
 
 

@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
+from syncd.engine.observe import Targets
 from syncd.engine.report import RunReport
 from syncd.errors import (
     ChangeHistoryLost,
@@ -152,7 +153,7 @@ def sync_pair(
     *,
     store: StateStore,
     mode: Mode = "incremental",
-    only: Mapping[str, Collection[str]] | None = None,
+    only: Targets | None = None,
     dry_run: bool = False,
     allow_mass_delete: bool = False,
     stop: threading.Event | None = None,
@@ -189,7 +190,7 @@ def _sync_pair(
     *,
     store: StateStore,
     mode: Mode,
-    only: Mapping[str, Collection[str]] | None,
+    only: Targets | None,
     dry_run: bool,
     allow_mass_delete: bool,
     stop: threading.Event | None,
@@ -246,7 +247,7 @@ class PairEngine:
         external: Connector,
         store: StateStore,
         mode: Mode = "incremental",
-        only: Mapping[str, Collection[str]] | None = None,
+        only: Targets | None = None,
         dry_run: bool = False,
         allow_mass_delete: bool = False,
         stop: threading.Event | None = None,
@@ -455,7 +456,7 @@ class PairEngine:
     ) -> observe.Observed:
         cloze, external = self.conns["cloze"], self.conns["external"]
         if self.only is not None:
-            observed = observe.observe_records(entity, mapping, cloze, list(self.only.get(entity, ())))
+            observed = observe.observe_records(entity, mapping, self.conns, self.only.get(entity, {}))
         else:
             cursors: dict[Side, str | None] = {
                 side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")

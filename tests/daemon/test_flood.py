@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from syncd.webhooks import pair_token
+from connectors.cloze.notifications import pair_token
 from tests.daemon.conftest import ENV, WEBHOOK_SECRET
 from tests.daemon.procs import Daemon
 

@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from syncd.httpserve import ServerLimits
 from syncd.web import Health, HttpListener, make_app
-from syncd.webhooks import ReceiverConfig, WebhookReceiver, pair_token
+from connectors.cloze.notifications import pair_token
+from syncd.webhooks import ReceiverConfig, WebhookReceiver
+from tests.daemon.cloze_hooks import cloze_sources
 
 SECRET = "listener-bounds-secret"
 LIMITS = ServerLimits(max_connections=4, header_timeout=0.5, body_timeout=0.5, max_header_bytes=2048,
@@ -21,7 +23,7 @@ LIMITS = ServerLimits(max_connections=4, header_timeout=0.5, body_timeout=0.5, m
 
 @pytest.fixture
 def listener() -> Iterator[HttpListener]:
-    receiver = WebhookReceiver(ReceiverConfig(secret=SECRET, pairs=frozenset({"main"}), max_body_bytes=4096),
+    receiver = WebhookReceiver(ReceiverConfig(cloze_sources(SECRET, ["main"]), max_body_bytes=4096),
                                lambda pair, batch: None)
     app = make_app(registry=CollectorRegistry(), health=lambda: Health(True, {}), webhooks=lambda: receiver)
     served = HttpListener(app, "127.0.0.1", 0, limits=LIMITS)

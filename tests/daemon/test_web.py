@@ -15,7 +15,9 @@ from syncd.engine.report import RunReport
 from syncd.errors import ConfigError
 from syncd.metrics import Metrics, status_class
 from syncd.web import Health, HttpListener, is_loopback, make_app
-from syncd.webhooks import Batch, ReceiverConfig, WebhookReceiver, pair_token
+from connectors.cloze.notifications import pair_token
+from syncd.webhooks import Batch, ReceiverConfig, WebhookReceiver
+from tests.daemon.cloze_hooks import cloze_sources
 
 SECRET = "another-secret-value"
 
@@ -91,7 +93,7 @@ def served() -> Iterator[Served]:
     metrics = Metrics()
     queued: list[tuple[str, Batch]] = []
     receiver = WebhookReceiver(
-        ReceiverConfig(secret=SECRET, pairs=frozenset({"main"}), max_body_bytes=2048),
+        ReceiverConfig(cloze_sources(SECRET, ["main"]), max_body_bytes=2048),
         lambda pair, batch: queued.append((pair, batch)),
         count=metrics.webhook,
     )

@@ -9,13 +9,8 @@ import time
 
 import pytest
 
-from syncd.webhooks import (
-    Batch,
-    Debouncer,
-    MalformedDelivery,
-    ReceiverConfig,
+from connectors.cloze.notifications import (
     SubscriptionCache,
-    WebhookReceiver,
     client_reference,
     mask_url,
     pair_token,
@@ -23,6 +18,9 @@ from syncd.webhooks import (
     parse_delivery,
     target_url,
 )
+from connectors.notifications import MalformedNotification
+from syncd.webhooks import Batch, Debouncer, ReceiverConfig, WebhookReceiver
+from tests.daemon.cloze_hooks import cloze_sources
 
 SECRET = "s3cret-shared-value"
 
@@ -49,9 +47,9 @@ class Recorder:
 
 def receiver(rec: Recorder, *, sub_ok: bool = True, max_body: int = 4096) -> WebhookReceiver:
     return WebhookReceiver(
-        ReceiverConfig(secret=SECRET, pairs=frozenset({"main", "eu"}), max_body_bytes=max_body),
+        ReceiverConfig(cloze_sources(SECRET, ["main", "eu"], known_ids=None if sub_ok else frozenset({"sub-9"})),
+                       max_body_bytes=max_body),
         rec.enqueue,
-        subscription_ok=lambda pair, sid: sub_ok,
         count=rec.count,
     )
 
@@ -59,7 +57,9 @@ def receiver(rec: Recorder, *, sub_ok: bool = True, max_body: int = 4096) -> Web
 def call(r: WebhookReceiver, pair: str, token: str | None, body: bytes, *, length: int | None = -1,
          sid: str | None = "sub-1") -> tuple[int, bytes, int]:
     stream = io.BytesIO(body)
-    reply = r.handle(pair, token, sid, len(body) if length == -1 else length, stream.read)
+    query = {"token": token} if token is not None else {}
+    headers = {"X-Cloze-Subscription-ID": sid} if sid is not None else {}
+    reply = r.handle(f"/webhooks/cloze/{pair}", query, headers, len(body) if length == -1 else length, stream.read)
     return reply.status, reply.body, stream.tell()
 
 
@@ -128,8 +128,7 @@ def test_malformed_body_gets_400(body: bytes) -> None:
 
 def test_disabled_receiver_is_404() -> None:
     rec = Recorder()
-    r = WebhookReceiver(ReceiverConfig(secret=None, pairs=frozenset({"main"}), max_body_bytes=4096, enabled=False),
-                        rec.enqueue)
+    r = WebhookReceiver(ReceiverConfig({}, max_body_bytes=4096, enabled=False), rec.enqueue)
     assert call(r, "main", "x", b"[]")[0] == 404
 
 
@@ -139,7 +138,7 @@ def test_parse_delivery_without_direct_id_asks_for_a_poll() -> None:
     assert parse_delivery(b'{"company": {"direct": "C2"}, "event": "company.change"}').only() == {
         "company": frozenset({"C2"})
     }
-    with pytest.raises(MalformedDelivery):
+    with pytest.raises(MalformedNotification):
         parse_delivery(b"{}")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.webhooks import pair_token
+from connectors.cloze.notifications import pair_token
 from tests.daemon.procs import Daemon
 from tests.fault.seeding import cloze_person, populate
 from tests.fault.world import PAIR, World, open_world

@@ -1,5 +1,6 @@
 """A local, stateful emulator of HubSpot's CRM API: contacts, companies and deals (with merge and
-``propertiesWithHistory``), associations and their labels, properties, deal pipelines, owners.
+``propertiesWithHistory``), associations and their labels, properties, deal pipelines, owners, and,
+when ``webhook_target_url`` is set, signed webhook deliveries of every change (``webhooks.py``).
 
 Used by the HubSpot connector's tests, by the sandbox, and by anyone who wants to
 try cloze-syncd without a HubSpot account::

@@ -39,6 +39,7 @@ from connectors.hubspot.emulator.settings import (
 )
 from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.store import Store, StoredObject
+from connectors.hubspot.emulator.webhooks import Target, WebhookSender
 
 DEFAULT_TOKEN = "pat-na1-emulator-0000"
 
@@ -59,7 +60,8 @@ class HubSpotEmulator:
         self._port = port
         self.settings = updated_settings(EmulatorSettings(), setting_changes)
         self.faults = FaultPlan(updated_faults(FaultSettings(), fault_changes))
-        self.store = Store()
+        self.webhooks = WebhookSender(self._webhook_target)
+        self.store = Store(on_event=self.webhooks.emit)
         self.stats = Stats()
         self.limits = RateLimits()
         self._server: ThreadingHTTPServer | None = None
@@ -79,6 +81,7 @@ class HubSpotEmulator:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -103,6 +106,13 @@ class HubSpotEmulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def _webhook_target(self) -> Target | None:
+        s = self.settings
+        if not s.webhook_target_url:
+            return None
+        return Target(s.webhook_target_url, s.webhook_client_secret, s.webhook_app_id, s.portal_id,
+                      max(1, s.webhook_max_events), s.webhook_timestamp_offset_ms)
+
     # -- runtime switches ----------------------------------------------------------------
 
     def configure(self, **changes: Any) -> EmulatorSettings:
@@ -118,7 +128,7 @@ class HubSpotEmulator:
     def reset(self) -> None:
         """Forget all records, custom properties, counters and rate windows."""
         with self.store.lock:
-            self.store = Store()
+            self.store = Store(on_event=self.webhooks.emit)
         self.stats.reset()
         self.limits.reset()
 

@@ -43,6 +43,13 @@ class EmulatorSettings:
     # ``errors[].subCategory`` of batch replies: ``"object"`` as StandardError types it in the
     # OpenAPI files, ``"string"`` as replies quoted from live accounts show it.
     batch_error_sub_category: str = "object"
+    # Webhooks, as an app with webhooks gets them (Service Keys have none), so off by default:
+    # with a target URL, every change is POSTed there as signed events (see ``webhooks.py``).
+    webhook_target_url: str | None = None
+    webhook_client_secret: str = ""  # the app's client secret: the key of X-HubSpot-Signature-v3
+    webhook_app_id: int = 1_234_567
+    webhook_max_events: int = 100  # events per request (HubSpot batches up to 100)
+    webhook_timestamp_offset_ms: int = 0  # added to X-HubSpot-Request-Timestamp: a stale one for tests
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,12 @@ class Store:
     _by_modified: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     # Records a search looked at (the index's window, or the whole store without a time filter).
     search_examined: int = 0
+    # Told of every change as a webhook event: (type, action, id, occurred ms, extra payload fields).
+    on_event: Callable[..., None] | None = field(default=None, repr=False, compare=False)
+
+    def _emit(self, type_: str, action: str, object_id: str, stamp: int, **extra: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(type_, action, object_id, stamp, **extra)
 
     def __post_init__(self) -> None:
         for t in schema.OBJECT_TYPES:
@@ -264,6 +270,7 @@ class Store:
         history.record(obj.history, props, stamp, source)
         self._add(obj)
         self._reindex(obj, {})
+        self._emit(type_, "creation", new_id, stamp, changeFlag="CREATED")
         return obj
 
     def update(self, obj: StoredObject, clean: Mapping[str, str], *, now: int | None = None,
@@ -282,6 +289,8 @@ class Store:
         history.record(obj.history, changed, stamp, source)
         obj.modified_ms = stamp
         self._reindex(obj, before)
+        for name, value in sorted(changed.items()):
+            self._emit(obj.type, "propertyChange", obj.id, stamp, propertyName=name, propertyValue=value)
 
     def merge(self, primary: StoredObject, other: StoredObject, *, now: int | None = None) -> None:
         """Fold ``other`` into ``primary`` (HubSpot's merge): the primary's values win, empty ones are
@@ -313,6 +322,8 @@ class Store:
             if target == other.id:
                 self.merged_into[key] = primary.id
         self._reindex(primary, before)  # the gone record's index entries are skipped on read
+        self._emit(primary.type, "merge", primary.id, stamp, primaryObjectId=int(primary.id),
+                   mergedObjectIds=[int(other.id)])
 
     def survivor(self, type_: str, object_id: str) -> str:
         """The id a (possibly merged-away) record id reads as now."""
@@ -323,6 +334,7 @@ class Store:
         obj.archived = True
         obj.archived_ms = stamp
         obj.modified_ms = stamp
+        self._emit(obj.type, "deletion", obj.id, stamp, changeFlag="DELETED")
 
     # -- associations --------------------------------------------------------------
 
