@@ -40,6 +40,7 @@ from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_ent
 from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
+from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.report import RunReport
@@ -269,6 +270,7 @@ class PairEngine:
         self.run_id = uuid.uuid4().hex[:12]
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
         self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
+        self.references = LinkedIds(store, pair)
 
     # -- the run -------------------------------------------------------------------
 
@@ -319,6 +321,14 @@ class PairEngine:
             )
             problems.extend(found)
             out.append((entity, replace(mapping, canonical_link=self._canonical_link(entity))))
+        synced = [entity for entity, _ in out]
+        for entity, mapping in out:
+            ecfg = getattr(self.cfg.entities, entity)
+            for name, target in unsynced_targets(mapping, synced).items():
+                if ecfg.fields is not None:  # asked for by name: say why it cannot sync
+                    problems.append(f"pairs.{self.pair}.entities.{entity}.fields.{name}: refers to {target} "
+                                    f"records, which this pair does not sync")
+        out = [(entity, with_references(mapping, self.references, synced)) for entity, mapping in out]
         if problems:
             raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
         return out
@@ -343,6 +353,7 @@ class PairEngine:
             if not self.dry_run:
                 self._recover_journal(entity)
             links = self._links(entity)
+            self.references.refresh()  # the journal recovery may have linked records
             resolutions = self.store.resolutions(self.pair, entity)
             self.progress.start(f"read {entity}")
             observed = self._observe(entity, mapping, links, resolutions)
@@ -380,6 +391,7 @@ class PairEngine:
             self.progress.start(f"write {entity}", total=len(plan.actions))
             executor = Executor(ctx, entity, mapping, resolutions)
             finished = executor.apply(plan) and self._settle(ctx, entity, mapping, executor.settle)
+            self.references.refresh()  # records of this kind linked now resolve the references to them
             if not finished:
                 self.report.stopped = True
                 self.log.info("run_stopped_early", entity=entity)
