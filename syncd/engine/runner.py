@@ -40,9 +40,9 @@ from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_ent
 from syncd.core.normalize import Value, from_json
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
-from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
+from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.report import RunReport
 from syncd.errors import (
     ChangeHistoryLost,
