@@ -107,3 +107,27 @@ def test_a_reference_the_other_side_cannot_resolve_is_never_written_as_a_raw_id(
         assert (waiting.record_id, waiting.field, waiting.code) == (dee, "companies", "unresolved_reference")
     finally:
         world.close()
+
+
+def test_a_reference_field_to_a_kind_the_pair_does_not_sync_is_a_configuration_error() -> None:
+    world = World(entities={"company": {"enabled": False},
+                            "person": {"fields": {"first": {}, "phones": {}, "companies": {}}}})
+    try:
+        world.cloze.put("person", {"first": "Dee", "phones": ["+1 555 0101"]})
+        report = world.run("full")
+        assert not report.ok and report.error is not None
+        assert "entities.person.fields.companies: refers to company records" in report.error
+    finally:
+        world.close()
+
+
+def test_by_default_a_reference_to_a_kind_the_pair_does_not_sync_is_left_out() -> None:
+    world = World(entities={"company": {"enabled": False}})
+    try:
+        world.cloze.put("person", {"first": "Dee", "phones": ["+1 555 0101"], "companies": ["c-unsynced"]})
+        report = world.run("full")
+        assert report.ok and report.record_errors == 0
+        [person] = world.ext.items["person"].values()
+        assert "companies" not in person.fields
+    finally:
+        world.close()
