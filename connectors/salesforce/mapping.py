@@ -38,7 +38,7 @@ WriteValue = str | SetPatch | None
 
 @dataclass
 class WritePlan:
-    """Salesforce fields for one write, the relation keys to resolve, and what could not be stored."""
+    """Salesforce fields for one write, the relation ids to write, and what could not be stored."""
 
     fields: dict[str, Any] = field(default_factory=dict)
     relations: dict[str, list[str]] = field(default_factory=dict)
