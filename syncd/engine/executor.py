@@ -255,13 +255,13 @@ class Executor:
                 for side, fname, message in problems.get(i, []):
                     self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
                                 message=message, code=self._problem_code(fname), field_name=fname)
-                    # The field was not written: its base stays as it was, so it is tried again.
-                    old = action.prior_cloze if side == "cloze" else action.prior_external
-                    target = base_c if side == "cloze" else base_e
-                    if old is not None and fname in old:
-                        target[fname] = old[fname]
-                    else:
-                        target.pop(fname, None)
+                    # The field was not written: both its bases stay as they were, so the next run
+                    # sees the same change again and tries it again.
+                    for old, target in ((action.prior_cloze, base_c), (action.prior_external, base_e)):
+                        if old is not None and fname in old:
+                            target[fname] = old[fname]
+                        else:
+                            target.pop(fname, None)
                 if failed:
                     # A failed write keeps the link's base, so the next run retries the same change.
                     prior_c, prior_e = action.prior_cloze, action.prior_external

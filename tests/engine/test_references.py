@@ -131,3 +131,26 @@ def test_by_default_a_reference_to_a_kind_the_pair_does_not_sync_is_left_out() -
         assert "companies" not in person.fields
     finally:
         world.close()
+
+
+def test_a_reference_added_to_a_linked_record_waits_for_its_target_and_is_then_written() -> None:
+    """Both bases keep the field's old value while it waits, so the next run sees the change again."""
+    world = World(entities={"company": {"filters": {"tags": ["synced"]}}})
+    try:
+        dee = world.cloze.put("person", {"first": "Dee", "phones": ["+1 555 0101"]})
+        world.run("full")
+        ext_dee = _counterpart(world, "person", cloze_id=dee)
+        later = world.cloze.put("company", {"name": "Later", "phones": ["+1 555 0103"], "tags": ["private"]})
+        world.cloze.edit("person", dee, companies=[later])
+
+        world.run("incremental")
+        assert world.ext.items["person"][ext_dee].fields.get("companies") in (None, [])
+        [waiting] = world.store.open_errors("p")
+        assert (waiting.record_id, waiting.field, waiting.code) == (dee, "companies", "unresolved_reference")
+
+        world.cloze.edit("company", later, tags=["synced"])  # now in scope: created and linked next run
+        assert world.run("incremental").ok
+        assert world.ext.items["person"][ext_dee].fields["companies"] == [_counterpart(world, "company", cloze_id=later)]
+        assert world.store.open_errors("p") == []
+    finally:
+        world.close()
