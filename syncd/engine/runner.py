@@ -325,9 +325,11 @@ class PairEngine:
         for entity, mapping in out:
             ecfg = getattr(self.cfg.entities, entity)
             for name, target in unsynced_targets(mapping, synced).items():
-                if ecfg.fields is not None:  # asked for by name: say why it cannot sync
-                    problems.append(f"pairs.{self.pair}.entities.{entity}.fields.{name}: refers to {target} "
-                                    f"records, which this pair does not sync")
+                if ecfg.fields is not None:  # asked for by name: say why it is not synced
+                    note = (f"pairs.{self.pair}.entities.{entity}.fields.{name} is not synced: it refers to "
+                            f"{target} records, which this pair does not sync")
+                    self.log.warning("reference_not_synced", entity=entity, field=name, target=target)
+                    self.report.notes.append(note)
         out = [(entity, with_references(mapping, self.references, synced)) for entity, mapping in out]
         if problems:
             raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
