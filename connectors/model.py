@@ -54,10 +54,6 @@ class FieldKind(str, Enum):
     def is_set(self) -> bool:
         return self in _SET_KINDS
 
-    @property
-    def is_reference(self) -> bool:
-        return self in (FieldKind.REF, FieldKind.REFS)
-
 
 _SET_KINDS = {FieldKind.EMAILS, FieldKind.PHONES, FieldKind.DOMAINS, FieldKind.TAGS, FieldKind.SET, FieldKind.REFS}
 

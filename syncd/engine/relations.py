@@ -29,7 +29,6 @@ class LinkedIds:
         self.store = store
         self.pair = pair
         self._known: dict[tuple[Entity, Side], dict[str, str | None]] = {}
-        self.queries = 0
 
     def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
         known = self._known.setdefault((entity, side), {})
@@ -37,7 +36,6 @@ class LinkedIds:
         for start in range(0, len(missing), _CHUNK):
             chunk = missing[start:start + _CHUNK]
             found = self.store.counterparts(self.pair, entity, side, chunk)
-            self.queries += 1
             for rid in chunk:
                 known[rid] = found.get(rid)  # None: not linked, or the link is a tombstone
         return {rid: other for rid in ids if (other := known.get(rid))}
