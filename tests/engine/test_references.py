@@ -93,7 +93,7 @@ def test_a_reference_to_a_record_not_linked_yet_waits_and_resolves_next_run() ->
 
 
 def test_a_reference_the_other_side_cannot_resolve_is_never_written_as_a_raw_id() -> None:
-    """A Cloze person whose company is out of the sync's scope: the HubSpot side never receives a Cloze id."""
+    """A Cloze person whose company is out of the sync's scope: the external side never receives a Cloze id."""
     world = World(entities={"company": {"filters": {"tags": ["synced"]}}})
     try:
         private = world.cloze.put("company", {"name": "Private", "phones": ["+1 555 0103"], "tags": ["private"]})
