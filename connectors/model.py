@@ -6,6 +6,10 @@ in :data:`CANONICAL_FIELDS`, plus ``custom:<native id>`` keys for custom
 fields the pair maps. The engine never sees a connector's wire format, and a
 connector never sees the engine's state.
 
+A reference field (kind ``REF`` / ``REFS``, see :data:`REFERENCES`) holds the side's own
+ids of the records it points at: a connector reads and writes its native ids, and the
+engine translates them through the link table for the other side.
+
 Values in ``Record.fields`` may be loosely shaped (a connector passes on what
 its API returned); the engine normalises them (``syncd.core.normalize``)
 before comparing. Values a connector is asked to *write* are already
@@ -42,14 +46,16 @@ class FieldKind(str, Enum):
     PHONES = "phones"  # set of phone numbers (digits, optional leading +)
     DOMAINS = "domains"  # set of bare domains (no scheme, no www.)
     TAGS = "tags"  # set of free-text tags
-    SET = "set"  # set of free-text strings (addresses, relation keys)
+    SET = "set"  # set of free-text strings (addresses)
+    REF = "ref"  # the id of one record of another kind (``FieldSpec.target``)
+    REFS = "refs"  # the ids of records of another kind (``FieldSpec.target``)
 
     @property
     def is_set(self) -> bool:
         return self in _SET_KINDS
 
 
-_SET_KINDS = {FieldKind.EMAILS, FieldKind.PHONES, FieldKind.DOMAINS, FieldKind.TAGS, FieldKind.SET}
+_SET_KINDS = {FieldKind.EMAILS, FieldKind.PHONES, FieldKind.DOMAINS, FieldKind.TAGS, FieldKind.SET, FieldKind.REFS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +68,27 @@ class FieldSpec:
     # The side accepts only values from its own fixed list (a dropdown such as HubSpot's industry),
     # while the other side may hold free text: such a field is left out of the default mapping.
     fixed_values: bool = False
+    # The kind of record a reference field (REF / REFS) points at. A connector reads and writes
+    # its own ids of those records; the engine translates them through the link table.
+    target: Entity | None = None
 
 
-def _specs(*items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:
-    return {name: FieldSpec(name, kind, desc) for name, kind, desc in items}
+REFERENCES: Mapping[Entity, Mapping[str, Entity]] = {
+    "person": {"companies": "company"},
+    "company": {},
+    "project": {"people": "person", "companies": "company"},
+}
+"""Per entity, its reference fields and the kind each points at: the relations between kinds."""
+
+
+def _specs(entity: Entity, *items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:
+    targets = REFERENCES[entity]
+    return {name: FieldSpec(name, kind, desc, target=targets.get(name)) for name, kind, desc in items}
 
 
 CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
     "person": _specs(
+        "person",
         ("first", FieldKind.TEXT, "given name"),
         ("last", FieldKind.TEXT, "family name"),
         ("title", FieldKind.TEXT, "job title"),
@@ -81,9 +100,10 @@ CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
         ("stage", FieldKind.ENUM, "Cloze stage key (lead, future, current, past, out)"),
         ("segment", FieldKind.ENUM, "Cloze segment key (customer, partner, ...)"),
         ("notes", FieldKind.LONGTEXT, "free-text notes"),
-        ("companies", FieldKind.DOMAINS, "relation: domains of the companies the person belongs to"),
+        ("companies", FieldKind.REFS, "relation: the companies the person belongs to"),
     ),
     "company": _specs(
+        "company",
         ("name", FieldKind.TEXT, "company name"),
         ("domains", FieldKind.DOMAINS, "web domains"),
         ("emails", FieldKind.EMAILS, "e-mail addresses"),
@@ -96,6 +116,7 @@ CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
         ("segment", FieldKind.ENUM, "Cloze segment key"),
     ),
     "project": _specs(
+        "project",
         ("name", FieldKind.TEXT, "project / deal name"),
         ("summary", FieldKind.LONGTEXT, "description"),
         ("stage", FieldKind.ENUM, "project stage key (future, current, pending, won, lost)"),
@@ -103,8 +124,8 @@ CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
         ("value", FieldKind.NUMBER, "deal value / amount"),
         ("close_date", FieldKind.DATE, "expected or actual close date"),
         ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("people", FieldKind.EMAILS, "relation: e-mail of each client person"),
-        ("companies", FieldKind.DOMAINS, "relation: domain of each client company"),
+        ("people", FieldKind.REFS, "relation: the client people"),
+        ("companies", FieldKind.REFS, "relation: the client companies"),
     ),
 }
 

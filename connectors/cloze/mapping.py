@@ -75,30 +75,12 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _ref_domains(refs: Any) -> list[str]:
+def _ref_ids(refs: Any) -> list[str]:
+    """The ``direct`` ids of the records a reference array links to (a name-only link has none)."""
     out: list[str] = []
     for ref in live_elements(refs):
-        if not isinstance(ref, Mapping):
-            continue
-        domains = ref.get("domains")
-        candidates = domains if isinstance(domains, list) else [ref.get("domain")]
-        for d in candidates[:1]:
-            text = element_value(d, "value", "domain")
-            if text:
-                out.append(norm_domain(text))
-    return out
-
-
-def _ref_emails(refs: Any) -> list[str]:
-    out: list[str] = []
-    for ref in live_elements(refs):
-        if not isinstance(ref, Mapping):
-            continue
-        emails = _values(ref.get("emails"), "value")
-        if not emails and isinstance(ref.get("email"), str):
-            emails = [ref["email"]]
-        if emails:
-            out.append(norm_email(emails[0]))  # a client person counts once, by its primary e-mail
+        if isinstance(ref, Mapping) and isinstance(ref.get("direct"), str) and ref["direct"].strip():
+            out.append(ref["direct"].strip())
     return out
 
 
@@ -174,7 +156,7 @@ def to_record(
             stage=_enum(data.get("stage")),
             segment=_enum(data.get("segment")),
             notes=_text(data.get("notes")),
-            companies=_ref_domains(data.get("companies")),
+            companies=_ref_ids(data.get("companies")),
         )
     elif entity == "company":
         fields.update(
@@ -202,8 +184,8 @@ def to_record(
             value=_number_text(custom_value(data, assumptions.project_value_field)),
             close_date=_text(data.get("endDate")),
             tags=data.get("keywords"),  # the normaliser refuses what is not a list
-            people=_ref_emails(data.get("clientpeople")),
-            companies=_ref_domains(data.get("clientcompanies")),
+            people=_ref_ids(data.get("clientpeople")),
+            companies=_ref_ids(data.get("clientcompanies")),
         )
     for field_id in custom_fields:
         value = custom_value(data, field_id)
@@ -293,15 +275,13 @@ def _domains(patch: SetPatch, creating: bool, a: ClozeApiAssumptions) -> list[An
     return [{"value": d, "archived": True} for d in sorted(remove)] + sorted(norm_domain(d) for d in add)
 
 
-def _refs(field: str, patch: SetPatch, creating: bool, a: ClozeApiAssumptions, to_person: bool) -> list[Json]:
+def _refs(field: str, patch: SetPatch, creating: bool, a: ClozeApiAssumptions) -> list[Json]:
+    """Reference elements naming each record by its ``direct`` id (spec §2.3: CompanyRef and
+    PersonRef carry it), so a relation needs no e-mail or domain; ``archived`` unlinks."""
     add, remove = _patch_values(patch, creating)
     if remove and a.relation_unlink == "unsupported":
         raise Unsupported(field, f"unlinking ({field}) is disabled (api_assumptions.relation_unlink)")
-
-    def ref(value: str) -> Json:
-        return {"emails": [{"value": value}]} if to_person else {"domains": [norm_domain(value)]}
-
-    return [{**ref(v), "archived": True} for v in sorted(remove)] + [ref(v) for v in sorted(add)]
+    return [{"direct": v, "archived": True} for v in sorted(remove)] + [{"direct": v} for v in sorted(add)]
 
 
 def _number(value: str) -> int | float:
@@ -371,11 +351,11 @@ def body_for(
             elif name == "domains" and entity == "company":
                 body["domains"] = _domains(_patch(value), creating, assumptions)
             elif name == "companies" and entity == "person":
-                body["companies"] = _refs(name, _patch(value), creating, assumptions, to_person=False)
+                body["companies"] = _refs(name, _patch(value), creating, assumptions)
             elif name == "companies" and entity == "project":
-                body["clientcompanies"] = _refs(name, _patch(value), creating, assumptions, to_person=False)
+                body["clientcompanies"] = _refs(name, _patch(value), creating, assumptions)
             elif name == "people" and entity == "project":
-                body["clientpeople"] = _refs(name, _patch(value), creating, assumptions, to_person=True)
+                body["clientpeople"] = _refs(name, _patch(value), creating, assumptions)
             elif name == "value" and entity == "project":
                 number = _scalar(value)
                 custom.append(

@@ -18,7 +18,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
 from connectors.hubspot.notifications import HubSpotNotifications
 from connectors.hubspot.props import OwnProperty, PropertyCatalog
-from connectors.hubspot.relations import KeyCache, Relations, chunks
+from connectors.hubspot.relations import Relations, chunks
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.writes import Writer
 from connectors.model import (
@@ -56,9 +56,8 @@ class HubSpotConnector(Connector):
                                     transport=transport)
         self.mapper = Mapper(settings, context.custom_fields)
         self.catalog = PropertyCatalog(self.client)
-        self.cache = KeyCache()
-        self.relations = Relations(self.client, self.cache, settings.batch_size)
-        self.writer = Writer(self.client, self.mapper, self.relations, self.cache, batch_size=settings.batch_size,
+        self.relations = Relations(self.client, settings.batch_size)
+        self.writer = Writer(self.client, self.mapper, self.relations, batch_size=settings.batch_size,
                              read_properties=self.mapper.read_properties)
         self.feed = ChangeFeed(self.client, page_size=settings.search_page_size,
                                list_page_size=settings.list_page_size,
@@ -221,11 +220,8 @@ class HubSpotConnector(Connector):
 
     def _records(self, entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Record]:
         """Result rows as records; a row of a shape that cannot be read is an unreadable record (its id kept)."""
-        object_type = OBJECT_TYPE[entity]
         problems = {row_id(row): shape_problem(row) for row in rows}
         readable = [row for row in rows if problems[str(row["id"])] is None]
-        for row in readable:
-            self.cache.remember(object_type, row)
         relations: Mapping[str, Mapping[str, Sequence[str]]] = {}
         if self.hs.read_associations and readable:
             relations = self.relations.read(entity, [str(r["id"]) for r in readable])

@@ -18,7 +18,7 @@ from syncd.errors import ApiError
 OBJECT_TYPE: dict[Entity, str] = {"person": "contacts", "company": "companies", "project": "deals"}
 MODIFIED: dict[str, str] = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
                             "deals": "hs_lastmodifieddate"}
-# Relation fields: canonical name -> the associated object type whose key (email/domain) is listed.
+# Relation fields: canonical name -> the associated object type whose ids the field lists.
 RELATIONS: dict[Entity, dict[str, str]] = {
     "person": {"companies": "companies"},
     "company": {},

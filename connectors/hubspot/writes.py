@@ -19,7 +19,7 @@ from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan
 from connectors.hubspot.messages import one_line
-from connectors.hubspot.relations import KeyCache, Relations, chunks
+from connectors.hubspot.relations import Relations, chunks
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
 
 _EXISTING = re.compile(r"Existing ID:\s*(\d+)")
@@ -51,12 +51,11 @@ def _error_text(error: Mapping[str, Any]) -> str:
 
 
 class Writer:
-    def __init__(self, client: HubSpotClient, mapper: Mapper, relations: Relations, cache: KeyCache, *,
+    def __init__(self, client: HubSpotClient, mapper: Mapper, relations: Relations, *,
                  batch_size: int, read_properties: Callable[[Entity], list[str]]) -> None:
         self.client = client
         self.mapper = mapper
         self.relations = relations
-        self.cache = cache
         self.batch_size = batch_size
         self.read_properties = read_properties
 
@@ -267,8 +266,6 @@ class Writer:
             # Archiving is idempotent on HubSpot: an id that is gone already is not an error (204).
             self.client.post(f"{self.client.paths.objects(object_type)}/batch/archive",
                              {"inputs": [{"id": i} for i in chunk]})
-            for object_id in chunk:
-                self.cache.forget(object_type, object_id)
         return [WriteResult(key=i, ok=True, id=i) for i in ids]
 
     # -- shared -----------------------------------------------------------------------------
@@ -311,8 +308,6 @@ class Writer:
         outcome = self.relations.write(entity, wanted)
         for item in items:
             record_id = str(item.result["id"]) if item.result is not None else ""
-            if outcome.unresolved.get(record_id):
-                item.details["unresolved_relations"] = outcome.unresolved[record_id]
             if outcome.not_removed.get(record_id):
                 item.details["not_removed_relations"] = outcome.not_removed[record_id]
 
@@ -320,14 +315,12 @@ class Writer:
         if item.failure is not None:
             return item.failure
         assert item.result is not None
-        self.cache.remember(OBJECT_TYPE[entity], item.result)
         relations = None
         if item.plan.relations:
-            # what HubSpot now holds: the wanted keys, less those not found, plus links it kept
-            unresolved = item.details.get("unresolved_relations", {})
+            # what HubSpot now holds: the wanted ids, plus links it kept
             kept = item.details.get("not_removed_relations", {})
-            relations = {name: sorted((set(keys) - set(unresolved.get(name, []))) | set(kept.get(name, [])))
-                         for name, keys in item.plan.relations.items()}
+            relations = {name: sorted(set(ids) | set(kept.get(name, [])))
+                         for name, ids in item.plan.relations.items()}
         # Relation fields appear only when written: the reply carries no associations.
         record: Record = self.mapper.to_record(entity, item.result, relations)
         details = dict(item.details)

@@ -78,10 +78,6 @@ class SalesforceConnector(Connector):
         """The 18-character form of a 15-character id (App Links imported from the Salesforce UI)."""
         return ids.normalize(external_id) or external_id
 
-    def begin_run(self) -> None:
-        self.relations.accounts.clear()
-        self.relations.contacts.clear()
-
     def check_version(self) -> None:
         """The configured API version must be one the org serves (``GET /services/data/``)."""
         if self._checked_version:
@@ -146,7 +142,6 @@ class SalesforceConnector(Connector):
 
     def _records(self, entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Record]:
         people: dict[str, dict[str, str]] = {}
-        self.relations.remember(entity, rows)
         if entity == "project" and rows:
             people = self.relations.project_people([str(r["Id"]) for r in rows])
         return [self.mapper.to_record(entity, row, sorted(people.get(str(row["Id"]), {})) if entity == "project"

@@ -1,8 +1,8 @@
 """Canonical fields <-> Salesforce fields for Contact (person), Account (company) and Opportunity (project).
 
-Relations: a person's and a project's ``companies`` are ``AccountId`` read as the Account's
-``Website`` domain (``Account.Website`` in the same query); a project's ``people`` are its
-OpportunityContactRole rows read as the contacts' ``Email`` (:mod:`connectors.salesforce.relations`).
+Relations hold Salesforce ids (the engine translates them through its link table): a
+person's and a project's ``companies`` are ``AccountId``; a project's ``people`` are the
+Contact ids of its OpportunityContactRole rows (:mod:`connectors.salesforce.relations`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ WriteValue = str | SetPatch | None
 
 @dataclass
 class WritePlan:
-    """Salesforce fields for one write, the relation keys to resolve, and what could not be stored."""
+    """Salesforce fields for one write, the relation ids to write, and what could not be stored."""
 
     fields: dict[str, Any] = field(default_factory=dict)
     relations: dict[str, list[str]] = field(default_factory=dict)
@@ -104,7 +104,7 @@ class Mapper:
         if entity in ADDRESS:
             names += [ADDRESS[entity] + part for part in _ADDRESS_PARTS]
         if entity in ("person", "project"):
-            names += ["AccountId", "Account.Website"]
+            names.append("AccountId")
         return list(dict.fromkeys(names))
 
     def to_record(self, entity: Entity, row: Mapping[str, Any], people: Sequence[str] | None = None) -> Record:
@@ -126,9 +126,8 @@ class Mapper:
             line = ", ".join(p for p in parts if p)
             out["addresses"] = [line] if line else []
         if entity in ("person", "project"):
-            account = row.get("Account")
-            domain = domain_of(account.get("Website")) if isinstance(account, dict) else None
-            out["companies"] = [domain] if domain else []
+            account = ids.normalize(str(row.get("AccountId") or ""))
+            out["companies"] = [account] if account else []
         if entity == "project" and people is not None:
             out["people"] = sorted(people)
         record_id = ids.normalize(str(row.get("Id") or "")) or str(row.get("Id") or "")

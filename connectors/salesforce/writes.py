@@ -76,20 +76,15 @@ class Writer:
         return self.mapper.settings.identity_field
 
     def _accounts(self, items: Sequence[_Item]) -> None:
-        """``companies`` -> ``AccountId`` (the first domain with an Account); the rest are reported."""
-        domains = [d for i in items for d in i.plan.relations.get("companies", [])]
-        found = self.relations.account_ids(domains) if domains else {}
+        """``companies`` -> ``AccountId``: a record has one Account, the first wanted; the rest are reported."""
         for item in items:
             wanted = item.plan.relations.pop("companies", None)
             if wanted is None:
                 continue
-            matched = [d for d in wanted if d.lower() in found]
-            item.plan.fields["AccountId"] = found[matched[0].lower()] if matched else None
-            if len(matched) > 1:
-                item.plan.dropped["companies"] = matched[1:]
-            missing = [d for d in wanted if d.lower() not in found]
-            if missing:
-                item.details["unresolved_relations"] = {"companies": missing}
+            accounts = sorted(wanted)
+            item.plan.fields["AccountId"] = accounts[0] if accounts else None
+            if len(accounts) > 1:
+                item.plan.dropped["companies"] = accounts[1:]
 
     # -- create -------------------------------------------------------------------------
 
@@ -178,10 +173,7 @@ class Writer:
             wanted = {i.record_id: i.plan.relations["people"] for i in done
                       if i.record_id and "people" in i.plan.relations}
             if wanted:
-                unresolved = self.relations.set_project_people(wanted)
-                for item in done:
-                    if item.record_id in unresolved:
-                        item.details.setdefault("unresolved_relations", {})["people"] = unresolved[item.record_id]
+                self.relations.set_project_people(wanted)
         now = self.read(entity, [i.record_id for i in done if i.record_id]) if done else {}
         out = []
         for item in items:

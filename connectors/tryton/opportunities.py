@@ -2,9 +2,9 @@
 
 Field map: ``name`` <-> ``description``; ``summary`` <-> ``comment``; ``value`` <->
 ``amount`` (an exact ``Decimal``); ``close_date`` <-> ``end_date``; ``stage`` <->
-``state`` through ``stage_map``; ``people`` / ``companies`` <-> ``party`` (the first
-e-mail of a person party, or the first website domain of a company party; writing
-picks the party holding the first of the wanted e-mails, else the first domain).
+``state`` through ``stage_map``; ``people`` / ``companies`` <-> ``party``, by party id
+(a person party in ``people``, a company party in ``companies``; an opportunity has one
+party, so writing picks the first wanted person, else the first wanted company).
 The Cloze identity is kept in ``reference`` as ``cloze_ref_prefix + ref``.
 
 ``state`` is read-only in Tryton: a stage is written by pressing the workflow
@@ -24,23 +24,22 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch
+from connectors.model import CANONICAL_FIELDS, FieldSpec, Record, SetPatch
 from connectors.tryton.client import Domain, TrytonClient
 from connectors.tryton.cursor import change_time
 from connectors.tryton.encoding import epoch_ms
 from connectors.tryton.parties import Parties, _escape_like
 from connectors.tryton.plain import PlainFields
 from connectors.tryton.settings import TrytonSettings
-from connectors.tryton.values import elements, set_change
-from syncd.core.normalize import norm_domain, norm_email, norm_text
+from connectors.tryton.values import set_change
+from syncd.core.normalize import norm_text
 
 MODEL = "sale.opportunity"
 PROJECT_FIELDS = ("name", "summary", "stage", "value", "close_date", "people", "companies")
 _STAMPS = ("write_date", "create_date")
 READ_FIELDS = (
     "description", "comment", "state", "amount", "end_date", "reference", "party", "employee", "_timestamp",
-    *_STAMPS, "party.categories", "party.contact_mechanisms.type", "party.contact_mechanisms.value",
-    "party.contact_mechanisms.active",
+    *_STAMPS, "party.categories",
 )
 
 # (from state, to state) -> button; "won" has no button (it follows the sales).
@@ -110,16 +109,14 @@ class Opportunities:
     # -- reads ------------------------------------------------------------------------------
 
     def _relations(self, party: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
+        """``(people, companies)``: the party's id under its kind."""
         if not party:
             return [], []
         kind = self.parties.kind(party)
-        contacts = party.get("contact_mechanisms") or ()
         if kind == "person":
-            emails = elements(contacts, types=("email",))
-            return [emails[0][1]] if emails else [], []
+            return [str(party["id"])], []
         if kind == "company":
-            sites = [d for d in (norm_domain(v) for _, v in elements(contacts, types=("website",))) if d]
-            return [], sites[:1]
+            return [], [str(party["id"])]
         return [], []
 
     def to_record(self, row: Mapping[str, Any]) -> Record:
@@ -203,27 +200,18 @@ class Opportunities:
         return out
 
     def _party(self, row: Mapping[str, Any], fields: Mapping[str, str | SetPatch | None]) -> int | None:
+        """The party id the wanted relations name: the first person, else the first company."""
         people_now, companies_now = self._relations(row.get("party") if isinstance(row.get("party"), dict) else None)
-        wanted: list[tuple[str, str]] = []
-        for key, now, norm in (("people", people_now, norm_email), ("companies", companies_now, norm_domain)):
+        for key, now in (("people", people_now), ("companies", companies_now)):
             value = fields.get(key)
             if isinstance(value, SetPatch):
-                change = set_change(list(enumerate(now)), value, norm)
+                change = set_change(list(enumerate(now)), value, str.strip)
                 kept = [v for i, v in enumerate(now) if i not in change.remove_ids]
-                wanted += [(key, v) for v in sorted({*kept, *change.add_values})]
-            elif key not in fields:
-                wanted += [(key, v) for v in now]
-        for key, value in wanted:
-            entity: Entity = "person" if key == "people" else "company"
-            field_name = "emails" if key == "people" else "domains"
-            domain = self.parties.lookup_domain(entity, field_name, value)
-            base = self.parties.domain(entity)
-            rows = [] if domain is None or base is None else self.client.search_read(
-                "party.party", base + domain, self.parties.read_fields(), order=[("id", "ASC")])
-            for prow in rows:
-                if self.parties.matches(self.parties.to_record(entity, prow), field_name, value):
-                    return int(prow["id"])
-            raise ValueError(f"no Tryton party has the {'e-mail' if key == 'people' else 'domain'} {value!r}")
+                wanted = sorted({*kept, *change.add_values}, key=_party_order)
+            else:
+                wanted = now if key not in fields else []
+            if wanted:
+                return int(wanted[0])
         return None
 
     def create_values(self, fields: Mapping[str, str | SetPatch | None], cloze_ref: str | None) -> dict[str, Any]:
@@ -251,6 +239,11 @@ class Opportunities:
             raise ValueError(f"Tryton cannot move an opportunity from {state!r} to {goal!r} "
                              f"(stage {stage!r}); 'won' follows its sales")
         return steps
+
+
+def _party_order(party_id: str) -> tuple[int, str]:
+    """Party ids in numeric order (the oldest party first)."""
+    return (int(party_id), party_id) if party_id.isdigit() else (0, party_id)
 
 
 def _decimal(text: str | None) -> Decimal | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from config.models import Direction, EntityConfig, FieldMapping, MatchRule, Policy
@@ -25,6 +26,7 @@ from connectors.model import (
     custom_key,
 )
 from syncd.core.normalize import BadValue, Value, normalize
+from syncd.core.refs import IdLookup, read_references, write_references
 
 CUSTOM_CANONICAL_PREFIX = "custom."
 
@@ -49,6 +51,7 @@ class FieldRule:
     # since a side such as HubSpot refuses a dropdown option spelt in another case.
     values: Mapping[str, str] = field(default_factory=dict)  # lower-cased Cloze value -> external value
     read_values: Mapping[str, str] = field(default_factory=dict)  # lower-cased external value -> Cloze value
+    target: Entity | None = None  # the kind a reference field points at
 
     def from_external(self, value: str) -> str | None:
         return self.read_values.get(value.lower())
@@ -80,6 +83,14 @@ class EntityMapping:
     # user may have imported a link in another form of the same id (Salesforce: 15 characters
     # for 18). ``None``: as they are.
     canonical_link: Callable[[tuple[str, str]], tuple[str, str]] | None = None
+    # Translates reference fields between each side's ids and the canonical (hub) ids through
+    # the link table; ``None``: references pass as they were read (pure tests of the core).
+    references: IdLookup | None = None
+
+    @cached_property
+    def reference_targets(self) -> dict[str, Entity]:
+        """The mapped reference fields and the kind each points at."""
+        return {rule.name: rule.target for rule in self.rules if rule.target is not None}
 
     def rule(self, name: str) -> FieldRule | None:
         for rule in self.rules:
@@ -152,7 +163,8 @@ def build_entity_mapping(
         if (fm.values or fm.more_external_values) and kind not in _MAPPABLE:
             problems.append(f"{where}: 'values' maps enumerated and text fields only (this one is {kind.value})")
             continue
-        rules.append(FieldRule(name, kind, fm.direction, policy, name, name, _write_values(fm), _read_values(fm)))
+        rules.append(FieldRule(name, kind, fm.direction, policy, name, name, _write_values(fm), _read_values(fm),
+                               target=canonical[name].target))
     match_on = tuple(cfg.match_on) if cfg.match_on is not None else DEFAULT_MATCH[entity]
     mapping = EntityMapping(
         entity=entity,
@@ -243,6 +255,8 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
                 continue
             value = normalize(rule.kind, mapped)  # the Cloze value in canonical form (enum keys lower-cased)
         values[rule.name] = value
+    if mapping.references is not None:
+        values = read_references(values, mapping.reference_targets, side, mapping.references)
     canonical_link = mapping.canonical_link if side == "cloze" else None
     links = frozenset(canonical_link(link.key) if canonical_link else link.key for link in record.app_links)
     scope: dict[str, Value] = {}
@@ -272,6 +286,8 @@ def to_side(
     """Canonical changes to write on ``side``, under that side's keys; and per-field problems."""
     out: dict[str, str | SetPatch | None] = {}
     problems: dict[str, str] = {}
+    if mapping.references is not None:
+        changes, problems = write_references(changes, mapping.reference_targets, side, mapping.references)
     for name, value in changes.items():
         rule = mapping.rule(name)
         if rule is None:

@@ -92,6 +92,12 @@ def norm_number(value: Any) -> str | None:
     return "0" if text in ("-0", "0") else text
 
 
+def norm_ref(value: Any) -> str | None:
+    """A record id (a number, as Tryton's, becomes its text); compared exactly."""
+    text = _text(value)
+    return (text.strip() or None) if text is not None else None
+
+
 def norm_date(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -152,12 +158,18 @@ def _same(text: str) -> str:
     return text
 
 
+def norm_id(text: str) -> str:
+    """A record id: compared exactly (ids are case-sensitive), surrounding blanks dropped."""
+    return text.strip()
+
+
 _ELEMENT: dict[FieldKind, Callable[[str], str]] = {
     FieldKind.EMAILS: norm_email,
     FieldKind.PHONES: norm_phone,
     FieldKind.DOMAINS: norm_domain,
     FieldKind.TAGS: _same,
     FieldKind.SET: _same,
+    FieldKind.REFS: norm_id,
 }
 
 
@@ -179,6 +191,7 @@ _SCALAR: dict[FieldKind, Callable[[Any], str | None]] = {
     FieldKind.ENUM: norm_enum,
     FieldKind.NUMBER: norm_number,
     FieldKind.DATE: norm_date,
+    FieldKind.REF: norm_ref,
 }
 
 

@@ -32,6 +32,7 @@ from syncd.core.label import record_label
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.normalize import Value, to_json
 from syncd.core.plan import Action, EntityPlan
+from syncd.core.refs import UNRESOLVED, settle_pending
 from syncd.engine.report import RunReport
 from syncd.progress import NullProgress, Progress
 
@@ -155,6 +156,16 @@ class Executor:
                 effects = True
         return out, effects
 
+    def _problem_code(self, name: str) -> str:
+        """The record-error code of a field that could not be written."""
+        return UNRESOLVED if name in self.mapping.reference_targets else "unmapped_value"
+
+    def _base(self, values: Mapping[str, Value]) -> dict[str, Any]:
+        """A link's base as stored: references to records linked by now under their canonical ids."""
+        if self.mapping.references is not None:
+            values = settle_pending(values, self.mapping.reference_targets, self.mapping.references)
+        return base_json(values)
+
     def _batches(self, actions: Sequence[Action]) -> list[Sequence[Action]]:
         size = self.ctx.batch_size
         return [actions[i : i + size] for i in range(0, len(actions), size)]
@@ -254,14 +265,14 @@ class Executor:
                             self.settle.add((action.cloze_id, action.external_id))
                 for side, fname, message in problems.get(i, []):
                     self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
-                                message=message, code="unmapped_value", field_name=fname)
-                    # The field was not written: its base stays as it was, so it is tried again.
-                    old = action.prior_cloze if side == "cloze" else action.prior_external
-                    target = base_c if side == "cloze" else base_e
-                    if old is not None and fname in old:
-                        target[fname] = old[fname]
-                    else:
-                        target.pop(fname, None)
+                                message=message, code=self._problem_code(fname), field_name=fname)
+                    # The field was not written: both its bases stay as they were, so the next run
+                    # sees the same change again and tries it again.
+                    for old, target in ((action.prior_cloze, base_c), (action.prior_external, base_e)):
+                        if old is not None and fname in old:
+                            target[fname] = old[fname]
+                        else:
+                            target.pop(fname, None)
                 if failed:
                     # A failed write keeps the link's base, so the next run retries the same change.
                     prior_c, prior_e = action.prior_cloze, action.prior_external
@@ -270,8 +281,8 @@ class Executor:
                 link_id = StateStore.save_link(
                     s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=action.cloze_id,
                     external_id=action.external_id, link_id=action.link_id,
-                    base=base_json(base_c) if base_c is not None else None,
-                    base_external=base_json(base_e) if base_e is not None else None,
+                    base=self._base(base_c) if base_c is not None else None,
+                    base_external=self._base(base_e) if base_e is not None else None,
                 )
                 if not failed:
                     self._record_conflicts(s, action, link_id)
@@ -282,7 +293,9 @@ class Executor:
                         converged = [r.name for r in self.mapping.rules if r.name not in settled]
                         StateStore.close_open_conflicts(s, link_id, converged)
             for side, ids in done.items():
-                self._resolve(s, side, ids, ("update", "read", "match", "link"))
+                # "create" too: a field left out of a create (a reference waiting for its link) is
+                # settled once a sync of the link has written it.
+                self._resolve(s, side, ids, ("update", "read", "match", "link", "create"))
 
     def _record_conflicts(self, s: Any, action: Action, link_id: int) -> None:
         assert action.merge is not None
@@ -323,11 +336,11 @@ class Executor:
                 for fname, message in bad.items():
                     values.pop(fname, None)
                     self._error(s, side=target, op="create", record_id=source_id, source_side=source,
-                                message=message, code="unmapped_value", field_name=fname)
+                                message=message, code=self._problem_code(fname), field_name=fname)
                 payloads[source_id] = values
                 journal.append({"run_id": self.ctx.run_id, "pair": self.ctx.pair, "entity": self.entity,
                                 "target_side": target, "source_id": source_id,
-                                "replaces_link": action.replaces_link, "base": dumps(base_json(values))})
+                                "replaces_link": action.replaces_link, "base": dumps(self._base(values))})
                 if target == "cloze":
                     requests.append(CreateRequest(key=source_id, fields=fields, app_link=self._app_link(source_id)))
                 else:
@@ -396,8 +409,8 @@ class Executor:
                 if action.replaces_link is not None:
                     replaced_links.append(action.replaces_link)
                 new_links.append(NewLink(cloze_id, external_id,
-                                         base=base_json(values if source == "cloze" else target_base),
-                                         base_external=base_json(target_base if source == "cloze" else values)))
+                                         base=self._base(values if source == "cloze" else target_base),
+                                         base_external=self._base(target_base if source == "cloze" else values)))
                 mark = mark_results.get(source_id)
                 if mark is not None and not mark.ok:
                     # Linked in state; the marker is added again on the next run.

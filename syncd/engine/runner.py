@@ -43,6 +43,7 @@ from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.observe import Targets
+from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.report import RunReport
 from syncd.errors import (
     ChangeHistoryLost,
@@ -270,6 +271,7 @@ class PairEngine:
         self.run_id = uuid.uuid4().hex[:12]
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
         self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
+        self.references = LinkedIds(store, pair)
 
     # -- the run -------------------------------------------------------------------
 
@@ -320,6 +322,16 @@ class PairEngine:
             )
             problems.extend(found)
             out.append((entity, replace(mapping, canonical_link=self._canonical_link(entity))))
+        synced = [entity for entity, _ in out]
+        for entity, mapping in out:
+            ecfg = getattr(self.cfg.entities, entity)
+            for name, target in unsynced_targets(mapping, synced).items():
+                if ecfg.fields is not None:  # asked for by name: say why it is not synced
+                    note = (f"pairs.{self.pair}.entities.{entity}.fields.{name} is not synced: it refers to "
+                            f"{target} records, which this pair does not sync")
+                    self.log.warning("reference_not_synced", entity=entity, field=name, target=target)
+                    self.report.notes.append(note)
+        out = [(entity, with_references(mapping, self.references, synced)) for entity, mapping in out]
         if problems:
             raise ConfigError("the field mapping does not fit the connectors", problems=problems, pair=self.pair)
         return out
@@ -344,6 +356,7 @@ class PairEngine:
             if not self.dry_run:
                 self._recover_journal(entity)
             links = self._links(entity)
+            self.references.refresh()  # the journal recovery may have linked records
             resolutions = self.store.resolutions(self.pair, entity)
             self.progress.start(f"read {entity}")
             observed = self._observe(entity, mapping, links, resolutions)
@@ -381,6 +394,7 @@ class PairEngine:
             self.progress.start(f"write {entity}", total=len(plan.actions))
             executor = Executor(ctx, entity, mapping, resolutions)
             finished = executor.apply(plan) and self._settle(ctx, entity, mapping, executor.settle)
+            self.references.refresh()  # records of this kind linked now resolve the references to them
             if not finished:
                 self.report.stopped = True
                 self.log.info("run_stopped_early", entity=entity)

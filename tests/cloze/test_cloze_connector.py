@@ -89,6 +89,7 @@ def test_list_all_get_and_mapping(emulator: ClozeEmulator, connector: ClozeConne
 
 
 def test_create_is_idempotent_by_app_link(emulator: ClozeEmulator, connector: ClozeConnector) -> None:
+    navy = emulator.add_record("company", {"name": "Navy", "domains": ["navy.example"]})
     request = CreateRequest(
         "k1",
         {
@@ -103,7 +104,7 @@ def test_create_is_idempotent_by_app_link(emulator: ClozeEmulator, connector: Cl
             "segment": "customer",
             "addresses": patch(("1 Main St, Arlington, VA 22201, US",)),
             "custom:lead-source": "event",
-            "companies": patch(("navy.example",)),
+            "companies": patch((navy,)),
         },
         app_link=link("501"),
     )
@@ -113,7 +114,7 @@ def test_create_is_idempotent_by_app_link(emulator: ClozeEmulator, connector: Cl
     assert fields["title"] == "Admiral" and fields["company"] == "Navy"
     assert fields["addresses"] == ["1 Main St, Arlington, VA 22201, US"]
     assert sorted(fields["tags"]) == ["newsletter", "vip"] and fields["custom:lead-source"] == "event"
-    assert fields["companies"] == ["navy.example"] and first.record.app_links[0].key == (APP, "501")
+    assert fields["companies"] == [navy] and first.record.app_links[0].key == (APP, "501")
     again = connector.create("person", [request])[0]
     assert again.ok and again.id == first.id and len(emulator.records("person")) == 1
     assert connector.find_linked("person", "501").id == first.id
@@ -121,6 +122,7 @@ def test_create_is_idempotent_by_app_link(emulator: ClozeEmulator, connector: Cl
 
 
 def test_update_changes_only_named_fields(emulator: ClozeEmulator, connector: ClozeConnector) -> None:
+    npl = emulator.add_record("company", {"name": "NPL", "phones": [{"value": "+44 20 7946 0000"}]})
     created = connector.create(
         "person",
         [
@@ -133,7 +135,7 @@ def test_update_changes_only_named_fields(emulator: ClozeEmulator, connector: Cl
                     "emails": patch(("alan@x.example",)),
                     "tags": patch(("a", "b")),
                     "addresses": patch(("Old Rd 1, Wilmslow",)),
-                    "companies": patch(("npl.example",)),
+                    "companies": patch((npl,)),
                 },
                 app_link=link("7"),
             )
@@ -149,7 +151,7 @@ def test_update_changes_only_named_fields(emulator: ClozeEmulator, connector: Cl
                     "emails": patch(("turing@x.example",), ("alan@x.example",)),
                     "tags": patch(("c",), ("a",)),
                     "addresses": patch(("New Rd 2, Manchester",), ("Old Rd 1, Wilmslow",)),
-                    "companies": patch(remove=("npl.example",)),
+                    "companies": patch(remove=(npl,)),
                     "title": "Reader",
                     "stage": None,
                 },
@@ -172,10 +174,10 @@ def test_title_change_stays_one_job_when_the_company_comes_from_a_relation(
     emulator: ClozeEmulator, connector: ClozeConnector
 ) -> None:
     """Cloze merges jobs by organization: a job with no organization keeps its place when retitled."""
-    emulator.add_record("company", {"name": "Acme", "domains": ["acme.example"]})
+    acme = emulator.add_record("company", {"name": "Acme", "domains": ["acme.example"]})
     direct = emulator.add_record("person", {
         "first": "Ann", "emails": [{"value": "ann@acme.example"}],
-        "workHistory": [{"organization": "", "title": "Owner"}], "companies": [{"domains": ["acme.example"]}],
+        "workHistory": [{"organization": "", "title": "Owner"}], "companies": [{"direct": acme}],
     })
     before = connector.get("person", [direct])[direct].fields
     assert (before["title"], before["company"]) == ("Owner", "Acme")
@@ -224,6 +226,7 @@ def test_company_and_project_writes(emulator: ClozeEmulator, connector: ClozeCon
     )[0]
     assert updated.record is not None and updated.record.fields["domains"] == ["initech.example"]
     assert updated.record.fields["custom:account-number"] == "AC-1"
+    peter = emulator.add_record("person", {"first": "Peter", "phones": [{"value": "+1 555 0199"}]})
     project = connector.create(
         "project",
         [
@@ -234,8 +237,8 @@ def test_company_and_project_writes(emulator: ClozeEmulator, connector: ClozeCon
                     "value": "2500.50",
                     "close_date": "2026-06-30",
                     "stage": "won",
-                    "people": patch(("peter@initech.example",)),
-                    "companies": patch(("initech.example",)),
+                    "people": patch((peter,)),
+                    "companies": patch((company.id or "",)),
                     "tags": patch(("q3",)),
                 },
                 app_link=link("p1"),
@@ -245,7 +248,7 @@ def test_company_and_project_writes(emulator: ClozeEmulator, connector: ClozeCon
     assert project.ok and project.record is not None
     pf = project.record.fields
     assert (pf["value"], pf["close_date"], pf["stage"]) == ("2500.5", "2026-06-30", "won")
-    assert pf["people"] == ["peter@initech.example"] and pf["companies"] == ["initech.example"]
+    assert pf["people"] == [peter] and pf["companies"] == [company.id]
     cleared = connector.update(
         "project", [UpdateRequest(project.id or "", {"value": None, "close_date": None})]
     )[0]

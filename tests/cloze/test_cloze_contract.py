@@ -109,7 +109,7 @@ def test_companies_create_get_update_delete(target: Target) -> None:
 
 def test_projects_create_get_update_delete(target: Target) -> None:
     c = target.client
-    make_person(target, "client")
+    client = make_person(target, "client")
     c.create(
         "project",
         {
@@ -124,6 +124,8 @@ def test_projects_create_get_update_delete(target: Target) -> None:
     assert project is not None
     direct = project["direct"]
     target.track("project", f"direct:{direct}")
+    # A reference reads back naming its record by ``direct`` id: relations sync by id.
+    assert [ref.get("direct") for ref in project.get("clientpeople", [])] == [client["direct"]]
     assert c.get_by_direct("project", direct)["direct"] == direct
     values = {f["id"]: f.get("value") for f in project.get("customFields", [])}
     assert float(values["value"]) == 1200

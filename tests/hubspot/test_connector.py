@@ -63,26 +63,32 @@ def test_company_and_project_mapping_with_relations(connector: HubSpotConnector,
     [firm] = connector.create("company", [CreateRequest("c", {
         "name": "Acme", "domains": S("acme.com", "acme.io"), "industry": "RETAIL", "description": "Shop",
         "segment": "PARTNER", "phones": S("+15035550000")}, cloze_ref="cz-c")])
-    [ann, bob] = connector.create("person", [_person("ann", "ann@acme.com", companies=S("acme.com")),
+    assert firm.ok and firm.id
+    # Relation fields hold HubSpot ids: a company without a domain relates like any other.
+    [plain] = connector.create("company", [CreateRequest("p", {"name": "No Domain Ltd"}, cloze_ref="cz-p")])
+    assert plain.ok and plain.id
+    [ann, bob] = connector.create("person", [_person("ann", "ann@acme.com", companies=S(firm.id)),
                                              _person("bob", "bob@acme.com")])
+    assert ann.ok and bob.ok and ann.id and bob.id
     [deal] = connector.create("project", [CreateRequest("d", {
         "name": "Website", "summary": "Redesign", "stage": "qualifiedtobuy", "value": "4800.50",
-        "close_date": "2026-03-15", "people": S("ann@acme.com", "bob@acme.com"), "companies": S("acme.com")},
+        "close_date": "2026-03-15", "people": S(ann.id, bob.id), "companies": S(firm.id)},
         cloze_ref="cz-d")])
-    assert firm.ok and ann.ok and bob.ok and deal.ok, (firm, ann, bob, deal)
-    assert firm.id and ann.id and bob.id and deal.id
+    assert deal.ok and deal.id, deal
     assert emulator.associations("contacts", ann.id, "companies") == [firm.id]
     assert sorted(emulator.associations("deals", deal.id, "contacts")) == sorted([ann.id, bob.id])
     got = connector.get("project", [deal.id])[deal.id]
     assert got.fields["close_date"] == "2026-03-15" and got.fields["value"] == "4800.50"
-    assert got.fields["people"] == ["ann@acme.com", "bob@acme.com"] and got.fields["companies"] == ["acme.com"]
+    assert got.fields["people"] == sorted([ann.id, bob.id]) and got.fields["companies"] == [firm.id]
     company = connector.get("company", [firm.id])[firm.id]
     assert company.fields["domains"] == ["acme.com", "acme.io"] and company.fields["segment"] == "PARTNER"
-    [moved] = connector.update("project", [UpdateRequest(deal.id, {"people": S("bob@acme.com")})])
-    assert moved.ok and moved.record is not None and moved.record.fields["people"] == ["bob@acme.com"]
+    [moved] = connector.update("project", [UpdateRequest(deal.id, {"people": S(bob.id)})])
+    assert moved.ok and moved.record is not None and moved.record.fields["people"] == [bob.id]
     assert emulator.associations("deals", deal.id, "contacts") == [bob.id]
-    [lost] = connector.update("person", [UpdateRequest(bob.id, {"companies": S("nowhere.example")})])
-    assert lost.ok and lost.details["unresolved_relations"] == {"companies": ["nowhere.example"]}
+    [joined] = connector.update("person", [UpdateRequest(bob.id, {"companies": S(plain.id)})])
+    assert joined.ok and joined.record is not None and joined.record.fields["companies"] == [plain.id]
+    assert emulator.associations("contacts", bob.id, "companies") == [plain.id]
+    assert connector.get("person", [bob.id])[bob.id].fields["companies"] == [plain.id]
 
 
 def test_create_is_idempotent(connector: HubSpotConnector, emulator: HubSpotEmulator) -> None:

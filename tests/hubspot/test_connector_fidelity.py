@@ -73,7 +73,7 @@ def test_relation_removal_hubspot_refused_stays_in_the_written_record(
         outcome = connector.relations.write("person", {person: {"companies": []}})
     finally:
         rel.archive_failures = real
-    assert refused and outcome.not_removed[person] == {"companies": ["x.example"]}
+    assert refused and outcome.not_removed[person] == {"companies": [company]}
     assert emulator.associations("contacts", person, "companies") == [company]
 
 

@@ -1,0 +1,70 @@
+"""Reference translation between each side's ids and the canonical (hub) ids, over a table of links."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from connectors.model import Entity, FieldKind, SetPatch, Side
+from syncd.core.normalize import normalize
+from syncd.core.refs import parse_pending, pending, read_references, settle_pending, write_references
+
+
+class Links:
+    """``(entity, cloze id, external id)`` rows, answered as the link table would."""
+
+    def __init__(self, *rows: tuple[Entity, str, str]) -> None:
+        self.rows = list(rows)
+
+    def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
+        pairs = [(c, x) if side == "cloze" else (x, c) for e, c, x in self.rows if e == entity]
+        return {mine: theirs for mine, theirs in pairs if mine in ids}
+
+
+TARGETS: Mapping[str, Entity] = {"companies": "company", "people": "person"}
+
+
+def test_ids_are_compared_exactly_and_numbers_read_as_text() -> None:
+    assert normalize(FieldKind.REFS, ["AbC ", 17]) == frozenset({"AbC", "17"})
+    assert normalize(FieldKind.REF, 42) == "42" and normalize(FieldKind.REF, "  ") is None
+
+
+def test_reading_turns_external_ids_into_hub_ids_and_keeps_unlinked_ones_pending() -> None:
+    links = Links(("company", "C1", "X1"))
+    read = read_references({"companies": frozenset({"X1", "X2"}), "name": "n"}, TARGETS, "external", links)
+    assert read == {"companies": frozenset({"C1", pending("external", "X2")}), "name": "n"}
+    assert parse_pending(pending("external", "X2")) == ("external", "X2") and parse_pending("C1") is None
+    # The hub side's ids are canonical already, linked or not.
+    assert read_references({"companies": frozenset({"C9"})}, TARGETS, "cloze", links) == {
+        "companies": frozenset({"C9"})}
+
+
+def test_writing_translates_every_member_or_makes_the_field_wait() -> None:
+    links = Links(("company", "C1", "X1"), ("company", "C2", "X2"))
+    out, problems = write_references({"companies": SetPatch(add=frozenset({"C2"}), remove=frozenset({"C3"}),
+                                                            result=frozenset({"C1", "C2"}))},
+                                     TARGETS, "external", links)
+    # C3 has no counterpart: it cannot be linked on the external side, so there is nothing to remove.
+    assert out == {"companies": SetPatch(add=frozenset({"X2"}), result=frozenset({"X1", "X2"}))} and not problems
+    out, problems = write_references({"companies": frozenset({"C1", "C3"}), "name": "n"}, TARGETS, "external", links)
+    assert out == {"name": "n"} and "C3" in problems["companies"]
+
+
+def test_a_pending_reference_is_written_once_its_target_is_linked() -> None:
+    waiting = pending("external", "X5")
+    out, problems = write_references({"companies": frozenset({waiting})}, TARGETS, "cloze", Links())
+    assert out == {} and "X5" in problems["companies"]
+    later = Links(("company", "C5", "X5"))
+    out, problems = write_references({"companies": frozenset({waiting})}, TARGETS, "cloze", later)
+    assert out == {"companies": frozenset({"C5"})} and not problems
+    # Toward its own side a pending id is that side's own id.
+    out, _ = write_references({"companies": frozenset({waiting})}, TARGETS, "external", Links())
+    assert out == {"companies": frozenset({"X5"})}
+    assert settle_pending({"companies": frozenset({waiting, "C1"})}, TARGETS, later) == {
+        "companies": frozenset({"C5", "C1"})}
+
+
+def test_a_single_reference_translates_as_a_scalar() -> None:
+    links = Links(("person", "C1", "X1"))
+    assert read_references({"people": "X1"}, TARGETS, "external", links) == {"people": "C1"}
+    assert write_references({"people": "C1"}, TARGETS, "external", links) == ({"people": "X1"}, {})
+    assert write_references({"people": None}, TARGETS, "external", links) == ({"people": None}, {})
