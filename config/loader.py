@@ -46,7 +46,7 @@ from config.models import (
 )
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
-from connectors.model import ENTITIES, Entity, Side
+from connectors.model import Entity, Side
 from syncd.errors import ConfigError, SyncdError
 from syncd.scrub import register
 
@@ -190,7 +190,8 @@ def _validation_problems(
     """Each error as ``key.path: message (line N)``; ``skip_missing``: keys already reported (a bad reference)."""
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # "[key]" marks an error in a table's name (an unknown entity kind): the table is the place.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
         if err["type"] == "missing" and len(loc) == 1 and loc[0] in skip_missing:
             continue
         message = err["msg"]
@@ -425,8 +426,7 @@ def _check_fields(
         for side in sides:
             ctx = ConnectorContext(pair=pair_name, side=side, app_id=pair.app_id)
             connectors[side] = classes[side](settings[side], ctx)
-        for entity in ENTITIES:
-            ecfg = getattr(pair.entities, entity)
+        for entity, ecfg in pair.entities.items():
             if not ecfg.enabled:
                 continue
             loc = ("pairs", pair_name, "entities", entity)
@@ -454,4 +454,4 @@ def _check_fields(
 def enabled_entities(loaded: LoadedConfig, pair_name: str) -> list[Entity]:
     """Entities of the pair that are enabled (whether both connectors support them is checked at run time)."""
     pair = loaded.pair(pair_name)
-    return [e for e in ENTITIES if getattr(pair.entities, e).enabled]
+    return [e for e, ecfg in pair.entities.items() if ecfg.enabled]

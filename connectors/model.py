@@ -2,7 +2,7 @@
 
 Every connector (Cloze, HubSpot, Tryton, a third party's) reads records into
 :class:`Record` objects whose ``fields`` use the *canonical field names* listed
-in :data:`CANONICAL_FIELDS`, plus ``custom:<native id>`` keys for custom
+by the kind's :class:`~connectors.entities.EntitySpec`, plus ``custom:<native id>`` keys for custom
 fields the pair maps. The engine never sees a connector's wire format, and a
 connector never sees the engine's state.
 
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
-Entity = Literal["person", "company", "project"]
-ENTITIES: tuple[Entity, ...] = ("person", "company", "project")
+Entity = str
+"""The name of an entity kind (``person``, ``company``...): the kinds are declared in
+:mod:`connectors.entities`, never listed here."""
 
 Side = Literal["cloze", "external"]
 SIDES: tuple[Side, ...] = ("cloze", "external")
@@ -62,51 +63,6 @@ class FieldSpec:
     # The side accepts only values from its own fixed list (a dropdown such as HubSpot's industry),
     # while the other side may hold free text: such a field is left out of the default mapping.
     fixed_values: bool = False
-
-
-def _specs(*items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:
-    return {name: FieldSpec(name, kind, desc) for name, kind, desc in items}
-
-
-CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
-    "person": _specs(
-        ("first", FieldKind.TEXT, "given name"),
-        ("last", FieldKind.TEXT, "family name"),
-        ("title", FieldKind.TEXT, "job title"),
-        ("company", FieldKind.TEXT, "name of the organisation the person works for"),
-        ("emails", FieldKind.EMAILS, "all e-mail addresses"),
-        ("phones", FieldKind.PHONES, "all phone numbers"),
-        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("stage", FieldKind.ENUM, "Cloze stage key (lead, future, current, past, out)"),
-        ("segment", FieldKind.ENUM, "Cloze segment key (customer, partner, ...)"),
-        ("notes", FieldKind.LONGTEXT, "free-text notes"),
-        ("companies", FieldKind.DOMAINS, "relation: domains of the companies the person belongs to"),
-    ),
-    "company": _specs(
-        ("name", FieldKind.TEXT, "company name"),
-        ("domains", FieldKind.DOMAINS, "web domains"),
-        ("emails", FieldKind.EMAILS, "e-mail addresses"),
-        ("phones", FieldKind.PHONES, "phone numbers"),
-        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
-        ("industry", FieldKind.TEXT, "industry"),
-        ("description", FieldKind.LONGTEXT, "description"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("stage", FieldKind.ENUM, "Cloze stage key"),
-        ("segment", FieldKind.ENUM, "Cloze segment key"),
-    ),
-    "project": _specs(
-        ("name", FieldKind.TEXT, "project / deal name"),
-        ("summary", FieldKind.LONGTEXT, "description"),
-        ("stage", FieldKind.ENUM, "project stage key (future, current, pending, won, lost)"),
-        ("segment", FieldKind.ENUM, "project segment key (project, project1, ...)"),
-        ("value", FieldKind.NUMBER, "deal value / amount"),
-        ("close_date", FieldKind.DATE, "expected or actual close date"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("people", FieldKind.EMAILS, "relation: e-mail of each client person"),
-        ("companies", FieldKind.DOMAINS, "relation: domain of each client company"),
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.metrics_core import Metric
 
+from connectors.entities import ENTITY_KINDS
 from syncd import __version__
 from syncd.scrub import scrub
 
@@ -38,7 +39,6 @@ from syncd.scrub import scrub
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SIDES = ("cloze", "external")
-ENTITIES = ("person", "company", "project")
 WRITE_OPS = ("create", "update", "delete", "link")
 RUN_KINDS = ("incremental", "reconcile", "webhook")
 OUTCOMES = ("ok", "stopped", "failed")
@@ -229,7 +229,7 @@ class Metrics:
             for outcome in OUTCOMES:
                 yield self.runs, {"pair": pair, "kind": kind, "outcome": outcome}
         for side in SIDES:
-            for entity in ENTITIES:
+            for entity in ENTITY_KINDS:
                 yield self.records_read, {"pair": pair, "side": side, "entity": entity}
                 for op in WRITE_OPS:
                     yield self.records_written, {"pair": pair, "side": side, "entity": entity, "op": op}

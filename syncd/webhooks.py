@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from connectors.cloze.wire import KINDS
 from syncd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,8 +35,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("syncd.webhooks")
 
-ENTITIES = ("person", "company", "project")
-EVENTS = tuple(f"{e}.change" for e in ENTITIES)
+EVENTS = tuple(f"{e}.change" for e in KINDS)
 TOKEN_PARAM = "token"
 
 
@@ -124,8 +124,8 @@ def parse_delivery(body: bytes) -> Batch:
         if not isinstance(element, dict):
             raise MalformedDelivery(f"element {index} is not an object")
         event = element.get("event")
-        entity = next((e for e in ENTITIES if isinstance(element.get(e), dict)), None)
-        if entity is None and isinstance(event, str) and event.split(".", 1)[0] in ENTITIES:
+        entity = next((e for e in KINDS if isinstance(element.get(e), dict)), None)
+        if entity is None and isinstance(event, str) and event.split(".", 1)[0] in KINDS:
             batch.poll = True  # an event we know, without the record
             continue
         if entity is None:
@@ -437,9 +437,9 @@ def cloze_client(loaded: LoadedConfig, pair: str, observer: ApiObserver | None =
 
 
 def pair_events(loaded: LoadedConfig, pair: str) -> list[str]:
-    """The change events of the pair's enabled entities."""
+    """The change events of the pair's enabled entities (of the kinds Cloze sends events for)."""
     entities = loaded.pair(pair).entities
-    return [f"{entity}.change" for entity in ENTITIES if getattr(entities, entity).enabled]
+    return [f"{entity}.change" for entity in KINDS if entities[entity].enabled]
 
 
 def _subscription(pair: str, item: Mapping[str, Any]) -> Subscription:

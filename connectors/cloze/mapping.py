@@ -1,4 +1,4 @@
-"""Cloze records <-> canonical fields (``connectors.model.CANONICAL_FIELDS``).
+"""Cloze records <-> canonical fields (``connectors.entities.ENTITY_KINDS``).
 
 Reading turns a wire record into a :class:`~connectors.model.Record`. Writing
 turns canonical changes into the fragment of a create/update body that makes

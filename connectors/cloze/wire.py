@@ -19,6 +19,9 @@ PATH: Final[Mapping[Entity, KindPath]] = {"person": "people", "company": "compan
 
 ENTITY_OF_PATH: Final[Mapping[str, Entity]] = {v: k for k, v in PATH.items()}
 
+KINDS: Final[tuple[Entity, ...]] = tuple(PATH)
+"""The entity kinds Cloze holds."""
+
 PERSON_STAGES: Final = ("lead", "future", "current", "past", "out")
 """People and companies share these stage keys (spec §10)."""
 
@@ -57,7 +60,7 @@ EMPTY_ENUM = "none"
 """How Cloze reports an empty stage, segment or step (spec §2.5, webhook test event)."""
 
 EVENTS: Final = tuple(
-    f"{e}.{kind}" for e in ("person", "company", "project") for kind in ("change", "audit.change")
+    f"{e}.{kind}" for e in KINDS for kind in ("change", "audit.change")
 )
 """The six webhook events (spec §6)."""
 

@@ -21,7 +21,6 @@ from connectors.hubspot.relations import KeyCache, Relations, chunks
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.writes import Writer
 from connectors.model import (
-    ENTITIES,
     ChangePage,
     CreateRequest,
     Entity,
@@ -75,14 +74,14 @@ class HubSpotConnector(Connector):
         return f"{self.hs.app_host.rstrip('/')}/contacts/{self.hs.portal_id}/record/{type_id}/{{id}}"
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(OBJECT_TYPE)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
 
     def check(self) -> None:
         """Reads the property definitions of all three types: proves the token and its read scopes."""
-        for entity in ENTITIES:
+        for entity in OBJECT_TYPE:
             object_type = OBJECT_TYPE[entity]
             definition = self.catalog.definitions(object_type).get(self.hs.identity_property)
             if definition is not None and not definition.get("hasUniqueValue"):
@@ -103,7 +102,7 @@ class HubSpotConnector(Connector):
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,
                                  "webhooks_available": self.hs.webhooks_available}
-        for entity in ENTITIES:
+        for entity in OBJECT_TYPE:
             object_type = OBJECT_TYPE[entity]
             scalars = self.mapper.scalars[entity]
             facts[entity] = {

@@ -15,7 +15,6 @@ import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import (
-    ENTITIES,
     ChangePage,
     CreateRequest,
     Entity,
@@ -69,7 +68,7 @@ class SalesforceConnector(Connector):
         return f"https://{host}/{{id}}" if host and "." in host else ""
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(OBJECT)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
@@ -115,7 +114,7 @@ class SalesforceConnector(Connector):
     def check(self) -> None:
         self.check_version()
         self.client.get("/limits")
-        for entity in ENTITIES:
+        for entity in OBJECT:
             self.check_identity_field(entity)
 
     def account_identity(self) -> dict[str, str]:

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Entity, FieldSpec, Record, SetPatch
 from connectors.tryton.client import Domain, TrytonClient
 from connectors.tryton.cursor import change_time
 from connectors.tryton.encoding import epoch_ms
@@ -81,7 +82,7 @@ class Opportunities:
         self._defaults: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, FieldSpec]:
-        return {n: CANONICAL_FIELDS["project"][n] for n in PROJECT_FIELDS}
+        return {n: ENTITY_KINDS.fields("project")[n] for n in PROJECT_FIELDS}
 
     def read_fields(self) -> list[str]:
         return [*READ_FIELDS, *self.plain.names]

@@ -32,7 +32,8 @@ from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors import limits as run_limits
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
-from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Entity, Side
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.app_urls import app_url
@@ -61,7 +62,6 @@ Mode = Literal["incremental", "full"]
 # How many times links whose writes had side effects are synced again within one run.
 SETTLE_PASSES = 2
 LEASE_TTL = 60.0  # the default of [state] lease_ttl
-SYNC_ORDER: tuple[Entity, ...] = ("company", "person", "project")
 
 
 def lease_owner() -> str:
@@ -106,8 +106,7 @@ def take_lease(store: StateStore, pair: str, owner: str, ttl: float = LEASE_TTL)
 def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
     """Native custom-field ids each side must read, from the config alone."""
     out: dict[Entity, list[str]] = {}
-    for entity in ENTITIES:
-        ecfg = getattr(pair.entities, entity)
+    for entity, ecfg in pair.entities.items():
         for name, fm in (ecfg.fields or {}).items():
             if name.startswith(CUSTOM_CANONICAL_PREFIX) and fm.direction != "none":
                 native = fm.cloze if side == "cloze" else fm.external
@@ -305,10 +304,11 @@ class PairEngine:
     def _entities(self) -> list[tuple[Entity, EntityMapping]]:
         out = []
         problems: list[str] = []
-        # Companies first, then people, then projects: a relation (a person's company, a
-        # project's client people) can then name a record created earlier in the same run.
-        for entity in SYNC_ORDER:
-            ecfg = getattr(self.cfg.entities, entity)
+        # Each kind after the kinds it refers to (companies, then people, then projects): a
+        # relation (a person's company, a project's client people) can then name a record
+        # created earlier in the same run.
+        for entity in ENTITY_KINDS.sync_order():
+            ecfg = self.cfg.entities[entity]
             if not ecfg.enabled:
                 continue
             if any(entity not in c.entities() for c in self.conns.values()):
@@ -437,7 +437,7 @@ class PairEngine:
     # -- reading -------------------------------------------------------------------
 
     def _links(self, entity: Entity) -> list[LinkState]:
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
         out = []
         for row in self.store.links(self.pair, entity):
             base_c = base_e = None
@@ -489,7 +489,7 @@ class PairEngine:
         pending = self.store.journal_pending(self.pair, entity)
         if not pending:
             return
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
         with self.store.transaction() as s:
             for entry in pending:
                 found = self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]

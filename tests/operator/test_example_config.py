@@ -62,10 +62,10 @@ def test_default_company_mapping_leaves_out_hubspots_fixed_industry_list() -> No
     from config.models import EntityConfig
     from connectors.hubspot.mapping import Mapper
     from connectors.hubspot.settings import HubSpotSettings
-    from connectors.model import CANONICAL_FIELDS
+    from connectors.entities import ENTITY_KINDS
     from syncd.core.mapping import build_entity_mapping
 
-    cloze_fields = CANONICAL_FIELDS["company"]
+    cloze_fields = ENTITY_KINDS.fields("company")
     builtin = Mapper(HubSpotSettings(token="t"), {}).fields("company")
     mapping, problems = build_entity_mapping("company", EntityConfig(), cloze_fields, builtin)
     assert not problems and "industry" not in {r.name for r in mapping.rules} and "name" in {r.name for r in mapping.rules}
