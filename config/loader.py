@@ -195,6 +195,8 @@ def _validation_problems(
         if err["type"] == "missing" and len(loc) == 1 and loc[0] in skip_missing:
             continue
         message = err["msg"]
+        if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            message = str(err["ctx"]["error"])  # our own validator's words, without pydantic's "Value error, "
         if err["type"] == "extra_forbidden" and model is not None and loc:
             close = difflib.get_close_matches(str(loc[-1]), _keys_at(model, loc[:-1]), n=1, cutoff=0.6)
             if close:
