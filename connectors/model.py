@@ -7,7 +7,7 @@ fields the pair maps. The engine never sees a connector's wire format, and a
 connector never sees the engine's state.
 
 Values in ``Record.fields`` may be loosely shaped (a connector passes on what
-its API returned); the engine normalises them (``syncd.core.normalize``)
+its API returned); the engine normalises them (``connectors.values``)
 before comparing. Values a connector is asked to *write* are already
 normalised: scalars as ``str | None`` (numbers as decimal strings, dates as
 ``YYYY-MM-DD``) and multi-valued fields as :class:`SetPatch`.

@@ -28,12 +28,12 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from connectors.entities import ENTITY_KINDS
+from connectors.scrub import scrub
 from syncd import __version__
-from syncd.scrub import scrub
 
 # The `_created` series double every counter and histogram and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -73,7 +73,7 @@ _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200
 
 
 class ScrubbedRegistry:
-    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`syncd.scrub`
+    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`connectors.scrub`
     (labels come from the config and the sides' replies, so they pass the scrubber like every other sink)."""
 
     def __init__(self, inner: CollectorRegistry) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from config.loader import LoadedConfig
+from connectors.errors import LeaseHeldError
 from state.models import Cursor, Link
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping
@@ -24,7 +25,6 @@ from syncd.core.plan import plan_entity
 from syncd.engine import observe
 from syncd.engine.executor import base_json
 from syncd.engine.runner import build_connectors, lease_owner
-from syncd.errors import LeaseHeldError
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from connectors.cloze.wire import KINDS
-from syncd.errors import ConfigError
+from connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from config.loader import LoadedConfig

@@ -30,8 +30,9 @@ from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
-from connectors.cloze.wire import KINDS, norm_domain, norm_email, norm_phone
+from connectors.cloze.wire import KINDS
 from connectors.entities import ENTITY_KINDS
+from connectors.errors import ApiError, RecordRejected
 from connectors.http import RetryPolicy
 from connectors.model import (
     AppLink,
@@ -43,7 +44,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from syncd.errors import ApiError, RecordRejected
+from connectors.values import norm_domain, norm_email, norm_phone
 
 Json = dict[str, Any]
 

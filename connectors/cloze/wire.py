@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-import syncd.core.normalize as _core
 from connectors.model import Entity
 
 KindPath = Literal["people", "companies", "projects"]
@@ -66,12 +65,6 @@ EVENTS: Final = tuple(
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
-
-
-# Lookups compare e-mails, phones and domains exactly as the sync engine does.
-norm_email = _core.norm_email
-norm_phone = _core.norm_phone
-norm_domain = _core.norm_domain
 
 
 def is_empty_enum(value: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ApiError, ConfigError
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
@@ -29,7 +30,6 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from syncd.errors import ApiError, ConfigError
 
 _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 

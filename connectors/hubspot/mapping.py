@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import ApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.entities import ENTITY_KINDS
 from connectors.model import Entity, FieldSpec, Record, SetPatch, custom_key
-from syncd.errors import ApiError
 
 OBJECT_TYPE: dict[Entity, str] = {"person": "contacts", "company": "companies", "project": "deals"}
 MODIFIED: dict[str, str] = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",

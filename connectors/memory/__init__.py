@@ -38,7 +38,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from syncd.core.normalize import BadValue, normalize
+from connectors.values import BadValue, normalize
 
 PAGE = 50
 

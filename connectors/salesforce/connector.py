@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
     CreateRequest,
@@ -30,7 +31,6 @@ from connectors.salesforce.mapping import OBJECT, Mapper
 from connectors.salesforce.relations import Relations, chunks, in_list
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.writes import Writer
-from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 200
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
     CreateRequest,
@@ -35,7 +36,6 @@ from connectors.tryton.rest import RestClient
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.writes import Versions, Writer
-from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 100
 KINDS: tuple[Entity, ...] = ("person", "company", "project")

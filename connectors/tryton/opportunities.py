@@ -33,7 +33,7 @@ from connectors.tryton.parties import Parties, _escape_like
 from connectors.tryton.plain import PlainFields
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.values import elements, set_change
-from syncd.core.normalize import norm_domain, norm_email, norm_text
+from connectors.values import norm_domain, norm_email, norm_text
 
 MODEL = "sale.opportunity"
 PROJECT_FIELDS = ("name", "summary", "stage", "value", "close_date", "people", "companies")

@@ -34,7 +34,7 @@ from connectors.tryton.encoding import epoch_ms
 from connectors.tryton.plain import PlainFields
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.values import address_line, elements, join_name, set_change, split_name
-from syncd.core.normalize import norm_domain, norm_email, norm_phone, norm_text
+from connectors.values import norm_domain, norm_email, norm_phone, norm_text
 
 MODEL = "party.party"
 CHILDREN = (("party.contact_mechanism", "party"), ("party.address", "party"))

@@ -24,7 +24,7 @@ from connectors.model import (
     Side,
     custom_key,
 )
-from syncd.core.normalize import BadValue, Value, normalize
+from connectors.values import BadValue, Value, normalize
 
 CUSTOM_CANONICAL_PREFIX = "custom."
 

@@ -33,18 +33,7 @@ from config.models import PairConfig
 from connectors import limits as run_limits
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
 from connectors.entities import ENTITY_KINDS
-from connectors.model import Entity, Side
-from state.lease import LeaseKeeper, LeaseToken
-from state.store import StateStore
-from syncd.app_urls import app_url
-from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
-from syncd.core.normalize import Value, from_json
-from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
-from syncd.engine import observe
-from syncd.engine.accounts import current_accounts, verify_accounts
-from syncd.engine.executor import Context, Executor
-from syncd.engine.report import RunReport
-from syncd.errors import (
+from connectors.errors import (
     ChangeHistoryLost,
     ConfigError,
     LeaseHeldError,
@@ -53,6 +42,17 @@ from syncd.errors import (
     SafetyStop,
     SyncdError,
 )
+from connectors.model import Entity, Side
+from connectors.values import Value, from_json
+from state.lease import LeaseKeeper, LeaseToken
+from state.store import StateStore
+from syncd.app_urls import app_url
+from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
+from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
+from syncd.engine import observe
+from syncd.engine.accounts import current_accounts, verify_accounts
+from syncd.engine.executor import Context, Executor
+from syncd.engine.report import RunReport
 from syncd.outcome import failure_of
 from syncd.progress import LogProgress, NullProgress, Progress
 
@@ -169,7 +169,7 @@ def sync_pair(
 
     What goes wrong inside the run ends up in the returned report (see :mod:`syncd.outcome`);
     what goes wrong around it (taking the lease, building the connectors) is raised as a
-    typed :class:`~syncd.errors.SyncdError`, never as a foreign exception.
+    typed :class:`~connectors.errors.SyncdError`, never as a foreign exception.
     """
     try:
         return _sync_pair(loaded, pair, store=store, mode=mode, only=only, dry_run=dry_run,

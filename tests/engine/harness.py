@@ -8,8 +8,8 @@ from typing import Any
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.entities import ENTITY_KINDS
+from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import Entity
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical

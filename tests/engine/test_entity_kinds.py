@@ -18,11 +18,11 @@ from config.loader import load_config_text
 from config.models import PairConfig
 from connectors.base import ConnectorContext
 from connectors.entities import ENTITY_KINDS, EntitySpec
+from connectors.errors import ConfigError
 from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import Entity, FieldKind, FieldSpec
 from state.store import StateStore
 from syncd.engine.runner import PairEngine
-from syncd.errors import ConfigError
 
 APP_ID = "desk.example.com"
 

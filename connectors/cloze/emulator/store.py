@@ -35,11 +35,9 @@ from connectors.cloze.wire import (
     KINDS,
     SOCIAL_TYPES,
     is_empty_enum,
-    norm_domain,
-    norm_email,
-    norm_phone,
 )
 from connectors.model import Entity
+from connectors.values import norm_domain, norm_email, norm_phone
 
 __all__ = ["Change", "Clock", "RecordStore", "Rejected", "Stored"]
 
