@@ -14,6 +14,7 @@ from connectors.cloze.emulator.settings import BehaviourSettings, FaultSettings,
 from connectors.cloze.emulator.stats import Stats
 from connectors.cloze.emulator.store import RecordStore
 from connectors.cloze.emulator.webhooks import WebhookHub
+from connectors.cloze.seed import seed_emulator
 from connectors.cloze.wire import ENTITY_OF_PATH, KINDS
 from connectors.model import Entity
 
@@ -145,8 +146,6 @@ class ClozeEmulator:
 
     def seed(self, count: int, seed: int = 0) -> dict[str, int]:
         """Add generated small-business data (see :mod:`connectors.cloze.seed`); returns counts per kind."""
-        from connectors.cloze.seed import seed_emulator
-
         return seed_emulator(self, count, seed)
 
     # -- switches and counters --------------------------------------------------------
