@@ -8,8 +8,8 @@ builds it with a :class:`ConnectorContext` and calls the methods below.
 Rules every connector keeps:
 
 - Reads return :class:`~connectors.model.Record` objects with canonical field names
-  (``ENTITY_KINDS.fields(entity)``, :mod:`connectors.entities`) and ``custom:<native id>`` keys for the custom fields listed
-  in ``context.custom_fields``.
+  (``ENTITY_KINDS.fields(entity)``, :mod:`connectors.entities`) and ``custom:<native id>``
+  keys for the custom fields listed in ``context.custom_fields``.
 - Writes never raise for one bad record: they return a failed
   :class:`~connectors.model.WriteResult` with the side's message. They raise only for
   what stops the whole side (:class:`~connectors.errors.AuthError`, or
