@@ -308,8 +308,8 @@ class PairEngine:
         # relation (a person's company, a project's client people) can then name a record
         # created earlier in the same run.
         for entity in ENTITY_KINDS.sync_order():
-            ecfg = self.cfg.entities[entity]
-            if not ecfg.enabled:
+            ecfg = self.cfg.entities.get(entity)  # None: a kind declared after the config was read
+            if ecfg is None or not ecfg.enabled:
                 continue
             if any(entity not in c.entities() for c in self.conns.values()):
                 continue

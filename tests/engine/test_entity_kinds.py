@@ -187,3 +187,17 @@ def test_the_config_names_an_unknown_kind_with_its_line(tmp_path: Path) -> None:
     line = CONFIG.splitlines().index("[pairs.main.entities.ticket]") + 1
     assert err.value.problems == [
         f"pairs.main.entities.ticket: unknown entity kind 'ticket'; known: person, company, project (line {line})"]
+
+
+def test_a_kind_declared_after_the_config_was_read_is_left_alone(tmp_path: Path) -> None:
+    d = Desk(tmp_path)  # validated while only the built-in kinds exist
+    try:
+        ENTITY_KINDS.register(EntitySpec(name="ticket", fields={"name": FieldSpec("name", FieldKind.TEXT)}))
+        d.cloze.put("ticket", {"name": "Printer jam"})
+        d.cloze.put("company", {"name": "Acme", "domains": ["acme.example"]})
+        report = d.run("full")
+        assert report.ok, report.error
+        assert not d.ext.items["ticket"] and len(d.ext.items["company"]) == 1
+    finally:
+        ENTITY_KINDS.unregister("ticket")
+        d.close()
