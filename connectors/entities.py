@@ -49,7 +49,9 @@ class EntitySpec:
     """One kind of record: its canonical fields, its relations and its default match rules.
 
     ``relations`` maps a relation field (one of ``fields``) to the kind it refers to.
-    ``match_on`` is used when a pair's config gives no ``match_on`` of its own.
+    ``match_on`` is used when a pair's config gives no ``match_on`` of its own. An operator
+    sees a record named by its ``label_name`` fields and the first value of ``label_key``
+    (``Ann Lee <ann@acme.example>``, ``Acme (acme.example)``).
     """
 
     name: Entity
@@ -57,11 +59,15 @@ class EntitySpec:
     relations: Mapping[str, Entity] = field(default_factory=dict)
     match_on: tuple[MatchRule, ...] = ()
     description: str = ""
+    label_name: tuple[str, ...] = ("name",)
+    label_key: str | None = None
 
     def __post_init__(self) -> None:
         stray = sorted(set(self.relations) - set(self.fields))
         if stray:
             raise ValueError(f"entity {self.name!r}: relations name fields it does not have: {', '.join(stray)}")
+        if self.label_key is not None and self.label_key not in self.fields:
+            raise ValueError(f"entity {self.name!r}: label_key names a field it does not have: {self.label_key}")
         unmatched = [rule for rule in self.match_on if MATCH_FIELDS[rule][0] not in self.fields]
         if unmatched:
             raise ValueError(f"entity {self.name!r}: match rules on fields it does not have: {', '.join(unmatched)}")
@@ -142,6 +148,8 @@ ENTITY_KINDS.register(EntitySpec(
     ),
     relations={"companies": "company"},
     match_on=("email",),
+    label_name=("first", "last"),
+    label_key="emails",
 ))
 
 ENTITY_KINDS.register(EntitySpec(
@@ -160,6 +168,7 @@ ENTITY_KINDS.register(EntitySpec(
         ("segment", FieldKind.ENUM, "Cloze segment key"),
     ),
     match_on=("domain",),
+    label_key="domains",
 ))
 
 ENTITY_KINDS.register(EntitySpec(

@@ -22,6 +22,7 @@ from connectors.errors import ConfigError
 from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import Entity, FieldKind, FieldSpec
 from state.store import StateStore
+from syncd.core.label import record_label
 from syncd.engine.runner import PairEngine
 
 APP_ID = "desk.example.com"
@@ -46,6 +47,7 @@ def ticket_kind() -> Iterator[EntitySpec]:
         },
         relations={"requester": "person"},
         match_on=("name",),
+        label_key="requester",
     ))
     try:
         yield spec
@@ -94,6 +96,12 @@ def test_the_sync_order_puts_a_new_kind_after_the_kinds_it_refers_to(ticket_kind
     assert order.index("person") < order.index("project")
 
 
+def test_an_operator_sees_a_record_of_the_new_kind_by_the_name_it_declares(ticket_kind: EntitySpec) -> None:
+    assert record_label("ticket", {"name": "Printer jam", "requester": ["ann@acme.example"]}) == \
+        "Printer jam <ann@acme.example>"
+    assert record_label("ticket", {"priority": "2"}) is None
+
+
 def test_the_built_in_order_follows_the_relations() -> None:
     assert ENTITY_KINDS.sync_order() == ("company", "person", "project")
 
@@ -109,6 +117,24 @@ def test_relations_in_a_cycle_are_refused(ticket_kind: EntitySpec) -> None:
             ENTITY_KINDS.sync_order()
     finally:
         ENTITY_KINDS.unregister("queue")
+
+
+def test_a_declaration_that_does_not_hold_together_is_refused(ticket_kind: EntitySpec) -> None:
+    name = {"name": FieldSpec("name", FieldKind.TEXT)}
+    with pytest.raises(ValueError, match="relations name fields it does not have: asker"):
+        EntitySpec(name="queue", fields=name, relations={"asker": "person"})
+    with pytest.raises(ValueError, match="match rules on fields it does not have: email"):
+        EntitySpec(name="queue", fields=name, match_on=("email",))
+    with pytest.raises(ValueError, match="declared twice"):
+        ENTITY_KINDS.register(EntitySpec(name="ticket", fields=name))
+    ENTITY_KINDS.register(EntitySpec(name="queue", fields=name, relations={"name": "desk"}))
+    try:
+        with pytest.raises(ValueError, match="undeclared kinds: desk"):
+            ENTITY_KINDS.sync_order()
+    finally:
+        ENTITY_KINDS.unregister("queue")
+    with pytest.raises(KeyError, match="unknown entity kind 'queue'; known: person, company, project, ticket"):
+        ENTITY_KINDS.fields("queue")
 
 
 def test_a_kind_declared_in_a_test_syncs_both_ways_through_the_engine(desk: Desk) -> None:
