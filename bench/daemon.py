@@ -23,7 +23,8 @@ import httpx
 
 from bench.measure import REPO
 from bench.world import CLOZE_USER, PAIR, World
-from syncd.sandbox import CLOZE_KEY, tune_config
+from syncd.sandbox import tune_config
+from syncd.sandbox_files import CLOZE_KEY
 
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 

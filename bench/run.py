@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.daemon import measure as measure_daemon
 from bench.measure import RunResult, run_syncd
 from bench.world import CLOZE_USER, Scenario, Seeded, World, open_world, seed
-from syncd.sandbox import CLOZE_KEY
+from syncd.sandbox_files import CLOZE_KEY
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HUBSPOT_REQUESTS_PER_S = 10.0  # HubSpot Free/Starter: 100 requests per rolling 10 s

@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.loader import load_config
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.cloze.seed import seed_emulator
 from connectors.salesforce.emulator import SalesforceEmulator
 from state.store import StateStore
+from syncd.check import load_config
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY
+from syncd.sandbox_files import CLOZE_KEY
 from syncd.sandbox_salesforce import SALESFORCE_SESSION, write_config
 
 

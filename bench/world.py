@@ -20,7 +20,8 @@ from typing import Any
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.emulator.schema import DEFAULT_ASSOCIATION
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox_files import CLOZE_KEY
 
 PAIR = "sandbox"
 CLOZE_USER = "sandbox@example.com"

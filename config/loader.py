@@ -1,7 +1,7 @@
 """Reading the config file: TOML -> secret references resolved -> pydantic -> logical checks.
 
 Every problem is collected and reported at once as ``key.path: message (line N)``
-in a :class:`~syncd.errors.ConfigError` (exit code 78). Secret values never
+in a :class:`~connectors.errors.ConfigError` (exit code 78). Secret values never
 appear in an error: pydantic is told to hide inputs, and references are
 resolved only after the shape is known to be right.
 
@@ -17,7 +17,7 @@ whose value starts with a word and a colon (``vault:...``, ``Env:...``) names a
 reference scheme; one that is not among the three above is a config error rather
 than a value silently taken as the secret itself. A literal secret that happens to
 start that way is given through ``env:`` or ``file:`` instead. Every secret, inline
-or resolved, is registered with :mod:`syncd.scrub` as soon as it is read.
+or resolved, is registered with :mod:`connectors.scrub` as soon as it is read.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -45,10 +46,10 @@ from config.models import (
     WebhooksConfig,
 )
 from connectors import registry
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
-from connectors.model import ENTITIES, Entity, Side
-from syncd.errors import ConfigError, SyncdError
-from syncd.scrub import register
+from connectors.base import Connector, ConnectorSettings
+from connectors.errors import ConfigError
+from connectors.model import Entity
+from connectors.scrub import register
 
 SECRET_PREFIXES = ("env:", "file:", "credential:")
 # For keys the connector's settings model does not know (they fail validation anyway).
@@ -57,6 +58,14 @@ SECRET_KEY = re.compile(r"(api_?key|token|password|secret|rest_key|credential)",
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.+-]*):")
 DEFAULT_PATHS = (Path("/etc/cloze-syncd/config.toml"),)
 M = TypeVar("M", bound=BaseModel)
+
+Where = Callable[[tuple[Any, ...], str], str]
+"""``where(key_path, message)`` -> ``key.path: message (line N)``."""
+
+PairCheck = Callable[[str, PairConfig, Mapping[str, ConnectorSettings], Mapping[str, type[Connector]], Where], list[str]]
+"""A further check of one valid pair, given its name, its config, its two sides' settings and
+connector classes, and ``where`` to place a problem: the application's checks that need more
+than the config (the field mapping against what the connectors hold, :mod:`syncd.check`)."""
 
 
 @dataclass(frozen=True)
@@ -190,10 +199,13 @@ def _validation_problems(
     """Each error as ``key.path: message (line N)``; ``skip_missing``: keys already reported (a bad reference)."""
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # "[key]" marks an error in a table's name (an unknown entity kind): the table is the place.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
         if err["type"] == "missing" and len(loc) == 1 and loc[0] in skip_missing:
             continue
         message = err["msg"]
+        if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            message = str(err["ctx"]["error"])  # our own validator's words, without pydantic's "Value error, "
         if err["type"] == "extra_forbidden" and model is not None and loc:
             close = difflib.get_close_matches(str(loc[-1]), _keys_at(model, loc[:-1]), n=1, cutoff=0.6)
             if close:
@@ -242,7 +254,7 @@ def _by_line(problems: list[str]) -> list[str]:
     return sorted(problems, key=line)
 
 
-def load_config(path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
+def load_config(path: Path, *, resolve_secrets: bool = True, pair_checks: Sequence[PairCheck] = ()) -> LoadedConfig:
     """Read and validate ``path``; raise ConfigError listing every problem.
 
     ``resolve_secrets=False`` leaves secret references unread, for commands that only read
@@ -258,14 +270,16 @@ def load_config(path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
-    return load_config_text(text, path, resolve_secrets=resolve_secrets)
+    return load_config_text(text, path, resolve_secrets=resolve_secrets, pair_checks=pair_checks)
 
 
-def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> LoadedConfig:
+def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True,
+                     pair_checks: Sequence[PairCheck] = ()) -> LoadedConfig:
     """Validate ``text`` in one pass: the schema, every connector table, the crons and the references.
 
     A schema error does not stop the other checks, so one run of ``syncd config check``
-    lists every problem, sorted by line.
+    lists every problem, sorted by line. ``pair_checks`` run on each pair whose shape and
+    connector tables are valid, and their problems join the others.
     """
     try:
         raw = tomllib.loads(text)
@@ -348,7 +362,8 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
                 problems.append(_fmt(text, ("pairs", pair_name, "schedule", "reconcile_cron"), f"invalid schedule: {exc}"))
         pair = app.pairs.get(pair_name) if app is not None else None
         if pair is not None and len(classes[pair_name]) == 2:
-            problems.extend(_check_fields(text, pair_name, pair, settings[pair_name], classes[pair_name]))
+            for check in pair_checks:
+                problems.extend(check(pair_name, pair, settings[pair_name], classes[pair_name], partial(_fmt, text)))
 
     # The daemon table is checked even when another part of the file is invalid.
     daemon = app.daemon if app is not None else _valid_or_none(DaemonConfig, raw.get("daemon", {}))
@@ -409,49 +424,7 @@ def state_path(app: AppConfig) -> Path:
     return Path("cloze-syncd-state.db")
 
 
-def _check_fields(
-    text: str,
-    pair_name: str,
-    pair: PairConfig,
-    settings: Mapping[str, ConnectorSettings],
-    classes: Mapping[str, type[Connector]],
-) -> list[str]:
-    from syncd.core.mapping import build_entity_mapping
-
-    problems: list[str] = []
-    connectors: dict[str, Connector] = {}
-    try:
-        sides: tuple[Side, ...] = ("cloze", "external")
-        for side in sides:
-            ctx = ConnectorContext(pair=pair_name, side=side, app_id=pair.app_id)
-            connectors[side] = classes[side](settings[side], ctx)
-        for entity in ENTITIES:
-            ecfg = getattr(pair.entities, entity)
-            if not ecfg.enabled:
-                continue
-            loc = ("pairs", pair_name, "entities", entity)
-            missing = [s for s in ("cloze", "external") if entity not in connectors[s].entities()]
-            if missing:
-                if ecfg.fields:
-                    problems.append(_fmt(text, loc, f"the {' and '.join(missing)} connector does not sync {entity} records"))
-                continue
-            _, found = build_entity_mapping(
-                entity,
-                ecfg,
-                connectors["cloze"].fields(entity),
-                connectors["external"].fields(entity),
-                path=".".join(loc),
-            )
-            problems.extend(f"{p}" for p in found)
-    except SyncdError as exc:
-        problems.append(_fmt(text, ("pairs", pair_name), str(exc)))
-    finally:
-        for conn in connectors.values():
-            conn.close()
-    return problems
-
-
 def enabled_entities(loaded: LoadedConfig, pair_name: str) -> list[Entity]:
     """Entities of the pair that are enabled (whether both connectors support them is checked at run time)."""
     pair = loaded.pair(pair_name)
-    return [e for e in ENTITIES if getattr(pair.entities, e).enabled]
+    return [e for e, ecfg in pair.entities.items() if ecfg.enabled]

@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connectors.entities import ENTITY_KINDS, MatchRule
 
 Direction = Literal["both", "to_cloze", "to_external", "none"]
 Policy = Literal["cloze_wins", "external_wins", "newest_wins", "manual"]
 DeletePolicy = Literal["delete", "unlink", "ignore"]
-MatchRule = Literal["email", "phone", "domain", "name"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -83,7 +84,7 @@ class Filters(Strict):
 
 
 class EntityConfig(Strict):
-    """How one entity (person, company, project) of a pair syncs."""
+    """How one entity kind (person, company, project...) of a pair syncs."""
 
     enabled: bool = True
     create_in_cloze: bool = Field(default=True, description="create Cloze records for unlinked external ones")
@@ -91,7 +92,8 @@ class EntityConfig(Strict):
     policy: Policy = Field(default="newest_wins", description="conflict policy for fields with none of their own")
     match_on: list[MatchRule] | None = Field(
         default=None,
-        description="how existing records are matched on first sync; default email (person), domain (company), none (project)",
+        description="how existing records are matched on first sync; default: the kind's own rules "
+        "(email for person, domain for company, none for project)",
     )
     filters: Filters = Field(default_factory=Filters)
     app_url: str = Field(
@@ -103,10 +105,14 @@ class EntityConfig(Strict):
     )
 
 
-class EntitiesConfig(Strict):
-    person: EntityConfig = Field(default_factory=EntityConfig)
-    company: EntityConfig = Field(default_factory=EntityConfig)
-    project: EntityConfig = Field(default_factory=EntityConfig)
+def _declared_kind(name: str) -> str:
+    if name not in ENTITY_KINDS:
+        raise ValueError(f"unknown entity kind {name!r}; known: {', '.join(ENTITY_KINDS)}")
+    return name
+
+
+EntityKind = Annotated[str, AfterValidator(_declared_kind)]
+"""A table name under ``[pairs.NAME.entities]``: a kind declared in :mod:`connectors.entities`."""
 
 
 class SafetyConfig(Strict):
@@ -187,7 +193,9 @@ class PairConfig(Strict):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    entities: EntitiesConfig = Field(default_factory=EntitiesConfig)
+    entities: dict[EntityKind, EntityConfig] = Field(
+        default_factory=dict, validate_default=True, description="per entity kind ([pairs.NAME.entities.person]...); a kind left out syncs "
+        "with the defaults")
     change_notifications: ChangeNotificationsConfig = Field(default_factory=ChangeNotificationsConfig)
     cloze: dict[str, Any] = Field(description="the Cloze account: settings of the 'cloze' connector")
     external: dict[str, Any] = Field(description="the external CRM: 'connector' plus that connector's settings")
@@ -198,6 +206,12 @@ class PairConfig(Strict):
         if v != v.lower() or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", v):
             raise ValueError("App ID must be a lower-case domain such as 'hubspot.com'")
         return v
+
+    @field_validator("entities")
+    @classmethod
+    def _every_kind(cls, v: dict[str, EntityConfig]) -> dict[str, EntityConfig]:
+        """Every declared kind gets a table, in declaration order: a kind not configured syncs with the defaults."""
+        return {kind: v.get(kind) or EntityConfig() for kind in ENTITY_KINDS}
 
     @model_validator(mode="after")
     def _external_connector(self) -> PairConfig:

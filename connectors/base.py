@@ -8,12 +8,12 @@ builds it with a :class:`ConnectorContext` and calls the methods below.
 Rules every connector keeps:
 
 - Reads return :class:`~connectors.model.Record` objects with canonical field names
-  (``CANONICAL_FIELDS``) and ``custom:<native id>`` keys for the custom fields listed
-  in ``context.custom_fields``.
+  (``ENTITY_KINDS.fields(entity)``, :mod:`connectors.entities`) and ``custom:<native id>``
+  keys for the custom fields listed in ``context.custom_fields``.
 - Writes never raise for one bad record: they return a failed
   :class:`~connectors.model.WriteResult` with the side's message. They raise only for
-  what stops the whole side (:class:`~syncd.errors.AuthError`, or
-  :class:`~syncd.errors.TransientApiError` once retries are exhausted).
+  what stops the whole side (:class:`~connectors.errors.AuthError`, or
+  :class:`~connectors.errors.TransientApiError` once retries are exhausted).
 - A create stamps the join marker (App Link on Cloze, ``cloze_ref`` elsewhere) in the
   same call, and ``find_linked`` can find it again, so a create repeated after a crash
   never duplicates.

@@ -46,7 +46,7 @@ from tenacity import (
 
 from connectors import limits as run_limits
 from connectors.base import ApiObserver, NullObserver
-from syncd.errors import (
+from connectors.errors import (
     ApiError,
     NotAnApiError,
     ReplyTooLarge,
@@ -55,7 +55,7 @@ from syncd.errors import (
     TransientApiError,
     UnreachableError,
 )
-from syncd.scrub import Scrubber, register, scrub
+from connectors.scrub import Scrubber, register, scrub
 
 _URL_CACHE_SIZE = 256  # distinct (path, parameters) URLs an ApiSession keeps built
 log = structlog.get_logger("syncd.http")
@@ -122,7 +122,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Redactor(Scrubber):
-    """A session's scrubber (:mod:`syncd.scrub`): what it is given is registered process-wide too,
+    """A session's scrubber (:mod:`connectors.scrub`): what it is given is registered process-wide too,
     so every sink (logs, errors, the state database) masks the session's credentials as well."""
 
     def add(self, *secrets: str | None) -> None:

@@ -4,7 +4,7 @@ A change feed or a listing moves forward page by page (a cursor, an ``after``
 token, a keyset position). A server bug, a proxy replaying a cached page, or a
 hostile server can hand out the same position again; following it would read the
 same pages until the run deadline. :class:`RepeatGuard` remembers every position
-one read asked for and raises :class:`~syncd.errors.FeedLoopError` the first
+one read asked for and raises :class:`~connectors.errors.FeedLoopError` the first
 time one comes round again.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from syncd.errors import FeedLoopError
+from connectors.errors import FeedLoopError
 
 
 class RepeatGuard:

@@ -2,16 +2,16 @@
 
 Every connector (Cloze, HubSpot, Tryton, a third party's) reads records into
 :class:`Record` objects whose ``fields`` use the *canonical field names* listed
-in :data:`CANONICAL_FIELDS`, plus ``custom:<native id>`` keys for custom
+by the kind's :class:`~connectors.entities.EntitySpec`, plus ``custom:<native id>`` keys for custom
 fields the pair maps. The engine never sees a connector's wire format, and a
 connector never sees the engine's state.
 
-A reference field (kind ``REF`` / ``REFS``, see :data:`REFERENCES`) holds the side's own
+A reference field (kind ``REF`` / ``REFS``, see ``EntitySpec.relations`` in :mod:`connectors.entities`) holds the side's own
 ids of the records it points at: a connector reads and writes its native ids, and the
 engine translates them through the link table for the other side.
 
 Values in ``Record.fields`` may be loosely shaped (a connector passes on what
-its API returned); the engine normalises them (``syncd.core.normalize``)
+its API returned); the engine normalises them (``connectors.values``)
 before comparing. Values a connector is asked to *write* are already
 normalised: scalars as ``str | None`` (numbers as decimal strings, dates as
 ``YYYY-MM-DD``) and multi-valued fields as :class:`SetPatch`.
@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
-Entity = Literal["person", "company", "project"]
-ENTITIES: tuple[Entity, ...] = ("person", "company", "project")
+Entity = str
+"""The name of an entity kind (``person``, ``company``...): the kinds are declared in
+:mod:`connectors.entities`, never listed here."""
 
 Side = Literal["cloze", "external"]
 SIDES: tuple[Side, ...] = ("cloze", "external")
@@ -71,63 +72,6 @@ class FieldSpec:
     # The kind of record a reference field (REF / REFS) points at. A connector reads and writes
     # its own ids of those records; the engine translates them through the link table.
     target: Entity | None = None
-
-
-REFERENCES: Mapping[Entity, Mapping[str, Entity]] = {
-    "person": {"companies": "company"},
-    "company": {},
-    "project": {"people": "person", "companies": "company"},
-}
-"""Per entity, its reference fields and the kind each points at: the relations between kinds."""
-
-
-def _specs(entity: Entity, *items: tuple[str, FieldKind, str]) -> dict[str, FieldSpec]:
-    targets = REFERENCES[entity]
-    return {name: FieldSpec(name, kind, desc, target=targets.get(name)) for name, kind, desc in items}
-
-
-CANONICAL_FIELDS: Mapping[Entity, Mapping[str, FieldSpec]] = {
-    "person": _specs(
-        "person",
-        ("first", FieldKind.TEXT, "given name"),
-        ("last", FieldKind.TEXT, "family name"),
-        ("title", FieldKind.TEXT, "job title"),
-        ("company", FieldKind.TEXT, "name of the organisation the person works for"),
-        ("emails", FieldKind.EMAILS, "all e-mail addresses"),
-        ("phones", FieldKind.PHONES, "all phone numbers"),
-        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("stage", FieldKind.ENUM, "Cloze stage key (lead, future, current, past, out)"),
-        ("segment", FieldKind.ENUM, "Cloze segment key (customer, partner, ...)"),
-        ("notes", FieldKind.LONGTEXT, "free-text notes"),
-        ("companies", FieldKind.REFS, "relation: the companies the person belongs to"),
-    ),
-    "company": _specs(
-        "company",
-        ("name", FieldKind.TEXT, "company name"),
-        ("domains", FieldKind.DOMAINS, "web domains"),
-        ("emails", FieldKind.EMAILS, "e-mail addresses"),
-        ("phones", FieldKind.PHONES, "phone numbers"),
-        ("addresses", FieldKind.SET, "postal addresses, one formatted line each"),
-        ("industry", FieldKind.TEXT, "industry"),
-        ("description", FieldKind.LONGTEXT, "description"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("stage", FieldKind.ENUM, "Cloze stage key"),
-        ("segment", FieldKind.ENUM, "Cloze segment key"),
-    ),
-    "project": _specs(
-        "project",
-        ("name", FieldKind.TEXT, "project / deal name"),
-        ("summary", FieldKind.LONGTEXT, "description"),
-        ("stage", FieldKind.ENUM, "project stage key (future, current, pending, won, lost)"),
-        ("segment", FieldKind.ENUM, "project segment key (project, project1, ...)"),
-        ("value", FieldKind.NUMBER, "deal value / amount"),
-        ("close_date", FieldKind.DATE, "expected or actual close date"),
-        ("tags", FieldKind.TAGS, "Cloze keywords / tags"),
-        ("people", FieldKind.REFS, "relation: the client people"),
-        ("companies", FieldKind.REFS, "relation: the client companies"),
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)

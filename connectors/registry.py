@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 
 from connectors.base import Connector
-from syncd.errors import ConfigError
+from connectors.errors import ConfigError
 
 GROUP = "syncd.connectors"
 

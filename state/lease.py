@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 from sqlalchemy.exc import OperationalError
 
+from connectors.errors import LeaseLostError, StateError
 from state.clock import monotonic
-from syncd.errors import LeaseLostError, StateError
-
-if TYPE_CHECKING:
-    from state.store import StateStore
 
 log = structlog.get_logger("syncd.lease")
 
 DEFAULT_TTL = 60.0
+
+
+class LeaseRenewer(Protocol):
+    """What a keeper needs of the state database (:class:`state.store.StateStore` is one)."""
+
+    def renew_lease(self, pair: str, owner: str, epoch: int, ttl_seconds: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class LeaseToken:
 class LeaseKeeper:
     """Keeps one claimed lease alive and knows whether it still is."""
 
-    def __init__(self, store: StateStore, token: LeaseToken, *, interval: float | None = None) -> None:
+    def __init__(self, store: LeaseRenewer, token: LeaseToken, *, interval: float | None = None) -> None:
         self.store = store
         self.token = token
         self.interval = interval if interval is not None else max(token.ttl / 6, 0.05)

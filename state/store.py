@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, text, update
@@ -34,7 +34,10 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
+from connectors.errors import StateError, StateLockedError
+from connectors.scrub import scrub
 from state.clock import boot_id, monotonic, wall_ms
+from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
 from state.models import (
     SCHEMA_VERSION,
@@ -48,11 +51,6 @@ from state.models import (
     RecordErrorRow,
     Run,
 )
-from syncd.errors import StateError, StateLockedError
-from syncd.scrub import scrub
-
-if TYPE_CHECKING:
-    from state.lease import LeaseKeeper, LeaseToken
 
 DEFAULT_LOCK_TIMEOUT = 30.0
 DAMAGED_HINT = "restore a backup, or move the file away and run `syncd state rebuild`"

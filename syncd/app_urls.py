@@ -14,5 +14,5 @@ from connectors.model import Entity
 
 
 def app_url(pair: PairConfig, external: Connector, entity: Entity, external_id: str) -> str:
-    template = getattr(pair.entities, entity).app_url or pair.app_url or external.default_app_url(entity)
+    template = pair.entities[entity].app_url or pair.app_url or external.default_app_url(entity)
     return template.format(id=external_id, entity=entity) if template else ""

@@ -12,18 +12,18 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from connectors.errors import ConfigError, LeaseHeldError, SyncdError
+from connectors.scrub import REDACTED, scrub, scrub_value
 from syncd import __version__
 from syncd.cli_lazy import LazyConsole, LazyGroup, escape
-from syncd.errors import ConfigError, LeaseHeldError, SyncdError
+from syncd.console import Table, err, fail, out, print_report
 from syncd.outcome import EXIT_INTERRUPTED, combined_exit, failure_of
-from syncd.scrub import REDACTED, scrub, scrub_value
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from config.loader import LoadedConfig
     from state.store import StateStore
@@ -32,22 +32,6 @@ if TYPE_CHECKING:
 # imported where they are used, so `syncd --help` and shell completion start at once.
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = cast("Console", LazyConsole(soft_wrap=True))
-err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
-
-
-def Table(*args: Any, **kwargs: Any) -> Any:
-    from rich.table import Table as RichTable
-
-    return RichTable(*args, **kwargs)
-
-
-def fail(exc: SyncdError) -> NoReturn:
-    """The one place user-facing errors are printed: no traceback, the context, a hint."""
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-    raise SystemExit(exc.exit_code)
-
-
 def interrupted() -> NoReturn:
     err.print("[yellow]interrupted[/]", highlight=False)
     raise SystemExit(EXIT_INTERRUPTED)
@@ -83,7 +67,8 @@ def config_option(f: F) -> F:
 
 def load(config_path: Path | None, *, quiet: bool = False, secrets: bool = True) -> LoadedConfig:
     """The config, or exit 78. ``secrets=False``: for commands that only read the state database."""
-    from config.loader import find_config_path, load_config
+    from config.loader import find_config_path
+    from syncd.check import load_config
     from syncd.logs import configure_logging
 
     # Warnings raised while the config is read (TLS checks off, say) go to stderr too.
@@ -201,41 +186,11 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
         out.print_json(json.dumps([dict(r.as_dict(), plan=r.plan) if r.dry_run else r.as_dict() for r in reports]))
     else:
         for report in reports:
-            _print_report(report)
+            print_report(report)
     code = combined_exit(codes)
     if code == EXIT_INTERRUPTED:
         interrupted()
     raise SystemExit(code)
-
-
-def _print_report(report: Any) -> None:
-    title = f"pair {report.pair}: {report.mode}{' (dry run: nothing written)' if report.dry_run else ''}"
-    if report.dry_run:
-        table = Table(title=title)
-        for col in ("entity", "action", "cloze id", "external id", "details"):
-            table.add_column(col)
-        for row in report.plan:
-            details = ", ".join(
-                f"{k}={v}" for k, v in row.items()
-                if k not in ("entity", "action", "cloze_id", "external_id") and v
-            )
-            table.add_row(row["entity"], row["action"], str(row.get("cloze_id") or ""), str(row.get("external_id") or ""), details)
-        out.print(table)
-    summary = Table(title=None if report.dry_run else title, show_header=True)
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    for key, n in sorted(report.reads.items()):
-        summary.add_row(f"read {key}", str(n))
-    for key, n in sorted(report.writes.items()):
-        summary.add_row(f"wrote {key}", str(n))
-    summary.add_row("conflicts (pending)", f"{report.conflicts} ({report.pending_conflicts})")
-    summary.add_row("record errors", str(report.record_errors))
-    out.print(summary)
-    for note in report.notes:
-        out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    color = {"ok": "green", "errors": "yellow", "stopped": "yellow", "interrupted": "yellow"}.get(report.status, "red")
-    out.print(f"[{color}]{report.status}[/] in {report.duration_s:.1f}s" + (f": {escape(report.error)}" if report.error else ""),
-              highlight=False)
 
 
 @main.command()
@@ -522,7 +477,8 @@ def config_group() -> None:
 @config_option
 def config_check(config_path: Path | None) -> None:
     """Validate the config file; print every problem with its key path; exit 78 if invalid."""
-    from config.loader import find_config_path, load_config
+    from config.loader import find_config_path
+    from syncd.check import load_config
 
     path = find_config_path(config_path)
     try:

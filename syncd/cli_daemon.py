@@ -17,9 +17,10 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from config.loader import LoadedConfig, find_config_path, load_config
+from config.loader import LoadedConfig, find_config_path
+from connectors.errors import ConfigError, SyncdError
 from syncd import systemd
-from syncd.errors import ConfigError, SyncdError
+from syncd.check import load_config
 from syncd.logs import configure_logging
 
 log = structlog.get_logger("syncd.cli")

@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 
 from syncd.backlog import error_groups
-from syncd.cli import Table, config_option, load, open_store, out
+from syncd.cli import config_option, load, open_store
 from syncd.cli_lazy import escape
+from syncd.console import Table, out
 
 
 @click.group("errors")

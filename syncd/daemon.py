@@ -34,12 +34,13 @@ from typing import Any
 
 import structlog
 
-from config.loader import LoadedConfig, load_config
+from config.loader import LoadedConfig
+from connectors.errors import ConfigError, LeaseHeldError, SyncdError
 from connectors.model import Side
+from syncd.check import load_config
 from state.store import StateStore
 from syncd import systemd
 from syncd.engine.runner import sync_pair
-from syncd.errors import ConfigError, LeaseHeldError, SyncdError
 from syncd.httpserve import ServerLimits
 from syncd.logs import configure_logging
 from syncd.metrics import Metrics, RunSummary, run_outcome

@@ -5,7 +5,7 @@ Two rules hold in every format:
 - a traceback never shows local variables (they hold the loaded config, request
   parameters, tokens): the JSON and console exception renderers, Rich's included,
   are built with ``show_locals=False``;
-- everything written passes :mod:`syncd.scrub`: each event's fields, and then the
+- everything written passes :mod:`connectors.scrub`: each event's fields, and then the
   rendered line itself, so a secret inside a rendered traceback or exception
   message is masked too. Records of the standard library's loggers and uncaught
   exceptions (``sys.excepthook``, ``threading.excepthook``) go through it as well.
@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from syncd.scrub import register, scrub, scrub_value
+from connectors.scrub import register, scrub, scrub_value
 
 # syslog priorities for journald's line prefix (only used when stdout is the journal)
 _PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2, "exception": 3}

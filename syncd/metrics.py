@@ -28,17 +28,17 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
+from connectors.entities import ENTITY_KINDS
+from connectors.scrub import scrub
 from syncd import __version__
-from syncd.scrub import scrub
 
 # The `_created` series double every counter and histogram and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SIDES = ("cloze", "external")
-ENTITIES = ("person", "company", "project")
 WRITE_OPS = ("create", "update", "delete", "link")
 RUN_KINDS = ("incremental", "reconcile", "webhook")
 OUTCOMES = ("ok", "stopped", "failed")
@@ -73,7 +73,7 @@ _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200
 
 
 class ScrubbedRegistry:
-    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`syncd.scrub`
+    """What ``/metrics`` serves: the registry's samples with every label value through :mod:`connectors.scrub`
     (labels come from the config and the sides' replies, so they pass the scrubber like every other sink)."""
 
     def __init__(self, inner: CollectorRegistry) -> None:
@@ -229,7 +229,7 @@ class Metrics:
             for outcome in OUTCOMES:
                 yield self.runs, {"pair": pair, "kind": kind, "outcome": outcome}
         for side in SIDES:
-            for entity in ENTITIES:
+            for entity in ENTITY_KINDS:
                 yield self.records_read, {"pair": pair, "side": side, "entity": entity}
                 for op in WRITE_OPS:
                     yield self.records_written, {"pair": pair, "side": side, "entity": entity, "op": op}

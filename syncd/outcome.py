@@ -15,10 +15,10 @@ exit code  meaning                                                        run re
 130        interrupted (SIGINT, Ctrl-C)                                   ``interrupted``
 =========  =============================================================  ===========================
 
-:func:`failure_of` turns any exception into a typed :class:`~syncd.errors.SyncdError`
+:func:`failure_of` turns any exception into a typed :class:`~connectors.errors.SyncdError`
 (its text scrubbed of secrets) with the outcome and exit code above, so a crash
 is never recorded as success and never reaches the operator as a bare traceback.
-Only this module and :mod:`syncd.errors` (each error's ``exit_code``) decide codes.
+Only this module and :mod:`connectors.errors` (each error's ``exit_code``) decide codes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from syncd.errors import StateError, SyncdError
+from connectors.errors import StateError, SyncdError
 
 EXIT_OK = 0
 EXIT_FATAL = 1

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from config.loader import LoadedConfig
-from connectors.model import ENTITIES
+from connectors.errors import LeaseHeldError
 from state.models import Cursor, Link
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping
@@ -25,7 +25,6 @@ from syncd.core.plan import plan_entity
 from syncd.engine import observe
 from syncd.engine.executor import base_json
 from syncd.engine.runner import build_connectors, lease_owner
-from syncd.errors import LeaseHeldError
 
 
 @dataclass
@@ -44,8 +43,7 @@ def rebuild_pair(loaded: LoadedConfig, pair_name: str, store: StateStore) -> Reb
     conns = build_connectors(loaded, pair_name)
     try:
         fresh: list[tuple[str, list[tuple[str, str, dict[str, object], dict[str, object]]]]] = []
-        for entity in ENTITIES:
-            ecfg = getattr(pair.entities, entity)
+        for entity, ecfg in pair.entities.items():
             if not ecfg.enabled or any(entity not in c.entities() for c in conns.values()):
                 continue
             mapping, problems = build_entity_mapping(entity, ecfg, conns["cloze"].fields(entity), conns["external"].fields(entity))

@@ -12,7 +12,6 @@ against the written config.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -35,21 +34,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from config.loader import load_config
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.cloze.seed import seed_emulator
+from connectors.errors import SyncdError
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.seed import build_dataset, load_into
 from state.store import StateStore
 from syncd.backlog import link_labels
+from syncd.check import load_config
+from syncd.console import fail, print_report
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.errors import SyncdError
 from syncd.logs import configure_logging
+from syncd.sandbox_files import CLOZE_KEY, write_private
 
 console = Console(soft_wrap=True)
 
-CLOZE_KEY = "sandbox-cloze-api-key"
 HUBSPOT_TOKEN = "sandbox-hubspot-token"
 
 CONFIG = """\
@@ -131,11 +131,6 @@ stage = {{ values = {{ future = "appointmentscheduled", current = "presentations
 """
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.write_text(text)
-    os.chmod(path, 0o600)
-
-
 def write_config(directory: Path, cloze_url: str, hubspot_url: str, *, pending_stage: bool = False) -> Path:
     """Write the sandbox pair's config and its two secret files into ``directory``; returns the config path.
 
@@ -143,10 +138,10 @@ def write_config(directory: Path, cloze_url: str, hubspot_url: str, *, pending_s
     then stands for HubSpot's ``contractsent``; without it that deal stage reads as ``current``.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    _write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
-    _write_private(directory / "hubspot_token", HUBSPOT_TOKEN + "\n")
+    write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
+    write_private(directory / "hubspot_token", HUBSPOT_TOKEN + "\n")
     config_path = directory / "config.toml"
-    _write_private(config_path, CONFIG.format(
+    write_private(config_path, CONFIG.format(
         state=(directory / "state.db").resolve(), cloze=cloze_url, hubspot=hubspot_url,
         cloze_key=(directory / "cloze_api_key").resolve(), hubspot_token=(directory / "hubspot_token").resolve(),
         pending='pending = "contractsent", ' if pending_stage else "",
@@ -195,7 +190,7 @@ def tune_config(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
     text = path.read_text()
     for table, values in tables.items():
         text = set_keys(text, table, values)
-    _write_private(path, text)
+    write_private(path, text)
 
 
 def seed_overlap(cloze: ClozeEmulator, hubspot: HubSpotEmulator, rng: random.Random, count: int) -> int:
@@ -276,17 +271,9 @@ def syncd_command() -> str:
     return str(full)
 
 
-def fail(exc: SyncdError) -> None:
-    from syncd.cli import fail as cli_fail
-
-    cli_fail(exc)
-
-
 def _show(report: RunReport, title: str) -> None:
-    from syncd.cli import _print_report
-
     console.rule(title)
-    _print_report(report)
+    print_report(report)
 
 
 def _seed(cloze: ClozeEmulator, hubspot: HubSpotEmulator, people: int, seed_value: int,

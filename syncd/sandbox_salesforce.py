@@ -16,6 +16,7 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.seed import build_dataset, load_into
 from state.store import StateStore
+from syncd.sandbox_files import CLOZE_KEY, write_private
 
 SALESFORCE_SESSION = "00D5g0000000001!sandbox-salesforce-session"
 APP_ID = "sandbox.my.salesforce.com"
@@ -96,13 +97,11 @@ stage = {{ values = {{ future = "Prospecting", current = "Qualification", {pendi
 
 def write_config(directory: Path, cloze_url: str, salesforce_url: str, *, pending_stage: bool = False) -> Path:
     """Write the Salesforce sandbox pair's config and its secret files into ``directory``."""
-    from syncd.sandbox import CLOZE_KEY, _write_private
-
     directory.mkdir(parents=True, exist_ok=True)
-    _write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
-    _write_private(directory / "salesforce_session", SALESFORCE_SESSION + "\n")
+    write_private(directory / "cloze_api_key", CLOZE_KEY + "\n")
+    write_private(directory / "salesforce_session", SALESFORCE_SESSION + "\n")
     config_path = directory / "config.toml"
-    _write_private(config_path, CONFIG.format(
+    write_private(config_path, CONFIG.format(
         state=(directory / "state.db").resolve(), cloze=cloze_url, salesforce=salesforce_url, app_id=APP_ID,
         cloze_key=(directory / "cloze_api_key").resolve(), session_file=(directory / "salesforce_session").resolve(),
         pending='pending = "Negotiation/Review", ' if pending_stage else "",
@@ -130,8 +129,6 @@ def seed_overlap(cloze: ClozeEmulator, salesforce: SalesforceEmulator, rng: rand
 
 def conflicting_edits(cloze_url: str, salesforce: SalesforceEmulator, loaded: Any, count: int) -> list[str]:
     """Edit the first name of ``count`` linked people on both sides (a conflict each)."""
-    from syncd.sandbox import CLOZE_KEY
-
     store = StateStore.open(loaded.state_path)
     try:
         links = [link for link in store.links("sandbox", "person") if link.status == "active"][:count]

@@ -23,7 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler
 import structlog
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from syncd.errors import ConfigError
+from connectors.errors import ConfigError
 from syncd.httpserve import BoundedServer, ServerLimits, buffered_setup
 from syncd.metrics import ScrubbedRegistry
 from syncd.webhooks import Reply, WebhookReceiver

@@ -33,14 +33,14 @@ from connectors.notifications import (
     SubscribeUnsupported,
     mask_url,
 )
-from syncd.errors import ConfigError
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from config.loader import LoadedConfig
 
 log = structlog.get_logger("syncd.webhooks")
 
-ENTITIES: tuple[Entity, ...] = ("person", "company", "project")
 SIDES: tuple[Side, ...] = ("cloze", "external")
 
 
@@ -346,7 +346,7 @@ class PairSubscription:
 def pair_entities(loaded: LoadedConfig, pair: str) -> list[Entity]:
     """The pair's enabled entities."""
     entities = loaded.pair(pair).entities
-    return [entity for entity in ENTITIES if getattr(entities, entity).enabled]
+    return [entity for entity in ENTITY_KINDS if entity in entities and entities[entity].enabled]
 
 
 def _pair_sides(loaded: LoadedConfig, pair: str) -> list[ChangeNotifications]:

@@ -27,7 +27,7 @@ def test_every_builtin_connector_loads_through_its_entry_point() -> None:
 
 
 def test_unknown_connector_is_a_config_error_naming_the_known_ones() -> None:
-    from syncd.errors import ConfigError
+    from connectors.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
         registry.load("pipedrive")

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from connectors import jsonbody
+from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiError
 from connectors.http import Classifier, parse_retry_after
-from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Endpoints documented to answer without the errorcode envelope (spec §3).
 _UNWRAPPED_PREFIXES = ("/v1/messages/opens", "/v1/analytics/", "/v1/user/views")

@@ -31,10 +31,10 @@ from connectors.cloze.wire import (
     app_link_uniqueid,
     live_elements,
 )
+from connectors.errors import RecordRejected
 from connectors.http import ApiSession, RateLimiter, Redactor, RetryPolicy, safe_url
 from connectors.loops import RepeatGuard
 from connectors.model import AppLink, Entity
-from syncd.errors import RecordRejected
 
 log = structlog.get_logger("syncd.cloze")
 

@@ -32,11 +32,11 @@ from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app
 from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
 from connectors.cloze.notifications import ClozeNotifications
-from connectors.cloze.wire import norm_domain, norm_email, norm_phone
+from connectors.cloze.wire import KINDS
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import ApiError, RecordRejected
 from connectors.http import RetryPolicy
 from connectors.model import (
-    CANONICAL_FIELDS,
-    ENTITIES,
     AppLink,
     ChangePage,
     CreateRequest,
@@ -47,7 +47,7 @@ from connectors.model import (
     WriteResult,
 )
 from connectors.notifications import Listener
-from syncd.errors import ApiError, RecordRejected
+from connectors.values import norm_domain, norm_email, norm_phone
 
 Json = dict[str, Any]
 
@@ -149,10 +149,10 @@ class ClozeConnector(Connector):
     # -- description ---------------------------------------------------------------------
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(KINDS)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
-        return CANONICAL_FIELDS[entity]
+        return ENTITY_KINDS.fields(entity)
 
     def capabilities(self, entity: Entity) -> Capabilities:
         # Cloze resolves a create through its identifiers and merges it into the record found.
@@ -329,7 +329,7 @@ class ClozeConnector(Connector):
     def _types(self, entity: Entity) -> dict[str, str]:
         """Custom field types by id (read once; ``text`` when the account does not say)."""
         if self._custom_types is None:
-            types: dict[Entity, dict[str, str]] = {e: {} for e in ENTITIES}
+            types: dict[Entity, dict[str, str]] = {e: {} for e in KINDS}
             try:
                 definitions = self.client.fields()
             except RecordRejected:
@@ -337,7 +337,7 @@ class ClozeConnector(Connector):
             key_of = {"person": "person", "company": "entity", "project": "project"}
             for f in definitions:
                 relations = f.get("relations") or {}
-                for e in ENTITIES:
+                for e in KINDS:
                     if not relations or relations.get(key_of[e]) or relations.get(e):
                         types[e][str(f.get("id"))] = str(f.get("type") or "text")
             self._custom_types = types

@@ -3,7 +3,7 @@
 With query-parameter auth the key is part of every URL, and httpx logs each
 request URL at INFO ("HTTP Request: GET https://...?api_key=..."). A filter on
 httpx's and httpcore's loggers rewrites any record through the process-wide
-scrubber (:mod:`syncd.scrub`) before a handler sees it. It is installed once per
+scrubber (:mod:`connectors.scrub`) before a handler sees it. It is installed once per
 process and only ever scrubs: it never drops a record.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from syncd.scrub import register, scrub
+from connectors.scrub import register, scrub
 
 _LOGGERS = (
     "httpx",

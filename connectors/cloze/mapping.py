@@ -1,4 +1,4 @@
-"""Cloze records <-> canonical fields (``connectors.model.CANONICAL_FIELDS``).
+"""Cloze records <-> canonical fields (``connectors.entities.ENTITY_KINDS``).
 
 Reading turns a wire record into a :class:`~connectors.model.Record`. Writing
 turns canonical changes into the fragment of a create/update body that makes
@@ -20,11 +20,9 @@ from connectors.cloze.wire import (
     format_address,
     is_empty_enum,
     live_elements,
-    norm_domain,
-    norm_email,
-    norm_phone,
 )
 from connectors.model import CUSTOM_PREFIX, AppLink, Entity, Record, SetPatch, custom_key
+from connectors.values import norm_domain, norm_email, norm_phone
 
 Json = dict[str, Any]
 Value = str | SetPatch | None

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from connectors.cloze.wire import PENDING_STAGE
 from connectors.seeding import unique
 
-if TYPE_CHECKING:
-    from connectors.cloze.emulator import ClozeEmulator
+
+class _Behaviour(Protocol):
+    @property
+    def project_pending_stage(self) -> bool: ...
+    @property
+    def project_segment_keys(self) -> str: ...
+
+
+class SeedTarget(Protocol):
+    """What seeding needs of an emulator (:class:`~connectors.cloze.emulator.ClozeEmulator` is one)."""
+
+    @property
+    def behaviour(self) -> _Behaviour: ...
+    def add_record(self, kind: str, record: Mapping[str, Any]) -> str: ...
 
 _FIRST = [
     "Maria",
@@ -359,7 +371,7 @@ def _date(ms: int) -> str:
 
 
 def seed_emulator(
-    emulator: ClozeEmulator, count: int, seed: int = 0, *, progress: Callable[[int, int], None] | None = None
+    emulator: SeedTarget, count: int, seed: int = 0, *, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, int]:
     """Add :func:`generate` output to ``emulator`` (companies first, so links resolve).
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-import syncd.core.normalize as _core
 from connectors.model import Entity
 
 KindPath = Literal["people", "companies", "projects"]
@@ -18,6 +17,9 @@ PATH: Final[Mapping[Entity, KindPath]] = {"person": "people", "company": "compan
 """The path segment (and find/feed list key) of each entity: ``/v1/people/find`` -> ``people[]``."""
 
 ENTITY_OF_PATH: Final[Mapping[str, Entity]] = {v: k for k, v in PATH.items()}
+
+KINDS: Final[tuple[Entity, ...]] = tuple(PATH)
+"""The entity kinds Cloze holds."""
 
 PERSON_STAGES: Final = ("lead", "future", "current", "past", "out")
 """People and companies share these stage keys (spec §10)."""
@@ -57,18 +59,12 @@ EMPTY_ENUM = "none"
 """How Cloze reports an empty stage, segment or step (spec §2.5, webhook test event)."""
 
 EVENTS: Final = tuple(
-    f"{e}.{kind}" for e in ("person", "company", "project") for kind in ("change", "audit.change")
+    f"{e}.{kind}" for e in KINDS for kind in ("change", "audit.change")
 )
 """The six webhook events (spec §6)."""
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
-
-
-# Lookups compare e-mails, phones and domains exactly as the sync engine does.
-norm_email = _core.norm_email
-norm_phone = _core.norm_phone
-norm_domain = _core.norm_domain
 
 
 def is_empty_enum(value: Any) -> bool:

@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.errors import ApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import MODIFIED, OBJECT_TYPE, row_id
 from connectors.model import ChangePage, Entity, Record
-from syncd.errors import ApiError
 
 PREFIX = "hs1"
 

@@ -17,11 +17,11 @@ import httpx
 
 from connectors import jsonbody
 from connectors.base import ApiObserver
+from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiError
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after, safe_url
 from connectors.hubspot.messages import one_line
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.loops import RepeatGuard
-from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 # Waits for a 429 that carries no Retry-After, by HubSpot's policyName.
 _POLICY_WAIT = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 2.0, "DAILY": 60.0}

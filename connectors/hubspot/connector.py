@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ApiError, ConfigError
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
@@ -22,7 +23,6 @@ from connectors.hubspot.relations import Relations, chunks
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.writes import Writer
 from connectors.model import (
-    ENTITIES,
     ChangePage,
     CreateRequest,
     Entity,
@@ -32,7 +32,6 @@ from connectors.model import (
     WriteResult,
 )
 from connectors.notifications import Listener
-from syncd.errors import ApiError, ConfigError
 
 _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 
@@ -88,14 +87,14 @@ class HubSpotConnector(Connector):
         return f"{self.hs.app_host.rstrip('/')}/contacts/{self.hs.portal_id}/record/{type_id}/{{id}}"
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(OBJECT_TYPE)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
 
     def check(self) -> None:
         """Reads the property definitions of all three types: proves the token and its read scopes."""
-        for entity in ENTITIES:
+        for entity in OBJECT_TYPE:
             object_type = OBJECT_TYPE[entity]
             definition = self.catalog.definitions(object_type).get(self.hs.identity_property)
             if definition is not None and not definition.get("hasUniqueValue"):
@@ -116,7 +115,7 @@ class HubSpotConnector(Connector):
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,
                                  "webhooks_available": self.hs.webhooks_available}
-        for entity in ENTITIES:
+        for entity in OBJECT_TYPE:
             object_type = OBJECT_TYPE[entity]
             scalars = self.mapper.scalars[entity]
             facts[entity] = {

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import ApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch, custom_key
-from syncd.errors import ApiError
+from connectors.model import Entity, FieldSpec, Record, SetPatch, custom_key
 
 OBJECT_TYPE: dict[Entity, str] = {"person": "contacts", "company": "companies", "project": "deals"}
 MODIFIED: dict[str, str] = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
@@ -61,7 +62,7 @@ class Mapper:
     # -- description -----------------------------------------------------------------
 
     def fields(self, entity: Entity) -> dict[str, FieldSpec]:
-        specs = CANONICAL_FIELDS[entity]
+        specs = ENTITY_KINDS.fields(entity)
         names = set(self.scalars[entity])
         names |= {"person": {"emails", "phones", "addresses"}, "company": {"domains", "phones", "addresses"},
                   "project": {"close_date"}}[entity]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.errors import AuthError, ConfigError
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from syncd.errors import AuthError, ConfigError
 
 GROUPS = {"contacts": "contactinformation", "companies": "companyinformation", "deals": "dealinformation"}
 

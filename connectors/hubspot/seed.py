@@ -9,14 +9,20 @@ HubSpot id of every record by its seed key (``company-03``, ``contact-17``, ``de
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from connectors.seeding import unique
 
-if TYPE_CHECKING:
-    from connectors.hubspot.emulator import HubSpotEmulator
+
+class SeedTarget(Protocol):
+    """What loading needs of an emulator (:class:`~connectors.hubspot.emulator.HubSpotEmulator`)."""
+
+    def add_object(self, object_type: str, properties: Mapping[str, Any],
+                   associations: Iterable[tuple[str, str]], *,
+                   created_ms: int | None = None, modified_ms: int | None = None) -> str: ...
+
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seed records are stamped from here on
 
@@ -161,7 +167,7 @@ def build_dataset(seed: int = 7, *, companies: int = 12, contacts: int = 40, dea
 
 
 def load_into(
-    emulator: HubSpotEmulator, dataset: Dataset | None = None, *, progress: Callable[[int, int], None] | None = None
+    emulator: SeedTarget, dataset: Dataset | None = None, *, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, str]:
     """Write ``dataset`` (default: ``build_dataset()``) into ``emulator``; returns seed key -> HubSpot id.
 

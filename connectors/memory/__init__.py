@@ -19,15 +19,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.entities import ENTITY_KINDS
 from connectors.model import (
-    CANONICAL_FIELDS,
-    ENTITIES,
     AppLink,
     ChangePage,
     CreateRequest,
@@ -38,7 +38,7 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
-from syncd.core.normalize import BadValue, normalize
+from connectors.values import BadValue, normalize
 
 PAGE = 50
 
@@ -66,8 +66,9 @@ class MemoryBackend:
         self.role = role
         self.path = path
         self.lock = threading.RLock()
-        self.items: dict[str, dict[str, _Item]] = {e: {} for e in ENTITIES}
-        self.deleted: dict[str, dict[str, int]] = {e: {} for e in ENTITIES}
+        # Any kind a connector over this backend holds (see MemoryConnector.kinds).
+        self.items: defaultdict[str, dict[str, _Item]] = defaultdict(dict)
+        self.deleted: defaultdict[str, dict[str, int]] = defaultdict(dict)
         self.seq = 0
         self.next_id = 1
         self.writes = 0
@@ -94,7 +95,7 @@ class MemoryBackend:
         assert self.path is not None
         data = json.loads(self.path.read_text())
         self.seq, self.next_id, self.writes = data["seq"], data["next_id"], data.get("writes", 0)
-        for entity in ENTITIES:
+        for entity in set(self.items) | set(data["items"]) | set(data["deleted"]):
             self.items[entity] = {
                 i["id"]: _Item(i["id"], i["fields"], i["seq"], [AppLink(**a) for a in i["app_links"]], i["cloze_ref"])
                 for i in data["items"].get(entity, [])
@@ -184,6 +185,7 @@ class MemoryConnector(Connector):
 
     name = "memory"
     Settings = MemorySettings
+    kinds: ClassVar[frozenset[Entity]] = frozenset({"person", "company", "project"})
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
@@ -195,10 +197,10 @@ class MemoryConnector(Connector):
                 self.backend._load()
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return self.kinds
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
-        return CANONICAL_FIELDS[entity]
+        return ENTITY_KINDS.fields(entity)
 
     def account_identity(self) -> dict[str, str]:
         """The backend's name, and its file when it has one (another file is another account)."""
@@ -214,7 +216,7 @@ class MemoryConnector(Connector):
         """The ``merges_on_create`` values of ``fields``, normalised, as (field, value)."""
         out: set[tuple[str, str]] = set()
         for name in self.cfg.merges_on_create:
-            spec = CANONICAL_FIELDS[entity].get(name)
+            spec = ENTITY_KINDS.fields(entity).get(name)
             raw = fields.get(name)
             if spec is None or raw is None:
                 continue

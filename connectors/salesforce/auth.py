@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 
 from connectors import jsonbody
+from connectors.errors import ApiError, AuthError, ConfigError, TransientApiError
 from connectors.http import ApiSession, Redactor
 from connectors.salesforce.settings import SalesforceSettings
-from syncd.errors import ApiError, AuthError, ConfigError, TransientApiError
 
 GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _HINTS = {

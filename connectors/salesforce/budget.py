@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syncd.errors import TransientApiError
+from connectors.errors import TransientApiError
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _HOUR = 3600

@@ -14,7 +14,7 @@ whose roles changed are read again and delivered as changes.
 
 Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
 than that has lost deletes:
-the feed raises :class:`~syncd.errors.ChangeHistoryLost`, and the engine reads the entity in full
+the feed raises :class:`~connectors.errors.ChangeHistoryLost`, and the engine reads the entity in full
 instead (a full reconcile finds every record that is gone) and says so in the run's notes. A merge loser relinks to its master in
 Salesforce; the engine has no relink path, so it is reported as an unreadable record (a record
 error naming the master) rather than as a delete.
@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.errors import ChangeHistoryLost
 from connectors.model import ChangePage, Entity, Record
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, soql_string
 from connectors.salesforce.mapping import OBJECT, sf_time_ms, soql_time
-from syncd.errors import ChangeHistoryLost
 
 PREFIX = "sf1"
 PAGE = 2000

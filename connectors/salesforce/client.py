@@ -18,12 +18,12 @@ import httpx
 
 from connectors import jsonbody
 from connectors.base import ApiObserver
+from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiError
 from connectors.http import ApiSession, Redactor, safe_url
 from connectors.loops import RepeatGuard
 from connectors.salesforce.auth import RefreshTokenStore, Token, TokenSource
 from connectors.salesforce.budget import BudgetMeter, CallLedger
 from connectors.salesforce.settings import SalesforceSettings
-from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
 
 SIDE = "external"
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ConfigError
 from connectors.model import (
-    ENTITIES,
     ChangePage,
     CreateRequest,
     Entity,
@@ -31,7 +31,6 @@ from connectors.salesforce.mapping import OBJECT, Mapper
 from connectors.salesforce.relations import Relations, chunks, in_list
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.writes import Writer
-from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 200
 
@@ -69,7 +68,7 @@ class SalesforceConnector(Connector):
         return f"https://{host}/{{id}}" if host and "." in host else ""
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(OBJECT)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
@@ -111,7 +110,7 @@ class SalesforceConnector(Connector):
     def check(self) -> None:
         self.check_version()
         self.client.get("/limits")
-        for entity in ENTITIES:
+        for entity in OBJECT:
             self.check_identity_field(entity)
 
     def account_identity(self) -> dict[str, str]:

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Entity, FieldSpec, Record, SetPatch
 from connectors.salesforce import ids
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -91,7 +92,7 @@ class Mapper:
         self.settings = settings
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
-        return {name: CANONICAL_FIELDS[entity][name] for name in SUPPORTED[entity]}
+        return {name: ENTITY_KINDS.fields(entity)[name] for name in SUPPORTED[entity]}
 
     def read_fields(self, entity: Entity) -> list[str]:
         # Opportunities cannot be merged: they have no MasterRecordId.

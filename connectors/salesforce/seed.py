@@ -9,13 +9,18 @@ returns the Salesforce id of every record by its seed key (``account-03``, ``con
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from connectors.seeding import unique
 
-if TYPE_CHECKING:
-    from connectors.salesforce.emulator import SalesforceEmulator
+
+class SeedTarget(Protocol):
+    """What loading needs of an emulator (:class:`~connectors.salesforce.emulator.SalesforceEmulator`)."""
+
+    def add_record(self, object_name: str, fields: Mapping[str, Any], *, created: float | None = None,
+                   modified: float | None = None) -> str: ...
 
 BASE_SECONDS = 1_767_225_600  # 2026-01-01T00:00:00Z: seed records are stamped from here on
 
@@ -127,7 +132,7 @@ def build_dataset(seed: int = 7, *, accounts: int = 10, contacts: int = 30, oppo
     return Dataset(out)
 
 
-def load_into(emulator: SalesforceEmulator, dataset: Dataset | None = None) -> dict[str, str]:
+def load_into(emulator: SeedTarget, dataset: Dataset | None = None) -> dict[str, str]:
     """Write ``dataset`` (default: ``build_dataset()``) into ``emulator``; returns seed key -> Salesforce id."""
     data = dataset or build_dataset()
     ids: dict[str, str] = {}

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.errors import StateError
 from connectors.model import ChangePage, Record
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.cursor import (
@@ -33,7 +34,6 @@ from connectors.tryton.cursor import (
     decode,
     later_than,
 )
-from syncd.errors import StateError
 
 ToPage = Callable[[list[dict[str, Any]]], tuple[list[Record], list[str]]]
 """Rows -> (live records of the feed's entity, ids to report as deleted)."""

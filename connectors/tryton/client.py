@@ -16,8 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from syncd.errors import ApiError, AuthError, RecordRejected, TransientApiError
-from syncd.scrub import scrub
+from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiError
+from connectors.scrub import scrub
 
 Domain = list[Any]
 Order = Sequence[tuple[str, str]]

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.errors import ConfigError
 from connectors.model import (
-    ENTITIES,
     ChangePage,
     CreateRequest,
     Entity,
@@ -36,9 +36,10 @@ from connectors.tryton.rest import RestClient
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.writes import Versions, Writer
-from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 100
+KINDS: tuple[Entity, ...] = ("person", "company", "project")
+"""Parties (people and companies) and sale opportunities."""
 
 
 class TrytonConnector(Connector):
@@ -74,7 +75,7 @@ class TrytonConnector(Connector):
     # -- description ------------------------------------------------------------------------
 
     def entities(self) -> frozenset[Entity]:
-        return frozenset(ENTITIES)
+        return frozenset(KINDS)
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         """Canonical fields, plus ``custom:<field>`` for the plain model fields the pair maps
@@ -92,7 +93,7 @@ class TrytonConnector(Connector):
             if not self.client.fields_get(model, ["id"]):
                 raise ConfigError(f"Tryton model {model} is not available", side=self.context.side,
                                   pair=self.context.pair, hint="activate the party and sale_opportunity modules")
-        for entity in ENTITIES:
+        for entity in KINDS:
             (self.opportunities.plain if entity == "project" else self.parties.plain[entity]).types()
 
     def account_identity(self) -> dict[str, str]:

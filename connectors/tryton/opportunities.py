@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.model import CANONICAL_FIELDS, FieldSpec, Record, SetPatch
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Entity, FieldSpec, Record, SetPatch
 from connectors.tryton.client import Domain, TrytonClient
 from connectors.tryton.cursor import change_time
 from connectors.tryton.encoding import epoch_ms
@@ -32,7 +33,7 @@ from connectors.tryton.parties import Parties, _escape_like
 from connectors.tryton.plain import PlainFields
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.values import set_change
-from syncd.core.normalize import norm_text
+from connectors.values import norm_text
 
 MODEL = "sale.opportunity"
 PROJECT_FIELDS = ("name", "summary", "stage", "value", "close_date", "people", "companies")
@@ -80,7 +81,7 @@ class Opportunities:
         self._defaults: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, FieldSpec]:
-        return {n: CANONICAL_FIELDS["project"][n] for n in PROJECT_FIELDS}
+        return {n: ENTITY_KINDS.fields("project")[n] for n in PROJECT_FIELDS}
 
     def read_fields(self) -> list[str]:
         return [*READ_FIELDS, *self.plain.names]

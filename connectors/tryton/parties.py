@@ -26,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.model import CANONICAL_FIELDS, Entity, FieldSpec, Record, SetPatch
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Entity, FieldSpec, Record, SetPatch
 from connectors.tryton.client import Domain, TrytonClient, TrytonRejected
 from connectors.tryton.cursor import change_time
 from connectors.tryton.encoding import epoch_ms
 from connectors.tryton.plain import PlainFields
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.values import address_line, elements, join_name, set_change, split_name
-from syncd.core.normalize import norm_domain, norm_email, norm_phone, norm_text
+from connectors.values import norm_domain, norm_email, norm_phone, norm_text
 
 MODEL = "party.party"
 CHILDREN = (("party.contact_mechanism", "party"), ("party.address", "party"))
@@ -111,7 +112,7 @@ class Parties:
 
     def fields(self, entity: Entity) -> dict[str, FieldSpec]:
         names = PERSON_FIELDS if entity == "person" else COMPANY_FIELDS
-        return {n: CANONICAL_FIELDS[entity][n] for n in names}
+        return {n: ENTITY_KINDS.fields(entity)[n] for n in names}
 
     def read_fields(self) -> list[str]:
         custom = {n for plain in self.plain.values() for n in plain.names}

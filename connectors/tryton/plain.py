@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.errors import ConfigError
 from connectors.model import CUSTOM_PREFIX, custom_key
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.values import PLAIN_TYPES, read_plain, write_plain
-from syncd.errors import ConfigError
 
 
 class PlainFields:

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 
 from connectors.base import ApiObserver
+from connectors.errors import ApiError, AuthError, TransientApiError
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after
 from connectors.tryton.client import ConcurrentEdit, Domain, Order, TrytonClient, TrytonRejected, undot
 from connectors.tryton.encoding import WireError, dumps, loads
 from connectors.tryton.settings import TrytonSettings
-from syncd.errors import ApiError, AuthError, TransientApiError
 
 
 def _b64(value: Any) -> str:

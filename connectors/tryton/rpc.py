@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from connectors.base import ApiObserver
+from connectors.errors import ApiError, AuthError
 from connectors.http import ApiSession, RateLimiter, Redactor, default_classifier
 from connectors.tryton.client import Domain, Order, TrytonClient, rejection, undot
 from connectors.tryton.encoding import WireError, dumps, loads
 from connectors.tryton.settings import TrytonSettings
-from syncd.errors import ApiError, AuthError
 
 
 def classify(response: httpx.Response) -> ApiError | None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from connectors.model import Side
+from connectors.values import Value
 from syncd.core.mapping import Canon
 from syncd.core.merge import MergeResult
-from syncd.core.normalize import Value
 
 ActionKind = Literal["sync", "create_cloze", "create_external", "delete_cloze", "delete_external", "unlink", "forget"]
 

@@ -1,14 +1,18 @@
 """A short human name for a record, so operators see *who* an error or a conflict is about.
 
-``record_label`` turns canonical values (as planned, or a link's stored base) into
-``Ann Lee <ann@acme.example>`` for a person, ``Acme (acme.example)`` for a company
-and the name of a project. Pure: plain values in, a string (or None) out.
+``record_label`` turns canonical values (as planned, or a link's stored base) into the
+name its kind declares (:class:`~connectors.entities.EntitySpec` ``label_name`` and
+``label_key``): ``Ann Lee <ann@acme.example>`` for a person, ``Acme (acme.example)`` for a
+company and the name of a project. Pure: plain values in, a string (or None) out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from connectors.entities import ENTITY_KINDS
+from connectors.model import FieldKind
 
 
 def _first(values: Any) -> str | None:
@@ -24,16 +28,10 @@ def record_label(entity: str, values: Mapping[str, Any] | None) -> str | None:
     """``First Last <email>`` (person), ``Name (domain)`` (company), ``name`` (project); None if nothing is known."""
     if not values:
         return None
-    if entity == "person":
-        name = " ".join(str(values[k]) for k in ("first", "last") if values.get(k))
-        email = _first(values.get("emails"))
-        if name and email:
-            return f"{name} <{email}>"
-        return name or email
-    title = str(values["name"]) if values.get("name") else None
-    if entity == "company":
-        domain = _first(values.get("domains"))
-        if title and domain:
-            return f"{title} ({domain})"
-        return title or domain
-    return title
+    spec = ENTITY_KINDS[entity] if entity in ENTITY_KINDS else None
+    name = " ".join(str(values[k]) for k in (spec.label_name if spec else ("name",)) if values.get(k)) or None
+    key_field = spec.label_key if spec else None
+    key = _first(values.get(key_field)) if key_field else None
+    if spec and key_field and name and key:
+        return f"{name} <{key}>" if spec.fields[key_field].kind is FieldKind.EMAILS else f"{name} ({key})"
+    return name or key

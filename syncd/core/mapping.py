@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from config.models import Direction, EntityConfig, FieldMapping, MatchRule, Policy
+from config.models import Direction, EntityConfig, FieldMapping, Policy
+from connectors.entities import ENTITY_KINDS, MATCH_FIELDS, MatchRule
 from connectors.model import (
-    CANONICAL_FIELDS,
     Entity,
     FieldKind,
     FieldSpec,
@@ -25,16 +25,10 @@ from connectors.model import (
     Side,
     custom_key,
 )
-from syncd.core.normalize import BadValue, Value, normalize
+from connectors.values import BadValue, Value, normalize
 from syncd.core.refs import IdLookup, read_references, write_references
 
 CUSTOM_CANONICAL_PREFIX = "custom."
-
-DEFAULT_MATCH: Mapping[Entity, tuple[MatchRule, ...]] = {
-    "person": ("email",),
-    "company": ("domain",),
-    "project": (),
-}
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def build_entity_mapping(
 ) -> tuple[EntityMapping, list[str]]:
     """The entity's field rules, and a list of ``key.path: problem`` strings (empty when valid)."""
     problems: list[str] = []
-    canonical = CANONICAL_FIELDS[entity]
+    canonical = ENTITY_KINDS.fields(entity)
     configured: Mapping[str, FieldMapping]
     if cfg.fields is None:
         # Enumerated fields (stage, segment) use each system's own vocabulary, so they
@@ -165,7 +159,7 @@ def build_entity_mapping(
             continue
         rules.append(FieldRule(name, kind, fm.direction, policy, name, name, _write_values(fm), _read_values(fm),
                                target=canonical[name].target))
-    match_on = tuple(cfg.match_on) if cfg.match_on is not None else DEFAULT_MATCH[entity]
+    match_on = tuple(cfg.match_on) if cfg.match_on is not None else ENTITY_KINDS[entity].match_on
     mapping = EntityMapping(
         entity=entity,
         rules=tuple(rules),
@@ -208,23 +202,15 @@ class Canon:
     scope: Mapping[str, Value] = field(default_factory=dict)  # segment/stage/tags for filters, mapped or not
 
 
-_MATCH_FIELD: Mapping[str, tuple[str, FieldKind]] = {
-    "email": ("emails", FieldKind.EMAILS),
-    "phone": ("phones", FieldKind.PHONES),
-    "domain": ("domains", FieldKind.DOMAINS),
-    "name": ("name", FieldKind.TEXT),
-}
-
-
 def match_field(rule: MatchRule) -> str:
     """The canonical field a match rule compares."""
-    return _MATCH_FIELD[rule][0]
+    return MATCH_FIELDS[rule][0]
 
 
 def _match_keys(record: Record, match_on: Sequence[MatchRule]) -> dict[str, frozenset[str]]:
     keys: dict[str, frozenset[str]] = {}
     for rule in match_on:
-        fname, kind = _MATCH_FIELD[rule]
+        fname, kind = MATCH_FIELDS[rule]
         try:
             value = normalize(kind, record.fields.get(fname))
         except BadValue:

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from connectors.model import SetPatch, Side
+from connectors.values import Value
 from syncd.core.mapping import FieldRule
-from syncd.core.normalize import Value
 
 _MISSING = object()
 

@@ -29,11 +29,11 @@ from dataclasses import replace
 
 from config.models import DeletePolicy
 from connectors.model import SIDES, Side
+from connectors.values import Value
 from syncd.core import pairing
 from syncd.core.actions import Action, ActionKind, EntityPlan, LinkState, Observation, PlanError
 from syncd.core.mapping import Canon, EntityMapping, match_field
 from syncd.core.merge import MergeResult, merge_fields
-from syncd.core.normalize import Value
 
 __all__ = ["Action", "ActionKind", "EntityPlan", "LinkState", "Observation", "PlanError", "at_rest", "plan_entity"]
 

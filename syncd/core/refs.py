@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from connectors.model import Entity, SetPatch, Side
-from syncd.core.normalize import Value
+from connectors.values import Value
 
 HUB: Side = "cloze"
 """The side whose ids a canonical reference holds: the link table is keyed by them."""

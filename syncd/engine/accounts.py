@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.base import Connector
+from connectors.errors import AccountMismatchError
 from connectors.model import Side
 from state.store import StateStore
-from syncd.errors import AccountMismatchError
 
 Identity = Mapping[str, Mapping[str, str]]
 

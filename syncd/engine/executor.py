@@ -27,10 +27,10 @@ from connectors.model import (
     UpdateRequest,
     WriteResult,
 )
+from connectors.values import Value, to_json
 from state.store import NewLink, StateStore, dumps
 from syncd.core.label import record_label
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
-from syncd.core.normalize import Value, to_json
 from syncd.core.plan import Action, EntityPlan
 from syncd.core.refs import UNRESOLVED, settle_pending
 from syncd.engine.report import RunReport

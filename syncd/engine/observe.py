@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from connectors import limits
 from connectors.base import Connector
+from connectors.errors import TooManyRecords
 from connectors.model import Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
-from syncd.errors import TooManyRecords
 
 GET_CHUNK = 100
 OTHER_SIDE: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}

@@ -32,20 +32,8 @@ from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors import limits as run_limits
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
-from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
-from state.lease import LeaseKeeper, LeaseToken
-from state.store import StateStore
-from syncd.app_urls import app_url
-from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
-from syncd.core.normalize import Value, from_json
-from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
-from syncd.engine import observe
-from syncd.engine.accounts import current_accounts, verify_accounts
-from syncd.engine.executor import Context, Executor
-from syncd.engine.observe import Targets
-from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
-from syncd.engine.report import RunReport
-from syncd.errors import (
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import (
     ChangeHistoryLost,
     ConfigError,
     LeaseHeldError,
@@ -54,6 +42,19 @@ from syncd.errors import (
     SafetyStop,
     SyncdError,
 )
+from connectors.model import Entity, Side
+from connectors.values import Value, from_json
+from state.lease import LeaseKeeper, LeaseToken
+from state.store import StateStore
+from syncd.app_urls import app_url
+from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
+from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
+from syncd.engine import observe
+from syncd.engine.accounts import current_accounts, verify_accounts
+from syncd.engine.executor import Context, Executor
+from syncd.engine.observe import Targets
+from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
+from syncd.engine.report import RunReport
 from syncd.outcome import failure_of
 from syncd.progress import LogProgress, NullProgress, Progress
 
@@ -63,7 +64,6 @@ Mode = Literal["incremental", "full"]
 # How many times links whose writes had side effects are synced again within one run.
 SETTLE_PASSES = 2
 LEASE_TTL = 60.0  # the default of [state] lease_ttl
-SYNC_ORDER: tuple[Entity, ...] = ("company", "person", "project")
 
 
 def lease_owner() -> str:
@@ -108,8 +108,7 @@ def take_lease(store: StateStore, pair: str, owner: str, ttl: float = LEASE_TTL)
 def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
     """Native custom-field ids each side must read, from the config alone."""
     out: dict[Entity, list[str]] = {}
-    for entity in ENTITIES:
-        ecfg = getattr(pair.entities, entity)
+    for entity, ecfg in pair.entities.items():
         for name, fm in (ecfg.fields or {}).items():
             if name.startswith(CUSTOM_CANONICAL_PREFIX) and fm.direction != "none":
                 native = fm.cloze if side == "cloze" else fm.external
@@ -172,7 +171,7 @@ def sync_pair(
 
     What goes wrong inside the run ends up in the returned report (see :mod:`syncd.outcome`);
     what goes wrong around it (taking the lease, building the connectors) is raised as a
-    typed :class:`~syncd.errors.SyncdError`, never as a foreign exception.
+    typed :class:`~connectors.errors.SyncdError`, never as a foreign exception.
     """
     try:
         return _sync_pair(loaded, pair, store=store, mode=mode, only=only, dry_run=dry_run,
@@ -308,11 +307,12 @@ class PairEngine:
     def _entities(self) -> list[tuple[Entity, EntityMapping]]:
         out = []
         problems: list[str] = []
-        # Companies first, then people, then projects: a relation (a person's company, a
-        # project's client people) can then name a record created earlier in the same run.
-        for entity in SYNC_ORDER:
-            ecfg = getattr(self.cfg.entities, entity)
-            if not ecfg.enabled:
+        # Each kind after the kinds it refers to (companies, then people, then projects): a
+        # relation (a person's company, a project's client people) can then name a record
+        # created earlier in the same run.
+        for entity in ENTITY_KINDS.sync_order():
+            ecfg = self.cfg.entities.get(entity)  # None: a kind declared after the config was read
+            if ecfg is None or not ecfg.enabled:
                 continue
             if any(entity not in c.entities() for c in self.conns.values()):
                 continue
@@ -452,7 +452,7 @@ class PairEngine:
     # -- reading -------------------------------------------------------------------
 
     def _links(self, entity: Entity) -> list[LinkState]:
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
         out = []
         for row in self.store.links(self.pair, entity):
             base_c = base_e = None
@@ -504,7 +504,7 @@ class PairEngine:
         pending = self.store.journal_pending(self.pair, entity)
         if not pending:
             return
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
         found_by_entry = {
             entry.id: self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
             for entry in pending

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from config.loader import load_config
-from syncd.errors import ConfigError
+from connectors.errors import ConfigError
 from syncd.sandbox import tune_config, write_config
 from syncd.webhooks import notification_sources
 

@@ -8,9 +8,9 @@ from pydantic import ValidationError
 from connectors.base import ConnectorContext
 from connectors.cloze import ClozeConnector, ClozeSettings
 from connectors.cloze.emulator import ClozeEmulator
+from connectors.errors import TransientApiError
 from connectors.model import AppLink, CreateRequest, SetPatch, UpdateRequest
 from connectors.registry import load
-from syncd.errors import TransientApiError
 from tests.cloze.conftest import API_KEY
 
 APP = "crm.example.com"

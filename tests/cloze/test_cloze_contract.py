@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from connectors.cloze.client import ClozeClient
+from connectors.errors import AuthError, RecordRejected
 from connectors.model import AppLink, Entity
-from syncd.errors import AuthError, RecordRejected
 from tests.cloze.conftest import TEST_SOURCE, Target
 
 

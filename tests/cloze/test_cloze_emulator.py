@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from connectors.cloze.client import ClozeClient
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.cloze.seed import generate
-from syncd.errors import RecordRejected
+from connectors.errors import RecordRejected
 from tests.cloze.conftest import API_KEY
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from connectors.cloze.client import ClozeClient
 from connectors.cloze.emulator import ClozeEmulator
-from syncd.errors import RecordRejected
+from connectors.errors import RecordRejected
 
 SOURCE = "crm.example.com"
 

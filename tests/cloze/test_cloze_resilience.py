@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from connectors.cloze.client import ClozeClient
 from connectors.cloze.emulator import ClozeEmulator
+from connectors.errors import AuthError, RecordRejected, TransientApiError
 from connectors.http import RetryPolicy
-from syncd.errors import AuthError, RecordRejected, TransientApiError
 from tests.cloze.conftest import API_KEY
 
 MakeClient = Callable[..., ClozeClient]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from connectors.model import FieldKind
+from connectors.values import Value
 from syncd.core.actions import LinkState, Observation
 from syncd.core.mapping import Canon, EntityMapping, FieldRule
-from syncd.core.normalize import Value
 
 APP = "crm.example.com"
 

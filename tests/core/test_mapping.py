@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from config.models import EntityConfig
-from connectors.model import CANONICAL_FIELDS, AppLink, FieldKind, FieldSpec, Record, SetPatch
+from connectors.entities import ENTITY_KINDS
+from connectors.model import AppLink, FieldKind, FieldSpec, Record, SetPatch
 from syncd.core.mapping import (
-    DEFAULT_MATCH,
     Canon,
     EntityMapping,
     FieldRule,
@@ -20,12 +20,12 @@ from syncd.core.mapping import (
     to_side,
 )
 
-PERSON = CANONICAL_FIELDS["person"]
+PERSON = ENTITY_KINDS.fields("person")
 
 
 def build(cfg: dict[str, Any], entity: str = "person", cloze: Any = None, external: Any = None,
           path: str = "") -> tuple[EntityMapping, list[str]]:
-    fields = CANONICAL_FIELDS[entity]  # type: ignore[index]
+    fields = ENTITY_KINDS.fields(entity)
     return build_entity_mapping(entity, EntityConfig.model_validate(cfg), cloze or fields, external or fields,  # type: ignore[arg-type]
                                 path=path)
 
@@ -37,7 +37,7 @@ def test_the_default_maps_every_shared_field_but_enumerations() -> None:
     assert names == {n for n, s in PERSON.items() if s.kind is not FieldKind.ENUM}
     assert all(r.direction == "both" and r.policy == "newest_wins" and r.cloze_key == r.external_key == r.name
                for r in m.rules)
-    assert m.match_on == DEFAULT_MATCH["person"] == ("email",)
+    assert m.match_on == ENTITY_KINDS["person"].match_on == ("email",)
     assert m.create_in_cloze and m.create_in_external
     assert (m.filter_segments, m.filter_stages, m.filter_tags) == (frozenset(), frozenset(), frozenset())
 

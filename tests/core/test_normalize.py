@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.model import FieldKind
-from syncd.core.normalize import (
+from connectors.values import (
     MAX_TEXT,
     BadValue,
     from_json,

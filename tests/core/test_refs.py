@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from connectors.model import Entity, FieldKind, SetPatch, Side
-from syncd.core.normalize import normalize
+from connectors.values import normalize
 from syncd.core.refs import parse_pending, pending, read_references, settle_pending, write_references
 
 

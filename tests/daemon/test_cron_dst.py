@@ -1,7 +1,7 @@
 """A daily reconcile runs once a day across daylight-saving changes: once on the autumn day
 (the repeated hour does not fire again) and once on the spring day (a skipped time still runs).
 
-The fire times come from the trigger the daemon schedules (``syncd.scheduler.cron_trigger``),
+The fire times come from the trigger the daemon schedules (``config.cron.cron_trigger``),
 walked the way APScheduler walks it: each next fire computed from the previous one.
 """
 
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncd.scheduler import cron_trigger
+from config.cron import cron_trigger
 
 # (zone, crontab, a day before the change, the change day)
 AUTUMN = [

@@ -11,8 +11,9 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from config.cron import cron_trigger, crontab_day_of_week
 from config.models import ScheduleConfig
-from syncd.scheduler import PairScheduler, cron_trigger, crontab_day_of_week, job_specs, schedule_problems
+from syncd.scheduler import PairScheduler, job_specs, schedule_problems
 
 SATURDAY_NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # 2026-11-22 is a Sunday
 

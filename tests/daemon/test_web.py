@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.errors import ConfigError
 from syncd.engine.report import RunReport
-from syncd.errors import ConfigError
 from syncd.metrics import Metrics, status_class
 from syncd.web import Health, HttpListener, is_loopback, make_app
 from connectors.cloze.notifications import pair_token

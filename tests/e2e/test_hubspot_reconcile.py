@@ -14,7 +14,8 @@ import pytest
 
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, write_config
+from syncd.sandbox import HUBSPOT_TOKEN, write_config
+from syncd.sandbox_files import CLOZE_KEY
 
 SYNCD = [sys.executable, "-m", "syncd.cli"]
 

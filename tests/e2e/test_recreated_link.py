@@ -16,7 +16,8 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox import HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox_files import CLOZE_KEY
 
 
 @pytest.fixture

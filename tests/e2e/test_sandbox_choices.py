@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import pytest
 
 from connectors.cloze.emulator.settings import BehaviourSettings
-from connectors.model import ENTITIES
+from connectors.entities import ENTITY_KINDS
 from state.store import StateStore
 
 SYNCD = [sys.executable, "-m", "syncd.cli"]
@@ -67,8 +67,8 @@ def test_sandbox_converges_with_zero_record_errors(setting: tuple[str, Any] | No
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     store = StateStore.open(directory / "state.db")
     try:
-        errors = [e for entity in ENTITIES for e in store.open_errors("sandbox", entity)]
-        links = [link for entity in ENTITIES for link in store.links("sandbox", entity)]
+        errors = [e for entity in ENTITY_KINDS for e in store.open_errors("sandbox", entity)]
+        links = [link for entity in ENTITY_KINDS for link in store.links("sandbox", entity)]
     finally:
         store.close()
     assert errors == [], errors

@@ -12,7 +12,8 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox import HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox_files import CLOZE_KEY
 
 PERSON_FIELDS = """
 [pairs.sandbox.entities.person.fields]

@@ -8,8 +8,9 @@ from typing import Any
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
+from connectors.entities import ENTITY_KINDS
 from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
-from connectors.model import CANONICAL_FIELDS, Entity
+from connectors.model import Entity
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical
 from syncd.engine.report import RunReport
@@ -46,8 +47,8 @@ class World:
     def canon(self, entity: Entity = "person") -> tuple[dict[str, Any], dict[str, Any]]:
         """Every record of each side in canonical form, by id."""
         c, x = self.connectors()
-        ecfg = getattr(self.cfg.entities, entity)
-        mapping, _ = build_entity_mapping(entity, ecfg, CANONICAL_FIELDS[entity], CANONICAL_FIELDS[entity])
+        fields = ENTITY_KINDS.fields(entity)
+        mapping, _ = build_entity_mapping(entity, self.cfg.entities[entity], fields, fields)
         cl = {r.id: to_canonical(r, mapping, "cloze") for page in c.list_all(entity) for r in page}
         ex = {r.id: to_canonical(r, mapping, "external") for page in x.list_all(entity) for r in page}
         return cl, ex

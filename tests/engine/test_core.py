@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.model import FieldKind, SetPatch
+from connectors.values import BadValue, normalize
 from syncd.core.mapping import FieldRule
 from syncd.core.merge import merge_fields
-from syncd.core.normalize import BadValue, normalize
 
 SCALAR = FieldRule("first", FieldKind.TEXT, "both", "newest_wins", "first", "first")
 TAGS = FieldRule("tags", FieldKind.TAGS, "both", "newest_wins", "tags", "tags")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from connectors.errors import StateError
 from state.migrations import SCHEMA_V1
 from state.models import SCHEMA_VERSION
 from state.store import StateStore
-from syncd.errors import StateError
 from tests.engine.harness import World, assert_converged
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from config.models import EntityConfig
-from connectors.model import CANONICAL_FIELDS, Record
+from connectors.entities import ENTITY_KINDS
+from connectors.model import Record
 from syncd.core.mapping import EntityMapping, build_entity_mapping, to_canonical, to_side
 
 
 def _mapping(fields: dict[str, object]) -> EntityMapping:
     cfg = EntityConfig.model_validate({"fields": fields})
-    mapping, problems = build_entity_mapping("company", cfg, CANONICAL_FIELDS["company"], CANONICAL_FIELDS["company"])
+    mapping, problems = build_entity_mapping("company", cfg, ENTITY_KINDS.fields("company"), ENTITY_KINDS.fields("company"))
     assert problems == []
     return mapping
 

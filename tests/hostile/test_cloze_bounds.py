@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sandbox import CLOZE_KEY
+from syncd.sandbox_files import CLOZE_KEY
 from tests.fault.world import World
 from tests.hostile import faults
 from tests.hostile.world import Ran, assert_within, hostile_world, last_run, run_syncd

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from connectors.cloze.client import ClozeClient
-from syncd.errors import UnreachableError
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN
+from connectors.errors import UnreachableError
+from syncd.sandbox import HUBSPOT_TOKEN
+from syncd.sandbox_files import CLOZE_KEY
 from tests.daemon.procs import free_port
 from tests.fault.world import PAIR, open_world
 from tests.hostile import faults

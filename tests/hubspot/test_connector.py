@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.errors import AuthError, TransientApiError
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.model import CreateRequest, SetPatch, UpdateRequest, custom_key
-from syncd.errors import AuthError, TransientApiError
 from tests.hubspot.conftest import TOKEN, ConnectorFactory
 
 

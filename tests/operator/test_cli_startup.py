@@ -8,6 +8,8 @@ import sys
 
 HEAVY = ("connectors", "state", "config", "sqlalchemy", "sqlmodel", "pydantic", "httpx", "syncd.engine",
          "syncd.sandbox")
+# The bottom layer's errors and scrubber import the standard library only: the CLI needs them at once.
+FLOOR = ("connectors", "connectors.errors", "connectors.scrub")
 
 PROBE = """
 import json, sys
@@ -30,7 +32,7 @@ def _modules_after_help() -> list[str]:
 def test_help_imports_no_emulator_engine_or_state_module() -> None:
     loaded = _modules_after_help()
     assert not [m for m in loaded if "emulator" in m]
-    assert not [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert not [m for m in loaded if (m.split(".")[0] in HEAVY or m.startswith(HEAVY)) and m not in FLOOR]
 
 
 def test_help_lists_every_command_with_its_summary() -> None:

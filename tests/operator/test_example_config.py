@@ -15,7 +15,8 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.cloze.seed import seed_emulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.seed import build_dataset, load_into
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config
+from syncd.sandbox import HUBSPOT_TOKEN, tune_config
+from syncd.sandbox_files import CLOZE_KEY
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 PEOPLE = 300
@@ -60,12 +61,12 @@ def test_example_config_reconciles_with_zero_record_errors(example_world: tuple[
 
 def test_default_company_mapping_leaves_out_hubspots_fixed_industry_list() -> None:
     from config.models import EntityConfig
+    from connectors.entities import ENTITY_KINDS
     from connectors.hubspot.mapping import Mapper
     from connectors.hubspot.settings import HubSpotSettings
-    from connectors.model import CANONICAL_FIELDS
     from syncd.core.mapping import build_entity_mapping
 
-    cloze_fields = CANONICAL_FIELDS["company"]
+    cloze_fields = ENTITY_KINDS.fields("company")
     builtin = Mapper(HubSpotSettings(token="t"), {}).fields("company")
     mapping, problems = build_entity_mapping("company", EntityConfig(), cloze_fields, builtin)
     assert not problems and "industry" not in {r.name for r in mapping.rules} and "name" in {r.name for r in mapping.rules}

@@ -12,7 +12,8 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.cloze.seed import seed_emulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.seed import build_dataset, load_into
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config
+from syncd.sandbox import HUBSPOT_TOKEN, tune_config
+from syncd.sandbox_files import CLOZE_KEY
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 NO_KEYS = {k: v for k, v in os.environ.items() if not k.startswith("EXAMPLE_")}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectorContext
+from connectors.errors import AuthError, ChangeHistoryLost, ConfigError
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, SetPatch, UpdateRequest
 from connectors.salesforce import ids
 from connectors.salesforce.budget import DailyBudgetSpent, parse_limit_info
@@ -22,7 +23,6 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.seed import load_into
 from connectors.salesforce.settings import SalesforceSettings
-from syncd.errors import AuthError, ChangeHistoryLost, ConfigError
 
 from .conftest import SESSION
 

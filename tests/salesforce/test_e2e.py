@@ -20,7 +20,8 @@ from connectors.salesforce import ids
 from connectors.salesforce.emulator import SalesforceEmulator
 from state.store import StateStore
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, set_keys
+from syncd.sandbox import set_keys
+from syncd.sandbox_files import CLOZE_KEY
 from syncd.sandbox_salesforce import APP_ID, SALESFORCE_SESSION, write_config
 
 SYNCD = [sys.executable, "-m", "syncd.cli"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from syncd.scrub import Scrubber
+from connectors.scrub import Scrubber
 from tests.security.forms import TRICKY_CLOZE_KEY, encodings, leaks
 
 
@@ -35,7 +35,7 @@ def test_metrics_labels_pass_the_scrubber() -> None:
 
     from prometheus_client import CollectorRegistry, Counter
 
-    from syncd.scrub import register
+    from connectors.scrub import register
     from syncd.web import make_app
 
     register(TRICKY_CLOZE_KEY)

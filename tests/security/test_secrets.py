@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN
+from syncd.sandbox import HUBSPOT_TOKEN
+from syncd.sandbox_files import CLOZE_KEY
 from tests.fault.seeding import populate
 from tests.fault.world import PAIR, World, open_world, tune_config
 from tests.security.echo import EchoServer

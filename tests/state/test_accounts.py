@@ -9,6 +9,7 @@ import pytest
 from connectors.base import ConnectorContext
 from connectors.cloze.connector import ClozeConnector, ClozeSettings
 from connectors.cloze.emulator import ClozeEmulator
+from connectors.errors import AccountMismatchError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.hubspot.settings import HubSpotSettings
@@ -17,7 +18,6 @@ from connectors.tryton.connector import TrytonConnector
 from connectors.tryton.settings import TrytonSettings
 from state.store import StateStore
 from syncd.engine.accounts import mismatches, verify_accounts
-from syncd.errors import AccountMismatchError
 
 CTX = ConnectorContext("p", "external", "crm.example.com")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.errors import StateError
 from connectors.model import ChangePage, CreateRequest, Entity, UpdateRequest
 from connectors.tryton import TrytonConnector
 from connectors.tryton.rpc import RpcClient
-from syncd.errors import StateError
 from tests.tryton.conftest import ConnectorFactory
 from tests.tryton.helpers import category_id, party_row, person
 

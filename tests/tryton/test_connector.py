@@ -6,11 +6,11 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.base import ConnectorContext
+from connectors.errors import AuthError, ConfigError
 from connectors.model import CreateRequest, UpdateRequest
 from connectors.tryton import TrytonConnector, TrytonSettings
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.testserver import TrytonServer
-from syncd.errors import AuthError, ConfigError
 from tests.tryton.conftest import ConnectorFactory
 from tests.tryton.helpers import add, category_id, party_row, patch, person
 

@@ -112,7 +112,7 @@ class TrytonWorld:
         assert report.ok, report.error
         c, x = self.connectors()
         try:
-            mapping, _ = build_entity_mapping("person", self.cfg.entities.person, c.fields("person"), x.fields("person"))
+            mapping, _ = build_entity_mapping("person", self.cfg.entities["person"], c.fields("person"), x.fields("person"))
             cl = {r.id: to_canonical(r, mapping, "cloze") for page in c.list_all("person") for r in page}
             ex = {r.id: to_canonical(r, mapping, "external") for page in x.list_all("person") for r in page}
         finally:

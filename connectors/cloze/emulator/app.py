@@ -14,8 +14,9 @@ from connectors.cloze.emulator.settings import BehaviourSettings, FaultSettings,
 from connectors.cloze.emulator.stats import Stats
 from connectors.cloze.emulator.store import RecordStore
 from connectors.cloze.emulator.webhooks import WebhookHub
-from connectors.cloze.wire import ENTITY_OF_PATH
-from connectors.model import ENTITIES, Entity
+from connectors.cloze.seed import seed_emulator
+from connectors.cloze.wire import ENTITY_OF_PATH, KINDS
+from connectors.model import Entity
 
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_USER = "owner@example.com"
@@ -23,7 +24,7 @@ DEFAULT_USER = "owner@example.com"
 
 def entity_of(kind: str) -> Entity:
     """``person``/``people``, ``company``/``companies``, ``project``/``projects`` -> the entity."""
-    for entity in ENTITIES:
+    for entity in KINDS:
         if kind == entity:
             return entity
     if kind in ENTITY_OF_PATH:
@@ -145,8 +146,6 @@ class ClozeEmulator:
 
     def seed(self, count: int, seed: int = 0) -> dict[str, int]:
         """Add generated small-business data (see :mod:`connectors.cloze.seed`); returns counts per kind."""
-        from connectors.cloze.seed import seed_emulator
-
         return seed_emulator(self, count, seed)
 
     # -- switches and counters --------------------------------------------------------
@@ -177,7 +176,7 @@ class ClozeEmulator:
 
     def stats_snapshot(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
-        snap["records"] = {e: self.store.count(e) for e in ENTITIES}
+        snap["records"] = {e: self.store.count(e) for e in KINDS}
         snap["webhook_subscriptions"] = len(self.webhooks.listing())
         return snap
 

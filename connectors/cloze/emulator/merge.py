@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from connectors.cloze.wire import format_address, is_empty_enum, norm_domain, norm_email, norm_phone
+from connectors.cloze.wire import format_address, is_empty_enum
 from connectors.model import Entity
+from connectors.values import norm_domain, norm_email, norm_phone  # as the sync engine compares them
 
 Key = Callable[[Mapping[str, Any]], Any]
 

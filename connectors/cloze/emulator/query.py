@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from connectors.cloze.emulator import account
-from connectors.cloze.wire import format_address, is_empty_enum, norm_domain, norm_phone
+from connectors.cloze.wire import format_address, is_empty_enum
 from connectors.model import Entity
+from connectors.values import norm_domain, norm_phone  # lookups compare exactly as the sync engine does
 
 FEED_FILTERS = ("scope", "stage", "segment", "freeformquery")
 FIND_FILTERS = (

@@ -32,13 +32,12 @@ from connectors.cloze.emulator.merge import (
 from connectors.cloze.emulator.settings import BehaviourSettings
 from connectors.cloze.emulator.validate import check_types
 from connectors.cloze.wire import (
+    KINDS,
     SOCIAL_TYPES,
     is_empty_enum,
-    norm_domain,
-    norm_email,
-    norm_phone,
 )
-from connectors.model import ENTITIES, Entity
+from connectors.model import Entity
+from connectors.values import norm_domain, norm_email, norm_phone
 
 __all__ = ["Change", "Clock", "RecordStore", "Rejected", "Stored"]
 
@@ -110,14 +109,14 @@ class RecordStore:
         self._version = 0
         self._cache: dict[tuple[Entity, str], dict[str, Any]] = {}
         self._cache_tag: tuple[int, int] = (-1, 0)
-        self._records: dict[Entity, dict[str, Stored]] = {e: {} for e in ENTITIES}
-        self._index: dict[Entity, dict[IndexKey, set[str]]] = {e: {} for e in ENTITIES}
-        self._keys: dict[Entity, dict[str, list[IndexKey]]] = {e: {} for e in ENTITIES}
-        self._aliases: dict[Entity, dict[str, str]] = {e: {} for e in ENTITIES}
+        self._records: dict[Entity, dict[str, Stored]] = {e: {} for e in KINDS}
+        self._index: dict[Entity, dict[IndexKey, set[str]]] = {e: {} for e in KINDS}
+        self._keys: dict[Entity, dict[str, list[IndexKey]]] = {e: {} for e in KINDS}
+        self._aliases: dict[Entity, dict[str, str]] = {e: {} for e in KINDS}
         # Every record's feed position ``(lastChanged, syncKey, direct)``, sorted, and where each
         # record stands in it: a feed page reads from its cursor on, not the whole store.
-        self._feed: dict[Entity, list[FeedEntry]] = {e: [] for e in ENTITIES}
-        self._feed_at: dict[Entity, dict[str, FeedEntry]] = {e: {} for e in ENTITIES}
+        self._feed: dict[Entity, list[FeedEntry]] = {e: [] for e in KINDS}
+        self._feed_at: dict[Entity, dict[str, FeedEntry]] = {e: {} for e in KINDS}
         self.timeline: list[dict[str, Any]] = []
 
     # -- ids and index -------------------------------------------------------------

@@ -40,6 +40,7 @@ from connectors.hubspot.emulator.settings import (
 from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.store import Store, StoredObject
 from connectors.hubspot.emulator.webhooks import Target, WebhookSender
+from connectors.hubspot.seed import load_into
 
 DEFAULT_TOKEN = "pat-na1-emulator-0000"
 
@@ -440,8 +441,6 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, token: str = DEFAUL
     """Run an emulator in the foreground until interrupted (``python -m connectors.hubspot.emulator``)."""
     emulator = HubSpotEmulator(token, host=host, port=port, **settings)
     if seed:
-        from connectors.hubspot.seed import load_into
-
         load_into(emulator)
     emulator.start()
     print(f"HubSpot emulator on {emulator.url} (token {token!r})", flush=True)

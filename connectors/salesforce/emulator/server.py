@@ -45,6 +45,7 @@ from connectors.salesforce.emulator.settings import (
     version_tuple,
 )
 from connectors.salesforce.emulator.store import Store
+from connectors.salesforce.seed import load_into
 
 DEFAULT_SESSION = "00D5g0000000001!emulator-session"
 _SEASONS = ("Winter", "Spring", "Summer")
@@ -411,8 +412,6 @@ class SalesforceEmulator:
                 self.spend_budget(int(body.get("spend", 0)))
                 return Reply(200, {"api_usage": self.budget.used()})
             if route == ("POST", "seed"):
-                from connectors.salesforce.seed import load_into
-
                 return Reply(200, load_into(self))
             if route == ("GET", "records"):
                 name = (query.get("object") or [""])[-1]
@@ -527,8 +526,6 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8766, session_id: str = D
     """Run an emulator in the foreground until interrupted (``python -m connectors.salesforce.emulator``)."""
     emulator = SalesforceEmulator(session_id, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, **settings)
     if seed:
-        from connectors.salesforce.seed import load_into
-
         load_into(emulator)
     emulator.start()
     print(f"Salesforce emulator on {emulator.url} (session {session_id!r})", flush=True)

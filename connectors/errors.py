@@ -25,7 +25,7 @@
 
 Every error carries the context an operator needs (pair, side, entity, record
 id, field, the side's own code and message) as attributes and in ``str()``;
-``str()`` passes :mod:`syncd.scrub`, so an error's text never shows a secret,
+``str()`` passes :mod:`connectors.scrub`, so an error's text never shows a secret,
 whatever a side echoed into its message.
 """
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncd.scrub import scrub
+from connectors.scrub import scrub
 
 
 class SyncdError(Exception):
