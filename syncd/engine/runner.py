@@ -324,7 +324,7 @@ class PairEngine:
             out.append((entity, replace(mapping, canonical_link=self._canonical_link(entity))))
         synced = [entity for entity, _ in out]
         for entity, mapping in out:
-            ecfg = getattr(self.cfg.entities, entity)
+            ecfg = self.cfg.entities[entity]
             for name, target in unsynced_targets(mapping, synced).items():
                 if ecfg.fields is not None:  # asked for by name: say why it is not synced
                     note = (f"pairs.{self.pair}.entities.{entity}.fields.{name} is not synced: it refers to "
