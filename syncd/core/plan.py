@@ -30,7 +30,16 @@ from dataclasses import replace
 from config.models import DeletePolicy
 from connectors.model import SIDES, Side
 from syncd.core import pairing
-from syncd.core.actions import CREATE_ON, DELETE_ON, Action, ActionKind, EntityPlan, LinkState, Observation, PlanError
+from syncd.core.actions import (
+    CREATE_ON,
+    DELETE_ON,
+    Action,
+    ActionKind,
+    EntityPlan,
+    LinkState,
+    Observation,
+    PlanError,
+)
 from syncd.core.mapping import Canon, EntityMapping, match_field
 from syncd.core.merge import MergeResult, merge_fields
 from syncd.core.normalize import Value

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlmodel import Session
 
 from connectors.base import Connector
 from connectors.model import (
@@ -93,7 +94,7 @@ class Executor:
         if n:
             self.ctx.report.writes[f"{side}.{self.entity}.{op}"] += n
 
-    def _error(self, s: Any, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
+    def _error(self, s: Session, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
         self.flagged.add((source_side, record_id))
@@ -117,7 +118,7 @@ class Executor:
                 if a.kind == CREATE_ON[OTHER[side]] and (rid := a.id_on(side)):
                     self.labels[(side, rid)] = record_label(self.entity, a.values)
 
-    def _resolve(self, s: Any, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
+    def _resolve(self, s: Session, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
         """Close the records' open errors, except for records that got a new one in this run."""
         StateStore.resolve_errors(s, self.ctx.pair, self.entity, side,
                                   [r for r in record_ids if (side, r) not in self.flagged], ops)
@@ -267,7 +268,7 @@ class Executor:
             for side, ids_done in done.items():
                 self._resolve(s, side, ids_done, ("update", "read", "match", "link"))
 
-    def _record_conflicts(self, s: Any, action: Action, link_id: int) -> None:
+    def _record_conflicts(self, s: Session, action: Action, link_id: int) -> None:
         assert action.merge is not None
         resolved = self.resolution_ids.get(action.link_id or -1, {})
         done = [cid for cid in resolved.values()]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from connectors import limits
 from connectors.base import Connector
 from connectors.model import SIDES, Entity, Record, Side
-from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
+from syncd.core.mapping import EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
 from syncd.core.sides import OTHER, view
 from syncd.errors import TooManyRecords
