@@ -87,6 +87,9 @@ class Executor:
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
         self.labels: dict[tuple[str, str], str | None] = {}
         self.markers: Mapping[Side, WireMarker] = wire_markers(self._app_link)
+        # A batch writes to both sides, so it is no larger than either side takes in one call.
+        self.batch_size = min([ctx.batch_size, *(n for conn in ctx.conns.values()
+                                                 if (n := conn.capabilities(entity).write_batch))])
 
     # -- helpers -------------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class Executor:
         return out, effects
 
     def _batches(self, actions: Sequence[Action]) -> list[Sequence[Action]]:
-        size = self.ctx.batch_size
+        size = self.batch_size
         return [actions[i : i + size] for i in range(0, len(actions), size)]
 
     # -- entry ---------------------------------------------------------------------

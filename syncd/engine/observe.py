@@ -66,10 +66,12 @@ def _count(held: int, side: Side, entity: Entity, pair: str | None) -> int:
 
 
 def _get(conn: Connector, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+    """Records by id, in calls of at most the side's ``read_batch`` ids (and :data:`GET_CHUNK`)."""
     out: dict[str, Record] = {}
     unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), GET_CHUNK):
-        out.update(conn.get(entity, unique[start : start + GET_CHUNK]))
+    chunk = min(GET_CHUNK, conn.capabilities(entity).read_batch or GET_CHUNK)
+    for start in range(0, len(unique), chunk):
+        out.update(conn.get(entity, unique[start : start + chunk]))
     return out
 
 
