@@ -95,12 +95,39 @@ class ConnectorContext:
 class Capabilities:
     """What the sync must know about how a side behaves, per entity (plain data for the core).
 
+    The engine decides from these, never from which system a side is. The fields a side
+    can hold at all are :meth:`Connector.fields`; these say how it behaves.
+
     ``merges_on_create``: the canonical fields (``emails``, ``phones``, ``domains``) by
     which this side merges a created record into an existing record holding the same
-    value, instead of creating a second one (Cloze does). Empty: every create is a new record.
+    value, instead of creating a second one (Cloze does). Empty: every create is a new
+    record. The planner holds back creates *into* such a side that would be folded into one.
+
+    ``read_batch`` / ``write_batch``: the most ids one ``get`` call, and the most records
+    one ``create``/``update``/``delete`` call, should carry; ``None``: any number (the
+    engine's own batch size applies).
+
+    ``deletes_in_feed``: ``changes`` reports deleted records (``deleted_ids`` or archived
+    records); ``False``: a delete shows only in a full listing (``list_all``), so an
+    incremental run cannot see it and the next full reconcile does.
+
+    ``conditional_writes``: ``update`` honours ``seen_modified_at``, refusing with
+    ``CHANGED_SINCE_READ`` a write to a record changed after the caller read it.
+
+    ``change_notifications``: the side can tell the daemon that records changed
+    (webhooks), so a run need not wait for the next poll.
+
+    ``max_values``: per multi-valued canonical field, how many values the side can hold
+    (a CRM with two phone slots: ``{"phones": 2}``); a field not named holds any number.
     """
 
     merges_on_create: frozenset[str] = frozenset()
+    read_batch: int | None = None
+    write_batch: int | None = None
+    deletes_in_feed: bool = True
+    conditional_writes: bool = False
+    change_notifications: bool = False
+    max_values: Mapping[str, int] = field(default_factory=dict)
 
 
 class ConnectorSettings(BaseModel):

@@ -3,6 +3,11 @@
 Pure functions. A scalar becomes ``str | None`` and a multi-valued field a
 ``frozenset[str]``; a value that cannot be read raises :class:`BadValue`, which
 the caller turns into a recorded field problem (the rest of the record syncs).
+
+Values arrive here as a connector's ``to_record`` left them: plain text, numbers,
+dates and lists of strings. A system's own wire forms (an empty value spelt
+``"none"``, a tagged decimal, list elements that are objects) are that
+connector's to undo, so one system's quirk never becomes every system's rule.
 """
 
 from __future__ import annotations
@@ -70,9 +75,7 @@ def norm_longtext(value: Any) -> str | None:
 
 def norm_enum(value: Any) -> str | None:
     text = norm_text(value)
-    if text is None or text.lower() == "none":
-        return None  # Cloze reports an empty stage/segment/step as the string "none"
-    return text.lower()
+    return None if text is None else text.lower()
 
 
 def norm_number(value: Any) -> str | None:
@@ -80,8 +83,6 @@ def norm_number(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         raise BadValue("expected a number, got a boolean")
-    if isinstance(value, dict) and "decimal" in value:  # Tryton's wire form
-        value = value["decimal"]
     try:
         number = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
     except InvalidOperation:
@@ -121,19 +122,11 @@ def norm_date(value: Any) -> str | None:
 def _items(value: Any) -> Iterable[Any]:
     if value is None:
         return ()
-    if isinstance(value, (str, dict)):
+    if isinstance(value, str):
         return (value,)
     if isinstance(value, (list, tuple, set, frozenset)):
         return value
     raise BadValue(f"expected a list, got {type(value).__name__}")
-
-
-def _item_text(item: Any) -> str | None:
-    if isinstance(item, dict):
-        if item.get("archived"):
-            return None
-        item = item.get("value", item.get("address", item.get("name")))
-    return norm_text(item)
 
 
 def norm_email(text: str) -> str:
@@ -177,7 +170,7 @@ def norm_set(kind: FieldKind, value: Any) -> frozenset[str]:
     element = _ELEMENT[kind]
     out: set[str] = set()
     for item in _items(value):
-        text = _item_text(item)
+        text = norm_text(item)
         if text:
             normalised = element(text)
             if normalised:

@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from connectors.errors import StateError, StateLockedError
 from connectors.scrub import scrub
+from connectors.model import Side
 from state.clock import boot_id, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
@@ -53,6 +54,9 @@ from state.models import (
 )
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+_ID_COLUMN: Mapping[Side, str] = {"cloze": "cloze_id", "external": "external_id"}
+"""The ``links`` column holding each side's record id."""
+_OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 DAMAGED_HINT = "restore a backup, or move the file away and run `syncd state rebuild`"
 
 
@@ -304,31 +308,28 @@ class StateStore:
              "created_at": stamp, "updated_at": stamp}
             for link in kept])
 
-    def counterpart(self, pair: str, entity: str, side: str, record_id: str) -> str | None:
+    def counterpart(self, pair: str, entity: str, side: Side, record_id: str) -> str | None:
         """The other side's id linked to ``record_id`` on ``side``, if any."""
         return self.counterparts(pair, entity, side, [record_id]).get(record_id)
 
-    def counterparts(self, pair: str, entity: str, side: str, record_ids: list[str]) -> dict[str, str | None]:
+    def counterparts(self, pair: str, entity: str, side: Side, record_ids: list[str]) -> dict[str, str | None]:
         """The other side's ids linked to ``record_ids`` on ``side`` (one query); unlinked ids are absent."""
         if not record_ids:
             return {}
-        column = col(Link.cloze_id) if side == "cloze" else col(Link.external_id)
+        mine, theirs = _ID_COLUMN[side], _ID_COLUMN[_OTHER[side]]
         with Session(self.engine) as s:
             rows = s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
-                                             column.in_(record_ids)))
-            return {(r.cloze_id if side == "cloze" else r.external_id) or "":
-                    (r.external_id if side == "cloze" else r.cloze_id) for r in rows}
+                                             col(getattr(Link, mine)).in_(record_ids)))
+            return {getattr(r, mine) or "": getattr(r, theirs) for r in rows}
 
     @staticmethod
-    def tombstone_link(s: Session, link_id: int, unlinked_side: str, keep_cloze: bool) -> None:
+    def tombstone_link(s: Session, link_id: int, unlinked_side: Side) -> None:
+        """The link stays as a tombstone naming only its survivor; ``unlinked_side``'s record is gone."""
         row = s.get(Link, link_id)
         if row is None:
             return
         row.status, row.unlinked_side = "unlinked", unlinked_side
-        if keep_cloze:
-            row.external_id = None
-        else:
-            row.cloze_id = None
+        setattr(row, _ID_COLUMN[unlinked_side], None)
         row.updated_at = now_ms()
         s.add(row)
 

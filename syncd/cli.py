@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import click
 
@@ -148,7 +148,8 @@ def _pairs(loaded: LoadedConfig, pair: str | None) -> list[str]:
     return [pair]
 
 
-def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
+def _run(config_path: Path | None, pair: str | None, mode: Literal["incremental", "full"], dry_run: bool,
+         allow_mass_delete: bool, as_json: bool) -> None:
     from syncd.engine.runner import sync_pair
     from syncd.progress import TerminalProgress
 
@@ -164,7 +165,7 @@ def _run(config_path: Path | None, pair: str | None, mode: str, dry_run: bool, a
                 bars = TerminalProgress(err.get() if isinstance(err, LazyConsole) else err, name) \
                     if err.is_terminal and not as_json else None
                 try:
-                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,  # type: ignore[arg-type]
+                    report = sync_pair(loaded, name, store=store, mode=mode, dry_run=dry_run,
                                        allow_mass_delete=allow_mass_delete, progress=bars)
                 except Exception as exc:  # noqa: BLE001 - sync_pair raises typed errors; anything else is typed here
                     failure = failure_of(exc)

@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -292,13 +292,13 @@ def _seed(cloze: ClozeEmulator, hubspot: HubSpotEmulator, people: int, seed_valu
     return seeded, overlap
 
 
-def _sync(loaded: Any, store: StateStore, mode: str) -> RunReport:
+def _sync(loaded: Any, store: StateStore, mode: Literal["incremental", "full"]) -> RunReport:
     """One run of the sandbox pair, with progress bars on a terminal (a large seed takes minutes)."""
     from syncd.progress import TerminalProgress
 
     bars = TerminalProgress(console, "sandbox") if console.is_terminal else None
     try:
-        return sync_pair(loaded, "sandbox", store=store, mode=mode, progress=bars)  # type: ignore[arg-type]
+        return sync_pair(loaded, "sandbox", store=store, mode=mode, progress=bars)
     finally:
         if bars is not None:
             bars.stop()

@@ -155,8 +155,9 @@ class ClozeConnector(Connector):
         return ENTITY_KINDS.fields(entity)
 
     def capabilities(self, entity: Entity) -> Capabilities:
-        # Cloze resolves a create through its identifiers and merges it into the record found.
-        return Capabilities(merges_on_create=CLOZE_MERGE_KEYS)
+        # Cloze resolves a create through its identifiers and merges it into the record found. Its
+        # feed has no tombstones (a delete shows only in a listing); it sends webhooks.
+        return Capabilities(merges_on_create=CLOZE_MERGE_KEYS, deletes_in_feed=False, change_notifications=True)
 
     def check(self) -> None:
         profile = self.client.profile()

@@ -56,8 +56,11 @@ def _values(items: Any, *keys: str) -> list[str]:
 
 
 def _contact_values(items: Any) -> Any:
-    """E-mails or phones; a lone value where Cloze sends a list goes to the normaliser as it is,
-    which reads a string as one address and refuses anything else as a recorded field problem."""
+    """E-mails or phones; a lone element where Cloze sends a list counts as a list of one, and
+    anything else goes to the normaliser as it is, which reads a string as one address and
+    refuses the rest as a recorded field problem."""
+    if isinstance(items, Mapping):
+        items = [items]
     return _values(items) if items is None or isinstance(items, list) else items
 
 

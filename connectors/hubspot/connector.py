@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
 from connectors.errors import ApiError, ConfigError
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
@@ -91,6 +91,17 @@ class HubSpotConnector(Connector):
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        # Batch endpoints; archived records listed as deletes; a guarded update is checked
+        # against the property history; phones fill fixed slots (phone, and mobilephone on contacts).
+        limits: dict[str, int] = {}
+        if entity in ("person", "company"):
+            limits["phones"] = 2 if entity == "person" else 1
+        if entity == "person" and not self.hs.write_additional_emails:
+            limits["emails"] = 1
+        return Capabilities(read_batch=self.hs.batch_size, write_batch=self.hs.batch_size, deletes_in_feed=True,
+                            conditional_writes=True, max_values=limits)
 
     def check(self) -> None:
         """Reads the property definitions of all three types: proves the token and its read scopes."""

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
 from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
@@ -27,7 +27,7 @@ from connectors.model import (
 from connectors.salesforce import ids
 from connectors.salesforce.changes import ChangeFeed, current_cursor
 from connectors.salesforce.client import SalesforceClient, soql_string
-from connectors.salesforce.mapping import OBJECT, Mapper
+from connectors.salesforce.mapping import OBJECT, PHONE_SLOTS, Mapper
 from connectors.salesforce.relations import Relations, chunks, in_list
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.writes import Writer
@@ -72,6 +72,14 @@ class SalesforceConnector(Connector):
 
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return self.mapper.fields(entity)
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        # sObject Collections calls; ``queryAll`` reports deleted and merged-away rows; one
+        # e-mail field, and fixed phone slots.
+        slots = {"phones": len(PHONE_SLOTS[entity])} if entity in PHONE_SLOTS else {}
+        emails = {"emails": 1} if entity == "person" else {}
+        return Capabilities(write_batch=self.sf.batch_size, deletes_in_feed=True, conditional_writes=True,
+                            max_values={**emails, **slots})
 
     def canonical_id(self, entity: Entity, external_id: str) -> str:
         """The 18-character form of a 15-character id (App Links imported from the Salesforce UI)."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
 from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
@@ -85,6 +85,10 @@ class TrytonConnector(Connector):
             key = custom_key(name)
             out[key] = FieldSpec(key, FieldKind.TEXT, f"Tryton field {name}")
         return out
+
+    def capabilities(self, entity: Entity) -> Capabilities:
+        # The change feed lists deleted rows; a guarded update is checked against the row's write date.
+        return Capabilities(deletes_in_feed=True, conditional_writes=True)
 
     def check(self) -> None:
         """Logs in (or proves the REST key) and reads the models' definitions."""

@@ -13,6 +13,12 @@ from syncd.core.merge import MergeResult
 
 ActionKind = Literal["sync", "create_cloze", "create_external", "delete_cloze", "delete_external", "unlink", "forget"]
 
+CREATE_ON: Mapping[Side, ActionKind] = {"cloze": "create_cloze", "external": "create_external"}
+"""The action creating a record on each side."""
+
+DELETE_ON: Mapping[Side, ActionKind] = {"cloze": "delete_cloze", "external": "delete_external"}
+"""The action deleting a linked record on each side."""
+
 
 @dataclass(frozen=True)
 class LinkState:
@@ -82,6 +88,30 @@ class Action:
     @property
     def is_delete(self) -> bool:
         return self.kind in ("delete_cloze", "delete_external", "unlink")
+
+    def id_on(self, side: Side) -> str | None:
+        """The id of the action's record on ``side``."""
+        return {"cloze": self.cloze_id, "external": self.external_id}[side]
+
+    def needs_marker(self, side: Side) -> bool:
+        """sync: the record on ``side`` lacks the join marker naming its counterpart."""
+        return {"cloze": self.add_app_link, "external": self.set_cloze_ref}[side]
+
+    def stale_marker(self, side: Side) -> str | None:
+        """sync: the record on ``side`` carries a marker naming this deleted record of the other side."""
+        return {"cloze": self.stale_app_link, "external": None}[side]
+
+    def prior(self, side: Side) -> Mapping[str, Value] | None:
+        """The link's base on ``side`` before this action."""
+        return {"cloze": self.prior_cloze, "external": self.prior_external}[side]
+
+    def seen(self, side: Side) -> Mapping[str, Value]:
+        """sync: ``side``'s values as read."""
+        return {"cloze": self.seen_cloze, "external": self.seen_external}[side]
+
+    def seen_at(self, side: Side) -> int | None:
+        """sync: ``side``'s modification time as read."""
+        return {"cloze": self.seen_cloze_at, "external": self.seen_external_at}[side]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from connectors.model import (
 )
 from connectors.values import BadValue, Value, normalize
 from syncd.core.refs import IdLookup, read_references, write_references
+from syncd.core.sides import view
 
 CUSTOM_CANONICAL_PREFIX = "custom."
 
@@ -54,13 +55,11 @@ class FieldRule:
         return self.values.get(value.lower())
 
     def key(self, side: Side) -> str:
-        return self.cloze_key if side == "cloze" else self.external_key
+        return {"cloze": self.cloze_key, "external": self.external_key}[side]
 
     def flows_to(self, side: Side) -> bool:
         """Whether a change may be written to ``side``."""
-        if self.direction == "both":
-            return True
-        return self.direction == ("to_cloze" if side == "cloze" else "to_external")
+        return self.direction in ("both", f"to_{side}")
 
 
 @dataclass(frozen=True)
@@ -224,6 +223,7 @@ def _match_keys(record: Record, match_on: Sequence[MatchRule]) -> dict[str, froz
 
 def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
     """Read ``record`` (from ``side``) into canonical values of the mapped fields."""
+    translated = not view(side).speaks_pair_vocabulary  # its enumerated values go through the value maps
     values: dict[str, Value] = {}
     problems: dict[str, str] = {}
     for rule in mapping.rules:
@@ -234,7 +234,7 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
         except BadValue as exc:
             problems[rule.name] = f"cannot read {key!r}: {exc}"
             continue
-        if side == "external" and rule.read_values and isinstance(value, str):
+        if translated and rule.read_values and isinstance(value, str):
             mapped = rule.from_external(value)
             if mapped is None:
                 problems[rule.name] = f"value {value!r} of {key!r} has no entry in the value map"
@@ -243,13 +243,14 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
         values[rule.name] = value
     if mapping.references is not None:
         values = read_references(values, mapping.reference_targets, side, mapping.references)
-    canonical_link = mapping.canonical_link if side == "cloze" else None
+    canonical_link = mapping.canonical_link
     links = frozenset(canonical_link(link.key) if canonical_link else link.key for link in record.app_links)
     scope: dict[str, Value] = {}
     for name, kind in (("segment", FieldKind.ENUM), ("stage", FieldKind.ENUM), ("tags", FieldKind.TAGS)):
         if name in values:
             scope[name] = values[name]
-        elif name in record.fields and side == "cloze":
+        elif name in record.fields and not translated:
+            # An unmapped field is in this side's own words: only the pair's vocabulary can be judged.
             try:
                 scope[name] = normalize(kind, record.fields.get(name))
             except BadValue:
@@ -272,6 +273,7 @@ def to_side(
     """Canonical changes to write on ``side``, under that side's keys; and per-field problems."""
     out: dict[str, str | SetPatch | None] = {}
     problems: dict[str, str] = {}
+    translated = not view(side).speaks_pair_vocabulary
     if mapping.references is not None:
         changes, problems = write_references(changes, mapping.reference_targets, side, mapping.references)
     for name, value in changes.items():
@@ -280,7 +282,7 @@ def to_side(
             continue
         if isinstance(value, frozenset):
             value = SetPatch(result=value, add=value)
-        if side == "external" and rule.values and isinstance(value, str):
+        if translated and rule.values and isinstance(value, str):
             mapped = rule.to_external(value)
             if mapped is None:
                 problems[name] = f"Cloze value {value!r} has no entry in the value map"
@@ -293,8 +295,8 @@ def to_side(
 def passes_filters(canon: Canon, mapping: EntityMapping) -> bool:
     """Whether a record is in scope for creating a counterpart (filters use Cloze's vocabulary).
 
-    Filters on a field the pair does not map can only be judged on the Cloze side;
-    an external record is then in scope.
+    Filters on a field the pair does not map can only be judged on the side that speaks
+    the pair's vocabulary (:mod:`syncd.core.sides`); a record of the other side is then in scope.
     """
     values = canon.scope
     if mapping.filter_segments and "segment" in values and values.get("segment") not in mapping.filter_segments:

@@ -25,12 +25,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, Literal
 
+from config.models import Policy
 from connectors.model import SetPatch, Side
 from connectors.values import Value
 from syncd.core.mapping import FieldRule
+from connectors.values import Value
+from syncd.core.sides import OTHER
 
-_MISSING = object()
+
+class _Missing(Enum):
+    MISSING = "missing"
+
+
+_MISSING: Final = _Missing.MISSING
+
+Outcome = Literal["cloze", "external", "pending"]
+"""What became of a conflict: the side whose value won, or ``pending`` (an operator decides)."""
+
+_WINNER: Mapping[Policy, Side] = {"cloze_wins": "cloze", "external_wins": "external"}
 
 
 @dataclass(frozen=True)
@@ -41,8 +56,8 @@ class Conflict:
     base: Value
     cloze: Value
     external: Value
-    policy: str
-    outcome: str  # "cloze", "external" (the winning side) or "pending" (manual)
+    policy: Policy
+    outcome: Outcome
     has_base: bool = True
 
 
@@ -53,6 +68,14 @@ class MergeResult:
     cloze_patch: dict[str, Value | SetPatch] = field(default_factory=dict)
     external_patch: dict[str, Value | SetPatch] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
+
+    def patch(self, side: Side) -> dict[str, Value | SetPatch]:
+        """What to write to ``side``."""
+        return {"cloze": self.cloze_patch, "external": self.external_patch}[side]
+
+    def base(self, side: Side) -> dict[str, Value]:
+        """What ``side`` holds once the patches are written."""
+        return {"cloze": self.base_cloze, "external": self.base_external}[side]
 
     @property
     def writes(self) -> bool:
@@ -71,14 +94,14 @@ def _put(result: MergeResult, side: Side, rule: FieldRule, current: Value, targe
     """Write ``target`` to ``side`` if it differs from what the side holds."""
     if current == target:
         return
-    patch = result.cloze_patch if side == "cloze" else result.external_patch
+    patch = result.patch(side)
     if isinstance(target, frozenset):
         patch[rule.name] = _set_patch(current if isinstance(current, frozenset) else frozenset(), target)
     else:
         patch[rule.name] = target
 
 
-def _newest(cloze_modified: int | None, external_modified: int | None) -> str:
+def _newest(cloze_modified: int | None, external_modified: int | None) -> Side:
     # A tie (or two unknown times) goes to Cloze, so the outcome never depends on order.
     return "external" if (external_modified or 0) > (cloze_modified or 0) else "cloze"
 
@@ -107,8 +130,8 @@ def merge_fields(
         if name in skip or name not in cloze or name not in external:
             continue
         c, e = cloze[name], external[name]
-        bc: object = base_cloze.get(name, _MISSING) if base_cloze is not None else _MISSING
-        be: object = base_external.get(name, _MISSING) if base_external is not None else _MISSING
+        bc: Value | _Missing = base_cloze.get(name, _MISSING) if base_cloze is not None else _MISSING
+        be: Value | _Missing = base_external.get(name, _MISSING) if base_external is not None else _MISSING
         no_base = bc is _MISSING or be is _MISSING
 
         if name in resolutions:
@@ -174,21 +197,17 @@ def merge_fields(
                 continue
 
         # Changed on both sides to different values.
-        base_value: Value = None if bc is _MISSING else bc  # type: ignore[assignment]
+        base_value: Value = None if bc is _MISSING else bc
+        outcome: Outcome
         if rule.policy == "manual":
             outcome = "pending"
-        elif rule.policy == "cloze_wins":
-            outcome = "cloze"
-        elif rule.policy == "external_wins":
-            outcome = "external"
         else:
-            outcome = _newest(cloze_modified, external_modified)
+            outcome = _WINNER.get(rule.policy) or _newest(cloze_modified, external_modified)
         result.conflicts.append(Conflict(name, base_value, c, e, rule.policy, outcome, has_base=not no_base))
-        if outcome == "cloze":
-            _put(result, "external", rule, e, c)
-            result.settle(name, c, c)
-        elif outcome == "external":
-            _put(result, "cloze", rule, c, e)
-            result.settle(name, e, e)
+        if outcome != "pending":
+            held = {"cloze": c, "external": e}
+            loser = OTHER[outcome]
+            _put(result, loser, rule, held[loser], held[outcome])
+            result.settle(name, held[outcome], held[outcome])
         # pending: neither side written and both bases kept as they were
     return result

@@ -24,20 +24,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from connectors.model import Side
+from connectors.model import SIDES, Side
 from syncd.core.actions import LinkState, Observation, PlanError
 from syncd.core.mapping import Canon, EntityMapping, passes_filters
-
-OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
-
-MarkerVerdict = Literal["pair", "several", "collision", "stale", "unseen"]
+from syncd.core.sides import OTHER, MarkerVerdict, ordered, view
 
 
 def marker_targets(canon: Canon, side: Side, app_id: str) -> tuple[str, ...]:
     """The ids on the other side that the join markers of ``canon`` (read on ``side``) name, sorted."""
-    if side == "cloze":
-        return tuple(sorted(uid for src, uid in canon.app_links if src == app_id))
-    return (canon.cloze_ref,) if canon.cloze_ref else ()
+    return view(side).marker.targets(canon, app_id)
 
 
 def record_state(record_id: str | None, obs: Observation, side: Side) -> Literal["seen", "gone", "unknown"]:
@@ -96,7 +91,7 @@ class Takeover:
 
     def pair(self) -> tuple[Canon, Canon]:
         """(Cloze record, external record) of the healed link."""
-        return (self.claimer, self.target) if self.side == "cloze" else (self.target, self.claimer)
+        return ordered(self.side, self.claimer, self.target)
 
 
 @dataclass
@@ -250,25 +245,8 @@ class Joined:
 
 def _marker_error(side: Side, rid: str, verdict: MarkerVerdict, targets: Sequence[str], app_id: str,
                   linked_to: str | None) -> PlanError | None:
-    target = targets[0]
-    if side == "cloze":
-        if verdict == "several":
-            return PlanError(side, rid, f"carries {len(targets)} App Links for {app_id}: {', '.join(targets)}",
-                             "several_app_links")
-        if verdict == "collision":
-            return PlanError(side, rid, f"its App Link points at external record {target}, which is linked to "
-                                        f"another Cloze record ({linked_to or 'deleted'})", "marker_collision")
-        if verdict == "stale":
-            return PlanError(side, rid, f"its App Link points at external record {target}, which does not exist; "
-                                        f"remove the App Link or delete the record", "stale_app_link")
-        return None
-    if verdict == "collision":
-        return PlanError(side, rid, f"its Cloze identity {target} belongs to a record linked to another external "
-                                    f"record ({linked_to or 'deleted'})", "marker_collision")
-    if verdict == "stale":
-        return PlanError(side, rid, f"its Cloze identity {target} names a Cloze record that does not exist; "
-                                    f"clear it or delete the record", "stale_cloze_ref")
-    return None
+    problem = view(side).marker.problem(verdict, targets, app_id, linked_to)
+    return PlanError(side, rid, problem.message, problem.code) if problem is not None else None
 
 
 def join_by_markers(
@@ -284,7 +262,7 @@ def join_by_markers(
     """
     out = Joined()
     left: dict[Side, dict[str, Canon]] = {side: dict(records) for side, records in free.items()}
-    for side in ("cloze", "external"):
+    for side in SIDES:
         other = OTHER[side]
         for canon in sorted(left[side].values(), key=lambda r: r.id):
             targets = marker_targets(canon, side, app_id)
@@ -295,7 +273,7 @@ def join_by_markers(
             if verdict == "pair":
                 mate = left[other].pop(targets[0])
                 left[side].pop(canon.id)
-                out.pairs.append((canon, mate) if side == "cloze" else (mate, canon))
+                out.pairs.append(ordered(side, canon, mate))
                 continue
             out.blocked[side].add(canon.id)
             link = linked[other].get(targets[0])

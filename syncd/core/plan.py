@@ -31,9 +31,20 @@ from config.models import DeletePolicy
 from connectors.model import SIDES, Side
 from connectors.values import Value
 from syncd.core import pairing
-from syncd.core.actions import Action, ActionKind, EntityPlan, LinkState, Observation, PlanError
+from syncd.core.actions import (
+    CREATE_ON,
+    DELETE_ON,
+    Action,
+    ActionKind,
+    EntityPlan,
+    LinkState,
+    Observation,
+    PlanError,
+)
 from syncd.core.mapping import Canon, EntityMapping, match_field
 from syncd.core.merge import MergeResult, merge_fields
+from connectors.values import Value
+from syncd.core.sides import OTHER, ordered, view
 
 __all__ = ["Action", "ActionKind", "EntityPlan", "LinkState", "Observation", "PlanError", "at_rest", "plan_entity"]
 
@@ -54,9 +65,7 @@ def at_rest(link: LinkState, canon: Canon, side: Side, app_id: str) -> bool:
     if base is None or canon.problems or any(name not in base or base[name] != value
                                              for name, value in canon.values.items()):
         return False
-    if side == "cloze":
-        return (app_id, link.external_id) in canon.app_links
-    return canon.cloze_ref == link.cloze_id
+    return view(side).marker.names(canon, link.id_on(OTHER[side]), app_id)
 
 
 def plan_entity(
@@ -126,10 +135,8 @@ def plan_entity(
                       if rid not in held and rid not in takeovers.held(side)}
         # A linked record is judged by the keys it holds once this plan's merge is written, and a
         # record this plan deletes no longer stands in the way of a new record with the same e-mail.
-        merged = {(a.cloze_id if side == "cloze" else a.external_id): a.merge
-                  for a in plan.actions if a.kind == "sync" and a.merge is not None}
-        doomed = {a.cloze_id if side == "cloze" else a.external_id
-                  for a in plan.actions if a.kind == f"delete_{side}"}
+        merged = {a.id_on(side): a.merge for a in plan.actions if a.kind == "sync" and a.merge is not None}
+        doomed = {a.id_on(side) for a in plan.actions if a.kind == DELETE_ON[side]}
         linked[side] = [_keys_after(r, merged.get(rid), side, mapping) for rid, r in obs.records(side).items()
                         if rid in held and rid not in doomed]
     _plan_unlinked(plan, obs, mapping, app_id, free, links_by, linked, hold or {}, merges_on_create or {})
@@ -140,7 +147,7 @@ def _keys_after(canon: Canon, merge: MergeResult | None, side: Side, mapping: En
     """``canon`` with the match keys it will hold once ``merge`` is written to ``side``."""
     if merge is None:
         return canon
-    after = merge.base_cloze if side == "cloze" else merge.base_external
+    after = merge.base(side)
     keys = dict(canon.match_keys)
     for rule in mapping.match_on:
         value = after.get(match_field(rule), canon.values.get(match_field(rule)))
@@ -178,22 +185,24 @@ def _plan_link(
         return None  # the runner could not see the other side this time; decide next run
 
     survivor: Side = "cloze" if c_state == "seen" else "external"
-    canon = obs.records(survivor)[link.id_on(survivor)]  # type: ignore[index]
+    survivor_id = link.id_on(survivor)
+    assert survivor_id is not None  # "seen" means the link names it
+    canon = obs.records(survivor)[survivor_id]
     if _changed_since(canon, link.base(survivor)):
         # Update beats delete: the survivor was edited since the last sync, so the
         # deleted side gets it back rather than losing the edit.
-        kind: ActionKind = "create_external" if survivor == "cloze" else "create_cloze"
+        cloze_id, external_id = ordered(survivor, canon.id, None)
         return Action(
-            kind,
-            cloze_id=canon.id if survivor == "cloze" else None,
-            external_id=canon.id if survivor == "external" else None,
+            CREATE_ON[OTHER[survivor]],
+            cloze_id=cloze_id,
+            external_id=external_id,
             values=dict(canon.values),
             replaces_link=link.id,
             source_problems=dict(canon.problems),
         )
     if delete_policy == "delete":
-        kind = "delete_cloze" if survivor == "cloze" else "delete_external"
-        return Action(kind, link_id=link.id, cloze_id=link.cloze_id, external_id=link.external_id, survivor=survivor)
+        return Action(DELETE_ON[survivor], link_id=link.id, cloze_id=link.cloze_id, external_id=link.external_id,
+                      survivor=survivor)
     return Action(
         "unlink",
         link_id=link.id,
@@ -233,8 +242,8 @@ def _sync_action(
         skip=frozenset(c.problems) | frozenset(e.problems),
         resolutions=resolution,
     )
-    add_link = (app_id, e.id) not in c.app_links
-    set_ref = e.cloze_ref != c.id
+    add_link = not view("cloze").marker.names(c, e.id, app_id)
+    set_ref = not view("external").marker.names(e, c.id, app_id)
     action = Action(
         "sync",
         link_id=link_id,
@@ -304,16 +313,18 @@ def _plan_unlinked(
         assert action is not None
         plan.actions.append(action)
 
-    to_external = pairing.creatable(free_c, "cloze", mapping, blocked_c, hold)
-    to_cloze = pairing.creatable(free_e, "external", mapping, blocked_e, hold)
-    twins_c, errors_c = pairing.twins(to_external, "cloze", merges_on_create.get("external", ()))
-    twins_e, errors_e = pairing.twins(to_cloze, "external", merges_on_create.get("cloze", ()))
-    plan.errors.extend(errors_c + errors_e)
-    for c in to_external:
-        if c.id not in twins_c:
-            plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values),
-                                       source_problems=dict(c.problems)))
-    for e in to_cloze:
-        if e.id not in twins_e:
-            plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values),
-                                       source_problems=dict(e.problems)))
+    unmatched: dict[Side, tuple[Mapping[str, Canon], set[str]]] = {
+        "cloze": (free_c, blocked_c), "external": (free_e, blocked_e)}
+    for side in SIDES:
+        # Records of ``side`` to create on the other side, where the twins rule applies only
+        # if that side declares it merges a create into a record sharing such a value.
+        target = OTHER[side]
+        records, blocked = unmatched[side]
+        candidates = pairing.creatable(records, side, mapping, blocked, hold)
+        twins, errors = pairing.twins(candidates, side, merges_on_create.get(target, ()))
+        plan.errors.extend(errors)
+        for canon in candidates:
+            if canon.id not in twins:
+                cloze_id, external_id = ordered(side, canon.id, None)
+                plan.actions.append(Action(CREATE_ON[target], cloze_id=cloze_id, external_id=external_id,
+                                           values=dict(canon.values), source_problems=dict(canon.problems)))

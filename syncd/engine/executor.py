@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlmodel import Session
 
 from connectors.base import Connector
 from connectors.model import (
     CHANGED_SINCE_READ,
+    SIDES,
     AppLink,
     CreateRequest,
     Entity,
@@ -29,16 +31,17 @@ from connectors.model import (
 )
 from connectors.values import Value, to_json
 from state.store import NewLink, StateStore, dumps
+from syncd.core.actions import CREATE_ON, DELETE_ON
 from syncd.core.label import record_label
 from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.plan import Action, EntityPlan
 from syncd.core.refs import UNRESOLVED, settle_pending
+from syncd.core.sides import OTHER, ordered
+from syncd.engine.markers import WireMarker, wire_markers
 from syncd.engine.report import RunReport
 from syncd.progress import NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
-
-OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 
 
 def _empty(value: Value) -> bool:
@@ -84,6 +87,10 @@ class Executor:
         # Read once: checking every written link for open conflicts would scan the table per link.
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
         self.labels: dict[tuple[str, str], str | None] = {}
+        self.markers: Mapping[Side, WireMarker] = wire_markers(self._app_link)
+        # A batch writes to both sides, so it is no larger than either side takes in one call.
+        self.batch_size = min([ctx.batch_size, *(n for conn in ctx.conns.values()
+                                                 if (n := conn.capabilities(entity).write_batch))])
 
     # -- helpers -------------------------------------------------------------------
 
@@ -91,7 +98,7 @@ class Executor:
         if n:
             self.ctx.report.writes[f"{side}.{self.entity}.{op}"] += n
 
-    def _error(self, s: Any, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
+    def _error(self, s: Session, *, side: Side, op: str, record_id: str, source_side: Side, message: str,
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
         self.flagged.add((source_side, record_id))
@@ -105,17 +112,17 @@ class Executor:
     def _learn_labels(self, plan: EntityPlan) -> None:
         """Who each planned record is, by side and id, for record errors (``syncd errors list``)."""
         for a in plan.actions:
-            if a.kind == "create_external" and a.cloze_id:
-                self.labels[("cloze", a.cloze_id)] = record_label(self.entity, a.values)
-            elif a.kind == "create_cloze" and a.external_id:
-                self.labels[("external", a.external_id)] = record_label(self.entity, a.values)
-            elif a.kind == "sync":
+            if a.kind == "sync":
                 name = record_label(self.entity, a.seen_cloze) or record_label(self.entity, a.seen_external)
-                for side, rid in (("cloze", a.cloze_id), ("external", a.external_id)):
-                    if rid:
+                for side in SIDES:
+                    if rid := a.id_on(side):
                         self.labels[(side, rid)] = name
+                continue
+            for side in SIDES:  # a create: labelled by the values of its source record
+                if a.kind == CREATE_ON[OTHER[side]] and (rid := a.id_on(side)):
+                    self.labels[(side, rid)] = record_label(self.entity, a.values)
 
-    def _resolve(self, s: Any, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
+    def _resolve(self, s: Session, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
         """Close the records' open errors, except for records that got a new one in this run."""
         StateStore.resolve_errors(s, self.ctx.pair, self.entity, side,
                                   [r for r in record_ids if (side, r) not in self.flagged], ops)
@@ -167,7 +174,7 @@ class Executor:
         return base_json(values)
 
     def _batches(self, actions: Sequence[Action]) -> list[Sequence[Action]]:
-        size = self.ctx.batch_size
+        size = self.batch_size
         return [actions[i : i + size] for i in range(0, len(actions), size)]
 
     # -- entry ---------------------------------------------------------------------
@@ -200,48 +207,43 @@ class Executor:
     # -- updates of linked (or newly matched) pairs -----------------------------------
 
     def _apply_syncs(self, batch: Sequence[Action]) -> None:
-        requests: dict[Side, list[UpdateRequest]] = {"cloze": [], "external": []}
+        requests: dict[Side, list[UpdateRequest]] = {side: [] for side in SIDES}
         problems: dict[int, list[tuple[Side, str, str]]] = {}
         written: dict[int, dict[Side, dict[str, Value]]] = {}
         for i, action in enumerate(batch):
-            assert action.merge is not None and action.cloze_id and action.external_id
-            written[i] = {"cloze": {}, "external": {}}
-            patches: tuple[tuple[Side, dict[str, Value | SetPatch]], ...] = (
-                ("cloze", action.merge.cloze_patch), ("external", action.merge.external_patch))
-            for side, patch in patches:
+            assert action.merge is not None
+            ids = _pair_ids(action)
+            written[i] = {}
+            for side in SIDES:
+                patch = action.merge.patch(side)
                 fields, bad = to_side(patch, self.mapping, side)
                 for fname, message in bad.items():
                     problems.setdefault(i, []).append((side, fname, message))
-                values = {k: (v.result if isinstance(v, SetPatch) else v) for k, v in patch.items() if k not in bad}
-                written[i][side] = values
-                marker: dict[str, Any] = {}
-                if side == "cloze" and action.add_app_link:
-                    marker["add_app_link"] = self._app_link(action.external_id)
-                if side == "cloze" and action.stale_app_link:
-                    marker["remove_app_link"] = self._app_link(action.stale_app_link)
-                if side == "external" and action.set_cloze_ref:
-                    marker["cloze_ref"] = action.cloze_id
-                if fields:
-                    # Lets the side refuse to overwrite an edit made after this run read the record.
-                    marker["seen_modified_at"] = action.seen_cloze_at if side == "cloze" else action.seen_external_at
-                if fields or marker:
-                    rid = action.cloze_id if side == "cloze" else action.external_id
-                    requests[side].append(UpdateRequest(id=rid, fields=fields, **marker))
+                written[i][side] = {k: (v.result if isinstance(v, SetPatch) else v)
+                                    for k, v in patch.items() if k not in bad}
+                stamp = ids[OTHER[side]] if action.needs_marker(side) else None
+                drop = action.stale_marker(side)
+                if fields or stamp or drop:
+                    # ``seen_modified_at`` lets the side refuse to overwrite an edit made after this run read it.
+                    requests[side].append(self.markers[side].update(
+                        ids[side], fields, names=stamp, replacing=drop,
+                        seen_modified_at=action.seen_at(side) if fields else None))
         results: dict[Side, dict[str, WriteResult]] = {}
         for side, reqs in requests.items():
             if reqs:
                 out = self.ctx.conns[side].update(self.entity, reqs)
                 results[side] = {r.key: r for r in out}
                 self._count(side, "update", sum(1 for r in out if r.ok))
-        done: dict[Side, list[str]] = {"cloze": [], "external": []}
+        done: dict[Side, list[str]] = {side: [] for side in SIDES}
         with self.ctx.store.transaction() as s:
             for i, action in enumerate(batch):
-                assert action.merge is not None and action.cloze_id and action.external_id
+                assert action.merge is not None
+                ids = _pair_ids(action)
                 merge = action.merge
                 failed = False
-                base_c, base_e = dict(merge.base_cloze), dict(merge.base_external)
-                for side, rid in (("cloze", action.cloze_id), ("external", action.external_id)):
-                    res = results.get(side, {}).get(rid)
+                bases: dict[Side, dict[str, Value]] = {side: dict(merge.base(side)) for side in SIDES}
+                for side in SIDES:
+                    res = results.get(side, {}).get(ids[side])
                     if res is None:
                         continue
                     if not res.ok and res.code == CHANGED_SINCE_READ:
@@ -249,55 +251,53 @@ class Executor:
                         # theirs was overwritten. The bases stay, and the settle pass reads both sides
                         # again, so the merge sees both edits (a conflict if they touch one field).
                         failed = True
-                        self.settle.add((action.cloze_id, action.external_id))
-                        log.warning("write_race", pair=self.ctx.pair, entity=self.entity, side=side, record_id=rid,
-                                    cloze_id=action.cloze_id, external_id=action.external_id)
+                        self.settle.add((ids["cloze"], ids["external"]))
+                        log.warning("write_race", pair=self.ctx.pair, entity=self.entity, side=side,
+                                    record_id=ids[side], cloze_id=action.cloze_id, external_id=action.external_id)
                     elif not res.ok:
                         failed = True
-                        self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
+                        self._error(s, side=side, op="update", record_id=ids[OTHER[side]], source_side=OTHER[side],
                                     message=res.error or "rejected", code=res.code)
                     else:
-                        target = base_c if side == "cloze" else base_e
-                        seen = action.seen_cloze if side == "cloze" else action.seen_external
-                        now, effects = self._readback(side, res, written[i][side], dict(seen))
-                        target.update(now)
+                        now, effects = self._readback(side, res, written[i][side], dict(action.seen(side)))
+                        bases[side].update(now)
                         if effects:
-                            self.settle.add((action.cloze_id, action.external_id))
+                            self.settle.add((ids["cloze"], ids["external"]))
                 for side, fname, message in problems.get(i, []):
-                    self._error(s, side=side, op="update", record_id=OTHER_ID(action, side), source_side=OTHER[side],
+                    self._error(s, side=side, op="update", record_id=ids[OTHER[side]], source_side=OTHER[side],
                                 message=message, code=self._problem_code(fname), field_name=fname)
                     # The field was not written: both its bases stay as they were, so the next run
                     # sees the same change again and tries it again.
-                    for old, target in ((action.prior_cloze, base_c), (action.prior_external, base_e)):
+                    for held in SIDES:
+                        old = action.prior(held)
                         if old is not None and fname in old:
-                            target[fname] = old[fname]
+                            bases[held][fname] = old[fname]
                         else:
-                            target.pop(fname, None)
-                if failed:
-                    # A failed write keeps the link's base, so the next run retries the same change.
-                    prior_c, prior_e = action.prior_cloze, action.prior_external
-                    base_c = dict(prior_c) if prior_c is not None else None  # type: ignore[assignment]
-                    base_e = dict(prior_e) if prior_e is not None else None  # type: ignore[assignment]
+                            bases[held].pop(fname, None)
+                # A failed write keeps the link's base, so the next run retries the same change.
+                saved: Mapping[Side, Mapping[str, Value] | None] = (
+                    {side: action.prior(side) for side in SIDES} if failed else bases)
+                base_c, base_e = saved["cloze"], saved["external"]
                 link_id = StateStore.save_link(
-                    s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=action.cloze_id,
-                    external_id=action.external_id, link_id=action.link_id,
+                    s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id, cloze_id=ids["cloze"],
+                    external_id=ids["external"], link_id=action.link_id,
                     base=self._base(base_c) if base_c is not None else None,
                     base_external=self._base(base_e) if base_e is not None else None,
                 )
                 if not failed:
                     self._record_conflicts(s, action, link_id)
-                    done["cloze"].append(action.cloze_id)
-                    done["external"].append(action.external_id)
+                    for side in SIDES:
+                        done[side].append(ids[side])
                     if link_id in self.open_conflicts:
                         settled = [c.field for c in merge.conflicts]
                         converged = [r.name for r in self.mapping.rules if r.name not in settled]
                         StateStore.close_open_conflicts(s, link_id, converged)
-            for side, ids in done.items():
+            for side, ids_done in done.items():
                 # "create" too: a field left out of a create (a reference waiting for its link) is
                 # settled once a sync of the link has written it.
-                self._resolve(s, side, ids, ("update", "read", "match", "link", "create"))
+                self._resolve(s, side, ids_done, ("update", "read", "match", "link", "create"))
 
-    def _record_conflicts(self, s: Any, action: Action, link_id: int) -> None:
+    def _record_conflicts(self, s: Session, action: Action, link_id: int) -> None:
         assert action.merge is not None
         resolved = self.resolution_ids.get(action.link_id or -1, {})
         done = [cid for cid in resolved.values()]
@@ -329,7 +329,7 @@ class Executor:
         journal: list[dict[str, Any]] = []
         with self.ctx.store.transaction() as s:
             for action in batch:
-                source_id = action.cloze_id if source == "cloze" else action.external_id
+                source_id = action.id_on(source)
                 assert source_id
                 values = {k: v for k, v in action.values.items() if k not in action.source_problems}
                 fields, bad = to_side({k: v for k, v in values.items() if v not in (None, frozenset())}, self.mapping, target)
@@ -341,10 +341,7 @@ class Executor:
                 journal.append({"run_id": self.ctx.run_id, "pair": self.ctx.pair, "entity": self.entity,
                                 "target_side": target, "source_id": source_id,
                                 "replaces_link": action.replaces_link, "base": dumps(self._base(values))})
-                if target == "cloze":
-                    requests.append(CreateRequest(key=source_id, fields=fields, app_link=self._app_link(source_id)))
-                else:
-                    requests.append(CreateRequest(key=source_id, fields=fields, cloze_ref=source_id))
+                requests.append(self.markers[target].create(source_id, fields, source_id))
             StateStore.journal_add_many(s, journal)
         results = conn.create(self.entity, requests)
         self._count(target, "create", sum(1 for r in results if r.ok))
@@ -362,21 +359,16 @@ class Executor:
                 else:
                     claimed[res.id] = res.key
         # Stamp the join marker on the source record too, so both systems carry the link. A
-        # Cloze record re-created elsewhere (its counterpart was deleted while it was edited)
-        # drops the App Link to the deleted record in the same call: one join key per pair.
+        # record re-created elsewhere (its counterpart was deleted while it was edited) drops
+        # the marker naming the deleted record in the same call: one join key per pair. (A
+        # marker that does not accumulate is replaced by setting it.)
+        source_marker = self.markers[source]
         replaced = self.ctx.store.counterparts(
-            self.ctx.pair, self.entity, "cloze",
-            [a.cloze_id for a in batch if a.replaces_link is not None and a.cloze_id]) if source == "cloze" else {}
-        marks: list[UpdateRequest] = []
-        for res in results:
-            if res.ok and res.id and res.key not in merged:
-                if source == "cloze":
-                    old = replaced.get(res.key)
-                    stale = self._app_link(old) if old and old != res.id else None
-                    marks.append(UpdateRequest(id=res.key, fields={}, add_app_link=self._app_link(res.id),
-                                               remove_app_link=stale))
-                else:
-                    marks.append(UpdateRequest(id=res.key, fields={}, cloze_ref=res.id))
+            self.ctx.pair, self.entity, source,
+            [rid for a in batch if a.replaces_link is not None and (rid := a.id_on(source))],
+        ) if source_marker.accumulates else {}
+        marks = [source_marker.update(res.key, {}, names=res.id, replacing=replaced.get(res.key))
+                 for res in results if res.ok and res.id and res.key not in merged]
         mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}
         self._count(source, "update", sum(1 for r in mark_results.values() if r.ok))
         by_key = {r.key: r for r in results}
@@ -385,7 +377,7 @@ class Executor:
         new_links: list[NewLink] = []
         with self.ctx.store.transaction() as s:
             for action in batch:
-                source_id = action.cloze_id if source == "cloze" else action.external_id
+                source_id = action.id_on(source)
                 assert source_id
                 created = by_key.get(source_id)
                 if created is None or not created.ok or not created.id:
@@ -403,14 +395,14 @@ class Executor:
                 sent = {k: v for k, v in values.items() if not _empty(v)}
                 target_base, effects = self._readback(target, created, sent, values)
                 target_base = {**values, **target_base}
-                cloze_id, external_id = (source_id, created.id) if source == "cloze" else (created.id, source_id)
+                cloze_id, external_id = ordered(source, source_id, created.id)
                 if effects:
                     self.settle.add((cloze_id, external_id))
                 if action.replaces_link is not None:
                     replaced_links.append(action.replaces_link)
-                new_links.append(NewLink(cloze_id, external_id,
-                                         base=self._base(values if source == "cloze" else target_base),
-                                         base_external=self._base(target_base if source == "cloze" else values)))
+                held = {source: values, target: target_base}  # what each side holds now
+                new_links.append(NewLink(cloze_id, external_id, base=self._base(held["cloze"]),
+                                         base_external=self._base(held["external"])))
                 mark = mark_results.get(source_id)
                 if mark is not None and not mark.ok:
                     # Linked in state; the marker is added again on the next run.
@@ -422,27 +414,25 @@ class Executor:
             StateStore.save_new_links(s, pair=self.ctx.pair, entity=self.entity, app_id=self.ctx.app_id,
                                       links=new_links)
             self._resolve(s, source, linked, ("create", "read", "match"))
-            sources = [(a.cloze_id if source == "cloze" else a.external_id) or "" for a in batch]
+            sources = [a.id_on(source) or "" for a in batch]
             StateStore.journal_settle(s, self.ctx.pair, self.entity, target, sources)
 
     # -- deletes, unlinks, forgets ----------------------------------------------------
 
     def _apply_removals(self, batch: Sequence[Action]) -> None:
-        deletes: dict[Side, list[str]] = {"cloze": [], "external": []}
-        unmark: dict[Side, list[UpdateRequest]] = {"cloze": [], "external": []}
+        deletes: dict[Side, list[str]] = {side: [] for side in SIDES}
+        unmark: dict[Side, list[UpdateRequest]] = {side: [] for side in SIDES}
         for action in batch:
-            if action.kind == "delete_cloze" and action.cloze_id:
-                deletes["cloze"].append(action.cloze_id)
-            elif action.kind == "delete_external" and action.external_id:
-                deletes["external"].append(action.external_id)
-            elif action.kind == "unlink" and action.remove_markers:
-                if action.survivor == "cloze" and action.cloze_id and action.external_id:
-                    unmark["cloze"].append(UpdateRequest(id=action.cloze_id, fields={}, remove_app_link=self._app_link(action.external_id)))
-                elif action.survivor == "external" and action.external_id:
-                    unmark["external"].append(UpdateRequest(id=action.external_id, fields={}, clear_cloze_ref=True))
-        results: dict[Side, dict[str, WriteResult]] = {"cloze": {}, "external": {}}
-        sides: tuple[Side, ...] = ("cloze", "external")
-        for each in sides:
+            for side in SIDES:
+                rid = action.id_on(side)
+                if action.kind == DELETE_ON[side] and rid:
+                    deletes[side].append(rid)
+                elif action.kind == "unlink" and action.remove_markers and action.survivor == side and rid:
+                    request = self.markers[side].clear(rid, action.id_on(OTHER[side]))
+                    if request is not None:
+                        unmark[side].append(request)
+        results: dict[Side, dict[str, WriteResult]] = {side: {} for side in SIDES}
+        for each in SIDES:
             if deletes[each]:
                 out = self.ctx.conns[each].delete(self.entity, deletes[each])
                 results[each].update({r.key: r for r in out})
@@ -459,7 +449,7 @@ class Executor:
                     continue
                 kept = action.survivor
                 assert kept is not None
-                rid = action.cloze_id if kept == "cloze" else action.external_id
+                rid = action.id_on(kept)
                 outcome = results[kept].get(rid or "")
                 if outcome is not None and not outcome.ok:
                     self._error(s, side=kept, op="delete" if action.kind != "unlink" else "link", record_id=rid or "",
@@ -468,11 +458,13 @@ class Executor:
                 log.info("linked_record_deleted", pair=self.ctx.pair, entity=self.entity, cloze_id=action.cloze_id,
                          external_id=action.external_id, action=action.kind, survivor=kept)
                 if action.kind == "unlink":
-                    StateStore.tombstone_link(s, action.link_id, OTHER[kept], keep_cloze=kept == "cloze")
+                    StateStore.tombstone_link(s, action.link_id, OTHER[kept])
                 else:
                     StateStore.delete_link(s, action.link_id)
 
 
-def OTHER_ID(action: Action, side: Side) -> str:
-    """The id of the record on the side that was the *source* of a write to ``side``."""
-    return (action.external_id if side == "cloze" else action.cloze_id) or ""
+def _pair_ids(action: Action) -> dict[Side, str]:
+    """Both ids of a sync action (a sync always has both)."""
+    ids = {side: rid for side in SIDES if (rid := action.id_on(side))}
+    assert len(ids) == len(SIDES), f"a sync action lacks an id: {action.kind} {action.link_id}"
+    return ids

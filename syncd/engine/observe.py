@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from connectors import limits
 from connectors.base import Connector
 from connectors.errors import TooManyRecords
-from connectors.model import Entity, Record, Side
+from connectors.model import SIDES, Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
+from syncd.core.sides import OTHER, view
 
 GET_CHUNK = 100
-OTHER_SIDE: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 
 Targets = Mapping[str, Mapping[Side, Collection[str]]]
 """Record ids to read, per entity and per side that named them: a run of just these records."""
@@ -35,8 +35,7 @@ class Observed:
 
 
 def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: EntityMapping) -> int:
-    target = obs.cloze if side == "cloze" else obs.external
-    unreadable = obs.cloze_unreadable if side == "cloze" else obs.external_unreadable
+    target, unreadable, gone = obs.records(side), obs.unreadable(side), obs.gone(side)
     count = 0
     for record in records:
         if record.unreadable is not None:
@@ -45,7 +44,7 @@ def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: Entit
             continue
         unreadable.pop(record.id, None)
         if record.archived:
-            (obs.cloze_gone if side == "cloze" else obs.external_gone).add(record.id)
+            gone.add(record.id)
             continue
         target[record.id] = to_canonical(record, mapping, side)
         count += 1
@@ -70,10 +69,12 @@ def _count(held: int, side: Side, entity: Entity, pair: str | None) -> int:
 
 
 def _get(conn: Connector, entity: Entity, ids: Sequence[str]) -> dict[str, Record]:
+    """Records by id, in calls of at most the side's ``read_batch`` ids (and :data:`GET_CHUNK`)."""
     out: dict[str, Record] = {}
     unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), GET_CHUNK):
-        out.update(conn.get(entity, unique[start : start + GET_CHUNK]))
+    chunk = min(GET_CHUNK, conn.capabilities(entity).read_batch or GET_CHUNK)
+    for start in range(0, len(unique), chunk):
+        out.update(conn.get(entity, unique[start : start + chunk]))
     return out
 
 
@@ -88,14 +89,16 @@ def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, exter
     ``on_read(n)`` is told how many records each page brought (progress).
     """
     result = Observed(Observation(complete=True))
-    for side, conn in (("cloze", cloze), ("external", external)):
-        result.cursors[side] = conn.current_cursor(entity)  # type: ignore[index]
+    conns = _by_side(cloze, external)
+    for side in SIDES:
+        conn = conns[side]
+        result.cursors[side] = conn.current_cursor(entity)
         n = held = 0
         for page in conn.list_all(entity):
-            held = _count(held + len(page), side, entity, None)  # type: ignore[arg-type]
-            n += _add(result.obs, side, page, mapping)  # type: ignore[arg-type]
+            held = _count(held + len(page), side, entity, None)
+            n += _add(result.obs, side, page, mapping)
             on_read(len(page))
-        result.reads[side] = n  # type: ignore[index]
+        result.reads[side] = n
     return result
 
 
@@ -109,21 +112,23 @@ def observe_changes(
 ) -> Observed:
     """Each side's change feed since its cursor."""
     result = Observed(Observation())
-    for side, conn in (("cloze", cloze), ("external", external)):
-        cursor = cursors.get(side)  # type: ignore[call-overload]
+    conns = _by_side(cloze, external)
+    for side in SIDES:
+        conn = conns[side]
+        cursor = cursors.get(side)
         n = held = 0
+        gone, seen = result.obs.gone(side), result.obs.records(side)
         for page in conn.changes(entity, cursor):
-            held = _count(held + len(page.records) + len(page.deleted_ids), side, entity, None)  # type: ignore[arg-type]
-            n += _add(result.obs, side, page.records, mapping)  # type: ignore[arg-type]
+            held = _count(held + len(page.records) + len(page.deleted_ids), side, entity, None)
+            n += _add(result.obs, side, page.records, mapping)
             on_read(len(page.records) + len(page.deleted_ids))
-            gone = result.obs.cloze_gone if side == "cloze" else result.obs.external_gone
             for rid in page.deleted_ids:
                 gone.add(rid)
-                (result.obs.cloze if side == "cloze" else result.obs.external).pop(rid, None)
+                seen.pop(rid, None)
             if page.cursor is not None:
                 cursor = page.cursor
-        result.cursors[side] = cursor  # type: ignore[index]
-        result.reads[side] = n  # type: ignore[index]
+        result.cursors[side] = cursor
+        result.reads[side] = n
     return result
 
 
@@ -138,8 +143,7 @@ def observe_records(entity: Entity, mapping: EntityMapping, conns: Mapping[Side,
 
 def add_by_id(obs: Observation, side: Side, conn: Connector, entity: Entity, ids: Iterable[str], mapping: EntityMapping) -> int:
     """Read records by id onto ``side`` of the observation; absent ones are known gone."""
-    have = obs.cloze if side == "cloze" else obs.external
-    gone = obs.cloze_gone if side == "cloze" else obs.external_gone
+    have, gone = obs.records(side), obs.gone(side)
     wanted = [i for i in ids if i and i not in have and i not in gone]
     if not wanted:
         return 0
@@ -162,25 +166,23 @@ def complete(
 
     Returns the records read, per side they were read from.
     """
-    reads: dict[Side, int] = {"cloze": 0, "external": 0}
-    conns: dict[Side, Connector] = {"cloze": cloze, "external": external}
+    reads: dict[Side, int] = {side: 0 for side in SIDES}
+    conns = _by_side(cloze, external)
     for side, ids in retry.items():
         reads[side] += add_by_id(obs, side, conns[side], entity, ids, mapping)
 
-    by_cloze = {l.cloze_id: l for l in links if l.cloze_id}
-    by_external = {l.external_id: l for l in links if l.external_id}
+    linked: dict[Side, dict[str, LinkState]] = {
+        side: {rid: link for link in links if (rid := link.id_on(side))} for side in SIDES}
 
     # New records: find a counterpart by marker or match rule before anything is created.
-    named: dict[Side, set[str]] = {"cloze": set(), "external": set()}  # records new ones name or match
-    sides: tuple[tuple[Side, dict[str, Canon], Side], ...] = (
-        ("cloze", obs.cloze, "external"), ("external", obs.external, "cloze"))
-    for side, own, other_side in sides:
-        linked = by_cloze if side == "cloze" else by_external
+    named: dict[Side, set[str]] = {side: set() for side in SIDES}  # records new ones name or match
+    for side in SIDES:
+        other_side = OTHER[side]
         other = conns[other_side]
-        for canon in list(own.values()):
-            if canon.id in linked:
+        for canon in list(obs.records(side).values()):
+            if canon.id in linked[side]:
                 continue
-            marker_ids = _marker_targets(canon, side, app_id)
+            marker_ids = view(side).marker.targets(canon, app_id)
             if marker_ids:
                 reads[other_side] += add_by_id(obs, other_side, other, entity, marker_ids, mapping)
                 named[other_side].update(marker_ids)
@@ -197,40 +199,38 @@ def complete(
 
     # Such a named record may be linked to a record that is gone (merged away, or back under
     # a new id), whose place the new record takes: read the link's own record so the plan can tell.
-    pairs: tuple[tuple[Side, Side], ...] = (("cloze", "external"), ("external", "cloze"))
-    for side, other_side in pairs:
-        theirs = by_external if side == "cloze" else by_cloze
-        holders = [link.id_on(side) for rid in sorted(named[other_side]) if (link := theirs.get(rid)) is not None]
+    for side in SIDES:
+        theirs = linked[OTHER[side]]
+        holders = [link.id_on(side) for rid in sorted(named[OTHER[side]]) if (link := theirs.get(rid)) is not None]
         reads[side] += add_by_id(obs, side, conns[side], entity, [h for h in holders if h], mapping)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.
-    def wanted(side: Side) -> list[str]:
-        seen, other = (obs.external, obs.cloze) if side == "cloze" else (obs.cloze, obs.external)
-        out = []
+    def counterparts(side: Side) -> int:
+        """Read the ``side`` records of links whose other record alone was seen."""
+        other_side = OTHER[side]
+        seen, have = obs.records(other_side), obs.records(side)
+        wanted = []
         for link in links:
-            mine, theirs = (link.cloze_id, link.external_id) if side == "cloze" else (link.external_id, link.cloze_id)
-            if mine and theirs in seen and mine not in other \
-                    and not at_rest(link, seen[theirs], OTHER_SIDE[side], app_id):
-                out.append(mine)
-        return out
+            mine, theirs = link.id_on(side), link.id_on(other_side)
+            if mine and theirs in seen and mine not in have and not at_rest(link, seen[theirs], other_side, app_id):
+                wanted.append(mine)
+        return add_by_id(obs, side, conns[side], entity, wanted, mapping)
 
-    reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
-    reads["external"] += add_by_id(obs, "external", external, entity, wanted("external"), mapping)
+    reads["cloze"] += counterparts("cloze")
+    reads["external"] += counterparts("external")
     # Counterparts of records just found through markers or matches may be linked too.
-    reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
-    for gone_id in list(obs.cloze_gone):
-        link = by_cloze.get(gone_id)
-        if link and link.external_id:
-            reads["external"] += add_by_id(obs, "external", external, entity, [link.external_id], mapping)
-    for gone_id in list(obs.external_gone):
-        link = by_external.get(gone_id)
-        if link and link.cloze_id:
-            reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, [link.cloze_id], mapping)
+    reads["cloze"] += counterparts("cloze")
+    # A linked record known gone: read its counterpart, so the plan can decide on the link.
+    for side in SIDES:
+        other_side = OTHER[side]
+        for gone_id in list(obs.gone(side)):
+            link = linked[side].get(gone_id)
+            counterpart = link.id_on(other_side) if link else None
+            if counterpart:
+                reads[other_side] += add_by_id(obs, other_side, conns[other_side], entity, [counterpart], mapping)
     return reads
 
 
-def _marker_targets(canon: Canon, side: Side, app_id: str) -> list[str]:
-    if side == "cloze":
-        return [uid for src, uid in canon.app_links if src == app_id]
-    return [canon.cloze_ref] if canon.cloze_ref else []
+def _by_side(cloze: Connector, external: Connector) -> dict[Side, Connector]:
+    return {"cloze": cloze, "external": external}

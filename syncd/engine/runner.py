@@ -42,13 +42,14 @@ from connectors.errors import (
     SafetyStop,
     SyncdError,
 )
-from connectors.model import Entity, Side
+from connectors.model import SIDES, Entity, FieldKind, Side
 from connectors.values import Value, from_json
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
+from syncd.core.sides import OTHER, as_side, ordered
 from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
@@ -111,7 +112,7 @@ def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
     for entity, ecfg in pair.entities.items():
         for name, fm in (ecfg.fields or {}).items():
             if name.startswith(CUSTOM_CANONICAL_PREFIX) and fm.direction != "none":
-                native = fm.cloze if side == "cloze" else fm.external
+                native = {"cloze": fm.cloze, "external": fm.external}[side]
                 if native:
                     out.setdefault(entity, []).append(native)
     return out
@@ -120,7 +121,7 @@ def custom_fields(pair: PairConfig, side: Side) -> dict[Entity, list[str]]:
 def build_connectors(loaded: LoadedConfig, pair_name: str, observer: ApiObserver | None = None) -> dict[Side, Connector]:
     pair = loaded.pair(pair_name)
     conns: dict[Side, Connector] = {}
-    for side in ("cloze", "external"):
+    for side in SIDES:
         ctx = ConnectorContext(
             pair=pair_name,
             side=side,
@@ -411,10 +412,10 @@ class PairEngine:
             if not pending:
                 return True
             obs = Observation()
-            reads = observe.add_by_id(obs, "cloze", self.conns["cloze"], entity, [c for c, _ in pending], mapping)
-            self.report.reads[f"cloze.{entity}"] += reads
-            reads = observe.add_by_id(obs, "external", self.conns["external"], entity, [e for _, e in pending], mapping)
-            self.report.reads[f"external.{entity}"] += reads
+            pairs = [dict(zip(SIDES, ids)) for ids in pending]  # (cloze id, external id) by side
+            for side in SIDES:
+                reads = observe.add_by_id(obs, side, self.conns[side], entity, [p[side] for p in pairs], mapping)
+                self.report.reads[f"{side}.{entity}"] += reads
             plan = plan_entity(entity, self._links(entity), obs, mapping, app_id=self.cfg.app_id,
                                delete_policy=self.cfg.delete_policy, resolutions={},
                                merges_on_create=self._merges_on_create(entity))
@@ -466,14 +467,15 @@ class PairEngine:
         return out
 
     def _observe(
-        self, entity: Entity, mapping: EntityMapping, links: list[LinkState], resolutions: Mapping[int, Any]
+        self, entity: Entity, mapping: EntityMapping, links: list[LinkState],
+        resolutions: Mapping[int, Mapping[str, tuple[int, Any]]],
     ) -> observe.Observed:
         cloze, external = self.conns["cloze"], self.conns["external"]
         if self.only is not None:
             observed = observe.observe_records(entity, mapping, self.conns, self.only.get(entity, {}))
         else:
             cursors: dict[Side, str | None] = {
-                side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")
+                side: self.store.cursor(self.pair, entity, side) for side in SIDES
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
                 observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
@@ -487,13 +489,13 @@ class PairEngine:
                 observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
                 self._empty_side_guard(entity, observed.obs, links)
                 return observed
-        retry: dict[Side, list[str]] = {"cloze": [], "external": []}
+        retry: dict[Side, list[str]] = {side: [] for side in SIDES}
         for err in self.store.open_errors(self.pair, entity):
-            retry[err.source_side].append(err.record_id)  # type: ignore[index]
+            retry[as_side(err.source_side)].append(err.record_id)
         for link in links:  # an operator's conflict choice is applied even if neither record changed
             if link.id in resolutions and link.cloze_id and link.external_id:
-                retry["cloze"].append(link.cloze_id)
-                retry["external"].append(link.external_id)
+                for side in SIDES:
+                    retry[side].append(link.id_on(side) or "")
         extra = observe.complete(observed.obs, entity, mapping, links, cloze, external, self.cfg.app_id, retry)
         for side, n in extra.items():
             observed.reads[side] = observed.reads.get(side, 0) + n
@@ -506,19 +508,20 @@ class PairEngine:
             return
         kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
         found_by_entry = {
-            entry.id: self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
+            entry.id: self.conns[as_side(entry.target_side)].find_linked(entity, entry.source_id)
             for entry in pending
         }
         holders = {
             side: self.store.active_link_holders(
                 self.pair, entity, side, [f.id for e in pending if e.target_side == side
                                           and (f := found_by_entry[e.id]) is not None])
-            for side in ("cloze", "external")
+            for side in SIDES
         }
         with self.store.transaction() as s:
             for entry in pending:
+                target = as_side(entry.target_side)
                 found = found_by_entry[entry.id]
-                holder = holders[entry.target_side].get(found.id) if found is not None else None
+                holder = holders[target].get(found.id) if found is not None else None
                 if found is not None and holder is not None and entry.source_id != holder[1] \
                         and holder[0] != entry.replaces_link:
                     # The record carrying the marker is linked to another record already: the created
@@ -528,9 +531,7 @@ class PairEngine:
                                      source_id=entry.source_id, found_id=found.id, linked_to=holder[1])
                 elif found is not None:
                     base = {k: _decode(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
-                    cloze_id, external_id = (
-                        (entry.source_id, found.id) if entry.target_side == "external" else (found.id, entry.source_id)
-                    )
+                    cloze_id, external_id = ordered(OTHER[target], entry.source_id, found.id)
                     if entry.replaces_link is not None:
                         StateStore.delete_link(s, entry.replaces_link)
                     StateStore.save_link(
@@ -548,8 +549,8 @@ class PairEngine:
         active = [l for l in links if l.status == "active"]
         if not active or self.allow_mass_delete:
             return
-        for side, seen in (("cloze", obs.cloze), ("external", obs.external)):
-            if not seen:
+        for side in SIDES:
+            if not obs.records(side):
                 raise SafetyStop(
                     f"the {side} side returned no {entity} records while {len(active)} are linked; nothing was changed",
                     pair=self.pair, side=side, entity=entity,
@@ -577,13 +578,11 @@ class PairEngine:
             plan.actions = [a for a in plan.actions if not a.is_delete]
 
 
-def _decode(kinds: Mapping[str, Any], name: str, value: Any) -> Value:
-    from connectors.model import FieldKind
-
+def _decode(kinds: Mapping[str, FieldKind], name: str, value: Any) -> Value:
     kind = kinds.get(name)
     if kind is None:  # a custom field: sets are stored as lists
         return frozenset(value) if isinstance(value, list) else (None if value is None else str(value))
-    return from_json(kind, value) if isinstance(kind, FieldKind) else value
+    return from_json(kind, value)
 
 
 def _encode(value: Value) -> Any:
