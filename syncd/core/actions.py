@@ -70,7 +70,8 @@ class Action:
     merge: MergeResult | None = None  # sync: patches, conflicts, new base
     values: dict[str, Value] = field(default_factory=dict)  # create: canonical values to write
     add_app_link: bool = False  # the Cloze record lacks the join App Link
-    stale_app_link: str | None = None  # sync: an App Link of the Cloze record to a deleted record, dropped
+    # sync (a take-over): per side, a deleted record of the other side its record may still name; dropped
+    stale_markers: tuple[tuple[Side, str], ...] = ()
     set_cloze_ref: bool = False  # the external record lacks the Cloze identity
     remove_markers: bool = False  # unlink: drop the join markers from the survivor
     survivor: Side | None = None  # unlink/delete: the side whose record stays (or is deleted)
@@ -99,7 +100,7 @@ class Action:
 
     def stale_marker(self, side: Side) -> str | None:
         """sync: the record on ``side`` carries a marker naming this deleted record of the other side."""
-        return {"cloze": self.stale_app_link, "external": None}[side]
+        return next((rid for s, rid in self.stale_markers if s == side), None)
 
     def prior(self, side: Side) -> Mapping[str, Value] | None:
         """The link's base on ``side`` before this action."""

@@ -112,8 +112,12 @@ def plan_entity(
         c, e = takeover.pair()
         healed = _sync_action(takeover.link, c, e, mapping, app_id, resolutions.get(takeover.link.id), relink=True)
         assert healed is not None
-        if takeover.released is not None and takeover.side == "cloze":
-            healed.stale_app_link = takeover.released.external_id  # names the claimer's deleted counterpart
+        # The survivor's marker may still name the vanished record, and a claimer that had a link of
+        # its own its deleted counterpart: both markers go, so each record names one counterpart.
+        stale = [(OTHER[takeover.side], takeover.link.id_on(takeover.side))]
+        if takeover.released is not None:
+            stale.append((takeover.side, takeover.released.id_on(OTHER[takeover.side])))
+        healed.stale_markers = tuple((side, rid) for side, rid in stale if rid)
         plan.actions.append(healed)
 
     taken = takeovers.links()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.mapping import to_record
 from connectors.model import FieldKind
-from syncd.core.normalize import normalize
+from connectors.values import normalize
 
 ASSUMPTIONS = ClozeApiAssumptions()
 

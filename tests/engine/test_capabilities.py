@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from config.models import EntityConfig
 from connectors.base import Capabilities, ConnectorContext
 from connectors.memory import MemoryConnector, MemorySettings
-from connectors.model import CANONICAL_FIELDS, CreateRequest, Entity, Record, UpdateRequest, WriteResult
+from connectors.entities import ENTITY_KINDS
+from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping
 from syncd.core.plan import Observation
@@ -69,8 +70,8 @@ def test_reads_by_id_go_to_a_side_in_calls_no_larger_than_it_declares() -> None:
         ids = [world.ext.put("person", {"first": f"P{i}"}) for i in range(5)]
         external = Declaring(MemorySettings(backend=world.ext_name, role="external"),
                              ConnectorContext("p", "external", APP_ID), Capabilities(read_batch=2))
-        mapping, problems = build_entity_mapping("person", EntityConfig(), CANONICAL_FIELDS["person"],
-                                                 CANONICAL_FIELDS["person"])
+        mapping, problems = build_entity_mapping("person", EntityConfig(), ENTITY_KINDS.fields("person"),
+                                                 ENTITY_KINDS.fields("person"))
         assert not problems
         obs = Observation()
         read = observe.add_by_id(obs, "external", external, "person", [*ids, "gone-1"], mapping)

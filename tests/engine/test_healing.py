@@ -278,3 +278,23 @@ def test_a_merge_survivor_whose_counterpart_was_deleted_moves_to_the_counterpart
         quiet_second_run(world)
     finally:
         world.close()
+
+
+def test_an_external_merge_survivor_taking_over_leaves_one_app_link_on_the_cloze_record() -> None:
+    """The external CRM merged x1 into a new x2, which kept x1's Cloze identity: the Cloze record's
+    App Link moves to x2, and the one naming the vanished x1 goes (else a rebuild finds two)."""
+    world = World(delete_policy="delete")
+    try:
+        cid = world.cloze.put("person", {"first": "Ann", "last": "Lee", "emails": ["ann@acme.com"]})
+        world.run("full")
+        [(_, x1)] = linked_pairs(world)
+        x2 = world.ext.put("person", {"first": "Ann", "last": "Lee-Ray"})
+        merge_into(world.ext, "person", x1, x2, keep_markers=True)
+        report = world.run("full", allow_mass_delete=True)
+        assert report.exit_code() == 0, open_codes(world)
+        assert linked_pairs(world) == [(cid, x2)]
+        assert [a.uniqueid for a in world.cloze.items["person"][cid].app_links] == [x2]
+        assert_converged(world)
+        quiet_second_run(world)
+    finally:
+        world.close()
