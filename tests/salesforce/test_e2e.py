@@ -279,3 +279,23 @@ def test_an_app_link_imported_with_a_15_character_id_links_without_a_duplicate(w
     writes = (cloze.writes, sf_writes(salesforce))
     syncd("reconcile", config=config)
     assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_state_rebuild_pairs_an_app_link_written_with_the_15_character_id(world: World) -> None:
+    """A Cloze App Link imported from the Salesforce UI carries the 15-character id; the rebuild must read it as
+    the 18-character id Salesforce returns, or it pairs nothing and the next reconcile has nothing to join on."""
+    cloze, salesforce, config = world
+    sf_ann = salesforce.add_record("Contact", {"Email": "ann@acme.example", "FirstName": "Ann", "LastName": "Lee"})
+    ann = cloze.add_record("person", person("Ann", "Lee", "ann@acme.example", appLinks=[
+        {"source": APP_ID, "uniqueid": sf_ann[:15], "label": "Salesforce"}]))
+    out = syncd("state", "rebuild", config=config).stdout
+    assert "person: 1 links rebuilt" in out, out
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [(link["cloze_id"], link["external_id"], link["status"]) for link in export["links"]] == [
+        (ann, sf_ann, "active")]
+    syncd("reconcile", config=config)
+    assert (len(cloze.records("person")), len(salesforce.records("Contact"))) == (1, 1)
+    assert salesforce.get_record("Contact", sf_ann)["Cloze_Syncd_Id__c"] == ann  # type: ignore[index]
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
