@@ -15,9 +15,15 @@ whose roles changed are read again and delivered as changes.
 Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
 than that has lost deletes:
 the feed raises :class:`~syncd.errors.ChangeHistoryLost`, and the engine reads the entity in full
-instead (a full reconcile finds every record that is gone) and says so in the run's notes. A merge loser relinks to its master in
-Salesforce; the engine has no relink path, so it is reported as an unreadable record (a record
-error naming the master) rather than as a delete.
+instead (a full reconcile finds every record that is gone) and says so in the run's notes.
+
+A merge loser (deleted, with ``MasterRecordId``) relinks to its master when the evidence is
+unambiguous: the master carries the loser's Cloze identity (the user kept it in the merge). The
+loser is then delivered as gone and the master as changed, and the engine's take-over moves the
+link to the master (a self-healing link, sync-semantics). Otherwise (the master keeps another
+Cloze record's identity, or none, or is gone too) the loser is an unreadable record (code
+SF_MERGED) whose message names the master, the Cloze records involved and the one-field fix;
+nothing is deleted or relinked by guess.
 """
 
 from __future__ import annotations
@@ -65,8 +71,10 @@ ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
 class ChangeFeed:
     def __init__(self, client: SalesforceClient, *, overlap_ms: int, horizon_ms: int,
                  fields: Callable[[Entity], list[str]], to_records: ToRecords, pair: str,
-                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None) -> None:
+                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None,
+                 identity_field: str = "Cloze_Syncd_Id__c") -> None:
         self.client = client
+        self.identity_field = identity_field
         self.get = get
         self.overlap_ms = overlap_ms
         self.horizon_ms = horizon_ms
@@ -138,20 +146,55 @@ class ChangeFeed:
     def _page(self, entity: Entity, rows: Sequence[dict[str, Any]], cursor: str) -> ChangePage:
         live = [r for r in rows if not r.get("IsDeleted")]
         deleted: list[str] = []
-        merged: list[Record] = []
+        losers: list[tuple[str, str, str]] = []  # (loser id, master id, loser's Cloze identity)
         for row in rows:
             if not row.get("IsDeleted"):
                 continue
             record_id = ids.normalize(str(row.get("Id") or "")) or str(row.get("Id"))
             master = row.get("MasterRecordId")
             if master:
-                merged.append(Record(id=record_id, fields={}, unreadable=(
-                    f"merged into {OBJECT[entity]} {ids.normalize(str(master)) or master} in Salesforce "
-                    "(code SF_MERGED); this record is gone and its link is kept: link the Cloze record to the "
-                    "master by hand, or run a full reconcile to match it again")))
+                losers.append((record_id, ids.normalize(str(master)) or str(master),
+                               str(row.get(self.identity_field) or "")))
             else:
                 deleted.append(record_id)
-        return ChangePage(self.to_records(entity, live) + merged, cursor, deleted)
+        records = self.to_records(entity, live)
+        if losers:
+            relinked, unreadable = self._merges(entity, losers, {r.id for r in records})
+            records += relinked + unreadable
+            deleted += [loser for loser, _, _ in losers if loser not in {r.id for r in unreadable}]
+        return ChangePage(records, cursor, deleted)
+
+    def _merges(self, entity: Entity, losers: Sequence[tuple[str, str, str]], delivered: set[str]
+                ) -> tuple[list[Record], list[Record]]:
+        """Masters to deliver (each carrying its loser's Cloze identity), and losers that cannot be relinked."""
+        masters = self.get(entity, sorted({m for _, m, _ in losers})) if self.get is not None else {}
+        relinked: dict[str, Record] = {}
+        unreadable: list[Record] = []
+        obj = OBJECT[entity]
+        for loser, master_id, identity in losers:
+            master = masters.get(master_id)
+            if master is not None and identity and master.cloze_ref == identity:
+                if master.id not in delivered:
+                    relinked[master.id] = master
+                continue
+            if master is None:
+                why = f"{obj} {master_id}, which is gone too"
+                fix = "link the Cloze record by hand, or run a full reconcile to match it again"
+            elif not identity:
+                why = f"{obj} {master_id}; the merged-away record carried no Cloze identity"
+                fix = "run a full reconcile to match the Cloze record again"
+            elif master.cloze_ref:
+                why = (f"{obj} {master_id}, which carries the identity of Cloze record {master.cloze_ref}, so Cloze "
+                       f"records {master.cloze_ref} and {identity} are one record in Salesforce now")
+                fix = (f"merge them in Cloze, or set {self.identity_field} on {master_id} to {identity} to keep "
+                       f"{identity} linked to it")
+            else:
+                why = f"{obj} {master_id}, which carries no Cloze identity"
+                fix = f"set {self.identity_field} on {master_id} to {identity} and the next run links Cloze record " \
+                      f"{identity} to it"
+            unreadable.append(Record(id=loser, fields={}, unreadable=(
+                f"merged into {why} (code SF_MERGED); the link is kept as it is: {fix}")))
+        return list(relinked.values()), unreadable
 
 
 def current_cursor(client: SalesforceClient, entity: Entity) -> str:

@@ -293,8 +293,11 @@ class Store:
         self._indexed(object_name, row, add=True)
         self.deleted_log = [e for e in self.deleted_log if e.id != row["Id"]]
 
-    def merge(self, object_name: str, master_id: str, loser_ids: list[str]) -> None:
-        """Merge up to two records into a master: losers deleted with MasterRecordId, children reparented."""
+    def merge(self, object_name: str, master_id: str, loser_ids: list[str],
+              values: Mapping[str, Any] | None = None) -> None:
+        """Merge up to two records into a master: losers deleted with MasterRecordId, children reparented, and
+        the master given the cleaned ``values`` picked from the losers (as the merge's master record carries
+        them; set after the losers are gone, so a Unique value moves from a loser to the master)."""
         if object_name not in schema.MERGEABLE:
             raise RecordError("INVALID_TYPE", f"{object_name} records cannot be merged", [])
         if not 1 <= len(loser_ids) <= 2:
@@ -309,7 +312,7 @@ class Store:
                     if child.get(ref) == loser["Id"]:
                         self.modify(child, child_object, {ref: master["Id"]})
             self.delete(object_name, loser, master_id=master["Id"])
-        self.modify(master, object_name, {})
+        self.modify(master, object_name, dict(values or {}))
 
     def purge(self, *, older_than: int | None = None) -> int:
         """Empty the Recycle Bin (of records deleted before ``older_than``); the delete log is purged with it."""
