@@ -357,3 +357,35 @@ def test_state_rebuild_pairs_an_app_link_written_with_the_15_character_id(world:
     writes = (cloze.writes, sf_writes(salesforce))
     syncd("reconcile", config=config)
     assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_leads_sync_as_people_and_a_converted_lead_hands_its_cloze_record_to_the_contact(world: World) -> None:
+    cloze, salesforce, config = world
+    salesforce.configure(external_id_objects=("Contact", "Account", "Opportunity", "Lead"),
+                         lead_convert_custom_fields=("Cloze_Syncd_Id__c",))
+    config.write_text(set_keys(config.read_text(), "pairs.sandbox.external", {"leads": True}))
+    lead = salesforce.add_record("Lead", {"FirstName": "Lee", "LastName": "Park", "Company": "Park Bakery",
+                                          "Email": "lee@parkbakery.example"})
+    salesforce.add_record("Contact", {"FirstName": "Oh", "LastName": "Kim", "Email": "oh@acme.example"})
+    syncd("reconcile", config=config)
+    [lee] = [p for p in cloze.records("person") if p["emails"][0]["value"] == "lee@parkbakery.example"]
+    assert any(link["uniqueid"] == lead for link in lee["appLinks"])
+    assert salesforce.get_record("Lead", lead)["Cloze_Syncd_Id__c"] == lee["direct"]  # type: ignore[index]
+    assert len(salesforce.records("Contact")) == 1  # the lead was not copied to a contact
+
+    httpx.post(f"{cloze.url}/v1/people/update", params={"api_key": CLOZE_KEY},
+               json={"direct": lee["direct"], "last": "Park-Kim"}).raise_for_status()
+    syncd("sync", config=config)
+    assert salesforce.get_record("Lead", lead)["LastName"] == "Park-Kim"  # type: ignore[index]
+
+    salesforce.advance_clock(2)
+    made = salesforce.convert_lead(lead)
+    syncd("sync", config=config)
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [e for e in export["record_errors"] if not e["resolved"]] == []
+    assert [link["external_id"] for link in export["links"] if link["cloze_id"] == lee["direct"]
+            and link["status"] == "active"] == [made["contact"]]
+    assert len(cloze.records("person")) == 2 and len(salesforce.records("Contact")) == 2
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes

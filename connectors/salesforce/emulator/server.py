@@ -240,6 +240,16 @@ class SalesforceEmulator:
             except RecordError as exc:
                 raise ValueError(f"{exc.code}: {exc.message}") from None
 
+    def convert_lead(self, lead_id: str, *, account_id: str | None = None) -> dict[str, str]:
+        """Convert a lead (a contact and, unless ``account_id`` is given, an account); the new ids."""
+        with self.store.lock:
+            try:
+                with self.store.transaction():
+                    return self.store.convert_lead(lead_id, account_id=account_id,
+                                                   custom_fields=tuple(self.settings.lead_convert_custom_fields))
+            except RecordError as exc:
+                raise ValueError(f"{exc.code}: {exc.message}") from None
+
     def purge(self, older_than_days: float | None = None) -> int:
         """Empty the Recycle Bin (all of it, or what was deleted more than ``older_than_days`` ago)."""
         with self.store.lock:
@@ -434,6 +444,10 @@ class SalesforceEmulator:
                 self.merge(str(body["object"]), str(body["master"]), [str(i) for i in body["losers"]],
                            dict(body.get("fields") or {}))
                 return Reply(200, {"ok": True})
+            if route == ("POST", "convert-lead"):
+                account = body.get("account")
+                return Reply(200, self.convert_lead(str(body["id"]), account_id=None if account is None
+                                                    else str(account)))
             if route == ("POST", "undelete"):
                 self.undelete(str(body["object"]), str(body["id"]))
                 return Reply(200, {"ok": True})
