@@ -4,7 +4,6 @@ converted lead handed over to its contact. The connector against the emulator ov
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
