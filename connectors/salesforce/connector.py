@@ -38,6 +38,7 @@ from connectors.salesforce.writes import Writer
 from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 200
+MERGEABLE: frozenset[Entity] = frozenset({"person", "company"})  # Contact and Account merges
 _PERSON_CURSOR = "sfp"  # a person cursor holding the Contact and the Lead feed positions
 # After this many join-marker lookups of one entity in a run, the marked records are read in pages of
 # 2,000 instead of one query each: recovering the journal of a run the daily budget stopped (an entry
@@ -204,6 +205,14 @@ class SalesforceConnector(Connector):
         self.check_version()
         for page in self.client.query(self._select(entity, " ORDER BY Id")):
             yield self._records(entity, page)
+        if entity in MERGEABLE:
+            # Merge losers still in the Recycle Bin (one queryAll): one that cannot be handed to its master
+            # is an unreadable record, as in the change feed, not a delete for the pair's delete policy.
+            where = " WHERE IsDeleted = true AND MasterRecordId != null ORDER BY Id"
+            for page in self.client.query(self._select(entity, where), all_rows=True):
+                stuck = [r for r in self.feed.page(entity, page, "").records if r.unreadable]
+                if stuck:
+                    yield stuck
         if self._leads(entity):
             for page in self.client.query(self._select(entity, " ORDER BY Id", lead=True)):
                 yield self._lead_records(page)

@@ -176,6 +176,11 @@ def test_a_merge_of_two_synced_contacts_is_a_record_error_naming_both_cloze_reco
     assert by_email["ann@acme.example"] in errors[0] and ann in errors[0] and bo in errors[0], errors[0]
     assert len(cloze.records("person")) == 2  # nothing deleted in Cloze
     assert all(link["status"] == "active" for link in export["links"])
+    # A full reconcile sees the merge too (queryAll), rather than a delete for the delete policy.
+    syncd("reconcile", config=config, check=None)
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert all(link["status"] == "active" for link in export["links"]), export["links"]
+    assert any("SF_MERGED" in (e["message"] or "") for e in export["record_errors"] if not e["resolved"])
 
 
 def test_a_salesforce_edit_racing_the_sync_write_becomes_a_conflict(world: World) -> None:
