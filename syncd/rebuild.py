@@ -2,7 +2,9 @@
 
 Both sides are listed; records are paired only through their join markers (a
 Cloze App Link ``(app_id, external id)``, or the Cloze identity stored on an
-external record). Nothing is written to either side. Each new link's base holds
+external record). An App Link is read in the external side's own id form (a
+Salesforce link imported with the 15-character id names the record Salesforce
+reads with 18), as a sync reads it. Nothing is written to either side. Each new link's base holds
 the fields on which the two records agree; a field on which they differ has no
 base, so the next reconcile treats it as on a first sync (an empty side is
 filled, two different values are a conflict settled by the field's policy).
@@ -11,6 +13,7 @@ filled, two different values are a conflict settled by the field's policy).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete
@@ -18,6 +21,8 @@ from sqlmodel import col
 
 from config.loader import LoadedConfig
 from connectors.errors import LeaseHeldError
+from connectors.base import Connector
+from connectors.model import Entity
 from state.models import Cursor, Link
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping
@@ -32,6 +37,15 @@ class RebuildResult:
     links: dict[str, int] = field(default_factory=dict)
     unmatched: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+
+def _canonical_link(app_id: str, external: Connector, entity: Entity) -> Callable[[tuple[str, str]], tuple[str, str]]:
+    """The pair's App Links with the id in the external side's own form (as the sync reads them)."""
+    source = app_id.lower()
+
+    def canonical(key: tuple[str, str]) -> tuple[str, str]:
+        return (key[0], external.canonical_id(entity, key[1])) if key[0] == source else key
+    return canonical
 
 
 def rebuild_pair(loaded: LoadedConfig, pair_name: str, store: StateStore) -> RebuildResult:
@@ -49,7 +63,8 @@ def rebuild_pair(loaded: LoadedConfig, pair_name: str, store: StateStore) -> Reb
             mapping, problems = build_entity_mapping(entity, ecfg, conns["cloze"].fields(entity), conns["external"].fields(entity))
             result.problems.extend(problems)
             # Markers only: no match rules, no creates.
-            mapping = dataclasses.replace(mapping, match_on=(), create_in_cloze=False, create_in_external=False)
+            mapping = dataclasses.replace(mapping, match_on=(), create_in_cloze=False, create_in_external=False,
+                                          canonical_link=_canonical_link(pair.app_id, conns["external"], entity))
             seen = observe.observe_full(entity, mapping, conns["cloze"], conns["external"])
             plan = plan_entity(entity, [], seen.obs, mapping, app_id=pair.app_id, delete_policy=pair.delete_policy)
             rows = []

@@ -15,9 +15,16 @@ whose roles changed are read again and delivered as changes.
 Deleted rows stay visible for the Recycle Bin's 15 days. A cursor whose poll began longer ago
 than that has lost deletes:
 the feed raises :class:`~connectors.errors.ChangeHistoryLost`, and the engine reads the entity in full
-instead (a full reconcile finds every record that is gone) and says so in the run's notes. A merge loser relinks to its master in
-Salesforce; the engine has no relink path, so it is reported as an unreadable record (a record
-error naming the master) rather than as a delete.
+instead (a full reconcile finds every record that is gone) and says so in the run's notes.
+
+A merge loser (deleted, with ``MasterRecordId``) relinks to its master when the evidence is
+unambiguous: the master carries the loser's Cloze identity (the user kept it in the merge). The
+loser is then delivered as gone and the master as changed, and the engine's take-over moves the
+link to the master (a self-healing link, sync-semantics). Otherwise (the master keeps another
+Cloze record's identity, or none, or is gone too) the loser is an unreadable record (code
+SF_MERGED) whose message names the master, the Cloze records involved and the one-field fix;
+nothing is deleted or relinked by guess. A converted Lead (``IsConverted``, ``ConvertedContactId``)
+is handed to its contact by the same rule (code SF_CONVERTED when it cannot be).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from connectors.errors import ChangeHistoryLost
 from connectors.model import ChangePage, Entity, Record
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, soql_string
-from connectors.salesforce.mapping import OBJECT, sf_time_ms, soql_time
+from connectors.salesforce.mapping import LEAD, OBJECT, sf_time_ms, soql_time
 
 PREFIX = "sf1"
 PAGE = 2000
@@ -65,8 +72,12 @@ ToRecords = Callable[[Entity, Sequence[dict[str, Any]]], list[Record]]
 class ChangeFeed:
     def __init__(self, client: SalesforceClient, *, overlap_ms: int, horizon_ms: int,
                  fields: Callable[[Entity], list[str]], to_records: ToRecords, pair: str,
-                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None) -> None:
+                 get: Callable[[Entity, Sequence[str]], dict[str, Record]] | None = None,
+                 identity_field: str = "Cloze_Syncd_Id__c", lead_fields: Callable[[], list[str]] | None = None
+                 ) -> None:
         self.client = client
+        self.lead_fields = lead_fields
+        self.identity_field = identity_field
         self.get = get
         self.overlap_ms = overlap_ms
         self.horizon_ms = horizon_ms
@@ -84,9 +95,10 @@ class ChangeFeed:
             return Position(max(0, polled - self.overlap_ms))
         return pos
 
-    def pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+    def pages(self, entity: Entity, cursor: str | None, *, leads: bool = False) -> Iterator[ChangePage]:
+        """The entity's changes since ``cursor``; ``leads``: the Lead feed of ``person`` instead of Contact's."""
         last: str | None = cursor
-        for page in self._pages(entity, cursor):
+        for page in self._pages(entity, cursor, LEAD if leads else OBJECT[entity]):
             last = page.cursor
             yield page
         decoded = decode(cursor)
@@ -102,20 +114,20 @@ class ChangeFeed:
                 if found:
                     yield ChangePage(list(found.values()), last)
 
-    def _pages(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
+    def _pages(self, entity: Entity, cursor: str | None, obj: str) -> Iterator[ChangePage]:
         began = now_ms()
         decoded = decode(cursor)
         previous = decoded[1] if decoded else None
         if previous is not None and began - previous > self.horizon_ms:
             raise ChangeHistoryLost(
-                f"the {OBJECT[entity]} change cursor is older than Salesforce keeps deleted records "
+                f"the {obj} change cursor is older than Salesforce keeps deleted records "
                 f"({self.horizon_ms // 86_400_000} days): deletes since then cannot be listed",
                 side="external", pair=self.pair, entity=entity, code="SF_HISTORY_GAP",
                 hint=f"`syncd reconcile {self.pair}` reads everything and finds every record that is gone")
         pos = self.start(cursor)
         floor = decoded[0] if decoded else Position(0)
         guard = self.client.guard("queryAll", entity)
-        select = ", ".join(self.fields(entity))
+        select = ", ".join(self.lead_fields() if obj == LEAD and self.lead_fields else self.fields(entity))
         while True:
             guard.see(pos, what="change position")
             where = ""
@@ -123,7 +135,7 @@ class ChangeFeed:
                 stamp = soql_time(pos.ts)
                 where = (f" WHERE SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > "
                          f"{soql_string(pos.last_id)})") if pos.last_id else f" WHERE SystemModstamp >= {stamp}"
-            soql = f"SELECT {select} FROM {OBJECT[entity]}{where} ORDER BY SystemModstamp, Id LIMIT {PAGE}"
+            soql = f"SELECT {select} FROM {obj}{where} ORDER BY SystemModstamp, Id LIMIT {PAGE}"
             self.queries += 1
             rows = [r for page in self.client.query(soql, all_rows=True) for r in page]
             if not rows:
@@ -131,32 +143,79 @@ class ChangeFeed:
                 return
             last = rows[-1]
             pos = Position(sf_time_ms(last.get("SystemModstamp")) or pos.ts, str(last.get("Id") or ""))
-            yield self._page(entity, rows, max(pos, floor).encode(began))
+            yield self.page(entity, rows, max(pos, floor).encode(began))
             if len(rows) < PAGE:
                 return
 
-    def _page(self, entity: Entity, rows: Sequence[dict[str, Any]], cursor: str) -> ChangePage:
-        live = [r for r in rows if not r.get("IsDeleted")]
+    def page(self, entity: Entity, rows: Sequence[dict[str, Any]], cursor: str) -> ChangePage:
+        """One page of feed rows: live records, deletes, and what merges and lead conversions handed over."""
+        live = [r for r in rows if not r.get("IsDeleted") and not r.get("IsConverted")]
         deleted: list[str] = []
-        merged: list[Record] = []
+        handed: list[tuple[str, str, str, bool]] = []  # (record id, successor id, its Cloze identity, converted)
         for row in rows:
-            if not row.get("IsDeleted"):
-                continue
             record_id = ids.normalize(str(row.get("Id") or "")) or str(row.get("Id"))
+            identity = str(row.get(self.identity_field) or "")
+            if not row.get("IsDeleted"):
+                if row.get("IsConverted"):
+                    contact = str(row.get("ConvertedContactId") or "")
+                    handed.append((record_id, ids.normalize(contact) or contact, identity, True))
+                continue
             master = row.get("MasterRecordId")
             if master:
-                merged.append(Record(id=record_id, fields={}, unreadable=(
-                    f"merged into {OBJECT[entity]} {ids.normalize(str(master)) or master} in Salesforce "
-                    "(code SF_MERGED); this record is gone and its link is kept: link the Cloze record to the "
-                    "master by hand, or run a full reconcile to match it again")))
+                handed.append((record_id, ids.normalize(str(master)) or str(master), identity, False))
             else:
                 deleted.append(record_id)
-        return ChangePage(self.to_records(entity, live) + merged, cursor, deleted)
+        records = self.to_records(entity, live)
+        if handed:
+            relinked, unreadable = self._successors(entity, handed, {r.id for r in records})
+            records += relinked + unreadable
+            stuck = {r.id for r in unreadable}
+            deleted += [old for old, _, _, _ in handed if old not in stuck]
+        return ChangePage(records, cursor, deleted)
+
+    def _successors(self, entity: Entity, handed: Sequence[tuple[str, str, str, bool]], delivered: set[str]
+                    ) -> tuple[list[Record], list[Record]]:
+        """Successors to deliver (each carrying its predecessor's Cloze identity: a merge's master, a converted
+        lead's contact), and the predecessors that cannot be handed over, as unreadable records."""
+        wanted = sorted({s for _, s, _, _ in handed if s})
+        successors = self.get(entity, wanted) if self.get is not None and wanted else {}
+        relinked: dict[str, Record] = {}
+        unreadable: list[Record] = []
+        for old, successor_id, identity, converted in handed:
+            successor = successors.get(successor_id)
+            if successor is not None and identity and successor.cloze_ref == identity:
+                if successor.id not in delivered:
+                    relinked[successor.id] = successor
+                continue
+            obj = "Contact" if converted else OBJECT[entity]
+            how, code = ("converted to", "SF_CONVERTED") if converted else ("merged into", "SF_MERGED")
+            if successor is None:
+                why = f"{obj} {successor_id or '(none)'}, which is gone too"
+                fix = "link the Cloze record by hand, or run a full reconcile to match it again"
+            elif not identity:
+                why = f"{obj} {successor_id}; the old record carried no Cloze identity"
+                fix = "run a full reconcile to match the Cloze record again"
+            elif successor.cloze_ref:
+                why = (f"{obj} {successor_id}, which carries the identity of Cloze record {successor.cloze_ref}, so "
+                       f"Cloze records {successor.cloze_ref} and {identity} are one record in Salesforce now")
+                fix = (f"merge them in Cloze, or set {self.identity_field} on {successor_id} to {identity} to keep "
+                       f"{identity} linked to it")
+            else:
+                why = f"{obj} {successor_id}, which carries no Cloze identity"
+                fix = (f"set {self.identity_field} on {successor_id} to {identity} and the next run links Cloze "
+                       f"record {identity} to it")
+                if converted:
+                    fix += (f" (and map the Lead field {self.identity_field} to the Contact field of that name in "
+                            "Setup > Object Manager > Lead > Fields & Relationships > Map Lead Fields, so later "
+                            "conversions hand over by themselves)")
+            unreadable.append(Record(id=old, fields={}, unreadable=(
+                f"{how} {why} (code {code}); the link is kept as it is: {fix}")))
+        return list(relinked.values()), unreadable
 
 
-def current_cursor(client: SalesforceClient, entity: Entity) -> str:
+def current_cursor(client: SalesforceClient, entity: Entity, obj: str | None = None) -> str:
     """The newest ``(SystemModstamp, Id)`` now: a feed from here misses nothing written after it."""
-    soql = f"SELECT Id, SystemModstamp FROM {OBJECT[entity]} ORDER BY SystemModstamp DESC, Id DESC LIMIT 1"
+    soql = f"SELECT Id, SystemModstamp FROM {obj or OBJECT[entity]} ORDER BY SystemModstamp DESC, Id DESC LIMIT 1"
     began = now_ms()
     for page in client.query(soql, all_rows=True):
         row = page[0]

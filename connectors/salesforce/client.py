@@ -22,7 +22,7 @@ from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiE
 from connectors.http import ApiSession, Redactor, safe_url
 from connectors.loops import RepeatGuard
 from connectors.salesforce.auth import RefreshTokenStore, Token, TokenSource
-from connectors.salesforce.budget import BudgetMeter, CallLedger
+from connectors.salesforce.budget import BudgetMeter, CallLedger, ServiceClock
 from connectors.salesforce.settings import SalesforceSettings
 
 SIDE = "external"
@@ -83,9 +83,10 @@ class SalesforceClient:
         self.tokens = TokenSource(settings, pair=pair, redactor=self.redactor,
                                   refresh_store=RefreshTokenStore(refresh_path, initial), transport=transport)
         ledger_path = state_dir / f"salesforce-{pair}.calls.json" if state_dir else None
+        clock = ServiceClock()  # the ledger's hours are the org's (each reply's Date)
         self.budget = BudgetMeter(own_percent=settings.daily_budget_percent,
-                                  org_percent=settings.org_usage_stop_percent, ledger=CallLedger(ledger_path),
-                                  pair=pair)
+                                  org_percent=settings.org_usage_stop_percent, ledger=CallLedger(ledger_path, clock),
+                                  pair=pair, clock=clock)
         self.token: Token | None = None
         self._session: ApiSession | None = None
         self.prefix = f"/services/data/v{settings.api_version}"
@@ -187,7 +188,7 @@ class SalesforceClient:
     # -- responses --------------------------------------------------------------------
 
     def _classify(self, response: httpx.Response) -> ApiError | None:
-        self.budget.observe(response.headers.get("Sforce-Limit-Info"))
+        self.budget.observe(response.headers.get("Sforce-Limit-Info"), response.headers.get("Date"))
         status = response.status_code
         if status < 300:
             return None

@@ -1,5 +1,9 @@
 """Salesforce as one side of a pair: Contact <-> person, Account <-> company, Opportunity <-> project.
 
+With ``leads = true`` unconverted Leads are people too: listed, fed, found and looked up beside the
+contacts, and updated in place; new people are always created as Contacts. The person change
+cursor then holds both feeds' positions (``sfp|<contacts>|<leads>``).
+
 See :mod:`connectors.salesforce.changes` for the change feed, :mod:`connectors.salesforce.writes`
 for the writes, :mod:`connectors.salesforce.mapping` for the fields and
 :mod:`connectors.salesforce.budget` for the daily API allowance.
@@ -27,12 +31,18 @@ from connectors.model import (
 from connectors.salesforce import ids
 from connectors.salesforce.changes import ChangeFeed, current_cursor
 from connectors.salesforce.client import SalesforceClient, soql_string
-from connectors.salesforce.mapping import OBJECT, PHONE_SLOTS, Mapper
+from connectors.salesforce.mapping import LEAD, OBJECT, PHONE_SLOTS, Mapper, is_lead
 from connectors.salesforce.relations import Relations, chunks, in_list
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.writes import Writer
 
 _LOOKUP_LIMIT = 200
+MERGEABLE: frozenset[Entity] = frozenset({"person", "company"})  # Contact and Account merges
+_PERSON_CURSOR = "sfp"  # a person cursor holding the Contact and the Lead feed positions
+# After this many join-marker lookups of one entity in a run, the marked records are read in pages of
+# 2,000 instead of one query each: recovering the journal of a run the daily budget stopped (an entry
+# per create of the interrupted batch) then costs a few calls, not one per entry, and fits the share.
+_MARKER_INDEX_AFTER = 10
 
 
 class SalesforceConnector(Connector):
@@ -56,9 +66,12 @@ class SalesforceConnector(Connector):
         self.feed = ChangeFeed(self.client, overlap_ms=int(settings.poll_overlap_seconds * 1000),
                                horizon_ms=int(settings.recycle_bin_days * 86_400_000),
                                fields=self.mapper.read_fields, to_records=self._records, pair=context.pair,
-                               get=self.get)
+                               get=self.get, identity_field=settings.identity_field,
+                               lead_fields=self.mapper.lead_fields)
         self._checked_version = False
         self._identity_ok: set[str] = set()
+        self._marker_lookups: dict[Entity, int] = {}
+        self._marker_index: dict[Entity, dict[str, Record]] = {}
 
     # -- description ------------------------------------------------------------------------
 
@@ -85,6 +98,10 @@ class SalesforceConnector(Connector):
         """The 18-character form of a 15-character id (App Links imported from the Salesforce UI)."""
         return ids.normalize(external_id) or external_id
 
+    def begin_run(self) -> None:
+        self._marker_lookups.clear()
+        self._marker_index.clear()
+
     def check_version(self) -> None:
         """The configured API version must be one the org serves (``GET /services/data/``)."""
         if self._checked_version:
@@ -96,9 +113,17 @@ class SalesforceConnector(Connector):
                               hint=f"set api_version to one of: {', '.join(served[-5:]) or 'none listed'}")
         self._checked_version = True
 
+    def _leads(self, entity: Entity) -> bool:
+        return entity == "person" and self.sf.leads
+
     def check_identity_field(self, entity: Entity) -> None:
-        """The identity field must exist on the object and be an External ID and Unique."""
-        obj = OBJECT[entity]
+        """The identity field must exist on the object (and on Lead when leads are synced), External ID and
+        Unique."""
+        self._check_identity_field(entity, OBJECT[entity])
+        if self._leads(entity):
+            self._check_identity_field(entity, LEAD)
+
+    def _check_identity_field(self, entity: Entity, obj: str) -> None:
         if obj in self._identity_ok:
             return
         body = self.client.get(f"/sobjects/{obj}/describe") or {}
@@ -112,12 +137,13 @@ class SalesforceConnector(Connector):
                 entity=entity, field="identity_field",
                 hint=f"in Setup > Object Manager > {obj} > Fields & Relationships > New, create a Text(255) field "
                      f"with API name {self.sf.identity_field}, tick 'Unique' (case sensitive) and 'External ID', "
-                     "and give the integration user read/edit access to it (on Contact, Account and Opportunity)")
+                     "and give the integration user read/edit access to it (on Contact, Account and Opportunity, "
+                     "and Lead when leads are synced)")
         self._identity_ok.add(obj)
 
     def check(self) -> None:
         self.check_version()
-        self.client.get("/limits")
+        self.client.budget.observe_limits(self.client.get("/limits"))
         for entity in OBJECT:
             self.check_identity_field(entity)
 
@@ -154,25 +180,59 @@ class SalesforceConnector(Connector):
         return [self.mapper.to_record(entity, row, sorted(people.get(str(row["Id"]), {})) if entity == "project"
                                       else None) for row in rows]
 
-    def _select(self, entity: Entity, where: str = "") -> str:
+    def _select(self, entity: Entity, where: str = "", *, lead: bool = False) -> str:
+        if lead:
+            return f"SELECT {', '.join(self.mapper.lead_fields())} FROM {LEAD}{where}"
         return f"SELECT {', '.join(self.mapper.read_fields(entity))} FROM {OBJECT[entity]}{where}"
+
+    def _lead_records(self, rows: Sequence[dict[str, Any]]) -> list[Record]:
+        """Lead rows as people; a converted lead is handed to its contact, or is an unreadable record."""
+        return list(self.feed.page("person", rows, "").records)
 
     def changes(self, entity: Entity, cursor: str | None) -> Iterator[ChangePage]:
         self.check_version()
-        return self.feed.pages(entity, cursor)
+        if not self._leads(entity):
+            return self.feed.pages(entity, _split_person_cursor(cursor)[0])  # leads were synced before: Contact's
+        return self._person_changes(cursor)
+
+    def _person_changes(self, cursor: str | None) -> Iterator[ChangePage]:
+        contacts, leads = _split_person_cursor(cursor)
+        for page in self.feed.pages("person", contacts):
+            contacts = page.cursor or contacts
+            yield ChangePage(page.records, _person_cursor(contacts, leads), page.deleted_ids)
+        for page in self.feed.pages("person", leads, leads=True):
+            leads = page.cursor or leads
+            yield ChangePage(page.records, _person_cursor(contacts, leads), page.deleted_ids)
 
     def list_all(self, entity: Entity) -> Iterator[Sequence[Record]]:
         self.check_version()
         for page in self.client.query(self._select(entity, " ORDER BY Id")):
             yield self._records(entity, page)
+        if entity in MERGEABLE:
+            # Merge losers still in the Recycle Bin (one queryAll): one that cannot be handed to its master
+            # is an unreadable record, as in the change feed, not a delete for the pair's delete policy.
+            where = " WHERE IsDeleted = true AND MasterRecordId != null ORDER BY Id"
+            for page in self.client.query(self._select(entity, where), all_rows=True):
+                stuck = [r for r in self.feed.page(entity, page, "").records if r.unreadable]
+                if stuck:
+                    yield stuck
+        if self._leads(entity):
+            for page in self.client.query(self._select(entity, " ORDER BY Id", lead=True)):
+                yield self._lead_records(page)
 
     def get(self, entity: Entity, record_ids: Sequence[str]) -> dict[str, Record]:
         wanted = list(dict.fromkeys(ids.normalize(i) or i for i in record_ids))
         found: dict[str, Record] = {}
-        for chunk in chunks(wanted, 200):
+        leads = [i for i in wanted if self._leads(entity) and is_lead(i)]
+        for chunk in chunks([i for i in wanted if i not in leads], 200):
             for page in self.client.query(self._select(entity, f" WHERE Id IN {in_list(chunk)}")):
                 for record in self._records(entity, page):
                     found[record.id] = record
+        for chunk in chunks(leads, 200):
+            for page in self.client.query(self._select(entity, f" WHERE Id IN {in_list(chunk)}", lead=True)):
+                for record in self._lead_records(page):
+                    if record.id in chunk:  # not the contact a converted lead handed over to
+                        found[record.id] = record
         # callers may ask by a 15-character id: answer under the id they asked for too
         for asked in record_ids:
             norm = ids.normalize(asked) or asked
@@ -181,9 +241,37 @@ class SalesforceConnector(Connector):
         return found
 
     def find_linked(self, entity: Entity, ref: str) -> Record | None:
-        rows = [r for page in self.client.query(self._select(
-            entity, f" WHERE {self.sf.identity_field} = {soql_string(ref)} LIMIT 2")) for r in page]
-        return self._records(entity, rows[:1])[0] if rows else None
+        index = self._marker_index.get(entity)
+        if index is None:
+            self._marker_lookups[entity] = self._marker_lookups.get(entity, 0) + 1
+            if self._marker_lookups[entity] > _MARKER_INDEX_AFTER:
+                index = self._marker_index[entity] = self._marked(entity)
+        if index is not None:
+            return index.get(ref)
+        where = f" WHERE {self.sf.identity_field} = {soql_string(ref)}"
+        rows = [r for page in self.client.query(self._select(entity, where + " LIMIT 2")) for r in page]
+        if rows:
+            return self._records(entity, rows[:1])[0]
+        if self._leads(entity):
+            rows = [r for page in self.client.query(self._select(
+                entity, where + " AND IsConverted = false LIMIT 2", lead=True)) for r in page]
+            if rows:
+                return self._records(entity, rows[:1])[0]
+        return None
+
+    def _marked(self, entity: Entity) -> dict[str, Record]:
+        """Every live record carrying a Cloze identity, by that identity (the first by id where two claim one)."""
+        found: dict[str, Record] = {}
+        where = f" WHERE {self.sf.identity_field} != null"
+        pages = [self._records(entity, page) for page in self.client.query(self._select(entity, where + " ORDER BY Id"))]
+        if self._leads(entity):
+            pages += [self._records(entity, page) for page in self.client.query(self._select(
+                entity, where + " AND IsConverted = false ORDER BY Id", lead=True))]
+        for records in pages:
+            for record in records:
+                if record.cloze_ref:
+                    found.setdefault(record.cloze_ref, record)
+        return found
 
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         value = value.strip()
@@ -207,12 +295,18 @@ class SalesforceConnector(Connector):
             return []
         rows = [r for page in self.client.query(self._select(entity, f" WHERE {where} ORDER BY Id "
                                                                       f"LIMIT {_LOOKUP_LIMIT}")) for r in page]
+        if self._leads(entity):
+            rows += [r for page in self.client.query(self._select(
+                entity, f" WHERE ({where}) AND IsConverted = false ORDER BY Id LIMIT {_LOOKUP_LIMIT}", lead=True))
+                for r in page]
         records = self._records(entity, rows)
         if entity == "company" and field_name == "domains":  # LIKE also matches longer hosts
             records = [r for r in records if value.lower() in (r.fields.get("domains") or [])]
         return records
 
     def current_cursor(self, entity: Entity) -> str | None:
+        if self._leads(entity):
+            return _person_cursor(current_cursor(self.client, entity), current_cursor(self.client, entity, LEAD))
         return current_cursor(self.client, entity)
 
     # -- writes --------------------------------------------------------------------------------
@@ -221,18 +315,35 @@ class SalesforceConnector(Connector):
         if not requests:
             return []
         self.check_identity_field(entity)
+        self._marker_index.pop(entity, None)  # from here the index would miss what this write marks
         return self.writer.create(entity, requests)
 
     def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
         if not requests:
             return []
+        self._marker_index.pop(entity, None)
         return self.writer.update(entity, requests)
 
     def delete(self, entity: Entity, record_ids: Sequence[str]) -> list[WriteResult]:
-        return self.writer.delete(entity, record_ids) if record_ids else []
+        if not record_ids:
+            return []
+        self._marker_index.pop(entity, None)
+        return self.writer.delete(entity, record_ids)
 
     def close(self) -> None:
         self.client.close()
 
     def __enter__(self) -> Self:
         return self
+
+
+def _person_cursor(contacts: str | None, leads: str | None) -> str:
+    return f"{_PERSON_CURSOR}|{contacts or ''}|{leads or ''}"
+
+
+def _split_person_cursor(cursor: str | None) -> tuple[str | None, str | None]:
+    """The Contact and Lead feed positions; a plain cursor (leads just turned on) is the Contact feed's."""
+    if not cursor or not cursor.startswith(_PERSON_CURSOR + "|"):
+        return cursor, None
+    _, contacts, leads = (cursor.split("|") + ["", ""])[:3]
+    return contacts or None, leads or None

@@ -3,6 +3,10 @@
 Relations hold Salesforce ids (the engine translates them through its link table): a
 person's and a project's ``companies`` are ``AccountId``; a project's ``people`` are the
 Contact ids of its OpportunityContactRole rows (:mod:`connectors.salesforce.relations`).
+
+With ``leads`` on, a person may also be a Lead (id prefix ``00Q``): the same canonical fields from
+the Lead's own (two phones, the ``Street``... address). A lead has no account, so its ``companies``
+is empty (its ``Website`` is no record the link table can translate).
 """
 
 from __future__ import annotations
@@ -34,7 +38,27 @@ SUPPORTED: dict[Entity, list[str]] = {
     "company": ["name", "domains", "phones", "addresses", "industry", "description"],
     "project": ["name", "summary", "stage", "value", "close_date", "companies", "people"],
 }
+LEAD = "Lead"
+LEAD_PREFIX = "00Q"
+LEAD_SCALARS = {"first": "FirstName", "last": "LastName", "title": "Title", "notes": "Description"}
+LEAD_PHONES = ["Phone", "MobilePhone"]
 WriteValue = str | SetPatch | None
+
+
+def is_lead(record_id: str) -> bool:
+    return record_id.startswith(LEAD_PREFIX)
+
+
+def _scalars(entity: Entity, lead: bool) -> dict[str, str]:
+    return LEAD_SCALARS if lead else SCALARS[entity]
+
+
+def _phones(entity: Entity, lead: bool) -> list[str] | None:
+    return LEAD_PHONES if lead else PHONE_SLOTS.get(entity)
+
+
+def _address(entity: Entity, lead: bool) -> str | None:
+    return "" if lead else ADDRESS.get(entity)
 
 
 @dataclass
@@ -94,6 +118,12 @@ class Mapper:
     def fields(self, entity: Entity) -> Mapping[str, FieldSpec]:
         return {name: ENTITY_KINDS.fields(entity)[name] for name in SUPPORTED[entity]}
 
+    def lead_fields(self) -> list[str]:
+        names = SYSTEM + list(LEAD_SCALARS.values()) + [self.settings.identity_field, "Email", "Website",
+                                                        *LEAD_PHONES, *_ADDRESS_PARTS, "IsConverted",
+                                                        "ConvertedContactId"]
+        return list(dict.fromkeys(names))
+
     def read_fields(self, entity: Entity) -> list[str]:
         # Opportunities cannot be merged: they have no MasterRecordId.
         names = [n for n in SYSTEM if entity != "project" or n != "MasterRecordId"] + list(SCALARS[entity].values()) + [self.settings.identity_field]
@@ -109,8 +139,9 @@ class Mapper:
         return list(dict.fromkeys(names))
 
     def to_record(self, entity: Entity, row: Mapping[str, Any], people: Sequence[str] | None = None) -> Record:
+        lead = entity == "person" and is_lead(str(row.get("Id") or ""))
         out: dict[str, Any] = {}
-        for canonical, native in SCALARS[entity].items():
+        for canonical, native in _scalars(entity, lead).items():
             value = row.get(native)
             if canonical == "value" and value is not None:
                 value = format(float(value), "f").rstrip("0").rstrip(".")
@@ -120,13 +151,17 @@ class Mapper:
         if entity == "company":
             domain = domain_of(row.get("Website"))
             out["domains"] = [domain] if domain else []
-        if entity in PHONE_SLOTS:
-            out["phones"] = [str(row[s]) for s in PHONE_SLOTS[entity] if row.get(s)]
-        if entity in ADDRESS:
-            parts = [str(row.get(ADDRESS[entity] + p) or "").strip() for p in _ADDRESS_PARTS]
+        slots = _phones(entity, lead)
+        if slots is not None:
+            out["phones"] = [str(row[s]) for s in slots if row.get(s)]
+        prefix = _address(entity, lead)
+        if prefix is not None:
+            parts = [str(row.get(prefix + p) or "").strip() for p in _ADDRESS_PARTS]
             line = ", ".join(p for p in parts if p)
             out["addresses"] = [line] if line else []
-        if entity in ("person", "project"):
+        if lead:
+            out["companies"] = []  # a lead belongs to no Account
+        elif entity in ("person", "project"):
             account = ids.normalize(str(row.get("AccountId") or ""))
             out["companies"] = [account] if account else []
         if entity == "project" and people is not None:
@@ -136,10 +171,14 @@ class Mapper:
         return Record(id=record_id, fields=out, modified_at=sf_time_ms(row.get("LastModifiedDate")),
                       cloze_ref=str(ref) if ref else None, archived=bool(row.get("IsDeleted")))
 
-    def to_fields(self, entity: Entity, values: Mapping[str, WriteValue], *, creating: bool) -> WritePlan:
+    def to_fields(self, entity: Entity, values: Mapping[str, WriteValue], *, creating: bool,
+                  lead: bool = False) -> WritePlan:
+        """``lead``: the fields of a Lead (updates only: new people are always created as Contacts)."""
         plan = WritePlan()
+        slots = _phones(entity, lead)
+        prefix = _address(entity, lead)
         for canonical, value in values.items():
-            native = SCALARS[entity].get(canonical)
+            native = _scalars(entity, lead).get(canonical)
             if native is not None:
                 plan.fields[native] = value if isinstance(value, str) and value != "" else None
             elif canonical == "emails" and entity == "person":
@@ -147,21 +186,19 @@ class Mapper:
                 plan.fields["Email"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
                     plan.dropped["emails"] = wanted[1:]
-            elif canonical == "domains" and entity == "company":
-                wanted = _one_slot(value)
+            elif (canonical == "domains" and entity == "company") or (canonical == "companies" and lead):
+                wanted = _one_slot(value)  # a lead's company is its Website
                 plan.fields["Website"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
-                    plan.dropped["domains"] = wanted[1:]
-            elif canonical == "phones" and entity in PHONE_SLOTS:
+                    plan.dropped[canonical] = wanted[1:]
+            elif canonical == "phones" and slots is not None:
                 wanted = _values(value)
-                slots = PHONE_SLOTS[entity]
                 for slot, number in zip(slots, wanted + [None] * len(slots)):
                     plan.fields[slot] = number
                 if len(wanted) > len(slots):
                     plan.dropped["phones"] = wanted[len(slots):]
-            elif canonical == "addresses" and entity in ADDRESS:
+            elif canonical == "addresses" and prefix is not None:
                 wanted = _values(value)
-                prefix = ADDRESS[entity]
                 for part in _ADDRESS_PARTS:  # one formatted line cannot be split safely: it goes in Street
                     plan.fields[prefix + part] = None
                 plan.fields[prefix + "Street"] = wanted[0] if wanted else None

@@ -54,6 +54,10 @@ class SalesforceSettings(ConnectorSettings):
         default="report", description="report: a duplicate rule's block is a record error; allow: save anyway "
                                       "(Sforce-Duplicate-Rule-Header allowSave=true, for 'alert' rules)")
     call_options_client: str = Field(default="cloze-syncd", description="Sforce-Call-Options client tag")
+    leads: bool = Field(default=False, description="also sync unconverted Leads as people: read, and updated "
+                                                    "when edited in Cloze (new people are always created as "
+                                                    "Contacts); a converted lead hands its Cloze record to its "
+                                                    "contact")
     default_close_days: int = Field(default=30, ge=0, description="CloseDate for a new project without one")
     missing_last_name: str = Field(default="[unknown]", description="LastName for a new person without one")
     timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")

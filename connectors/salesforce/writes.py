@@ -5,7 +5,8 @@ so a create repeated after a crash updates the record it made the first time. An
 caller guards with ``seen_modified_at`` is sent alone with ``If-Unmodified-Since``: Salesforce
 answers 412 when someone changed the record after that read, and the result is
 CHANGED_SINCE_READ with the record as it is now, so the engine merges again instead of
-overwriting. Unguarded updates go 200 per call.
+overwriting. Unguarded updates go 200 per call. A person whose id is a Lead's is written with the
+Lead's fields (its ``companies`` is its ``Website``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, SalesforceRejected, error_text, path_segment
-from connectors.salesforce.mapping import OBJECT, Mapper, WritePlan
+from connectors.salesforce.mapping import LEAD, OBJECT, Mapper, WritePlan, is_lead
 from connectors.salesforce.relations import Relations, chunks
 
 _GONE = {"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"}
@@ -60,6 +61,10 @@ def _duplicate_matches(error: Mapping[str, Any]) -> list[str]:
             if isinstance(record, dict) and record.get("Id"):
                 found.append(ids.normalize(str(record["Id"])) or str(record["Id"]))
     return found
+
+
+def _object(entity: Entity, record_id: str) -> str:
+    return LEAD if entity == "person" and is_lead(record_id) else OBJECT[entity]
 
 
 class Writer:
@@ -126,7 +131,8 @@ class Writer:
         items: list[_Item] = []
         guarded: dict[str, int] = {}
         for req in requests:
-            plan = self.mapper.to_fields(entity, req.fields, creating=False)
+            plan = self.mapper.to_fields(entity, req.fields, creating=False,
+                                         lead=entity == "person" and is_lead(req.id))
             if req.cloze_ref:
                 plan.fields[self.identity] = req.cloze_ref
             elif req.clear_cloze_ref:
@@ -136,13 +142,12 @@ class Writer:
             if req.seen_modified_at is not None and req.fields:
                 guarded[req.id] = req.seen_modified_at
         self._accounts(items)
-        obj = OBJECT[entity]
         for item in items:
             if item.key in guarded and item.plan.fields:
                 self._conditional(entity, item, guarded[item.key])
         free = [i for i in items if i.key not in guarded and i.plan.fields]
         for chunk in chunks(free, self.batch_size):
-            records = [{"attributes": {"type": obj}, "id": i.ref, **i.plan.fields} for i in chunk]
+            records = [{"attributes": {"type": _object(entity, i.ref)}, "id": i.ref, **i.plan.fields} for i in chunk]
             results = self.client.collection("PATCH", "", {"allOrNone": False, "records": records})
             for n, item in enumerate(chunk):
                 result = results[n] if n < len(results) else {}
@@ -153,7 +158,7 @@ class Writer:
     def _conditional(self, entity: Entity, item: _Item, seen_ms: int) -> None:
         since = email.utils.formatdate(seen_ms / 1000, usegmt=True)
         try:
-            self.client.request("PATCH", f"/sobjects/{OBJECT[entity]}/{path_segment(item.ref)}",
+            self.client.request("PATCH", f"/sobjects/{_object(entity, item.ref)}/{path_segment(item.ref)}",
                                 json=item.plan.fields, headers={"If-Unmodified-Since": since})
         except SalesforceRejected as exc:
             if exc.status == 412:

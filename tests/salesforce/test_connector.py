@@ -171,6 +171,38 @@ def test_the_pair_stops_at_its_share_of_the_daily_allowance(emulator: Salesforce
     assert stat.S_IMODE(os.stat(tmp_path / "salesforce-p.calls.json").st_mode) == 0o600
 
 
+def test_the_pair_share_follows_the_org_clock_and_rolls_over_with_it(emulator: SalesforceEmulator,
+                                                                     tmp_path: Path) -> None:
+    """The share is counted on Salesforce's clock (each reply's Date), not the machine's: when the org's rolling
+    24 hours have passed, yesterday's calls no longer count, whatever the local clock says."""
+    emulator.configure(daily_api_limit=40)
+    with connect(emulator, tmp_path, daily_budget_percent=50) as conn, pytest.raises(DailyBudgetSpent) as caught:
+        for _ in range(40):
+            conn.get("company", ["001000000000000"])
+    assert emulator.budget.used() == 20
+    assert 82_800 <= (caught.value.retry_after or 0) <= 86_400  # the oldest calls leave the window in a day
+    emulator.advance_clock(6 * 3600)  # not yet a day on the org's clock: still spent
+    with connect(emulator, tmp_path, daily_budget_percent=50) as again, pytest.raises(DailyBudgetSpent):
+        again.get("company", ["001000000000000"])
+        again.get("company", ["001000000000000"])
+    emulator.advance_clock(86_400)  # the next day on the org's clock
+    with connect(emulator, tmp_path, daily_budget_percent=50) as nextday:
+        for _ in range(15):
+            nextday.get("company", ["001000000000000"])
+        assert nextday.client.budget.share_used() == pytest.approx(100 * 15 / 40)
+
+
+def test_the_org_usage_is_what_salesforce_reports(emulator: SalesforceEmulator, conn: SalesforceConnector) -> None:
+    """``/limits`` (read by ``check()``) and each reply's ``Sforce-Limit-Info`` give the org's own figures."""
+    emulator.configure(daily_api_limit=1000)
+    emulator.spend_budget(400)
+    conn.client.get("/limits")
+    budget = conn.client.budget
+    assert (budget.org_used, budget.org_max) == (emulator.budget.used(), 1000)
+    budget.observe_limits({"DailyApiRequests": {"Max": 2000, "Remaining": 1500}})
+    assert (budget.org_used, budget.org_max) == (500, 2000)
+
+
 def test_request_limit_exceeded_is_the_budget_being_spent(emulator: SalesforceEmulator,
                                                           conn: SalesforceConnector) -> None:
     emulator.configure(daily_api_limit=10)

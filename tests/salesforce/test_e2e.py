@@ -130,10 +130,41 @@ def test_first_sync_creates_edits_conflicts_deletes_and_a_quiet_second_run(world
     assert (cloze.writes, sf_writes(salesforce)) == writes
 
 
-def test_a_merge_in_salesforce_is_a_record_error_not_a_delete(world: World) -> None:
+def test_a_merge_whose_survivor_keeps_the_synced_identity_relinks_the_cloze_record(world: World) -> None:
+    """A Salesforce user merges the synced contact into a newer duplicate and keeps the synced contact's Cloze
+    identity on the survivor: the merged-away record's MasterRecordId and the survivor's marker agree, so the
+    Cloze record is linked to the survivor, with nothing deleted or created."""
     cloze, salesforce, config = world
-    for name in ("Ann", "Bo"):
-        cloze.add_record("person", person(name, "Lee", f"{name.lower()}@acme.example"))
+    bo = cloze.add_record("person", person("Bo", "Lee", "bo@acme.example"))
+    syncd("reconcile", config=config)
+    syncd("sync", config=config)
+    [synced] = salesforce.records("Contact")
+    salesforce.advance_clock(2)
+    survivor = salesforce.add_record("Contact", {"FirstName": "Robert", "LastName": "Lee", "Title": "CTO"})
+    salesforce.merge("Contact", survivor, [str(synced["Id"])], fields={"Email": "bo@acme.example",
+                                                                      "Cloze_Syncd_Id__c": bo})
+    syncd("sync", config=config)
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [e for e in export["record_errors"] if not e["resolved"]] == []
+    assert [(link["cloze_id"], link["external_id"], link["status"]) for link in export["links"]] == [
+        (bo, survivor, "active")]
+    record = cloze.get_record("person", bo)
+    assert record is not None and len(cloze.records("person")) == 1
+    mine = [link["uniqueid"] for link in record.get("appLinks", []) if link.get("source") == APP_ID
+            and not link.get("archived")]
+    assert survivor in mine and cloze_title(record) == "CTO"
+    assert [r["Id"] for r in salesforce.records("Contact")] == [survivor]
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_a_merge_of_two_synced_contacts_is_a_record_error_naming_both_cloze_records(world: World) -> None:
+    """The survivor keeps its own Cloze identity: two Cloze records now face one contact. Nothing is deleted or
+    relinked by guess; the error names the survivor, the Cloze record it carries and the one-field fix."""
+    cloze, salesforce, config = world
+    ann = cloze.add_record("person", person("Ann", "Lee", "ann@acme.example"))
+    bo = cloze.add_record("person", person("Bo", "Lee", "bo@acme.example"))
     syncd("reconcile", config=config)
     syncd("sync", config=config)
     by_email = {str(r["Email"]).lower(): str(r["Id"]) for r in salesforce.records("Contact")}
@@ -141,10 +172,16 @@ def test_a_merge_in_salesforce_is_a_record_error_not_a_delete(world: World) -> N
     salesforce.merge("Contact", by_email["ann@acme.example"], [by_email["bo@acme.example"]])
     syncd("sync", config=config, check=None)
     export = json.loads(syncd("state", "export", config=config).stdout)
-    errors = [e for e in export["record_errors"] if not e["resolved"]]
-    assert any("SF_MERGED" in (e.get("message") or "") for e in errors), errors
+    errors = [e["message"] or "" for e in export["record_errors"] if not e["resolved"]]
+    assert len(errors) == 1 and "SF_MERGED" in errors[0], errors
+    assert by_email["ann@acme.example"] in errors[0] and ann in errors[0] and bo in errors[0], errors[0]
     assert len(cloze.records("person")) == 2  # nothing deleted in Cloze
     assert all(link["status"] == "active" for link in export["links"])
+    # A full reconcile sees the merge too (queryAll), rather than a delete for the delete policy.
+    syncd("reconcile", config=config, check=None)
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert all(link["status"] == "active" for link in export["links"]), export["links"]
+    assert any("SF_MERGED" in (e["message"] or "") for e in export["record_errors"] if not e["resolved"])
 
 
 def test_a_salesforce_edit_racing_the_sync_write_becomes_a_conflict(world: World) -> None:
@@ -185,6 +222,32 @@ def test_the_pair_stops_with_exit_75_near_the_org_daily_limit_and_resumes_the_ne
     salesforce.advance_clock(86_400)  # the next day: the window has rolled on
     syncd("reconcile", config=config)
     assert contact_emails(salesforce) == [f"p{i}@acme.example" for i in range(5)]
+
+
+def test_the_pair_stops_at_its_own_share_and_resumes_when_the_org_clock_reaches_the_next_day(world: World) -> None:
+    """The pair's share is counted on the org's clock: stepping the emulator's clock a day frees it, and each
+    run continues where the previous one stopped until everything is synced."""
+    cloze, salesforce, config = world
+    for i in range(60):
+        cloze.add_record("person", person(f"P{i}", "Lee", f"p{i}@acme.example"))
+    config.write_text(set_keys(config.read_text(), "pairs.sandbox.external", {"daily_budget_percent": 4, "batch_size": 1}))
+    salesforce.configure(daily_api_limit=1000)  # a share of 40 calls a day, one create per call: a few runs
+    stopped = 0
+    for _day in range(15):
+        proc = syncd("reconcile", config=config, check=None)
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == 75 and "its share (4% of the org's 1000) is used up" in proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        stopped += 1
+        salesforce.advance_clock(86_400)  # the next day, on the org's clock only
+    assert stopped >= 2
+    assert contact_emails(salesforce) == sorted(f"p{i}@acme.example" for i in range(60))
+    assert len(cloze.records("person")) == 60
+    writes = (cloze.writes, sf_writes(salesforce))
+    salesforce.advance_clock(86_400)
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
 
 
 def test_state_rebuild_after_a_lost_database_creates_nothing(world: World) -> None:
@@ -277,6 +340,58 @@ def test_an_app_link_imported_with_a_15_character_id_links_without_a_duplicate(w
     export = json.loads(syncd("state", "export", config=config).stdout)
     assert [(link["external_id"], link["status"]) for link in export["links"]] == [(sf_ann, "active")]
     assert [e for e in export["record_errors"] if not e["resolved"]] == []
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_state_rebuild_pairs_an_app_link_written_with_the_15_character_id(world: World) -> None:
+    """A Cloze App Link imported from the Salesforce UI carries the 15-character id; the rebuild must read it as
+    the 18-character id Salesforce returns, or it pairs nothing and the next reconcile has nothing to join on."""
+    cloze, salesforce, config = world
+    sf_ann = salesforce.add_record("Contact", {"Email": "ann@acme.example", "FirstName": "Ann", "LastName": "Lee"})
+    ann = cloze.add_record("person", person("Ann", "Lee", "ann@acme.example", appLinks=[
+        {"source": APP_ID, "uniqueid": sf_ann[:15], "label": "Salesforce"}]))
+    out = syncd("state", "rebuild", config=config).stdout
+    assert "person: 1 links rebuilt" in out, out
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [(link["cloze_id"], link["external_id"], link["status"]) for link in export["links"]] == [
+        (ann, sf_ann, "active")]
+    syncd("reconcile", config=config)
+    assert (len(cloze.records("person")), len(salesforce.records("Contact"))) == (1, 1)
+    assert salesforce.get_record("Contact", sf_ann)["Cloze_Syncd_Id__c"] == ann  # type: ignore[index]
+    writes = (cloze.writes, sf_writes(salesforce))
+    syncd("reconcile", config=config)
+    assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_leads_sync_as_people_and_a_converted_lead_hands_its_cloze_record_to_the_contact(world: World) -> None:
+    cloze, salesforce, config = world
+    salesforce.configure(external_id_objects=("Contact", "Account", "Opportunity", "Lead"),
+                         lead_convert_custom_fields=("Cloze_Syncd_Id__c",))
+    config.write_text(set_keys(config.read_text(), "pairs.sandbox.external", {"leads": True}))
+    lead = salesforce.add_record("Lead", {"FirstName": "Lee", "LastName": "Park", "Company": "Park Bakery",
+                                          "Email": "lee@parkbakery.example"})
+    salesforce.add_record("Contact", {"FirstName": "Oh", "LastName": "Kim", "Email": "oh@acme.example"})
+    syncd("reconcile", config=config)
+    [lee] = [p for p in cloze.records("person") if p["emails"][0]["value"] == "lee@parkbakery.example"]
+    assert any(link["uniqueid"] == lead for link in lee["appLinks"])
+    assert salesforce.get_record("Lead", lead)["Cloze_Syncd_Id__c"] == lee["direct"]  # type: ignore[index]
+    assert len(salesforce.records("Contact")) == 1  # the lead was not copied to a contact
+
+    httpx.post(f"{cloze.url}/v1/people/update", params={"api_key": CLOZE_KEY},
+               json={"direct": lee["direct"], "last": "Park-Kim"}).raise_for_status()
+    syncd("sync", config=config)
+    assert salesforce.get_record("Lead", lead)["LastName"] == "Park-Kim"  # type: ignore[index]
+
+    salesforce.advance_clock(2)
+    made = salesforce.convert_lead(lead)
+    syncd("sync", config=config)
+    export = json.loads(syncd("state", "export", config=config).stdout)
+    assert [e for e in export["record_errors"] if not e["resolved"]] == []
+    assert [link["external_id"] for link in export["links"] if link["cloze_id"] == lee["direct"]
+            and link["status"] == "active"] == [made["contact"]]
+    assert len(cloze.records("person")) == 2 and len(salesforce.records("Contact")) == 2
     writes = (cloze.writes, sf_writes(salesforce))
     syncd("reconcile", config=config)
     assert (cloze.writes, sf_writes(salesforce)) == writes

@@ -150,7 +150,7 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
         FieldDef("Industry", "picklist", 255, picklist=_INDUSTRIES),
         FieldDef("Street", "textarea", 255), FieldDef("City", "string", 40), FieldDef("State", "string", 80),
         FieldDef("PostalCode", "string", 20), FieldDef("Country", "string", 80),
-        FieldDef("IsConverted", "boolean", createable=False, updateable=False),
+        FieldDef("IsConverted", "boolean", createable=False, updateable=False, default=False),
         FieldDef("ConvertedContactId", "reference", 18, createable=False, updateable=False, reference_to="Contact"),
         FieldDef("ConvertedAccountId", "reference", 18, createable=False, updateable=False, reference_to="Account"),
         FieldDef("ConvertedOpportunityId", "reference", 18, createable=False, updateable=False,

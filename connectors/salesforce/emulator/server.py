@@ -9,6 +9,7 @@ REQUEST_LIMIT_EXCEEDED) -> the handler, under the store lock -> a reply with ``S
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import socket
 import ssl
@@ -227,13 +228,26 @@ class SalesforceEmulator:
                 raise ValueError(f"{record_id} is not in the Recycle Bin")
             self.store.undelete(name, row)
 
-    def merge(self, object_name: str, master_id: str, loser_ids: Iterable[str]) -> None:
-        """Merge records into ``master_id``, as Salesforce's merge does (see §9.3 of the research)."""
+    def merge(self, object_name: str, master_id: str, loser_ids: Iterable[str],
+              fields: Mapping[str, Any] | None = None) -> None:
+        """Merge records into ``master_id``, as Salesforce's merge does (see §9.3 of the research); ``fields``
+        are the values the user picked from the losers for the master (the merge wizard's choices)."""
         name = self._object(object_name)
         with self.store.lock:
             try:
                 with self.store.transaction():
-                    self.store.merge(name, master_id, list(loser_ids))
+                    picked = self.store.clean(name, fields or {}, creating=False)
+                    self.store.merge(name, master_id, list(loser_ids), picked)
+            except RecordError as exc:
+                raise ValueError(f"{exc.code}: {exc.message}") from None
+
+    def convert_lead(self, lead_id: str, *, account_id: str | None = None) -> dict[str, str]:
+        """Convert a lead (a contact and, unless ``account_id`` is given, an account); the new ids."""
+        with self.store.lock:
+            try:
+                with self.store.transaction():
+                    return self.store.convert_lead(lead_id, account_id=account_id,
+                                                   custom_fields=tuple(self.settings.lead_convert_custom_fields))
             except RecordError as exc:
                 raise ValueError(f"{exc.code}: {exc.message}") from None
 
@@ -426,8 +440,13 @@ class SalesforceEmulator:
                 self.delete_record(str(body["object"]), str(body["id"]))
                 return Reply(200, {"ok": True})
             if route == ("POST", "merge"):
-                self.merge(str(body["object"]), str(body["master"]), [str(i) for i in body["losers"]])
+                self.merge(str(body["object"]), str(body["master"]), [str(i) for i in body["losers"]],
+                           dict(body.get("fields") or {}))
                 return Reply(200, {"ok": True})
+            if route == ("POST", "convert-lead"):
+                account = body.get("account")
+                return Reply(200, self.convert_lead(str(body["id"]), account_id=None if account is None
+                                                    else str(account)))
             if route == ("POST", "undelete"):
                 self.undelete(str(body["object"]), str(body["id"]))
                 return Reply(200, {"ok": True})
@@ -513,6 +532,10 @@ def _make_handler(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The ``Date`` header on the org's clock, as a real server states its own time."""
+            return email.utils.formatdate(emulator.clock.now() if timestamp is None else timestamp, usegmt=True)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stats instead
             return None

@@ -29,6 +29,9 @@ class EmulatorSettings:
     duplicate_rule: str = "alert"  # Contact by Email: "alert" (blocks unless allowSave=true), "block", "off"
     external_id_field: str = "Cloze_Syncd_Id__c"
     external_id_objects: tuple[str, ...] = ("Contact", "Account", "Opportunity")
+    # Custom Lead fields mapped to the same-named Contact field for lead conversion (Setup > Map Lead
+    # Fields); none unless an admin maps them.
+    lead_convert_custom_fields: tuple[str, ...] = ()
     upsert_update_status: int = 200  # 204 for API versions before 46.0
     recycle_bin_days: int = 15
     replication_updated_days: int = 30
@@ -59,7 +62,7 @@ def _coerce(cls: type[Any], current: Any, changes: Mapping[str, Any]) -> Any:
         raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for key, value in changes.items():
-        if key in ("external_id_objects", "script"):
+        if key in ("external_id_objects", "lead_convert_custom_fields", "script"):
             value = tuple(dict(v) if isinstance(v, Mapping) else v for v in (value or ()))
         choices = _CHOICES.get(key)
         if choices is not None and value not in choices:

@@ -22,6 +22,7 @@ from connectors.salesforce.emulator.schema import FieldDef, ObjectDef
 
 POD = "5g"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LEAD_TO_CONTACT = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "Description")
 _REPARENT = {  # merging records of this object moves these (child object, reference field) to the master
     "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId")),
     "Contact": (("OpportunityContactRole", "ContactId"),),
@@ -293,8 +294,11 @@ class Store:
         self._indexed(object_name, row, add=True)
         self.deleted_log = [e for e in self.deleted_log if e.id != row["Id"]]
 
-    def merge(self, object_name: str, master_id: str, loser_ids: list[str]) -> None:
-        """Merge up to two records into a master: losers deleted with MasterRecordId, children reparented."""
+    def merge(self, object_name: str, master_id: str, loser_ids: list[str],
+              values: Mapping[str, Any] | None = None) -> None:
+        """Merge up to two records into a master: losers deleted with MasterRecordId, children reparented, and
+        the master given the cleaned ``values`` picked from the losers (as the merge's master record carries
+        them; set after the losers are gone, so a Unique value moves from a loser to the master)."""
         if object_name not in schema.MERGEABLE:
             raise RecordError("INVALID_TYPE", f"{object_name} records cannot be merged", [])
         if not 1 <= len(loser_ids) <= 2:
@@ -309,7 +313,30 @@ class Store:
                     if child.get(ref) == loser["Id"]:
                         self.modify(child, child_object, {ref: master["Id"]})
             self.delete(object_name, loser, master_id=master["Id"])
-        self.modify(master, object_name, {})
+        self.modify(master, object_name, dict(values or {}))
+
+    def convert_lead(self, lead_id: str, *, account_id: str | None = None,
+                     custom_fields: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Convert a lead as Salesforce's lead conversion does: a contact (and an account named after the lead's
+        Company, unless ``account_id`` is given) made from the lead's standard fields and the ``custom_fields``
+        the admin mapped to same-named contact fields; the lead becomes read-only (``IsConverted``)."""
+        lead = self.live("Lead", lead_id)
+        if lead.get("IsConverted"):
+            raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+        if account_id is None:
+            account = self.insert("Account", {"Name": lead.get("Company"), "Website": lead.get("Website"),
+                                              "Phone": lead.get("Phone"), "Industry": lead.get("Industry")})
+        else:
+            account = self.live("Account", account_id)
+        values: dict[str, Any] = {name: lead.get(name) for name in _LEAD_TO_CONTACT}
+        values.update({"Mailing" + part: lead.get(part) for part in ("Street", "City", "State", "PostalCode",
+                                                                     "Country")})
+        values.update({name: lead.get(name) for name in custom_fields if name in self.defs["Contact"].fields})
+        values["AccountId"] = account["Id"]
+        contact = self.insert("Contact", {k: v for k, v in values.items() if v is not None})
+        self.modify(lead, "Lead", {"IsConverted": True, "Status": "Closed - Converted",
+                                   "ConvertedContactId": contact["Id"], "ConvertedAccountId": account["Id"]})
+        return {"contact": contact["Id"], "account": account["Id"]}
 
     def purge(self, *, older_than: int | None = None) -> int:
         """Empty the Recycle Bin (of records deleted before ``older_than``); the delete log is purged with it."""
