@@ -186,8 +186,10 @@ class Mapper:
                 plan.fields["Email"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
                     plan.dropped["emails"] = wanted[1:]
-            elif (canonical == "domains" and entity == "company") or (canonical == "companies" and lead):
-                wanted = _one_slot(value)  # a lead's company is its Website
+            elif canonical == "companies" and lead:
+                continue  # a lead belongs to no Account: it holds no company reference (it reads back empty)
+            elif canonical == "domains" and entity == "company":
+                wanted = _one_slot(value)
                 plan.fields["Website"] = wanted[0] if wanted else None
                 if len(wanted) > 1:
                     plan.dropped[canonical] = wanted[1:]

@@ -6,7 +6,7 @@ caller guards with ``seen_modified_at`` is sent alone with ``If-Unmodified-Since
 answers 412 when someone changed the record after that read, and the result is
 CHANGED_SINCE_READ with the record as it is now, so the engine merges again instead of
 overwriting. Unguarded updates go 200 per call. A person whose id is a Lead's is written with the
-Lead's fields (its ``companies`` is its ``Website``).
+Lead's fields (a lead holds no ``companies``: it belongs to no Account).
 """
 
 from __future__ import annotations

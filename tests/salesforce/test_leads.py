@@ -13,7 +13,7 @@ from connectors.model import SetPatch, UpdateRequest
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.settings import SalesforceSettings
-from syncd.errors import ConfigError
+from connectors.errors import ConfigError
 
 from .conftest import SESSION
 
@@ -58,7 +58,7 @@ def test_a_lead_reads_as_a_person_listed_found_and_fed(org: SalesforceEmulator, 
     assert set(listed) == {contact, lead}
     person = listed[lead]
     assert person.fields["emails"] == ["lee@parkbakery.example"] and person.fields["phones"] == ["+1 555 0100"]
-    assert person.fields["companies"] == ["parkbakery.example"] and person.fields["addresses"] == ["1 Main St"]
+    assert person.fields["companies"] == [] and person.fields["addresses"] == ["1 Main St"]  # a lead has no Account
     assert person.cloze_ref == "cloze-lee"
     assert [r.id for r in conn.lookup("person", "emails", "lee@parkbakery.example")] == [lead]
     found = conn.find_linked("person", "cloze-lee")
@@ -79,13 +79,14 @@ def test_a_lead_is_updated_with_its_own_fields(org: SalesforceEmulator, conn: Sa
     lead = _lead(org)
     [result] = conn.update("person", [UpdateRequest(id=lead, fields={
         "title": "Owner", "phones": SetPatch(result=frozenset({"+1 555 0100", "+1 555 0199"})),
-        "companies": SetPatch(result=frozenset({"parkbakery.example"}), add=frozenset()),
+        "companies": SetPatch(result=frozenset({"001000000000001AAA"}), add=frozenset()),
         "addresses": SetPatch(result=frozenset({"2 Side St"}))}, cloze_ref="cloze-lee")])
     assert result.ok, result.error
     row = org.get_record("Lead", lead)
     assert row is not None and row["Title"] == "Owner" and row["Street"] == "2 Side St"
     assert {row["Phone"], row["MobilePhone"]} == {"+1 555 0100", "+1 555 0199"}
-    assert row["Website"] == "parkbakery.example" and row["Cloze_Syncd_Id__c"] == "cloze-lee"
+    assert row["Website"] == "https://www.parkbakery.example", "a lead holds no company reference: left alone"
+    assert row["Cloze_Syncd_Id__c"] == "cloze-lee"
     assert org.records("Contact") == []  # nothing written to a contact
 
 
