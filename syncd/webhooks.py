@@ -429,7 +429,7 @@ def cloze_client(loaded: LoadedConfig, pair: str, observer: ApiObserver | None =
 
     cfg = loaded.pair(pair)
     context = ConnectorContext(pair=pair, side="cloze", app_id=cfg.app_id, observer=observer or NullObserver())
-    connector = ClozeConnector(loaded.settings[pair]["cloze"], context)
+    connector = ClozeConnector.build(loaded.settings[pair]["cloze"], context)
     try:
         yield connector.client
     finally:

@@ -93,15 +93,12 @@ class ClozeSettings(ConnectorSettings):
 CLOZE_MERGE_KEYS = frozenset({"emails", "phones", "domains"})
 
 
-class ClozeConnector(Connector):
+class ClozeConnector(Connector[ClozeSettings]):
     """The Cloze side of a pair (entry point ``cloze``)."""
 
     name = "cloze"
-    Settings = ClozeSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, ClozeSettings):
-            raise TypeError("ClozeConnector needs ClozeSettings")
+    def __init__(self, settings: ClozeSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.cfg = settings
         self.assumptions = settings.api_assumptions

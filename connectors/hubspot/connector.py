@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Connector, ConnectorContext
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
@@ -38,16 +38,13 @@ _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 _OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 
 
-class HubSpotConnector(Connector):
+class HubSpotConnector(Connector[HubSpotSettings]):
     """The HubSpot CRM connector (API version and token kind are settings; see HubSpotSettings)."""
 
     name: ClassVar[str] = "hubspot"
-    Settings: ClassVar[type[ConnectorSettings]] = HubSpotSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext,
+    def __init__(self, settings: HubSpotSettings, context: ConnectorContext,
                  *, transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, HubSpotSettings):
-            raise ConfigError("the hubspot connector needs HubSpotSettings", side=context.side, pair=context.pair)
         super().__init__(settings, context)
         self.hs: HubSpotSettings = settings
         self.client = HubSpotClient(settings, pair=context.pair, side=context.side, observer=context.observer,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Connector, ConnectorContext
 from connectors.model import (
     ENTITIES,
     ChangePage,
@@ -36,17 +36,13 @@ from syncd.errors import ConfigError
 _LOOKUP_LIMIT = 200
 
 
-class SalesforceConnector(Connector):
+class SalesforceConnector(Connector[SalesforceSettings]):
     """The Salesforce connector (REST API; auth flow and API version are settings)."""
 
     name: ClassVar[str] = "salesforce"
-    Settings: ClassVar[type[ConnectorSettings]] = SalesforceSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext,
+    def __init__(self, settings: SalesforceSettings, context: ConnectorContext,
                  *, transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, SalesforceSettings):
-            raise ConfigError("the salesforce connector needs SalesforceSettings", side=context.side,
-                              pair=context.pair)
         super().__init__(settings, context)
         self.sf: SalesforceSettings = settings
         self.client = SalesforceClient(settings, pair=context.pair, observer=context.observer,

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Connector, ConnectorContext
 from connectors.model import (
     ENTITIES,
     ChangePage,
@@ -41,16 +41,13 @@ from syncd.errors import ConfigError
 _LOOKUP_LIMIT = 100
 
 
-class TrytonConnector(Connector):
+class TrytonConnector(Connector[TrytonSettings]):
     """The Tryton connector (JSON-RPC session or REST key; see TrytonSettings)."""
 
     name: ClassVar[str] = "tryton"
-    Settings: ClassVar[type[ConnectorSettings]] = TrytonSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext, *,
+    def __init__(self, settings: TrytonSettings, context: ConnectorContext, *,
                  transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, TrytonSettings):
-            raise ConfigError("the tryton connector needs TrytonSettings", side=context.side, pair=context.pair)
         super().__init__(settings, context)
         self.ts: TrytonSettings = settings
         kind = RpcClient if settings.auth == "session" else RestClient
