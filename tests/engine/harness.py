@@ -8,7 +8,7 @@ from typing import Any
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import CANONICAL_FIELDS, Entity
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical

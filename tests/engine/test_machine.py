@@ -28,7 +28,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from connectors.memory import MemoryBackend, SimulatedCrash
+from tests.memory_rig import MemoryBackend, SimulatedCrash
 from connectors.model import Side
 from state.store import StateStore
 from tests.engine.harness import APP_ID, World, assert_converged, assert_no_duplicates, merge_into, rekey, restore

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.memory import SimulatedCrash
+from tests.memory_rig import SimulatedCrash
 from tests.engine.harness import World, assert_converged, assert_no_duplicates
 
 EMAILS = [f"{n}@example.com" for n in ("ann", "bob", "cy", "dee", "eve", "fay")]

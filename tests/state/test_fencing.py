@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.memory import MemoryConnector
+from tests.memory_rig import MemoryConnector
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.engine.runner import PairEngine

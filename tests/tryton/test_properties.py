@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import UpdateRequest
 from connectors.tryton import TrytonConnector
 from connectors.tryton.settings import TrytonSettings

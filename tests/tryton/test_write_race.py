@@ -17,7 +17,7 @@ import pytest
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.tryton import TrytonConnector
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.settings import TrytonSettings
