@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
@@ -137,10 +137,21 @@ class ClozeConnector(Connector[ClozeSettings]):
         # Cloze resolves a create through its identifiers and merges it into the record found.
         return Capabilities(merges_on_create=CLOZE_MERGE_KEYS)
 
-    def check(self) -> None:
+    def check(self) -> list[Problem]:
+        """The key reaches an account (``/v1/user/profile``), and every mapped custom field is defined there."""
         profile = self.client.profile()
         if not profile.get("email"):
             raise ApiError("Cloze /v1/user/profile returned no account", side="cloze", pair=self.context.pair)
+        problems = []
+        for entity, wanted in sorted(self.context.custom_fields.items()):
+            defined = {str(f.get("id")) for f in self.client.fields(entity)}
+            for native in wanted:
+                if native not in defined:
+                    problems.append(Problem(
+                        f"Cloze has no {entity} custom field {native!r} (mapped as custom:{native})",
+                        f"add it in Cloze (Settings, Custom Fields), or fix the cloze name of that field in "
+                        f"pairs.{self.context.pair}.entities.{entity}.fields", f"entities.{entity}.fields.custom:{native}"))
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The account e-mail from ``GET /v1/user/profile``.

@@ -19,8 +19,17 @@ from typing import Any, ClassVar, Self
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.model import (
-    CANONICAL_FIELDS, ENTITIES, AppLink, ChangePage, CreateRequest, Entity, FieldSpec, Record, SetPatch,
-    UpdateRequest, WriteResult,
+    CANONICAL_FIELDS,
+    ENTITIES,
+    AppLink,
+    ChangePage,
+    CreateRequest,
+    Entity,
+    FieldSpec,
+    Record,
+    SetPatch,
+    UpdateRequest,
+    WriteResult,
 )
 
 

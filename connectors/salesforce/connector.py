@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext
+from connectors.base import Connector, ConnectorContext, Problem
 from connectors.model import (
     ENTITIES,
     ChangePage,
@@ -108,11 +108,17 @@ class SalesforceConnector(Connector[SalesforceSettings]):
                      "and give the integration user read/edit access to it (on Contact, Account and Opportunity)")
         self._identity_ok.add(obj)
 
-    def check(self) -> None:
+    def check(self) -> list[Problem]:
+        """The token and API version (raised: nothing else can be read), then each object's identity field."""
         self.check_version()
         self.client.get("/limits")
+        problems = []
         for entity in ENTITIES:
-            self.check_identity_field(entity)
+            try:
+                self.check_identity_field(entity)
+            except ConfigError as exc:
+                problems.append(Problem(exc.message, exc.hint or "", f"{OBJECT[entity]}.{self.sf.identity_field}"))
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The org id: from the token's identity URL, or for a fixed session from the session id, whose part

@@ -9,11 +9,12 @@ field maps, :mod:`connectors.tryton.changes` for the change feed and
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext
+from connectors.base import Connector, ConnectorContext, Problem
 from connectors.model import (
     ENTITIES,
     ChangePage,
@@ -36,7 +37,6 @@ from connectors.tryton.rest import RestClient
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.settings import TrytonSettings
 from connectors.tryton.writes import Versions, Writer
-from syncd.errors import ConfigError
 
 _LOOKUP_LIMIT = 100
 
@@ -82,15 +82,20 @@ class TrytonConnector(Connector[TrytonSettings]):
             out[key] = FieldSpec(key, FieldKind.TEXT, f"Tryton field {name}")
         return out
 
-    def check(self) -> None:
-        """Logs in (or proves the REST key) and reads the models' definitions."""
+    def check(self) -> list[Problem]:
+        """Logs in (or proves the REST key), reads the models' definitions and the mapped custom fields."""
         self.client.preferences()
+        problems = []
         for model in (pty.MODEL, opp.MODEL):
             if not self.client.fields_get(model, ["id"]):
-                raise ConfigError(f"Tryton model {model} is not available", side=self.context.side,
-                                  pair=self.context.pair, hint="activate the party and sale_opportunity modules")
+                problems.append(Problem(f"Tryton model {model} is not available",
+                                        "activate the party and sale_opportunity modules", model))
+        if problems:
+            return problems
         for entity in ENTITIES:
-            (self.opportunities.plain if entity == "project" else self.parties.plain[entity]).types()
+            plain = self.opportunities.plain if entity == "project" else self.parties.plain[entity]
+            problems += [replace(p, where=f"entities.{entity}.fields.{p.where}") for p in plain.problems()]
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The database this connector reaches.
