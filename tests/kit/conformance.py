@@ -107,13 +107,25 @@ class ConnectorConformance:
             raise AssertionError(f"field {name!r} came back as {value!r}, which is not a {kind.value} value "
                                  f"({PAGE}: Records)") from exc
 
+    SPARE_VALUES: ClassVar[dict[str, str]] = {"tags": "vip", "phones": "+1 555 0100", "addresses": "1 Main St, Springfield"}
+
     def spare_field(self, connector: Connector[Any]) -> str:
-        """A one-line text field this side holds that :meth:`person` leaves empty: the updates write it."""
+        """A field this side holds that :meth:`person` leaves empty: the update tests write it."""
         fields = connector.fields("person")
-        texts = [n for n, spec in fields.items() if spec.kind.value == "text" and n not in self.person("x")]
-        preferred = [n for n in ("title", "company") if n in texts]
-        assert preferred or texts, f"fields('person') has no text field besides the names: nothing to update ({PAGE})"
-        return (preferred or sorted(texts))[0]
+        free = [n for n, spec in fields.items() if n not in self.person("x") and (spec.kind.value == "text"
+                                                                                or n in self.SPARE_VALUES)]
+        ranked = sorted(free, key=lambda n: (n not in ("title", "company"), fields[n].kind.value != "text", n))
+        assert ranked, f"fields('person') holds nothing besides names and e-mails: nothing to update ({PAGE})"
+        return ranked[0]
+
+    def spare(self, connector: Connector[Any], text: str | None) -> dict[str, Any]:
+        """The fields of an update writing ``text`` into the spare field (``None``: clearing it)."""
+        name = self.spare_field(connector)
+        if not connector.fields("person")[name].kind.is_set:
+            return {name: text}
+        value = frozenset() if text is None else frozenset({self.SPARE_VALUES[name]})
+        return {name: SetPatch(add=value, remove=frozenset() if text else frozenset(self.SPARE_VALUES.values()),
+                               result=value)}
 
     def has_marker(self, connector: Connector[Any], record: Record, ref: str) -> bool:
         if self.side == "cloze":
@@ -216,24 +228,25 @@ class ConnectorConformance:
         tag = _uid()
         wanted = self.person(tag)
         made = self.create(connector, wanted).id or ""
-        spare = self.spare_field(connector)
-        [result] = connector.update("person", [UpdateRequest(made, {spare: "Analyst"})])
+        spare, [(name, value)] = self.spare_field(connector), self.spare(connector, "Analyst").items()
+        [result] = connector.update("person", [UpdateRequest(made, {name: value})])
         assert result.ok and result.key == made, f"update failed: {result.error}"
         record = self.read(connector, made)
-        assert self.canon(connector, spare, record.fields.get(spare)) == "Analyst"
+        assert self.canon(connector, spare, record.fields.get(spare)) == self.canon(connector, spare, value), \
+            f"the updated field {spare!r} reads back as {record.fields.get(spare)!r} ({PAGE}: Writes)"
         for name, value in wanted.items():
             assert self.canon(connector, name, record.fields.get(name)) == self.canon(connector, name, value), \
                 f"update of {spare!r} changed {name!r} to {record.fields.get(name)!r}: touch only given fields ({PAGE})"
-        [cleared] = connector.update("person", [UpdateRequest(made, {spare: None})])
-        assert cleared.ok and self.read(connector, made).fields.get(spare) in (None, ""), \
+        [cleared] = connector.update("person", [UpdateRequest(made, self.spare(connector, None))])
+        assert cleared.ok and self.read(connector, made).fields.get(spare) in (None, "", [], ()), \
             f"a field set to None must be cleared ({PAGE}: Writes)"
 
     def test_one_bad_record_fails_alone_without_raising(self, connector: Connector[Any]) -> None:
         good = self.create(connector, self.person(_uid())).id or ""
         gone = self.create(connector, self.person(_uid())).id or ""
         connector.delete("person", [gone])
-        spare = self.spare_field(connector)
-        results = connector.update("person", [UpdateRequest(gone, {spare: "X"}), UpdateRequest(good, {spare: "Y"})])
+        results = connector.update("person", [UpdateRequest(gone, self.spare(connector, "X")),
+                                              UpdateRequest(good, self.spare(connector, "Y"))])
         assert [r.key for r in results] == [gone, good], f"results must come in request order ({PAGE}: Writes)"
         missing, ok = results
         archived = gone in (got := connector.get("person", [gone])) and got[gone].archived
@@ -273,7 +286,7 @@ class ConnectorConformance:
             assert later <= again, (f"resuming from page {n}'s cursor skipped {sorted(later - again)}: a page's cursor "
                                     f"is the position after that page ({PAGE}: Feed)")
         # A change after the end cursor is in the next poll, and only a change is.
-        [edited] = connector.update("person", [UpdateRequest(made[0] or "", {self.spare_field(connector): "Edited"})])
+        [edited] = connector.update("person", [UpdateRequest(made[0] or "", self.spare(connector, "Edited"))])
         assert edited.ok, f"update failed: {edited.error}"
         next_ids = [r.id for p in connector.changes("person", end) for r in p.records]
         assert made[0] in next_ids, f"an update after the last cursor must appear in the next poll ({PAGE}: Feed)"
