@@ -55,15 +55,15 @@ def test_a_broken_connector_fails_with_the_rule_it_breaks(tmp_path: Path, broken
                                                           message: str) -> None:
     create_crm(tmp_path / "crm.sqlite", "k")
     settings = SqliteCrmSettings(path=tmp_path / "crm.sqlite", api_key="k", page_size=2)  # type: ignore[arg-type]
-    with broken(settings, ConnectorContext("p", "external", "crm.example.com")) as connector:
-        with pytest.raises(AssertionError) as failed:
-            rule(ConnectorConformance())(connector)
+    with broken(settings, ConnectorContext("p", "external", "crm.example.com")) as connector, \
+            pytest.raises(AssertionError) as failed:
+        rule(ConnectorConformance())(connector)
     assert message in str(failed.value) and "docs/connectors.md" in str(failed.value)
 
 
 def test_a_connector_raising_for_one_record_fails_the_suite(tmp_path: Path) -> None:
     create_crm(tmp_path / "crm.sqlite", "k")
     settings = SqliteCrmSettings(path=tmp_path / "crm.sqlite", api_key="k")  # type: ignore[arg-type]
-    with RaisesForOneRecord(settings, ConnectorContext("p", "external", "crm.example.com")) as connector:
-        with pytest.raises(AssertionError, match="return a failed WriteResult"):
-            ConnectorConformance().test_one_bad_record_fails_alone_without_raising(connector)
+    with RaisesForOneRecord(settings, ConnectorContext("p", "external", "crm.example.com")) as connector, \
+            pytest.raises(AssertionError, match="return a failed WriteResult"):
+        ConnectorConformance().test_one_bad_record_fails_alone_without_raising(connector)
