@@ -22,7 +22,7 @@ from syncd.cli_lazy import escape
 @click.option("--pair", "pairs", multiple=True, help="only this pair (repeatable; default: every pair)")
 @click.option("--facts", is_flag=True, help="also print what each side tells about its account (describe())")
 def doctor_cmd(config_path: Path | None, pairs: tuple[str, ...], facts: bool) -> None:
-    """Test each pair's credentials, scopes, properties and mapped fields against the services."""
+    """Test each pair's credentials, scopes, properties and mapped fields; say what to fix."""
     from syncd import doctor
 
     loaded = load(config_path, quiet=True)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -18,7 +18,15 @@ from connectors.base import Capabilities
 from connectors.memory import MemoryConnector as ExampleConnector
 from connectors.memory import MemorySettings as ExampleSettings
 from connectors.memory import MemoryStore, StoredRecord
-from connectors.model import CANONICAL_FIELDS, CreateRequest, Entity, SetPatch, UpdateRequest, WriteResult
+from connectors.model import (
+    CANONICAL_FIELDS,
+    AppLink,
+    CreateRequest,
+    Entity,
+    SetPatch,
+    UpdateRequest,
+    WriteResult,
+)
 from syncd.core.normalize import BadValue, normalize
 
 Role = Literal["cloze", "external"]
@@ -46,6 +54,31 @@ class MemoryBackend(MemoryStore):
             if not isinstance(store, cls):
                 store = cls._named[name] = cls(role, path)
             return store
+
+    # -- direct access, as a user of that system would change it (tests, the daemon's file) --
+
+    def put(self, entity: str, fields: Mapping[str, Any], *, record_id: str | None = None,
+            app_links: Sequence[AppLink] = (), cloze_ref: str | None = None) -> str:
+        with self.lock:
+            item = self.new_record() if record_id is None else StoredRecord(record_id, {}, 0)
+            item.fields, item.app_links, item.cloze_ref = dict(fields), list(app_links), cloze_ref
+            self.touch(entity, item)
+            self.save()
+            return item.id
+
+    def edit(self, entity: str, record_id: str, **fields: Any) -> None:
+        with self.lock:
+            item = self.items[entity][record_id]
+            item.fields.update(fields)
+            self.touch(entity, item)
+            self.save()
+
+    def remove(self, entity: str, record_id: str) -> None:
+        with self.lock:
+            if self.items[entity].pop(record_id, None) is not None:
+                self.seq += 1
+                self.deleted[entity][record_id] = self.seq
+                self.save()
 
     def count_write(self) -> None:
         self.save()

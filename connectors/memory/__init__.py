@@ -107,31 +107,6 @@ class MemoryStore:
         self.next_id += 1
         return StoredRecord(f"{self.id_prefix}{self.next_id - 1}", {}, 0)
 
-    # -- direct access, as a user of that system would change it ---------------------
-
-    def put(self, entity: str, fields: Mapping[str, Any], *, record_id: str | None = None,
-            app_links: Sequence[AppLink] = (), cloze_ref: str | None = None) -> str:
-        with self.lock:
-            item = self.new_record() if record_id is None else StoredRecord(record_id, {}, 0)
-            item.fields, item.app_links, item.cloze_ref = dict(fields), list(app_links), cloze_ref
-            self.touch(entity, item)
-            self.save()
-            return item.id
-
-    def edit(self, entity: str, record_id: str, **fields: Any) -> None:
-        with self.lock:
-            item = self.items[entity][record_id]
-            item.fields.update(fields)
-            self.touch(entity, item)
-            self.save()
-
-    def remove(self, entity: str, record_id: str) -> None:
-        with self.lock:
-            if self.items[entity].pop(record_id, None) is not None:
-                self.seq += 1
-                self.deleted[entity][record_id] = self.seq
-                self.save()
-
 
 class MemoryConnector(Connector[MemorySettings]):
     name = "memory"
