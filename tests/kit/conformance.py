@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from connectors.base import Connector, ConnectorSettings, Problem
 from connectors.model import (
@@ -166,6 +166,13 @@ class ConnectorConformance:
             list(refused_connector.changes("person", None))
         assert "Traceback" not in str(check_err.value)
 
+    def test_account_identity_is_stable_and_names_no_secret(self, connector: Connector[Any]) -> None:
+        first, second = connector.account_identity(), connector.account_identity()
+        assert first == second, f"account_identity() must name the account the same way every time ({PAGE})"
+        secrets = [v.get_secret_value() for v in connector.settings.__dict__.values() if isinstance(v, SecretStr)]
+        leaked = [k for k, v in first.items() if any(s and s in v for s in secrets)]
+        assert not leaked, f"account_identity() must name the account, never a credential: {leaked} ({PAGE})"
+
     # -- reads -------------------------------------------------------------------------
 
     def test_created_record_reads_back_in_canonical_form(self, connector: Connector[Any]) -> None:
@@ -280,6 +287,9 @@ class ConnectorConformance:
         made = [self.create(connector, self.person(_uid()), key=str(i)).id for i in range(self.feed_size)]
         pages, end = self.drain(connector, cursor)
         seen = [r.id for p in pages for r in p.records]
+        names = set(connector.fields("person"))
+        odd = {k for p in pages for r in p.records for k in r.fields if k not in names and not k.startswith(CUSTOM_PREFIX)}
+        assert not odd, f"records from changes() must use canonical field names too; got {sorted(odd)} ({PAGE})"
         missed = [i for i in made if i not in seen]
         assert not missed, f"changes() skipped records changed after the cursor: {missed} ({PAGE}: Feed)"
         assert end is not None, "the last page must carry the cursor to poll from next time"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,20 +62,27 @@ emails = {{}}
     return path
 
 
-def doctor(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SYNCD, "doctor", "--config", str(path)], capture_output=True, text=True, env=ENV,
-                          timeout=120, check=False)
-
-
 def problem_lines(ran: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in ran.stdout.splitlines() if " -- fix: " in line]
 
 
+def doctor(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SYNCD, "doctor", "--config", str(path), *args], capture_output=True, text=True, env=ENV,
+                          timeout=120, check=False)
+
+
 def test_a_healthy_pair_passes(tmp_path: Path, cloze: ClozeEmulator, hubspot: HubSpotEmulator) -> None:
-    ran = doctor(config(tmp_path, cloze, hubspot))
+    ran = doctor(config(tmp_path, cloze, hubspot), "--facts")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "pairs.main.cloze: ok" in ran.stdout and "pairs.main.external: ok" in ran.stdout
     assert problem_lines(ran) == [] and "all checks passed" in ran.stdout
+    facts = {line.split(" facts: ")[0]: json.loads(line.split(" facts: ", 1)[1])
+             for line in ran.stdout.splitlines() if " facts: " in line}
+    assert facts["pairs.main.cloze"]["account"] == "ops@example.com", ran.stdout
+    assert facts["pairs.main.external"]["token_kind"] == "private_app", ran.stdout
+    used = {route for route, n in hubspot.stats.by_route.items() if n}
+    assert used and used <= {"access-token-info", "properties.list", "pipelines.list", "pipelines.stages",
+                             "account-info", "owners.list"}, f"doctor must only read: {used}"
 
 
 def test_a_missing_scope_to_create_the_identity_property_is_named(tmp_path: Path, cloze: ClozeEmulator,
