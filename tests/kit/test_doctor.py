@@ -130,3 +130,34 @@ def test_unmapped_custom_fields_are_named_on_each_side(tmp_path: Path, cloze: Cl
     assert "no person custom field 'no-such-field'" in cloze_line and "Custom Fields" in cloze_line, cloze_line
     [hubspot_line] = [line for line in lines if line.startswith("pairs.main.external")]
     assert "no contacts property 'cloze_lead_source'" in hubspot_line and "create the property" in hubspot_line
+
+
+def test_a_salesforce_object_without_the_identity_field_is_named(tmp_path: Path, cloze: ClozeEmulator) -> None:
+    from connectors.salesforce.emulator import SalesforceEmulator
+
+    session = "00D5g0000000001!doctor-session"
+    with SalesforceEmulator(session, external_id_objects=["Account", "Opportunity"]) as salesforce:
+        path = tmp_path / "config.toml"
+        path.write_text(f"""
+[state]
+path = "{tmp_path / 'state.db'}"
+
+[pairs.main]
+app_id = "acme.my.salesforce.com"
+
+[pairs.main.cloze]
+base_url = "{cloze.url}"
+api_key = "env:DOCTOR_CLOZE_KEY"
+
+[pairs.main.external]
+connector = "salesforce"
+auth = "session"
+session_id = "env:DOCTOR_SF_SESSION"
+instance_url = "{salesforce.url}"
+""")
+        ran = subprocess.run([*SYNCD, "doctor", "--config", str(path)], capture_output=True, text=True, timeout=120,
+                             env={**ENV, "DOCTOR_SF_SESSION": session}, check=False)
+    assert ran.returncode == 78, ran.stdout + ran.stderr
+    [line] = problem_lines(ran)
+    assert line.startswith("pairs.main.external (Contact.Cloze_Syncd_Id__c)") and "is missing" in line, line
+    assert "fix: in Setup > Object Manager > Contact" in line and session not in ran.stdout + ran.stderr
