@@ -13,6 +13,7 @@ import pytest
 
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.salesforce.emulator import SalesforceEmulator
 
 SYNCD = [sys.executable, "-m", "syncd.cli"]
 CLOZE_KEY, HUBSPOT_TOKEN = "doctor-cloze-key-3c9e1a", "pat-na1-doctor-token-77aa"
@@ -133,8 +134,6 @@ def test_unmapped_custom_fields_are_named_on_each_side(tmp_path: Path, cloze: Cl
 
 
 def test_a_salesforce_object_without_the_identity_field_is_named(tmp_path: Path, cloze: ClozeEmulator) -> None:
-    from connectors.salesforce.emulator import SalesforceEmulator
-
     session = "00D5g0000000001!doctor-session"
     with SalesforceEmulator(session, external_id_objects=["Account", "Opportunity"]) as salesforce:
         path = tmp_path / "config.toml"
