@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -109,6 +109,8 @@ class MemoryStore:
 
 
 class MemoryConnector(Connector[MemorySettings]):
+    """The connector over a :class:`MemoryStore`; ``store_type`` lets a test rig bring a store of its own."""
+
     name = "memory"
     store_type: ClassVar[type[MemoryStore]] = MemoryStore
 
@@ -196,7 +198,7 @@ class MemoryConnector(Connector[MemorySettings]):
         for key, value in fields.items():
             item.fields[key] = sorted(value.result) if isinstance(value, SetPatch) else value
 
-    def _write(self, entity: Entity, requests: Sequence[Any], one: Any) -> list[WriteResult]:
+    def _write(self, entity: Entity, requests: Sequence[Any], one: Callable[[Entity, Any], WriteResult]) -> list[WriteResult]:
         with self.store.lock:
             self.store.load()
             results = [one(entity, r) for r in requests]
