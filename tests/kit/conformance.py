@@ -73,13 +73,8 @@ class ConnectorConformance:
 
     def create(self, connector: Connector[Any], fields: Mapping[str, Any], ref: str | None = None,
                key: str = "k") -> WriteResult:
-        if ref is None:
-            request = CreateRequest(key, fields)
-        elif self.side == "cloze":
-            request = CreateRequest(key, fields, app_link=AppLink(connector.context.app_id, ref, "CRM"))
-        else:
-            request = CreateRequest(key, fields, cloze_ref=ref)
-        [result] = connector.create("person", [request])
+        marker = self.marker_of(connector, ref) if ref is not None else {}
+        [result] = connector.create("person", [CreateRequest(key, fields, **marker)])
         assert result.ok, f"create failed: {result.error} ({PAGE}: Writes)"
         assert result.id, f"a successful create must return the new record's id in WriteResult.id ({PAGE}: Writes)"
         return result
@@ -191,6 +186,34 @@ class ConnectorConformance:
                 f"field {name!r} reads back as {record.fields.get(name)!r}, not what was written ({PAGE}: Records)"
         assert not record.archived
 
+    def company(self, tag: str) -> dict[str, Any]:
+        """Canonical fields of a new company; ``tag`` makes its domain unique."""
+        return {"name": f"Analytical Engines {tag}", "domains": SetPatch(result=frozenset({f"engines-{tag}.example"}))}
+
+    def test_a_company_reads_back_in_canonical_form(self, connector: Connector[Any]) -> None:
+        if "company" not in connector.entities():
+            pytest.skip("this side does not sync companies")
+        wanted = {k: v for k, v in self.company(_uid()).items() if k in connector.fields("company")}
+        marker = self.marker_of(connector, self.marker(connector))
+        [made] = connector.create("company", [CreateRequest("c", wanted, **marker)])
+        assert made.ok and made.id, f"company create failed: {made.error} ({PAGE}: Writes)"
+        record = connector.get("company", [made.id]).get(made.id)
+        assert record is not None, f"get('company') did not return the company create() just made ({PAGE}: Reads)"
+        fields = connector.fields("company")
+        unknown = [k for k in record.fields if k not in fields and not k.startswith(CUSTOM_PREFIX)]
+        assert not unknown, f"Record.fields must use canonical names; got {unknown} ({PAGE}: Records)"
+        for name, value in wanted.items():
+            kind = fields[name].kind
+            got = normalize(kind, record.fields.get(name))
+            assert got == normalize(kind, sorted(value.result) if isinstance(value, SetPatch) else value), \
+                f"company field {name!r} reads back as {record.fields.get(name)!r} ({PAGE}: Records)"
+
+    def marker_of(self, connector: Connector[Any], ref: str) -> dict[str, Any]:
+        """The join-marker part of a CreateRequest for ``ref``, on this side."""
+        if self.side == "cloze":
+            return {"app_link": AppLink(connector.context.app_id, ref, "CRM")}
+        return {"cloze_ref": ref}
+
     def test_get_leaves_out_ids_that_do_not_exist(self, connector: Connector[Any]) -> None:
         gone = self.create(connector, self.person(_uid())).id or ""
         connector.delete("person", [gone])
@@ -222,8 +245,7 @@ class ConnectorConformance:
         first = self.create(connector, fields, ref, key="first")
         # The process died before it recorded the link; the next run finds the record, or repeats the create.
         assert connector.find_linked("person", ref) is not None, f"the marker must be findable at once ({PAGE})"
-        [again] = connector.create("person", [CreateRequest("again", fields, cloze_ref=ref) if self.side != "cloze"
-                                              else CreateRequest("again", fields, app_link=AppLink(connector.context.app_id, ref))])
+        [again] = connector.create("person", [CreateRequest("again", fields, **self.marker_of(connector, ref))])
         holders = [r.id for page in connector.list_all("person") for r in page if self.has_marker(connector, r, ref)]
         assert holders == [first.id], (f"after a repeated create, exactly the first record must carry marker {ref!r}; "
                                        f"found {holders} (the create must be idempotent on its marker: {PAGE})")
