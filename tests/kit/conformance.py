@@ -148,7 +148,7 @@ class ConnectorConformance:
     def test_check_finds_nothing_wrong_with_a_good_account(self, connector: Connector[Any]) -> None:
         problems = connector.check()
         assert isinstance(problems, list) and all(isinstance(p, Problem) for p in problems), \
-            f"check() returns a list of Problem ({PAGE}: check)"
+            f"check() returns a list of Problem ({PAGE}: Checking an account)"
         assert problems == [], f"check() reported problems on a healthy account: {problems}"
 
     def test_refused_credentials_raise_auth_error(self, request: pytest.FixtureRequest) -> None:
@@ -226,7 +226,7 @@ class ConnectorConformance:
         made = self.create(connector, self.person(tag)).id
         for needle in (f"ada.{tag}@example.com", f"Ada.{tag.upper()}@Example.COM"):
             found = [r.id for r in connector.lookup("person", "emails", needle)]
-            assert made in found, f"lookup('emails', {needle!r}) did not find the record holding it ({PAGE}: lookup)"
+            assert made in found, f"lookup('emails', {needle!r}) did not find the record holding it ({PAGE}: Reads)"
         assert connector.lookup("person", "emails", f"nobody.{_uid()}@example.com") == []
 
     # -- the join marker ---------------------------------------------------------------
@@ -235,9 +235,9 @@ class ConnectorConformance:
         ref = self.marker(connector)
         made = self.create(connector, self.person(_uid()), ref)
         found = connector.find_linked("person", ref)
-        assert found is not None, f"find_linked() did not find the record created with marker {ref!r} ({PAGE}: markers)"
+        assert found is not None, f"find_linked() did not find the record created with marker {ref!r} ({PAGE}: Join markers)"
         assert found.id == made.id and self.has_marker(connector, found, ref), \
-            f"the record found must be the one created, carrying its marker ({PAGE}: markers)"
+            f"the record found must be the one created, carrying its marker ({PAGE}: Join markers)"
         assert connector.find_linked("person", self.marker(connector)) is None
 
     def test_a_create_repeated_after_a_crash_leaves_one_record(self, connector: Connector[Any]) -> None:
@@ -279,13 +279,13 @@ class ConnectorConformance:
             results = connector.update("person", batch)
         except Exception as exc:
             raise AssertionError(f"update() raised {exc!r} for one missing record; return a failed WriteResult for it "
-                                 f"and write the rest of the batch ({PAGE}: errors)") from exc
+                                 f"and write the rest of the batch ({PAGE}: Errors)") from exc
         assert [r.key for r in results] == [gone, good], f"results must come in request order ({PAGE}: Writes)"
         missing, ok = results
         archived = gone in (got := connector.get("person", [gone])) and got[gone].archived
         assert archived or (not missing.ok and missing.error), \
-            f"an update of a missing record must be a failed WriteResult with the side's message ({PAGE}: errors)"
-        assert ok.ok, f"the other record of the batch must still be written: {ok.error} ({PAGE}: errors)"
+            f"an update of a missing record must be a failed WriteResult with the side's message ({PAGE}: Errors)"
+        assert ok.ok, f"the other record of the batch must still be written: {ok.error} ({PAGE}: Errors)"
 
     def test_delete_is_reported_and_repeatable(self, connector: Connector[Any]) -> None:
         made = self.create(connector, self.person(_uid())).id or ""
@@ -296,7 +296,7 @@ class ConnectorConformance:
         reported = {i for p in pages for i in p.deleted_ids} | {r.id for p in pages for r in p.records if r.archived}
         listed = {r.id for page in connector.list_all("person") for r in page}
         assert made in reported or made not in listed, \
-            f"a deleted record must leave list_all() or be reported by changes() ({PAGE}: deletes)"
+            f"a deleted record must leave list_all() or be reported by changes() ({PAGE}: Feed)"
         if made in listed:
             assert made in reported, f"an archived record still listed must come as archived or in deleted_ids ({PAGE})"
         [again] = connector.delete("person", [made])  # a retried delete (the first one's reply was lost)
