@@ -1,26 +1,8 @@
-"""The connector interface every side implements: Cloze, HubSpot, Tryton, plug-ins.
+"""The connector interface every side implements: Cloze, HubSpot, Tryton, Salesforce, plug-ins.
 
-A connector is a class registered under the entry-point group ``syncd.connectors``
-(see :mod:`connectors.registry`). Its ``Settings`` pydantic model validates the
-``[pairs.NAME.external]`` (or ``.cloze``) table of the config file; the engine then
-builds it with a :class:`ConnectorContext` and calls the methods below.
-
-Rules every connector keeps:
-
-- Reads return :class:`~connectors.model.Record` objects with canonical field names
-  (``ENTITY_KINDS.fields(entity)``, :mod:`connectors.entities`) and ``custom:<native id>``
-  keys for the custom fields listed in ``context.custom_fields``.
-- Writes never raise for one bad record: they return a failed
-  :class:`~connectors.model.WriteResult` with the side's message. They raise only for
-  what stops the whole side (:class:`~connectors.errors.AuthError`, or
-  :class:`~connectors.errors.TransientApiError` once retries are exhausted).
-- A create stamps the join marker (App Link on Cloze, ``cloze_ref`` elsewhere) in the
-  same call, and ``find_linked`` can find it again, so a create repeated after a crash
-  never duplicates.
-- Updates touch only the fields they are given.
-- A side that merges a created record into an existing one sharing an identifier
-  declares it in :meth:`Connector.capabilities` (``merges_on_create``), so the planner
-  holds back records that would be folded into one there.
+What each method must do, and its error contract, is written once, in
+``docs/connectors.md``; ``connectors/memory`` is the short example, and
+``tests/kit/conformance.py`` the suite a connector's tests subclass to prove it.
 """
 
 from __future__ import annotations
@@ -29,9 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, Self, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from connectors.model import (
     ChangePage,
@@ -136,18 +119,56 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
-class Connector(ABC):
-    """One side of a pair."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``syncd doctor`` reports about a side: what is wrong, and what to do about it.
+
+    ``where`` names the config key or the side's object the problem is about
+    (``entities.person.fields.custom:lang``, ``contacts.cloze_syncd_id``); never a secret.
+    """
+
+    what: str
+    fix: str
+    where: str = ""
+
+
+SettingsT = TypeVar("SettingsT", bound=ConnectorSettings, default=ConnectorSettings, covariant=True)
+C = TypeVar("C", bound="Connector[Any]")
+
+
+class Connector(ABC, Generic[SettingsT]):
+    """One side of a pair, generic over its settings model: ``class Mine(Connector[MySettings])``.
+
+    The settings class named in the brackets becomes :attr:`Settings`, which the config
+    loader validates the connector's table with; ``self.settings`` is then that model, typed.
+    """
 
     name: ClassVar[str]
     """The entry-point name, e.g. ``"hubspot"``; checked against the registration."""
 
     Settings: ClassVar[type[ConnectorSettings]]
-    """Validates this connector's table in the config file."""
+    """Validates this connector's table in the config file (set from ``Connector[SettingsT]``)."""
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        self.settings = settings
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Connector:
+                (model,) = get_args(base)
+                if isinstance(model, type) and issubclass(model, ConnectorSettings):
+                    cls.Settings = model
+
+    def __init__(self, settings: SettingsT, context: ConnectorContext) -> None:
+        expected = getattr(type(self), "Settings", ConnectorSettings)
+        if not isinstance(settings, expected):  # the loader validates with Settings; this catches wiring slips
+            raise TypeError(f"{type(self).__qualname__} needs {expected.__qualname__}, not {type(settings).__qualname__}")
+        self.settings: SettingsT = settings
         self.context = context
+
+    @classmethod
+    def build(cls, settings: ConnectorSettings, context: ConnectorContext) -> Self:
+        """``cls(settings, context)`` for a caller holding settings typed as the base model (the loader's);
+        ``__init__`` checks that they are this connector's ``Settings``."""
+        return cls(cast(Any, settings), context)  # __init__ checks the type at run time
 
     # -- description -------------------------------------------------------------
 
@@ -181,12 +202,16 @@ class Connector(ABC):
         """
         return None
 
-    def check(self) -> None:
-        """Verify credentials and account settings; raise an ApiError if unusable."""
-        return
+    def check(self) -> list[Problem]:
+        """Test this side against the live service for ``syncd doctor``: every problem found, with its fix.
+
+        Makes reads only. Raises an :class:`~connectors.errors.ApiError` (``AuthError`` for refused
+        credentials) or a ``ConfigError`` when the side cannot be inspected any further.
+        """
+        return []
 
     def describe(self) -> dict[str, Any]:
-        """Account-level facts for ``syncd config check --online`` (stages, segments...)."""
+        """Account-level facts (stages, segments, API version...) as plain JSON-able data."""
         return {}
 
     def begin_run(self) -> None:
@@ -268,7 +293,7 @@ class Connector(ABC):
         """Release connections."""
         return
 
-    def __enter__(self) -> Connector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -106,6 +106,7 @@ LAZY_COMMANDS = {
     "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot (or Salesforce) emulators with seeded data."),
     "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
     "deploy": ("syncd.cli_deploy:deploy_group", "Write the files a systemd installation needs."),
+    "doctor": ("syncd.cli_doctor:doctor_cmd", "Test each pair's credentials, scopes, properties and mapped fields; say what to fix."),
 }
 
 

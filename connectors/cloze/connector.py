@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
@@ -96,15 +96,12 @@ class ClozeSettings(ConnectorSettings):
 CLOZE_MERGE_KEYS = frozenset({"emails", "phones", "domains"})
 
 
-class ClozeConnector(Connector):
+class ClozeConnector(Connector[ClozeSettings]):
     """The Cloze side of a pair (entry point ``cloze``)."""
 
     name = "cloze"
-    Settings = ClozeSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, ClozeSettings):
-            raise TypeError("ClozeConnector needs ClozeSettings")
+    def __init__(self, settings: ClozeSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.cfg = settings
         self.assumptions = settings.api_assumptions
@@ -138,7 +135,7 @@ class ClozeConnector(Connector):
 
         @contextmanager
         def client() -> Iterator[ClozeClient]:
-            connector = cls(settings, context)
+            connector = cls.build(settings, context)
             try:
                 yield connector.client
             finally:
@@ -159,10 +156,21 @@ class ClozeConnector(Connector):
         # feed has no tombstones (a delete shows only in a listing); it sends webhooks.
         return Capabilities(merges_on_create=CLOZE_MERGE_KEYS, deletes_in_feed=False, change_notifications=True)
 
-    def check(self) -> None:
+    def check(self) -> list[Problem]:
+        """The key reaches an account (``/v1/user/profile``), and every mapped custom field is defined there."""
         profile = self.client.profile()
         if not profile.get("email"):
             raise ApiError("Cloze /v1/user/profile returned no account", side="cloze", pair=self.context.pair)
+        problems = []
+        for entity, wanted in sorted(self.context.custom_fields.items()):
+            defined = {str(f.get("id")) for f in self.client.fields(entity)}
+            for native in wanted:
+                if native not in defined:
+                    problems.append(Problem(
+                        f"Cloze has no {entity} custom field {native!r} (mapped as custom:{native})",
+                        f"add it in Cloze (Settings, Custom Fields), or fix the cloze name of that field in "
+                        f"pairs.{self.context.pair}.entities.{entity}.fields", f"entities.{entity}.fields.custom:{native}"))
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The account e-mail from ``GET /v1/user/profile``.

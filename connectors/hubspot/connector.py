@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.errors import ApiError, ConfigError
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
@@ -39,16 +39,13 @@ _LOOKUP_PAGES = 5  # at most 5 x 100 candidates for one lookup value
 _OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 
 
-class HubSpotConnector(Connector):
+class HubSpotConnector(Connector[HubSpotSettings]):
     """The HubSpot CRM connector (API version and token kind are settings; see HubSpotSettings)."""
 
     name: ClassVar[str] = "hubspot"
-    Settings: ClassVar[type[ConnectorSettings]] = HubSpotSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext,
+    def __init__(self, settings: HubSpotSettings, context: ConnectorContext,
                  *, transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, HubSpotSettings):
-            raise ConfigError("the hubspot connector needs HubSpotSettings", side=context.side, pair=context.pair)
         super().__init__(settings, context)
         self.hs: HubSpotSettings = settings
         self.client = HubSpotClient(settings, pair=context.pair, side=context.side, observer=context.observer,
@@ -103,16 +100,61 @@ class HubSpotConnector(Connector):
         return Capabilities(read_batch=self.hs.batch_size, write_batch=self.hs.batch_size, deletes_in_feed=True,
                             conditional_writes=True, max_values=limits)
 
-    def check(self) -> None:
-        """Reads the property definitions of all three types: proves the token and its read scopes."""
-        for entity in OBJECT_TYPE:
+    def check(self) -> list[Problem]:
+        """Reads the property definitions (proving the token) and the token's scopes, where HubSpot tells them."""
+        problems: list[Problem] = []
+        granted = self._granted_scopes()
+        pair = self.context.pair
+        for entity in sorted(self.entities()):
             object_type = OBJECT_TYPE[entity]
-            definition = self.catalog.definitions(object_type).get(self.hs.identity_property)
-            if definition is not None and not definition.get("hasUniqueValue"):
-                raise ConfigError(
-                    f"HubSpot property {self.hs.identity_property!r} on {object_type} does not require unique values",
-                    side="external", pair=self.context.pair, field="identity_property",
-                    hint="choose another identity_property name")
+            defs = self.catalog.definitions(object_type)
+            for access in ("read", "write"):
+                scope = f"crm.objects.{object_type}.{access}"
+                if granted is not None and scope not in granted:
+                    problems.append(Problem(f"the token lacks the scope {scope}", f"grant the app the scope {scope}",
+                                            f"{object_type}"))
+            own = self._wanted_properties(entity)
+            for prop in own:
+                found = defs.get(prop.name)
+                scope = f"crm.schemas.{object_type}.write"
+                if found is None and not self.hs.create_properties:
+                    problems.append(Problem(
+                        f"HubSpot property {prop.name!r} is missing on {object_type}",
+                        f"create it in HubSpot (field type {prop.field_type}{', unique values' if prop.unique else ''}), "
+                        "or set create_properties = true", f"{object_type}.{prop.name}"))
+                elif found is None and granted is not None and scope not in granted:
+                    problems.append(Problem(
+                        f"HubSpot property {prop.name!r} is missing on {object_type} and the token lacks the scope "
+                        f"{scope} to create it", f"grant the app the scope {scope}, or create the property by hand",
+                        f"{object_type}.{prop.name}"))
+                elif found is not None and prop.unique and not found.get("hasUniqueValue"):
+                    problems.append(Problem(
+                        f"HubSpot property {prop.name!r} on {object_type} does not require unique values",
+                        f"set pairs.{pair}.external.identity_property to a new name (it is created unique)",
+                        f"{object_type}.{prop.name}"))
+            own_names = {p.name for p in own}
+            for name, prop_name in sorted(self.mapper.scalars[entity].items()):
+                if prop_name not in defs and prop_name not in own_names:
+                    problems.append(Problem(
+                        f"HubSpot has no {object_type} property {prop_name!r} (mapped to {entity} {name})",
+                        f"create it in HubSpot, or change the {name} property setting in pairs.{pair}.external",
+                        f"{object_type}.{prop_name}"))
+            for native in self.mapper.custom[entity]:
+                if native not in defs:
+                    problems.append(Problem(
+                        f"HubSpot has no {object_type} property {native!r} (mapped as custom:{native})",
+                        f"create the property in HubSpot, or fix the external name of that field in "
+                        f"pairs.{pair}.entities.{entity}.fields", f"entities.{entity}.fields.custom:{native}"))
+        return problems
+
+    def _granted_scopes(self) -> frozenset[str] | None:
+        """The token's scopes, for a private-app token (HubSpot tells them); ``None`` when it cannot tell."""
+        if self.hs.token_kind != "private_app":
+            return None
+        reply = self.client.post("/oauth/v2/private-apps/get/access-token-info",
+                                 {"tokenKey": self.hs.token.get_secret_value()})
+        scopes = reply.body.get("scopes") if isinstance(reply.body, dict) else None
+        return frozenset(str(s) for s in scopes) if isinstance(scopes, list) else None
 
     def account_identity(self) -> dict[str, str]:
         """The portal (Hub) id from ``GET /account-info/v3/details``."""
@@ -248,11 +290,8 @@ class HubSpotConnector(Connector):
 
     # -- writes --------------------------------------------------------------------------------
 
-    def _own_properties(self, entity: Entity) -> None:
-        """Create the properties cloze-syncd writes (identity, tags, notes) on first use."""
-        object_type = OBJECT_TYPE[entity]
-        if object_type in self._ensured:
-            return
+    def _wanted_properties(self, entity: Entity) -> list[OwnProperty]:
+        """The properties cloze-syncd writes on ``entity``'s object type: identity, tags, notes."""
         wanted = [OwnProperty(self.hs.identity_property, "Cloze sync id", "text", True,
                               "Identity of the linked Cloze record, written by cloze-syncd.")]
         if self.hs.tags_property:
@@ -261,7 +300,14 @@ class HubSpotConnector(Connector):
         if entity == "person" and self.hs.person_notes_property:
             wanted.append(OwnProperty(self.hs.person_notes_property, "Cloze notes", "textarea", False,
                                       "Notes synced with Cloze by cloze-syncd."))
-        for prop in wanted:
+        return wanted
+
+    def _own_properties(self, entity: Entity) -> None:
+        """Create the properties cloze-syncd writes (identity, tags, notes) on first use."""
+        object_type = OBJECT_TYPE[entity]
+        if object_type in self._ensured:
+            return
+        for prop in self._wanted_properties(entity):
             self.catalog.ensure(object_type, prop, create=self.hs.create_properties)
         self._ensured.add(object_type)
 

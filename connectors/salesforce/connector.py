@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
@@ -45,17 +45,13 @@ _PERSON_CURSOR = "sfp"  # a person cursor holding the Contact and the Lead feed 
 _MARKER_INDEX_AFTER = 10
 
 
-class SalesforceConnector(Connector):
+class SalesforceConnector(Connector[SalesforceSettings]):
     """The Salesforce connector (REST API; auth flow and API version are settings)."""
 
     name: ClassVar[str] = "salesforce"
-    Settings: ClassVar[type[ConnectorSettings]] = SalesforceSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext,
+    def __init__(self, settings: SalesforceSettings, context: ConnectorContext,
                  *, transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, SalesforceSettings):
-            raise ConfigError("the salesforce connector needs SalesforceSettings", side=context.side,
-                              pair=context.pair)
         super().__init__(settings, context)
         self.sf: SalesforceSettings = settings
         self.client = SalesforceClient(settings, pair=context.pair, observer=context.observer,
@@ -141,11 +137,17 @@ class SalesforceConnector(Connector):
                      "and Lead when leads are synced)")
         self._identity_ok.add(obj)
 
-    def check(self) -> None:
+    def check(self) -> list[Problem]:
+        """The token and API version (raised: nothing else can be read), then each object's identity field."""
         self.check_version()
         self.client.budget.observe_limits(self.client.get("/limits"))
+        problems = []
         for entity in OBJECT:
-            self.check_identity_field(entity)
+            try:
+                self.check_identity_field(entity)
+            except ConfigError as exc:
+                problems.append(Problem(exc.message, exc.hint or "", f"{OBJECT[entity]}.{self.sf.identity_field}"))
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The org id: from the token's identity URL, or for a fixed session from the session id, whose part

@@ -9,11 +9,12 @@ field maps, :mod:`connectors.tryton.changes` for the change feed and
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings
+from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
@@ -42,16 +43,13 @@ KINDS: tuple[Entity, ...] = ("person", "company", "project")
 """Parties (people and companies) and sale opportunities."""
 
 
-class TrytonConnector(Connector):
+class TrytonConnector(Connector[TrytonSettings]):
     """The Tryton connector (JSON-RPC session or REST key; see TrytonSettings)."""
 
     name: ClassVar[str] = "tryton"
-    Settings: ClassVar[type[ConnectorSettings]] = TrytonSettings
 
-    def __init__(self, settings: ConnectorSettings, context: ConnectorContext, *,
+    def __init__(self, settings: TrytonSettings, context: ConnectorContext, *,
                  transport: httpx.BaseTransport | None = None) -> None:
-        if not isinstance(settings, TrytonSettings):
-            raise ConfigError("the tryton connector needs TrytonSettings", side=context.side, pair=context.pair)
         super().__init__(settings, context)
         self.ts: TrytonSettings = settings
         kind = RpcClient if settings.auth == "session" else RestClient
@@ -90,15 +88,20 @@ class TrytonConnector(Connector):
         # The change feed lists deleted rows; a guarded update is checked against the row's write date.
         return Capabilities(deletes_in_feed=True, conditional_writes=True)
 
-    def check(self) -> None:
-        """Logs in (or proves the REST key) and reads the models' definitions."""
+    def check(self) -> list[Problem]:
+        """Logs in (or proves the REST key), reads the models' definitions and the mapped custom fields."""
         self.client.preferences()
+        problems = []
         for model in (pty.MODEL, opp.MODEL):
             if not self.client.fields_get(model, ["id"]):
-                raise ConfigError(f"Tryton model {model} is not available", side=self.context.side,
-                                  pair=self.context.pair, hint="activate the party and sale_opportunity modules")
+                problems.append(Problem(f"Tryton model {model} is not available",
+                                        "activate the party and sale_opportunity modules", model))
+        if problems:
+            return problems
         for entity in KINDS:
-            (self.opportunities.plain if entity == "project" else self.parties.plain[entity]).types()
+            plain = self.opportunities.plain if entity == "project" else self.parties.plain[entity]
+            problems += [replace(p, where=f"entities.{entity}.fields.{p.where}") for p in plain.problems()]
+        return problems
 
     def account_identity(self) -> dict[str, str]:
         """The database this connector reaches.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.base import Problem
 from connectors.errors import ConfigError
 from connectors.model import CUSTOM_PREFIX, custom_key
 from connectors.tryton.client import TrytonClient
@@ -27,19 +28,29 @@ class PlainFields:
 
     def types(self) -> dict[str, str]:
         if self._types is None:
-            defs = self.client.fields_get(self.model, list(self.names)) if self.names else {}
-            types: dict[str, str] = {}
-            for name in self.names:
-                ttype = (defs.get(name) or {}).get("type")
-                if ttype is None:
-                    raise ConfigError(f"Tryton model {self.model} has no field {name!r}", field=custom_key(name),
-                                      hint="custom fields name plain fields of the model, e.g. custom:code")
-                if ttype not in PLAIN_TYPES:
-                    raise ConfigError(f"field {name!r} of {self.model} is a {ttype}; only plain fields "
-                                      f"({', '.join(sorted(PLAIN_TYPES))}) can be synced", field=custom_key(name))
-                types[name] = str(ttype)
-            self._types = types
+            defs = self._definitions()
+            for problem in self.problems(defs):
+                raise ConfigError(problem.what, field=problem.where, hint=problem.fix)
+            self._types = {name: str(defs[name]["type"]) for name in self.names}
         return self._types
+
+    def _definitions(self) -> dict[str, Any]:
+        return dict(self.client.fields_get(self.model, list(self.names))) if self.names else {}
+
+    def problems(self, defs: Mapping[str, Any] | None = None) -> list[Problem]:
+        """What is wrong with the mapped fields: a field the model lacks, or one that is not plain."""
+        defs = self._definitions() if defs is None else defs
+        out = []
+        for name in self.names:
+            ttype = (defs.get(name) or {}).get("type")
+            if ttype is None:
+                out.append(Problem(f"Tryton model {self.model} has no field {name!r}",
+                                   "custom fields name plain fields of the model, e.g. custom:code", custom_key(name)))
+            elif ttype not in PLAIN_TYPES:
+                out.append(Problem(f"field {name!r} of {self.model} is a {ttype}; only plain fields "
+                                   f"({', '.join(sorted(PLAIN_TYPES))}) can be synced",
+                                   "map a plain field of the model instead", custom_key(name)))
+        return out
 
     def read(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return {custom_key(name): read_plain(ttype, row.get(name)) for name, ttype in self.types().items()}

@@ -9,12 +9,12 @@ from typing import Any
 from config.models import PairConfig
 from connectors.base import ConnectorContext
 from connectors.entities import ENTITY_KINDS
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import Entity
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical
 from syncd.engine.report import RunReport
 from syncd.engine.runner import PairEngine
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 
 APP_ID = "crm.example.com"
 _names = itertools.count()

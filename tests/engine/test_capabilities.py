@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from config.models import EntityConfig
 from connectors.base import Capabilities, ConnectorContext
-from connectors.memory import MemoryConnector, MemorySettings
 from connectors.entities import ENTITY_KINDS
 from connectors.model import CreateRequest, Entity, Record, UpdateRequest, WriteResult
 from state.store import StateStore
@@ -15,6 +14,7 @@ from syncd.core.plan import Observation
 from syncd.engine import observe
 from syncd.engine.runner import PairEngine
 from tests.engine.harness import APP_ID, World
+from tests.memory_rig import MemoryConnector, MemorySettings
 
 
 class Declaring(MemoryConnector):

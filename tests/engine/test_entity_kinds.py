@@ -19,11 +19,11 @@ from config.models import PairConfig
 from connectors.base import ConnectorContext
 from connectors.entities import ENTITY_KINDS, EntitySpec
 from connectors.errors import ConfigError
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import Entity, FieldKind, FieldSpec
 from state.store import StateStore
 from syncd.core.label import record_label
 from syncd.engine.runner import PairEngine
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 
 APP_ID = "desk.example.com"
 

@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
-from connectors.memory import SimulatedCrash
-from tests.engine.harness import APP_ID, World, assert_converged, assert_no_duplicates, merge_into, rekey, restore
+from tests.engine.harness import (
+    APP_ID,
+    World,
+    assert_converged,
+    assert_no_duplicates,
+    merge_into,
+    rekey,
+    restore,
+)
+from tests.memory_rig import SimulatedCrash
 
 
 def quiet_second_run(world: World, mode: str = "full") -> None:

@@ -28,10 +28,18 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from connectors.memory import MemoryBackend, SimulatedCrash
 from connectors.model import Side
 from state.store import StateStore
-from tests.engine.harness import APP_ID, World, assert_converged, assert_no_duplicates, merge_into, rekey, restore
+from tests.engine.harness import (
+    APP_ID,
+    World,
+    assert_converged,
+    assert_no_duplicates,
+    merge_into,
+    rekey,
+    restore,
+)
+from tests.memory_rig import MemoryBackend, SimulatedCrash
 
 EMAILS = [f"{n}@example.com" for n in ("ann", "bob", "cy", "dee")]
 NAMES = ["Ann", "Bob", "Cy", ""]

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.memory import SimulatedCrash
 from tests.engine.harness import World, assert_converged, assert_no_duplicates
+from tests.memory_rig import SimulatedCrash
 
 EMAILS = [f"{n}@example.com" for n in ("ann", "bob", "cy", "dee", "eve", "fay")]
 NAMES = ["Ann", "Bob", "Cy", "Dee", "Ève", "Fay", ""]

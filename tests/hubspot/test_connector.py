@@ -205,7 +205,7 @@ def test_v3_paths_and_describe(make_connector: ConnectorFactory, emulator: HubSp
         list(connector.changes("person", None))
         facts = connector.describe()
         connector.check()
-    assert all(p.startswith(("/crm/v3/", "/crm/v4/")) for p in seen), seen
+    assert all(p.startswith(("/crm/v3/", "/crm/v4/", "/oauth/v2/")) for p in seen), seen  # oauth: the token's scopes
     assert facts["webhooks_available"] is True and "customer" in facts["person"]["stage_options"]
     assert facts["person"]["identity_property_exists"] is True
 

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.memory import MemoryConnector
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.engine.runner import PairEngine
 from tests.engine.harness import World, assert_converged
+from tests.memory_rig import MemoryConnector
 
 
 def _steal(path: Path, pair: str = "p") -> None:

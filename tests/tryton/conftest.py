@@ -78,7 +78,7 @@ def make_connector(tryton_server: TrytonServer, uid: str) -> Iterator[ConnectorF
             table["rest_key"] = tryton_server.rest_key
         table.update(overrides)
         context = ConnectorContext(pair="test", side="external", app_id=APP_ID,
-                                   custom_fields=custom_fields or {})  # type: ignore[arg-type]
+                                   custom_fields=custom_fields or {})
         connector = TrytonConnector(TrytonSettings.model_validate(table), context)
         made.append(connector)
         return connector

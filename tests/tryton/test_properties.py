@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.model import UpdateRequest
 from connectors.tryton import TrytonConnector
 from connectors.tryton.settings import TrytonSettings
@@ -25,6 +24,7 @@ from connectors.tryton.testserver import TrytonServer
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical
 from syncd.engine.runner import PairEngine
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 
 pytestmark = pytest.mark.tryton
 

@@ -17,7 +17,6 @@ import pytest
 
 from config.models import PairConfig
 from connectors.base import ConnectorContext
-from connectors.memory import MemoryBackend, MemoryConnector, MemorySettings
 from connectors.tryton import TrytonConnector
 from connectors.tryton.rpc import RpcClient
 from connectors.tryton.settings import TrytonSettings
@@ -25,6 +24,7 @@ from connectors.tryton.testserver import TrytonServer
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import PairEngine
+from tests.memory_rig import MemoryBackend, MemoryConnector, MemorySettings
 
 pytestmark = pytest.mark.tryton
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.call import Call, Reply
-from connectors.hubspot.emulator.errors import not_found
+from connectors.hubspot.emulator.errors import bad_request, not_found
 
 _CREATED = "2019-08-06T02:41:08.007Z"
 # HubSpot's default sales pipeline: stage id, label, win probability.
@@ -87,6 +87,21 @@ def get_owner(call: Call, owner_id: str) -> Reply:
     if str(OWNER[key]) != owner_id:
         raise not_found(f"Owner {owner_id} was not found")
     return Reply(200, OWNER)
+
+
+SCOPES = tuple(f"crm.{area}.{type_}.{access}" for type_ in (schema.CONTACTS, schema.COMPANIES, schema.DEALS)
+               for area in ("objects", "schemas") for access in ("read", "write"))
+"""The scopes a token holds unless the ``missing_scopes`` setting takes some away."""
+
+
+def token_info(call: Call) -> Reply:
+    """``POST /oauth/v2/private-apps/get/access-token-info`` with ``{"tokenKey": ...}``: the token's scopes."""
+    body = call.body if isinstance(call.body, dict) else {}
+    if not body.get("tokenKey"):
+        raise bad_request("tokenKey is required")
+    scopes = [s for s in SCOPES if s not in call.settings.missing_scopes]
+    return Reply(200, {"userId": 9_100_001, "hubId": call.settings.portal_id, "appId": 3_100_001,
+                       "scopes": scopes, "trialScopes": [], "trialScopeToScopeGroupIds": {}})
 
 
 def details(call: Call) -> Reply:

@@ -49,6 +49,8 @@ def resolve(method: str, path: str) -> Route:
         if method != "GET":
             raise _no_route(method, path)
         return Route("account-info", api_account.details)
+    if parts == ["oauth", "v2", "private-apps", "get", "access-token-info"] and method == "POST":
+        return Route("access-token-info", api_account.token_info)
     if len(parts) < 3 or parts[0] != "crm":
         raise _no_route(method, path)
     if parts[1] == "v3" and parts[2] == "owners" or len(parts) > 2 and parts[1] == "owners":
