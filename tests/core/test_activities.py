@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from syncd.core.activities import (
     PREVIEW_MAX_BYTES,
     ActivityOptions,
     JournalRow,
+    Linked,
     cut_preview,
     decide,
     payload_sha256,
@@ -23,14 +25,14 @@ NOW = 1_780_000_000_000
 OPTS = ActivityOptions(app_id="HubSpot.com", app_name="HubSpot", ref_wait_ms=3_600_000)
 ANN = ActivityRef("person", "101", "ann@acme.example")
 ACME = ActivityRef("company", "201", "acme.example")
-LINKED = {"person": {"101"}, "company": {"201"}}
+LINKED: Linked = {"person": {"101"}, "company": {"201"}}
 
 
 BASE = Activity(kind="note", id="41", occurred_at=NOW - 3_600_000, modified_at=NOW - 1000,
                 body="<p>Met at the fair</p>", body_type="html", refs=(ANN, ACME))
 
 
-def note(**kw: object) -> Activity:
+def note(**kw: Any) -> Activity:
     return replace(BASE, **kw)
 
 
@@ -70,7 +72,8 @@ def test_only_linked_records_are_referenced_and_an_unlinked_activity_waits_then_
     waiting = JournalRow("note", "41", "waiting", first_seen_at=NOW)
     assert decide(lone, waiting, LINKED, OPTS, now=NOW + 3_599_000).action == "wait"
     assert (decide(lone, waiting, LINKED, OPTS, now=NOW + 3_600_000).reason) == "unlinked"
-    linked_later = decide(lone, waiting, {"person": {"999"}}, OPTS, now=NOW + 60_000)
+    only: Linked = {"person": {"999"}}
+    linked_later = decide(lone, waiting, only, OPTS, now=NOW + 60_000)
     assert linked_later.action == "put" and linked_later.item is not None
     assert linked_later.item.references == ("who@else.example",)
 
