@@ -34,6 +34,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
+from state import activities as activity_tables
 from state.clock import boot_id, monotonic, wall_ms
 from state.migrations import upgrade
 from state.models import (
@@ -661,6 +662,7 @@ class StateStore:
                             data[key] = json.loads(data[key])
                     rows.append(data)
                 out[model.__tablename__] = rows
+            out.update(activity_tables.export_rows(s))
         return out
 
 

@@ -12,7 +12,10 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.activity import Activity, ActivityKind, ActivityPage
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
+from connectors.hubspot.activities import OBJECT_TYPE as ACTIVITY_OBJECT_TYPE
+from connectors.hubspot.activities import ActivityFeed
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
@@ -62,6 +65,10 @@ class HubSpotConnector(Connector):
                                list_page_size=settings.list_page_size,
                                overlap_ms=int(settings.change_overlap_seconds * 1000),
                                properties=self.mapper.read_properties, to_records=self._records)
+        self.activity_feed = ActivityFeed(self.client, self.relations, app_id=context.app_id,
+                                          page_size=settings.search_page_size,
+                                          overlap_ms=int(settings.change_overlap_seconds * 1000),
+                                          batch_size=settings.batch_size)
         self._ensured: set[str] = set()
 
     # -- description ------------------------------------------------------------------------
@@ -225,6 +232,21 @@ class HubSpotConnector(Connector):
                 out.append(self.mapper.to_record(entity, row, relations.get(object_id) if self.hs.read_associations
                                                  else None))
         return out
+
+    # -- activities (connectors.activity.ActivitySource): engagements, read only ---------------
+
+    def activity_kinds(self) -> frozenset[ActivityKind]:
+        return frozenset(ACTIVITY_OBJECT_TYPE)
+
+    def activity_pages(self, kind: ActivityKind, cursor: str | None, *, since: int | None = None,
+                       until: int | None = None) -> Iterator[ActivityPage]:
+        return self.activity_feed.pages(kind, cursor, since, until)
+
+    def activity_get(self, kind: ActivityKind, ids: Sequence[str]) -> dict[str, Activity]:
+        return self.activity_feed.get(kind, ids)
+
+    def activity_count(self, kind: ActivityKind, since: int, until: int) -> int | None:
+        return self.activity_feed.count(kind, since, until)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from syncd.core.activities import (
     cut_preview,
     decide,
     payload_sha256,
-    plan_activities,
     plain_text,
+    plan_activities,
     to_item,
 )
 
