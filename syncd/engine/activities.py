@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -166,7 +166,7 @@ class ActivityPass:
         """Every page of one feed; False when the pass stopped before the feed's end."""
         for page in self.source.activity_pages(kind, cursor, since=since, until=until):
             self.heartbeat()
-            self.report.reads[f"external.activity.{kind}"] += len(page.activities)
+            self.report.reads["external.activity"] += len(page.activities)
             deleted = [(kind, i) for i in page.deleted_ids]
             if not self._apply(page.activities, deleted):
                 return False
@@ -182,7 +182,7 @@ class ActivityPass:
         if not ids:
             return True
         found = self.source.activity_get(kind, ids)
-        self.report.reads[f"external.activity.{kind}"] += len(found)
+        self.report.reads["external.activity"] += len(found)
         gone = [(kind, i) for i in ids if i not in found]
         return self._apply(list(found.values()), gone)
 
@@ -246,7 +246,7 @@ class ActivityPass:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="failed",
                                   reason=f"errorcode {result.code}", attempts=attempts + 1, **common)
         if result.ok:
-            self.report.writes[f"cloze.activity.{d.kind}.{op}"] += 1
+            self.report.writes[f"cloze.activity.{op}"] += 1
         elif result.uncertain:
             self._uncertain(d)
         else:
@@ -280,5 +280,7 @@ def progress(store: StateStore, pair: str, now: int | None = None) -> list[dict[
     return out
 
 
-def uncertain_sends(store: StateStore, pair: str) -> Iterable[tuple[str, str]]:
-    return journal_db.uncertain(store, pair)
+def status(store: StateStore, pair: str) -> dict[str, object]:
+    """The pair's activities for ``syncd status``: backfill progress, journal states, uncertain sends."""
+    return {"backfill": progress(store, pair), "journal": journal_db.counts(store, pair),
+            "uncertain": [f"{kind}:{source_id}" for kind, source_id in journal_db.uncertain(store, pair)]}
