@@ -33,7 +33,7 @@ SENTINELS = {
 def syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     return subprocess.run([sys.executable, "-m", "syncd.cli", "--log-level", "debug", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=180, env=env)
+                          capture_output=True, text=True, timeout=180, env=env, check=False)
 
 
 def test_no_activity_text_in_logs_errors_state_or_exports(tmp_path: Path) -> None:
