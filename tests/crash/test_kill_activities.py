@@ -32,8 +32,8 @@ def test_killed_after_a_timeline_write_then_a_clean_run(tmp_path: Path, kill_aft
             HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
         config = write_config(tmp_path, cloze.url, hubspot.url)
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0}})
-        with config.open("a") as out:
-            out.write('\n[pairs.sandbox.activities]\nkinds = ["note", "task", "call", "meeting"]\n'
+        with config.open("a") as config_file:
+            config_file.write('\n[pairs.sandbox.activities]\nkinds = ["note", "task", "call", "meeting"]\n'
                       'call_as = "communication"\n')
         now = int(time.time() * 1000)
         ann = hubspot.add_object("contacts", {"email": "ann@acme.example", "firstname": "Ann", "lastname": "Lee"})
