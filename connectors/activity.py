@@ -162,6 +162,10 @@ class ActivitySource(Protocol):
         """Read activities by id (those waiting for a link); an id absent from the result is gone."""
         ...
 
+    def activity_deleted(self, kind: ActivityKind, since: int) -> tuple[list[str], int]:
+        """Ids of ``kind`` deleted (or archived) after ``since`` (epoch ms), and the watermark to ask from next."""
+        ...
+
     def activity_count(self, kind: ActivityKind, since: int, until: int) -> int | None:
         """How many activities of ``kind`` were modified in ``[since, until]``, if the side can tell cheaply."""
         ...

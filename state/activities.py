@@ -14,10 +14,11 @@ live changes), with the backfill's size and progress for ``syncd status`` and /m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import and_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from state.models import Link
@@ -101,12 +102,14 @@ def _as_planner_row(row: ActivityJournalRow) -> JournalRow:
                       payload_sha256=row.payload_sha256, attempts=row.attempts, first_seen_at=row.first_seen_at)
 
 
-def pending(store: StateStore, pair: str, kind: str, states: Sequence[str], limit: int) -> list[str]:
-    """Ids of ``kind`` in one of ``states`` (waiting for a link, refused earlier), oldest first."""
+def pending(store: StateStore, pair: str, kind: str, limit: int, max_attempts: int) -> list[str]:
+    """Ids of ``kind`` waiting for a link, or refused fewer than ``max_attempts`` times, oldest first."""
+    row = ActivityJournalRow
     with Session(store.engine) as s:
-        rows = s.exec(select(ActivityJournalRow.source_id).where(
-            col(ActivityJournalRow.pair) == pair, col(ActivityJournalRow.kind) == kind,
-            col(ActivityJournalRow.state).in_(list(states))).order_by(col(ActivityJournalRow.updated_at)).limit(limit))
+        rows = s.exec(select(row.source_id).where(
+            col(row.pair) == pair, col(row.kind) == kind,
+            or_(col(row.state) == "waiting", and_(col(row.state) == "failed", col(row.attempts) < max_attempts)),
+        ).order_by(col(row.updated_at)).limit(limit))
         return list(rows)
 
 

@@ -118,6 +118,28 @@ class ActivityFeed:
         total = (data or {}).get("total")
         return int(total) if isinstance(total, int) else None
 
+    def deleted(self, kind: ActivityKind, since: int, list_page_size: int) -> tuple[list[str], int]:
+        """Archived engagements (search never shows them): listed with ``archived=true``, those archived
+        after ``since``; the watermark is the newest archive time seen."""
+        path = self.client.paths.objects(OBJECT_TYPE[kind])
+        guard = self.client.guard(path)
+        found: list[str] = []
+        newest, after = since, None
+        while True:
+            params: dict[str, Any] = {"limit": list_page_size, "archived": "true", "properties": "hs_object_id"}
+            if after:
+                guard.see(after, what="paging token")
+                params["after"] = after
+            body = self.client.get(path, params) or {}
+            for row in body.get("results", []):
+                archived_at = v.ms_from(row.get("archivedAt"))
+                if archived_at is not None and archived_at > since - self.overlap_ms:
+                    found.append(str(row["id"]))
+                    newest = max(newest, archived_at)
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return found, newest
+
     def get(self, kind: ActivityKind, ids: Sequence[str]) -> dict[str, Activity]:
         path = f"{self.client.paths.objects(OBJECT_TYPE[kind])}/batch/read"
         rows: list[dict[str, Any]] = []

@@ -245,6 +245,9 @@ class HubSpotConnector(Connector):
     def activity_get(self, kind: ActivityKind, ids: Sequence[str]) -> dict[str, Activity]:
         return self.activity_feed.get(kind, ids)
 
+    def activity_deleted(self, kind: ActivityKind, since: int) -> tuple[list[str], int]:
+        return self.activity_feed.deleted(kind, since, self.hs.list_page_size)
+
     def activity_count(self, kind: ActivityKind, since: int, until: int) -> int | None:
         return self.activity_feed.count(kind, since, until)
 

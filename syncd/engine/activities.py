@@ -43,11 +43,12 @@ from state.clock import wall_ms
 from state.store import StateStore
 from syncd.core.activities import ActivityDecision, ActivityOptions, Linked, plan_activities
 from syncd.engine.report import RunReport
+from syncd.errors import ApiError, AuthError
 
 log = structlog.get_logger("syncd.activities")
 DAY_MS = 86_400_000
 PENDING_PER_RUN = 1000  # waiting or refused activities read again by id per kind and run
-LIVE, BACKFILL = "live", "backfill"
+LIVE, BACKFILL, DELETED = "live", "backfill", "deleted"
 
 
 def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
@@ -95,7 +96,16 @@ def run_pass(pair: str, cfg: PairConfig, conns: Mapping[Side, Connector], store:
         return None
     budget = Budget(acfg.max_writes_per_run, time.monotonic() + acfg.run_share * cfg.schedule.interval)
     activity_pass = ActivityPass(pair, cfg, acfg, source, sink, store, report, stop, heartbeat, budget)
-    return activity_pass.run()
+    try:
+        return activity_pass.run()
+    except AuthError:
+        raise
+    except ApiError as exc:
+        # The records of this run are synced and recorded; the activities go on from their cursors next run.
+        report.record_errors += 1
+        report.notes.append(f"activities: stopped by an API error, record sync unaffected: {exc}")
+        log.warning("activities_failed", pair=pair, error=str(exc))
+        return activity_pass.outcome
 
 
 class ActivityPass:
@@ -111,12 +121,16 @@ class ActivityPass:
         self.linked: Linked = {}
 
     def run(self) -> PassOutcome:
-        kinds = [k for k in ACTIVITY_KINDS if k in self.options.kinds and k in self.source.activity_kinds()]
+        offered = self.source.activity_kinds()
+        kinds = [k for k in ACTIVITY_KINDS if k in self.options.kinds and k in offered]
+        missing = sorted(self.options.kinds - offered)
+        if missing:
+            self.report.notes.append(f"activities: the external side lists no {', '.join(missing)}; not copied")
         self.linked = cast(Mapping[Entity, set[str]], journal_db.linked_external_ids(self.store, self.pair))
         for kind in kinds:
             self._start(kind)
         # Live changes (and those waiting for a link) of every kind first, then the history.
-        for step in (self._pending, self._live, self._backfill):
+        for step in (self._pending, self._live, self._deleted, self._backfill):
             for kind in kinds:
                 if not step(kind):
                     return self._finish(stopped=True)
@@ -151,6 +165,19 @@ class ActivityPass:
         assert position is not None
         return self._read(kind, LIVE, position.cursor, position.since, None)
 
+    def _deleted(self, kind: ActivityKind) -> bool:
+        """With ``on_delete = "tombstone"``: the activities deleted since the last look."""
+        if self.acfg.on_delete != "tombstone":
+            return True
+        position = journal_db.feed(self.store, self.pair, kind, DELETED)
+        since = int(position.cursor) if position is not None and position.cursor else self.now()
+        ids, watermark = self.source.activity_deleted(kind, since)
+        if not self._apply([], [(kind, i) for i in ids]):
+            return False
+        with self.store.transaction() as s:
+            journal_db.set_feed(s, self.pair, kind, DELETED, self.now(), cursor=str(watermark))
+        return True
+
     def _backfill(self, kind: ActivityKind) -> bool:
         position = journal_db.feed(self.store, self.pair, kind, BACKFILL)
         if position is None or position.finished:
@@ -178,7 +205,7 @@ class ActivityPass:
 
     def _pending(self, kind: ActivityKind) -> bool:
         """Activities waiting for a link, or refused before: read again by id."""
-        ids = journal_db.pending(self.store, self.pair, kind, ("waiting", "failed"), PENDING_PER_RUN)
+        ids = journal_db.pending(self.store, self.pair, kind, PENDING_PER_RUN, self.options.max_attempts)
         if not ids:
             return True
         found = self.source.activity_get(kind, ids)

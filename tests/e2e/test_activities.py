@@ -190,3 +190,39 @@ def test_a_crash_at_any_write_then_a_clean_run_leaves_no_duplicate_and_no_repeat
     writes = cloze.writes
     run(config)
     assert cloze.writes == writes and len(cloze.timeline(kind="communication")) == 1, "nor on any later run"
+
+
+def test_a_deleted_note_stays_by_default_and_a_tombstone_scrubs_it_when_asked(
+        world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
+    cloze, hubspot, config = world
+    ids = seed(hubspot)
+    assert run(config, mode="full").ok
+    hubspot.archive("notes", ids["note"])
+    writes = cloze.writes
+    assert run(config).ok
+    assert cloze.writes == writes, "ignored by default: Cloze has no delete for timeline items"
+    tune_config(config, {"pairs.sandbox.activities": {"on_delete": "tombstone"}})
+    assert run(config).ok, "the first look only takes the watermark"
+    hubspot.archive("tasks", ids["task"])
+    report = run(config)
+    assert report.ok, report.as_dict()
+    (task,) = cloze.timeline(uniqueid=f"task:{ids['task']}")
+    assert (task["subject"], task.get("body"), task.get("references")) == ("[deleted in HubSpot (sandbox)]", "", None)
+    (note,) = cloze.timeline(uniqueid=f"note:{ids['note']}")
+    assert note["body"] == "<p>Likes blue</p>", "deleted before tombstones were asked for: left alone"
+    writes = cloze.writes
+    assert run(config).ok and cloze.writes == writes, "tombstoned once"
+
+
+def test_an_api_error_in_the_activity_pass_leaves_the_record_sync_done(
+        world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
+    cloze, hubspot, config = world
+    ids = seed(hubspot)
+    hubspot.set_faults(script=[{"match": "/objects/notes/search", "kind": "error", "status": 400}])
+    report = run(config, mode="full")
+    assert report.status == "errors" and any("record sync unaffected" in n for n in report.notes), report.as_dict()
+    assert len(cloze.records("person")) == 2, "the people were synced and recorded"
+    assert cloze.timeline(uniqueid=f"note:{ids['note']}") == []
+    hubspot.set_faults(script=[])
+    assert run(config).ok
+    assert len(cloze.timeline(uniqueid=f"note:{ids['note']}")) == 1, "the notes go on from their cursor"
