@@ -10,7 +10,10 @@ then switches activities on and times the run that backfills them:
   per second against that ceiling;
 - unpaced (``--unpaced`` engagements, the client at its highest pacing, 1000 requests/s): Cloze calls per activity (one timeline write
   each; the target is 1.0) and HubSpot calls per activity (feed pages, association and key reads);
-- a second run: what it writes (nothing) and what it reads.
+- a second run: what it writes (nothing) and what it reads;
+- ``--propagation N``: ``syncd run`` (the daemon, ``--interval`` seconds, paced at ``--rate``) backfills
+  ``--activities`` engagements while N person edits are made in HubSpot one after another; each edit's
+  delay until Cloze holds it is measured against the interval.
 
 Not part of the test suite; both emulators run in this process.
 """
@@ -18,7 +21,9 @@ Not part of the test suite; both emulators run in this process.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,15 +118,82 @@ def scenario(people: int, activities: int, rate: float | None, rng: random.Rando
         }
 
 
+def propagation(people: int, activities: int, rate: float, interval: float, samples: int,
+                rng: random.Random) -> dict[str, Any]:
+    """Person edits made during a daemon's backfill: the delay until each reaches Cloze."""
+    work = Path(tempfile.mkdtemp(prefix="bench-activities-daemon-"))
+    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
+            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
+        config = write_config(work, cloze.url, hubspot.url)
+        tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0},
+                             "pairs.sandbox.cloze": {"rate_per_second": rate},
+                             "pairs.sandbox.schedule": {"interval": interval, "jitter": 0},
+                             "logging": {"level": "info", "format": "json"}})
+        with config.open("a") as out:
+            out.write("\n[pairs.sandbox.activities]\nenabled = false\n")
+        contacts = [hubspot.add_object("contacts", {"email": f"p{i}@bench.example", "firstname": "P",
+                                                    "lastname": str(i)}) for i in range(people)]
+        now = int(time.time() * 1000)
+        for i in range(activities):
+            type_, prop = KINDS[i % len(KINDS)]
+            engagement = hubspot.add_object(type_, {"hs_timestamp": str(now - rng.randint(1, 80) * 86_400_000),
+                                                    prop: f"activity {i}"})
+            hubspot.associate(type_, engagement, "contacts", rng.choice(contacts))
+        loaded = load_config(config)
+        store = StateStore.open(loaded.state_path)
+        try:
+            assert sync_pair(loaded, "sandbox", store=store, mode="full").ok
+        finally:
+            store.close()
+        tune_config(config, {"pairs.sandbox.activities": {"enabled": True}})
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY_SOCKET"))}
+        log = (work / "daemon.log").open("w")
+        daemon = subprocess.Popen([sys.executable, "-m", "syncd.cli", "run", "--config", str(config)],
+                                  cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        delays: list[float] = []
+        try:
+            started = time.monotonic()
+            for n in range(samples):
+                time.sleep(rng.uniform(0, interval))
+                contact = rng.choice(contacts)
+                last = f"edit{n}"
+                hubspot.update_object("contacts", contact, {"lastname": last})
+                edited = time.monotonic()
+                while not any(p.get("last") == last for p in cloze.records("person")):
+                    if time.monotonic() - edited > 20 * interval:
+                        raise RuntimeError(f"edit {n} never reached Cloze")
+                    time.sleep(0.05)
+                delays.append(time.monotonic() - edited)
+            backfilled = len(cloze.timeline())
+            elapsed = time.monotonic() - started
+        finally:
+            daemon.terminate()
+            daemon.wait(60)
+            log.close()
+        return {"interval_s": interval, "samples": len(delays), "max_delay_s": round(max(delays), 2),
+                "median_delay_s": round(sorted(delays)[len(delays) // 2], 2), "activities_written": backfilled,
+                "activities": activities, "elapsed_s": round(elapsed, 1),
+                "all_s": [round(d, 2) for d in delays]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--activities", type=int, default=400, help="engagements for the paced run")
     parser.add_argument("--rate", type=float, default=4.0, help="the Cloze client's pacing, requests/s")
     parser.add_argument("--unpaced", type=int, default=2000, help="engagements for the unpaced run (0: skip)")
+    parser.add_argument("--propagation", type=int, default=0, help="person edits during a daemon's backfill")
+    parser.add_argument("--interval", type=float, default=10.0, help="the daemon's schedule interval, seconds")
     args = parser.parse_args(argv)
     configure_logging("warning", to_stderr=True)
     rng = random.Random(7)
+    if args.propagation:
+        found = propagation(args.people, args.activities, args.rate, args.interval, args.propagation, rng)
+        print(f"daemon, interval {found['interval_s']:g} s, paced at {args.rate:g} req/s: {found['samples']} person "
+              f"edits during the backfill ({found['activities_written']} of {found['activities']} activities "
+              f"written in {found['elapsed_s']} s): delay median {found['median_delay_s']} s, max "
+              f"{found['max_delay_s']} s; all {found['all_s']}")
+        return 0
     paced = scenario(args.people, args.activities, args.rate, rng)
     ceiling = args.rate
     # The run also makes the record poll's few Cloze calls, which share the same pacing.
