@@ -41,7 +41,7 @@ from connectors.model import Entity, Side
 from state import activities as journal_db
 from state.clock import wall_ms
 from state.store import StateStore
-from syncd.core.activities import ActivityDecision, ActivityOptions, Linked, plan_activities
+from syncd.core.activities import ActivityDecision, ActivityOptions, JournalRow, Linked, plan_activities
 from syncd.engine.report import RunReport
 from syncd.errors import ApiError, AuthError
 
@@ -49,6 +49,7 @@ log = structlog.get_logger("syncd.activities")
 DAY_MS = 86_400_000
 PENDING_PER_RUN = 1000  # waiting or refused activities read again by id per kind and run
 LIVE, BACKFILL, DELETED = "live", "backfill", "deleted"
+WRITTEN = ("sent", "sending", "uncertain")  # journal states of an activity that (may have) reached Cloze
 
 
 def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
@@ -225,25 +226,27 @@ class ActivityPass:
                 return False
             if decision.action == "put" and self.budget.spent():
                 return False
-            self._carry_out(decision, rows.get((decision.kind, decision.source_id)) is not None)
+            self._carry_out(decision, rows.get((decision.kind, decision.source_id)))
         return True
 
-    def _carry_out(self, d: ActivityDecision, known: bool) -> None:
+    def _carry_out(self, d: ActivityDecision, row: JournalRow | None) -> None:
         counts, now = self.outcome.counts, self.now()
         counts[f"{d.kind}.{d.reason or d.action}" if d.action == "skip" else f"{d.kind}.{d.action}"] += 1
         if d.action == "put":
             self._put(d)
-        elif d.action == "wait" and not known:
-            with self.store.transaction() as s:
-                journal_db.record(s, self.pair, d.kind, d.source_id, now, state="waiting", reason=d.reason)
-        elif d.action == "wait":
-            with self.store.transaction() as s:
-                journal_db.record(s, self.pair, d.kind, d.source_id, now, reason=d.reason)
         elif d.action == "uncertain":
             with self.store.transaction() as s:
                 journal_db.record(s, self.pair, d.kind, d.source_id, now, state="uncertain", reason=d.reason)
             self._uncertain(d)
-        elif d.action == "skip" and known and d.reason in ("unlinked", "deleted", "no_refs", "private"):
+        elif row is not None and row.state in WRITTEN:
+            return  # once written, its row keeps saying so: a communication is never sent a second time
+        elif d.action == "wait":
+            fields: dict[str, object] = {"reason": d.reason}
+            if row is None or row.state != "waiting":
+                fields.update(state="waiting", first_seen_at=now)
+            with self.store.transaction() as s:
+                journal_db.record(s, self.pair, d.kind, d.source_id, now, **fields)
+        elif d.action == "skip" and row is not None and d.reason in ("unlinked", "deleted", "no_refs", "private"):
             with self.store.transaction() as s:
                 journal_db.record(s, self.pair, d.kind, d.source_id, now, state="skipped", reason=d.reason)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from config.loader import load_config
@@ -226,3 +227,23 @@ def test_an_api_error_in_the_activity_pass_leaves_the_record_sync_done(
     hubspot.set_faults(script=[])
     assert run(config).ok
     assert len(cloze.timeline(uniqueid=f"note:{ids['note']}")) == 1, "the notes go on from their cursor"
+
+
+def test_a_sent_communication_that_loses_and_regains_its_contacts_is_not_sent_again(
+        world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
+    cloze, hubspot, config = world
+    ids = seed(hubspot)
+    assert run(config, mode="full").ok
+    assert len(cloze.timeline(kind="communication")) == 1
+    contacts = hubspot.associations("calls", ids["call"], "contacts")
+    with httpx.Client(base_url=hubspot.url, headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}) as http:
+        for contact in contacts:
+            gone = http.delete(f"/crm/v4/objects/calls/{ids['call']}/associations/contacts/{contact}")
+            assert gone.status_code == 204, gone.text
+    hubspot.update_object("calls", ids["call"], {"hs_call_title": "Intro, about nobody now"})
+    assert run(config).ok
+    for contact in contacts:
+        hubspot.associate("calls", ids["call"], "contacts", contact)
+    hubspot.update_object("calls", ids["call"], {"hs_call_title": "Intro, about them again"})
+    run(config)
+    assert [c["subject"] for c in cloze.timeline(kind="communication")] == ["Intro"]
