@@ -109,7 +109,8 @@ class HubSpotConnector(Connector):
 
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,
-                                 "webhooks_available": self.hs.webhooks_available}
+                                 "webhooks_available": self.hs.webhooks_available,
+                                 "activity_kinds": sorted(self.activity_kinds())}
         for entity in ENTITIES:
             object_type = OBJECT_TYPE[entity]
             scalars = self.mapper.scalars[entity]
