@@ -64,6 +64,10 @@ def test_backfill_is_paced_behind_record_sync_and_its_progress_is_shown(tmp_path
         row = rows["note"]
         assert (row["kind"], row["total"], row["done"], row["finished"]) == ("note", 12, 5, False)
         assert isinstance(row["estimated_end_ms"], int) and row["estimated_end_ms"] >= now
+        table = subprocess.run([sys.executable, "-m", "syncd.cli", "status", "--config", str(config)],
+                               capture_output=True, text=True, timeout=120, check=False,
+                               env={**os.environ, "COLUMNS": "200"})
+        assert "sandbox: note backfill 5 of 12 (42 %), estimated end 20" in table.stdout, table.stdout
 
         # A record edit made during the backfill reaches Cloze in the very next run, before more history.
         hubspot.update_object("contacts", ann, {"jobtitle": "Chair"})
