@@ -17,6 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from connectors.entities import ENTITY_KINDS, MatchRule
 
+from connectors.activity import DEFAULT_KINDS, ActivityKind
+
 Direction = Literal["both", "to_cloze", "to_external", "none"]
 Policy = Literal["cloze_wins", "external_wins", "newest_wins", "manual"]
 DeletePolicy = Literal["delete", "unlink", "ignore"]
@@ -182,6 +184,46 @@ class ChangeNotificationsConfig(Strict):
                                    "connector has them (HubSpot: webhooks = true and webhook_client_secret)")
 
 
+class ActivitiesConfig(Strict):
+    """``[pairs.NAME.activities]``: the external CRM's timeline activities, written one way into Cloze.
+
+    The table's presence switches the feed on (``enabled`` turns it off again); the kinds and
+    what each becomes in Cloze are declared in :mod:`connectors.activity`.
+    """
+
+    enabled: bool = True
+    kinds: list[ActivityKind] = Field(
+        default_factory=lambda: list(DEFAULT_KINDS),
+        description="kinds to copy; meetings, e-mails and texts are opt-in (Cloze reads calendars and mailboxes)")
+    call_as: Literal["content", "communication"] = Field(
+        default="content", description="a call as a keyed note, or as a communication (sent once, never updated)")
+    meeting_as: Literal["event", "communication"] = Field(
+        default="event", description="a meeting as a keyed event, or as a communication once it has happened")
+    email_as: Literal["content", "communication"] = "content"
+    email_body: Literal["none", "preview", "full"] = Field(
+        default="none", description="what of an e-mail's body reaches Cloze (preview: cut to 1 KB)")
+    on_delete: Literal["ignore", "tombstone"] = Field(
+        default="ignore", description="a deleted activity's Cloze copy stays (ignore) or has its text scrubbed")
+    backfill_days: int = Field(default=90, ge=0, description="history read on the first run, in days")
+    ref_wait: Seconds = Field(default=86400.0, description="how long an activity waits for its records to link")
+    max_attempts: int = Field(default=5, ge=1, description="refusals of one activity before it is parked")
+    max_writes_per_run: int = Field(default=500, ge=1, description="most Cloze writes of activities in one run")
+    run_share: float = Field(
+        default=0.5, gt=0, le=1, description="share of the schedule interval the activity pass may take in a run")
+
+    @field_validator("ref_wait", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each kind may be listed once")
+        return v
+
+
 class PairConfig(Strict):
     """One Cloze account joined to one external CRM account."""
 
@@ -197,6 +239,7 @@ class PairConfig(Strict):
         default_factory=dict, validate_default=True, description="per entity kind ([pairs.NAME.entities.person]...); a kind left out syncs "
         "with the defaults")
     change_notifications: ChangeNotificationsConfig = Field(default_factory=ChangeNotificationsConfig)
+    activities: ActivitiesConfig | None = Field(default=None, description="timeline activities; absent: off")
     cloze: dict[str, Any] = Field(description="the Cloze account: settings of the 'cloze' connector")
     external: dict[str, Any] = Field(description="the external CRM: 'connector' plus that connector's settings")
 

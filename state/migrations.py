@@ -13,6 +13,8 @@ History:
 - **3**: fenced leases (``leases.epoch``, ``heartbeat_at``, ``boot_id``, ``mono_expires``) and the
   accounts each pair belongs to (``accounts``), and who a record error is about
   (``record_errors.label``).
+- **4**: timeline activities: the activity journal (``activity_journal``, hashes only) and the
+  activity feed positions (``activity_feeds``), see :mod:`state.activities`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import Connection
+from sqlmodel import SQLModel
 
+from state.activities import TABLE_NAMES as ACTIVITY_TABLE_NAMES
 from state.models import SCHEMA_VERSION
 
 # The version-1 schema, kept so the upgrade path stays testable.
@@ -97,7 +101,11 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN label VARCHAR")
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[name] for name in ACTIVITY_TABLE_NAMES])
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(conn: Connection, version: int) -> None:

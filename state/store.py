@@ -37,6 +37,7 @@ from sqlmodel import Session, SQLModel, col, select
 from connectors.errors import StateError, StateLockedError
 from connectors.scrub import scrub
 from connectors.model import Side
+from state import activities as activity_tables
 from state.clock import boot_id, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
@@ -678,6 +679,7 @@ class StateStore:
                             data[key] = json.loads(data[key])
                     rows.append(data)
                 out[model.__tablename__] = rows
+            out.update(activity_tables.export_rows(s))
         return out
 
 

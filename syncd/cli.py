@@ -223,7 +223,8 @@ def sync(config_path: Path | None, pair: str | None, dry_run: bool, as_json: boo
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path | None, as_json: bool) -> None:
-    """Per pair: last run, links, pending conflicts, record errors."""
+    """Per pair: last run, links, pending conflicts, record errors, and the activity backfill."""
+    from syncd.activity_status import activity_lines, activity_status
     from syncd.web import success_age
 
     loaded = load(config_path, quiet=True, secrets=False)
@@ -248,6 +249,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
                 "pending_conflicts": len(store.conflicts(name, "open")),
                 "record_errors": len(store.open_errors(name)),
                 "counts": json.loads(last.counts) if last and last.counts else {},
+                "activities": activity_status(store, name) if loaded.app.pairs[name].activities else None,
             })
     finally:
         store.close()
@@ -264,6 +266,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
         table.add_row(r["pair"], f"{r['last_status'] or 'never'} ({r['last_mode'] or '-'})", success_text,
                       str(r["links"]), str(r["pending_conflicts"]), str(r["record_errors"]))
     out.print(table)
+    for r in rows:
+        for line in activity_lines(r["pair"], r["activities"]):
+            out.print(escape(line))
 
 
 # -- conflicts ------------------------------------------------------------------------

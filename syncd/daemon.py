@@ -40,6 +40,8 @@ from connectors.model import Side
 from syncd.check import load_config
 from state.store import StateStore
 from syncd import systemd
+from syncd.activity_metrics import ActivityBackfill
+from syncd.engine import activities
 from syncd.engine.runner import sync_pair
 from syncd.httpserve import ServerLimits
 from syncd.logs import configure_logging
@@ -161,6 +163,7 @@ class Daemon:
         for pair in app.pairs:
             self._load_last_success(pair)
         self.metrics.track_pairs(app.pairs, self._backlog)
+        self.metrics.registry.register(ActivityBackfill(self._activity_backfill))
         http = app.daemon.http
         if http.enabled:
             wsgi = make_app(registry=self.metrics.registry, health=self.health, webhooks=self._webhooks,
@@ -192,6 +195,13 @@ class Daemon:
         if store is None:
             return {}
         return {pair: (len(store.conflicts(pair, "open")), len(store.open_errors(pair))) for pair in self.loaded.app.pairs}
+
+    def _activity_backfill(self) -> dict[str, list[dict[str, object]]]:
+        """Per pair with activities: the backfill's progress (the /metrics gauges)."""
+        store = self._store
+        if store is None:
+            return {}
+        return {pair: activities.progress(store, pair) for pair, cfg in self.loaded.app.pairs.items() if cfg.activities}
 
     def status_line(self) -> str:
         pairs = ", ".join(sorted(self.loaded.app.pairs))

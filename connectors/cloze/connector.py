@@ -26,12 +26,14 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from connectors.activity import PutResult, TimelineItem
 from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
 from connectors.cloze.mapping import Unsupported, body_for, to_record
 from connectors.cloze.notifications import ClozeNotifications
+from connectors.cloze.timeline import ClozeTimeline
 from connectors.cloze.wire import KINDS
 from connectors.entities import ENTITY_KINDS
 from connectors.errors import ApiError, RecordRejected
@@ -124,6 +126,11 @@ class ClozeConnector(Connector[ClozeSettings]):
         )
         self._custom_types: dict[Entity, dict[str, str]] | None = None
         self.known = KnownRecords()
+        self.timeline = ClozeTimeline(self.client)
+
+    def put_timeline(self, item: TimelineItem) -> PutResult:
+        """Write one timeline activity (:class:`connectors.activity.ActivitySink`)."""
+        return self.timeline.put(item)
 
     def close(self) -> None:
         self.client.close()

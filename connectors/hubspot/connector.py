@@ -12,8 +12,11 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.activity import Activity, ActivityKind, ActivityPage
 from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.errors import ApiError, ConfigError
+from connectors.hubspot.activities import OBJECT_TYPE as ACTIVITY_OBJECT_TYPE
+from connectors.hubspot.activities import ActivityFeed
 from connectors.hubspot.changes import ChangeFeed, now_cursor
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, row_id, shape_problem
@@ -59,6 +62,10 @@ class HubSpotConnector(Connector[HubSpotSettings]):
                                list_page_size=settings.list_page_size,
                                overlap_ms=int(settings.change_overlap_seconds * 1000),
                                properties=self.mapper.read_properties, to_records=self._records)
+        self.activity_feed = ActivityFeed(self.client, self.relations, app_id=context.app_id,
+                                          page_size=settings.search_page_size,
+                                          overlap_ms=int(settings.change_overlap_seconds * 1000),
+                                          batch_size=settings.batch_size)
         self._ensured: set[str] = set()
 
     @classmethod
@@ -167,7 +174,8 @@ class HubSpotConnector(Connector[HubSpotSettings]):
 
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"api_version": self.hs.api_version, "token_kind": self.hs.token_kind,
-                                 "webhooks_available": self.hs.webhooks_available}
+                                 "webhooks_available": self.hs.webhooks_available,
+                                 "activity_kinds": sorted(self.activity_kinds())}
         for entity in OBJECT_TYPE:
             object_type = OBJECT_TYPE[entity]
             scalars = self.mapper.scalars[entity]
@@ -287,6 +295,24 @@ class HubSpotConnector(Connector[HubSpotSettings]):
                 out.append(self.mapper.to_record(entity, row, relations.get(object_id) if self.hs.read_associations
                                                  else None))
         return out
+
+    # -- activities (connectors.activity.ActivitySource): engagements, read only ---------------
+
+    def activity_kinds(self) -> frozenset[ActivityKind]:
+        return frozenset(ACTIVITY_OBJECT_TYPE)
+
+    def activity_pages(self, kind: ActivityKind, cursor: str | None, *, since: int | None = None,
+                       until: int | None = None) -> Iterator[ActivityPage]:
+        return self.activity_feed.pages(kind, cursor, since, until)
+
+    def activity_get(self, kind: ActivityKind, ids: Sequence[str]) -> dict[str, Activity]:
+        return self.activity_feed.get(kind, ids)
+
+    def activity_deleted(self, kind: ActivityKind, since: int) -> tuple[list[str], int]:
+        return self.activity_feed.deleted(kind, since, self.hs.list_page_size)
+
+    def activity_count(self, kind: ActivityKind, since: int, until: int) -> int | None:
+        return self.activity_feed.count(kind, since, until)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ from connectors.hubspot.mapping import OBJECT_TYPE, RELATIONS
 from connectors.model import Entity
 
 
+ADDRESS_PROPERTY = {"contacts": "email", "companies": "domain"}
+"""The property holding the address Cloze knows a record by."""
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -87,6 +91,23 @@ class Relations:
         return found
 
     # -- writing ----------------------------------------------------------------------
+
+    def keys(self, object_type: str, ids: Sequence[str]) -> dict[str, str]:
+        """``{id: address}`` (a contact's e-mail, a company's domain) for the records that have one.
+
+        Relations between records travel as ids; only a timeline activity needs addresses,
+        because Cloze attaches it to people and companies by address.
+        """
+        prop = ADDRESS_PROPERTY[object_type]
+        out: dict[str, str] = {}
+        for chunk in chunks(list(ids), self.batch_size):
+            reply = self.client.post(f"{self.client.paths.objects(object_type)}/batch/read",
+                                     {"inputs": [{"id": i} for i in chunk], "properties": [prop]})
+            for obj in (reply.body or {}).get("results", []):
+                key = (obj.get("properties") or {}).get(prop)
+                if key:
+                    out[str(obj["id"])] = str(key)
+        return out
 
     def write(self, entity: Entity, wanted: Mapping[str, Mapping[str, Sequence[str]]]) -> RelationOutcome:
         """Make associations match ``{record id: {relation field: [associated ids]}}``.

@@ -50,7 +50,7 @@ from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.core.sides import OTHER, as_side, ordered
-from syncd.engine import observe
+from syncd.engine import activities, observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.observe import Targets
@@ -405,6 +405,8 @@ class PairEngine:
                     for side, value in observed.cursors.items():
                         if value is not None:
                             StateStore.set_cursor(s, self.pair, entity, side, value)
+        if self.only is None:  # timeline activities: after every record pass, within their share of the run
+            activities.run_pass(self.pair, self.cfg, self.conns, self.store, self.report, self.stop, self._heartbeat)
 
     def _settle(self, ctx: Context, entity: Entity, mapping: EntityMapping, pending: set[tuple[str, str]]) -> bool:
         """Sync again the links whose writes had side effects; False when stopped."""

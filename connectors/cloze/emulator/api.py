@@ -40,6 +40,7 @@ NOT_FOUND_BODY = {"errorcode": 404, "message": "Resource Not Found"}
 BAD_KEY_BODY = {"errorcode": 1, "message": "The API key was not found"}
 BAD_TOKEN_BODY = {"message": "Invalid token: access token is invalid"}
 _FUTURE_SLACK_MS = 60_000
+PREVIEW_MAX_BYTES = 1024  # "no longer than 1kb" (the Swagger's timeline schemas)
 # email | phone | domain | source:uniqueid (an App Link) | @handle
 _ADDRESS = re.compile(
     r"[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d().\- ]{5,}|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)+:\S+|@\w+",
@@ -320,9 +321,16 @@ class ClozeApi:
                 return entity, direct
         return None
 
-    def _timeline(self, kind: str, body: Mapping[str, Any], refs: list[tuple[Entity, str]]) -> Reply:
+    def _timeline(self, kind: str, body: Mapping[str, Any], refs: list[tuple[Entity, str]],
+                  replaces: tuple[Any, Any] | None = None) -> Reply:
+        preview = body.get("preview")
+        if isinstance(preview, str) and len(preview.encode()) > PREVIEW_MAX_BYTES:
+            raise Rejected(26, f"An invalid value was provided for the preview: longer than {PREVIEW_MAX_BYTES} bytes")
         if body.get("dryrun"):
             return ok()
+        timeline = self.emu.store.timeline
+        if replaces is not None:
+            timeline[:] = [t for t in timeline if (t.get("source"), t.get("uniqueid")) != replaces]
         self.emu.store.timeline.append({"kind": kind, **body, "received": int(time.time() * 1000)})
         if self.emu.behaviour.timeline_bumps_last_changed:
             self._publish(self.emu.store.touch_referenced(refs))
@@ -347,11 +355,8 @@ class ClozeApi:
         if style in ("note", "todo") and not (body.get("uniqueid") and body.get("source")):
             raise Rejected(11, "No identifiers available")
         refs = self._references(_array(body, "references"))
-        timeline = self.emu.store.timeline
         key = (body.get("source"), body.get("uniqueid"))
-        if key[0] and key[1]:
-            timeline[:] = [t for t in timeline if (t.get("source"), t.get("uniqueid")) != key]
-        return self._timeline("content", body, refs)
+        return self._timeline("content", body, refs, replaces=key if key[0] and key[1] else None)
 
     def todo(self, request: Request) -> Reply:
         body = _object(request.body)

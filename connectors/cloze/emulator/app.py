@@ -180,6 +180,15 @@ class ClozeEmulator:
         snap["webhook_subscriptions"] = len(self.webhooks.listing())
         return snap
 
+    def timeline(self, *, kind: str | None = None, style: str | None = None, source: str | None = None,
+                 uniqueid: str | None = None) -> list[dict[str, Any]]:
+        """What the timeline endpoints stored (``kind``: communication, content or todo), oldest first;
+        a keyed content item posted again replaces its earlier copy."""
+        wanted = {"kind": kind, "style": style, "source": source, "uniqueid": uniqueid}
+        with self.store.lock:
+            items = copy.deepcopy(self.store.timeline)
+        return [t for t in items if all(v is None or t.get(k) == v for k, v in wanted.items())]
+
     def subscriptions(self) -> list[dict[str, Any]]:
         return self.webhooks.listing()
 

@@ -74,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         if path.startswith("/_emulator/"):
-            self._send(emu.admin.handle(method, path, raw))
+            self._send(emu.admin.handle(method, path, raw, query))
             return
         handler = emu.api.route(method, path)
         if handler is None:
@@ -148,17 +148,17 @@ class AdminApi:
     def __init__(self, emulator: ClozeEmulator) -> None:
         self.emu = emulator
 
-    def handle(self, method: str, path: str, raw: bytes) -> Reply:
+    def handle(self, method: str, path: str, raw: bytes, query: Mapping[str, str] | None = None) -> Reply:
         try:
             body = decode_body(raw) or {}
         except ValueError:
             return Reply(400, {"error": "body is not JSON"})
         try:
-            return self._dispatch(method, path.removeprefix("/_emulator/").strip("/"), body)
+            return self._dispatch(method, path.removeprefix("/_emulator/").strip("/"), body, query or {})
         except (ValueError, TypeError, KeyError) as exc:
             return Reply(400, {"error": str(exc)})
 
-    def _dispatch(self, method: str, path: str, body: Any) -> Reply:
+    def _dispatch(self, method: str, path: str, body: Any, query: Mapping[str, str]) -> Reply:
         emu = self.emu
         if path == "health":
             return Reply(200, {"ok": True})
@@ -183,6 +183,10 @@ class AdminApi:
                 return Reply(200, emu.behaviour_dict())
             if method == "POST":
                 return Reply(200, emu.set_behaviour(**_mapping(body)))
+        if path == "timeline" and method == "GET":
+            # Inspection only: the real Cloze API has no way to read the timeline back.
+            return Reply(200, {"items": emu.timeline(**{k: query[k] for k in ("kind", "style", "source", "uniqueid")
+                                                          if query.get(k)})})
         if path == "webhooks" and method == "GET":
             return Reply(200, {"list": emu.webhooks.listing()})
         if path == "webhooks/wait" and method == "POST":

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.hubspot.emulator import history, query, schema
+from connectors.hubspot.emulator import engagements, history, query, schema
 from connectors.hubspot.emulator.call import Call, Reply
 from connectors.hubspot.emulator.errors import (
     EmulatorError,
@@ -29,7 +29,7 @@ from connectors.hubspot.emulator.errors import (
 )
 from connectors.hubspot.emulator.store import Store, StoredObject
 
-LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS: "DEAL"}
+LABELS = {schema.CONTACTS: "CONTACT", schema.COMPANIES: "COMPANY", schema.DEALS: "DEAL", **engagements.LABELS}
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -162,6 +162,11 @@ def _write(call: Call, type_: str, plans: list[_Plan], earlier: list[dict[str, A
     claimed: dict[tuple[str, str], int] = {}
     for plan in plans:
         self_id = plan.target.id if plan.target else None
+        missing = engagements.missing_required(type_, plan.clean) if plan.target is None else []
+        if missing:
+            message = f"Property values were not valid: {', '.join(missing)} is required"
+            errors.append(batch_error(message, "VALIDATION_ERROR", context=_context(plan)))
+            continue
         # A duplicate e-mail on create refuses the whole request, as HubSpot's 409 does.
         if type_ == schema.CONTACTS:
             owner = store.email_clash(plan.clean, self_id)

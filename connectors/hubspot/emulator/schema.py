@@ -11,21 +11,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.hubspot.emulator import engagements as eng
+
 CONTACTS = "contacts"
 COMPANIES = "companies"
 DEALS = "deals"
-OBJECT_TYPES = (CONTACTS, COMPANIES, DEALS)
+RECORD_TYPES = (CONTACTS, COMPANIES, DEALS)
+OBJECT_TYPES = (*RECORD_TYPES, *eng.TYPES)
 
-TYPE_IDS = {CONTACTS: "0-1", COMPANIES: "0-2", DEALS: "0-3"}
+TYPE_IDS = {CONTACTS: "0-1", COMPANIES: "0-2", DEALS: "0-3", **eng.TYPE_IDS}
 _ALIASES = {
     "contacts": CONTACTS, "contact": CONTACTS, "0-1": CONTACTS,
     "companies": COMPANIES, "company": COMPANIES, "0-2": COMPANIES,
-    "deals": DEALS, "deal": DEALS, "0-3": DEALS,
+    "deals": DEALS, "deal": DEALS, "0-3": DEALS, **eng.ALIASES,
 }
-SINGULAR = {CONTACTS: "contact", COMPANIES: "company", DEALS: "deal"}
+SINGULAR = {CONTACTS: "contact", COMPANIES: "company", DEALS: "deal", **eng.SINGULAR}
 
 # The property that carries each type's last-modified time (contacts differ).
-MODIFIED_PROPERTY = {CONTACTS: "lastmodifieddate", COMPANIES: "hs_lastmodifieddate", DEALS: "hs_lastmodifieddate"}
+MODIFIED_PROPERTY = {CONTACTS: "lastmodifieddate", COMPANIES: "hs_lastmodifieddate", DEALS: "hs_lastmodifieddate",
+                     **eng.MODIFIED_PROPERTY}
 CREATED_PROPERTY = "createdate"
 
 # Properties a read returns when the caller names none (HubSpot's documented defaults).
@@ -34,20 +38,23 @@ DEFAULT_READ = {
     COMPANIES: ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
     DEALS: ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
             "hs_object_id", "pipeline"),
+    **eng.DEFAULT_READ,
 }
 # Properties every read includes in addition to the requested ones.
 ALWAYS_READ = {
     CONTACTS: ("createdate", "hs_object_id", "lastmodifieddate"),
     COMPANIES: ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     DEALS: ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    **eng.ALWAYS_READ,
 }
 # The free-text ``query`` of a search looks in these.
 QUERY_PROPERTIES = {
     CONTACTS: ("firstname", "lastname", "email", "phone", "hs_additional_emails", "mobilephone", "company"),
     COMPANIES: ("website", "phone", "name", "domain"),
     DEALS: ("dealname", "pipeline", "dealstage", "description", "dealtype"),
+    **eng.QUERY_PROPERTIES,
 }
-GROUPS = {CONTACTS: "contactinformation", COMPANIES: "companyinformation", DEALS: "dealinformation"}
+GROUPS = {CONTACTS: "contactinformation", COMPANIES: "companyinformation", DEALS: "dealinformation", **eng.GROUPS}
 
 
 def object_type(name: str) -> str | None:
@@ -77,15 +84,18 @@ ASSOCIATION_TYPES = (
     AssociationType(342, COMPANIES, DEALS, "company_to_deal_unlabeled"),
     AssociationType(5, DEALS, COMPANIES, "deal_to_company", "Primary"),
     AssociationType(6, COMPANIES, DEALS, "company_to_deal", "Primary"),
+    *(AssociationType(i, f, t, name) for i, f, t, name in eng.association_rows()),
 )
 ASSOCIATION_BY_ID = {(a.type_id, a.from_type, a.to_type): a for a in ASSOCIATION_TYPES}
 DEFAULT_ASSOCIATION = {
     (CONTACTS, COMPANIES): 279, (COMPANIES, CONTACTS): 280,
     (DEALS, CONTACTS): 3, (CONTACTS, DEALS): 4,
     (DEALS, COMPANIES): 341, (COMPANIES, DEALS): 342,
+    **{(f, t): i for i, f, t, _ in eng.association_rows()},
 }
 # Each type id's counterpart in the opposite direction (associations are stored both ways).
-INVERSE_ASSOCIATION = {279: 280, 280: 279, 1: 2, 2: 1, 3: 4, 4: 3, 341: 342, 342: 341, 5: 6, 6: 5}
+INVERSE_ASSOCIATION = {279: 280, 280: 279, 1: 2, 2: 1, 3: 4, 4: 3, 341: 342, 342: 341, 5: 6, 6: 5,
+                       **{a: b for _, _, a, b in eng.ASSOCIATIONS}, **{b: a for _, _, a, b in eng.ASSOCIATIONS}}
 
 
 @dataclass
@@ -172,6 +182,12 @@ def builtin_properties(object_type_name: str) -> list[PropertyDef]:
         _p("createdate", "Create Date", "datetime", "date", group=g, read_only=True),
         _p("hs_object_id", "Record ID", "number", "number", group=g, read_only=True),
     ]
+    if object_type_name in eng.PROPERTIES:
+        return common + [
+            _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group=g, read_only=True),
+            *(_p(n, label, t, ft, group=g, options=_options(*values) if values else None)
+              for n, label, t, ft, values in eng.PROPERTIES[object_type_name]),
+        ]
     if object_type_name == CONTACTS:
         return common + [
             _p("lastmodifieddate", "Last Modified Date", "datetime", "date", group=g, read_only=True),
