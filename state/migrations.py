@@ -13,6 +13,8 @@ History:
 - **3**: fenced leases (``leases.epoch``, ``heartbeat_at``, ``boot_id``, ``mono_expires``) and the
   accounts each pair belongs to (``accounts``), and who a record error is about
   (``record_errors.label``).
+- **4**: ``ix_links_status`` on ``links (pair, entity, status)``, so a run counts an entity's active
+  links without reading them (it looks links up by record id, through the unique indexes).
 """
 
 from __future__ import annotations
@@ -97,7 +99,11 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN label VARCHAR")
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_links_status ON links (pair, entity, status)")
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(conn: Connection, version: int) -> None:

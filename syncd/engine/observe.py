@@ -17,7 +17,8 @@ from connectors import limits
 from connectors.base import Connector
 from connectors.model import Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
-from syncd.core.plan import LinkState, Observation, at_rest
+from syncd.core.plan import Observation, at_rest
+from syncd.engine.links import LinkCache
 from syncd.errors import TooManyRecords
 
 GET_CHUNK = 100
@@ -149,7 +150,7 @@ def complete(
     obs: Observation,
     entity: Entity,
     mapping: EntityMapping,
-    links: Sequence[LinkState],
+    links: LinkCache,
     cloze: Connector,
     external: Connector,
     app_id: str,
@@ -157,25 +158,24 @@ def complete(
 ) -> dict[Side, int]:
     """Fill in what an incremental observation lacks (see the module docstring).
 
+    The links it consults are loaded into ``links`` by id as records are added, so on
+    return ``links`` holds every link the plan needs (see :meth:`LinkCache.load_observed`).
     Returns the records read, per side they were read from.
     """
     reads: dict[Side, int] = {"cloze": 0, "external": 0}
     conns: dict[Side, Connector] = {"cloze": cloze, "external": external}
     for side, ids in retry.items():
         reads[side] += add_by_id(obs, side, conns[side], entity, ids, mapping)
-
-    by_cloze = {l.cloze_id: l for l in links if l.cloze_id}
-    by_external = {l.external_id: l for l in links if l.external_id}
+    links.load_observed(obs, app_id)
 
     # New records: find a counterpart by marker or match rule before anything is created.
     named: dict[Side, set[str]] = {"cloze": set(), "external": set()}  # records new ones name or match
     sides: tuple[tuple[Side, dict[str, Canon], Side], ...] = (
         ("cloze", obs.cloze, "external"), ("external", obs.external, "cloze"))
     for side, own, other_side in sides:
-        linked = by_cloze if side == "cloze" else by_external
         other = conns[other_side]
         for canon in list(own.values()):
-            if canon.id in linked:
+            if links.on(side, canon.id) is not None:
                 continue
             marker_ids = _marker_targets(canon, side, app_id)
             if marker_ids:
@@ -191,39 +191,46 @@ def complete(
                     matches = other.lookup(entity, match_field(rule), key)
                     reads[other_side] += _add(obs, other_side, matches, mapping)
                     named[other_side].update(r.id for r in matches)
+    links.load_observed(obs, app_id)
 
     # Such a named record may be linked to a record that is gone (merged away, or back under
     # a new id), whose place the new record takes: read the link's own record so the plan can tell.
     pairs: tuple[tuple[Side, Side], ...] = (("cloze", "external"), ("external", "cloze"))
     for side, other_side in pairs:
-        theirs = by_external if side == "cloze" else by_cloze
-        holders = [link.id_on(side) for rid in sorted(named[other_side]) if (link := theirs.get(rid)) is not None]
+        holders = [link.id_on(side) for rid in sorted(named[other_side])
+                   if (link := links.on(other_side, rid)) is not None]
         reads[side] += add_by_id(obs, side, conns[side], entity, [h for h in holders if h], mapping)
+    links.load_observed(obs, app_id)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.
     def wanted(side: Side) -> list[str]:
-        seen, other = (obs.external, obs.cloze) if side == "cloze" else (obs.cloze, obs.external)
+        other_side = OTHER_SIDE[side]
+        seen, mine_seen = obs.records(other_side), obs.records(side)
         out = []
-        for link in links:
-            mine, theirs = (link.cloze_id, link.external_id) if side == "cloze" else (link.external_id, link.cloze_id)
-            if mine and theirs in seen and mine not in other \
-                    and not at_rest(link, seen[theirs], OTHER_SIDE[side], app_id):
+        for theirs, canon in seen.items():
+            link = links.on(other_side, theirs)
+            mine = link.id_on(side) if link is not None else None
+            if link is not None and mine and mine not in mine_seen and not at_rest(link, canon, other_side, app_id):
                 out.append(mine)
         return out
 
     reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
     reads["external"] += add_by_id(obs, "external", external, entity, wanted("external"), mapping)
+    links.load_observed(obs, app_id)
     # Counterparts of records just found through markers or matches may be linked too.
     reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, wanted("cloze"), mapping)
+    links.load_observed(obs, app_id)
     for gone_id in list(obs.cloze_gone):
-        link = by_cloze.get(gone_id)
+        link = links.on("cloze", gone_id)
         if link and link.external_id:
             reads["external"] += add_by_id(obs, "external", external, entity, [link.external_id], mapping)
+    links.load_observed(obs, app_id)
     for gone_id in list(obs.external_gone):
-        link = by_external.get(gone_id)
+        link = links.on("external", gone_id)
         if link and link.cloze_id:
             reads["cloze"] += add_by_id(obs, "cloze", cloze, entity, [link.cloze_id], mapping)
+    links.load_observed(obs, app_id)
     return reads
 
 

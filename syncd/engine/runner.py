@@ -32,16 +32,17 @@ from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors import limits as run_limits
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
-from connectors.model import CANONICAL_FIELDS, ENTITIES, Entity, Side
+from connectors.model import ENTITIES, Entity, Side
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
-from syncd.core.normalize import Value, from_json
+from syncd.core.normalize import Value
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.engine import observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
+from syncd.engine.links import LinkCache, all_links, decode_value, field_kinds
 from syncd.engine.report import RunReport
 from syncd.errors import (
     ChangeHistoryLost,
@@ -342,10 +343,9 @@ class PairEngine:
             self._heartbeat()
             if not self.dry_run:
                 self._recover_journal(entity)
-            links = self._links(entity)
             resolutions = self.store.resolutions(self.pair, entity)
             self.progress.start(f"read {entity}")
-            observed = self._observe(entity, mapping, links, resolutions)
+            observed, links = self._observe(entity, mapping, resolutions)
             self.progress.start(f"plan {entity}")
             hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
                     if e.code == "merged_on_create"}
@@ -400,7 +400,9 @@ class PairEngine:
             self.report.reads[f"cloze.{entity}"] += reads
             reads = observe.add_by_id(obs, "external", self.conns["external"], entity, [e for _, e in pending], mapping)
             self.report.reads[f"external.{entity}"] += reads
-            plan = plan_entity(entity, self._links(entity), obs, mapping, app_id=self.cfg.app_id,
+            links = LinkCache(self.store, self.pair, entity)  # fresh: this run's writes changed them
+            links.load_observed(obs, self.cfg.app_id)
+            plan = plan_entity(entity, links.loaded(), obs, mapping, app_id=self.cfg.app_id,
                                delete_policy=self.cfg.delete_policy, resolutions={},
                                merges_on_create=self._merges_on_create(entity))
             self.log.info("settle_pass", entity=entity, links=len(pending), actions=len(plan.actions))
@@ -436,23 +438,11 @@ class PairEngine:
 
     # -- reading -------------------------------------------------------------------
 
-    def _links(self, entity: Entity) -> list[LinkState]:
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
-        out = []
-        for row in self.store.links(self.pair, entity):
-            base_c = base_e = None
-            if row.base is not None:
-                raw = json.loads(row.base)
-                base_c = {k: _decode(kinds, k, v) for k, v in raw.items()}
-                base_e = dict(base_c)
-                if row.base_external:
-                    base_e.update({k: _decode(kinds, k, v) for k, v in json.loads(row.base_external).items()})
-            out.append(LinkState(row.id or 0, row.cloze_id, row.external_id, row.status, base_c, base_e))
-        return out
-
     def _observe(
-        self, entity: Entity, mapping: EntityMapping, links: list[LinkState], resolutions: Mapping[int, Any]
-    ) -> observe.Observed:
+        self, entity: Entity, mapping: EntityMapping, resolutions: Mapping[int, Any]
+    ) -> tuple[observe.Observed, list[LinkState]]:
+        """What changed, and the links the plan of it needs: every link in a full run, else only
+        those of the records read (looked up by id, see :mod:`syncd.engine.links`)."""
         cloze, external = self.conns["cloze"], self.conns["external"]
         if self.only is not None:
             observed = observe.observe_records(entity, mapping, cloze, list(self.only.get(entity, ())))
@@ -461,40 +451,45 @@ class PairEngine:
                 side: self.store.cursor(self.pair, entity, side) for side in ("cloze", "external")
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
-                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
-                self._empty_side_guard(entity, observed.obs, links)
-                return observed
+                return self._observe_full(entity, mapping)
             try:
                 observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
             except ChangeHistoryLost as exc:
                 self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
                 self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
-                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
-                self._empty_side_guard(entity, observed.obs, links)
-                return observed
+                return self._observe_full(entity, mapping)
+        links = LinkCache(self.store, self.pair, entity)
         retry: dict[Side, list[str]] = {"cloze": [], "external": []}
         for err in self.store.open_errors(self.pair, entity):
             retry[err.source_side].append(err.record_id)  # type: ignore[index]
-        for link in links:  # an operator's conflict choice is applied even if neither record changed
-            if link.id in resolutions and link.cloze_id and link.external_id:
+        links.load_link_ids(resolutions)
+        for link_id in resolutions:  # an operator's conflict choice is applied even if neither record changed
+            link = links.by_id.get(link_id)
+            if link is not None and link.cloze_id and link.external_id:
                 retry["cloze"].append(link.cloze_id)
                 retry["external"].append(link.external_id)
         extra = observe.complete(observed.obs, entity, mapping, links, cloze, external, self.cfg.app_id, retry)
         for side, n in extra.items():
             observed.reads[side] = observed.reads.get(side, 0) + n
-        return observed
+        return observed, links.loaded()
+
+    def _observe_full(self, entity: Entity, mapping: EntityMapping) -> tuple[observe.Observed, list[LinkState]]:
+        cloze, external = self.conns["cloze"], self.conns["external"]
+        observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
+        self._empty_side_guard(entity, observed.obs)
+        return observed, all_links(self.store, self.pair, entity)
 
     def _recover_journal(self, entity: Entity) -> None:
         """Settle creates a crash interrupted: link what was created, forget what was not."""
         pending = self.store.journal_pending(self.pair, entity)
         if not pending:
             return
-        kinds = {name: spec.kind for name, spec in CANONICAL_FIELDS[entity].items()}
+        kinds = field_kinds(entity)
         with self.store.transaction() as s:
             for entry in pending:
                 found = self.conns[entry.target_side].find_linked(entity, entry.source_id)  # type: ignore[index]
                 if found is not None:
-                    base = {k: _decode(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
+                    base = {k: decode_value(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
                     cloze_id, external_id = (
                         (entry.source_id, found.id) if entry.target_side == "external" else (found.id, entry.source_id)
                     )
@@ -511,14 +506,16 @@ class PairEngine:
 
     # -- safety --------------------------------------------------------------------
 
-    def _empty_side_guard(self, entity: Entity, obs: Observation, links: list[LinkState]) -> None:
-        active = [l for l in links if l.status == "active"]
-        if not active or self.allow_mass_delete:
+    def _empty_side_guard(self, entity: Entity, obs: Observation) -> None:
+        if self.allow_mass_delete or (obs.cloze and obs.external):
+            return
+        active = self.store.link_count(self.pair, entity=entity)
+        if not active:
             return
         for side, seen in (("cloze", obs.cloze), ("external", obs.external)):
             if not seen:
                 raise SafetyStop(
-                    f"the {side} side returned no {entity} records while {len(active)} are linked; nothing was changed",
+                    f"the {side} side returned no {entity} records while {active} are linked; nothing was changed",
                     pair=self.pair, side=side, entity=entity,
                     hint="if the records really were all deleted, run `syncd reconcile --allow-mass-delete`",
                 )
@@ -542,15 +539,6 @@ class PairEngine:
         self.report.deletes_held = deletes
         for plan in plans:
             plan.actions = [a for a in plan.actions if not a.is_delete]
-
-
-def _decode(kinds: Mapping[str, Any], name: str, value: Any) -> Value:
-    from connectors.model import FieldKind
-
-    kind = kinds.get(name)
-    if kind is None:  # a custom field: sets are stored as lists
-        return frozenset(value) if isinstance(value, list) else (None if value is None else str(value))
-    return from_json(kind, value) if isinstance(kind, FieldKind) else value
 
 
 def _encode(value: Value) -> Any:
