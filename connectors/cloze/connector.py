@@ -127,6 +127,7 @@ class ClozeConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+        self.known.close()
 
     # -- description ---------------------------------------------------------------------
 

@@ -88,6 +88,15 @@ class LinkCache:
         asked.update(wanted)
         self._keep(self.store.links_by_ids(self.pair, self.entity, side, wanted))
 
+    def forget(self, link: LinkState) -> None:
+        """Let go of a loaded link (its records need nothing more); a later ``load`` reads it again."""
+        self.by_id.pop(link.id, None)
+        for side in SIDES:
+            rid = link.id_on(side)
+            if rid and self._by[side].get(rid) is link:
+                del self._by[side][rid]
+            self._asked[side].discard(rid or "")
+
     def load_observed(self, obs: Observation, app_id: str) -> None:
         """Load every link a plan of ``obs`` consults: those of the records seen, gone or unreadable
         on either side, and those of the records their join markers name on the other side."""

@@ -17,7 +17,7 @@ from connectors import limits
 from connectors.base import Connector
 from connectors.model import Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
-from syncd.core.plan import Observation, at_rest
+from syncd.core.plan import LinkState, Observation, at_rest
 from syncd.engine.links import LinkCache
 from syncd.errors import TooManyRecords
 
@@ -104,8 +104,13 @@ def observe_changes(
     external: Connector,
     cursors: Mapping[Side, str | None],
     on_read: Callable[[int], None] = _no_progress,
+    on_page: Callable[[Observation, Side, list[str]], None] | None = None,
 ) -> Observed:
-    """Each side's change feed since its cursor."""
+    """Each side's change feed since its cursor.
+
+    ``on_page(obs, side, ids)`` is called after each page is added, with the ids it
+    brought, so a caller can let go of what it need not keep (:func:`drop_at_rest`).
+    """
     result = Observed(Observation())
     for side, conn in (("cloze", cloze), ("external", external)):
         cursor = cursors.get(side)  # type: ignore[call-overload]
@@ -113,6 +118,8 @@ def observe_changes(
         for page in conn.changes(entity, cursor):
             held = _count(held + len(page.records) + len(page.deleted_ids), side, entity, None)  # type: ignore[arg-type]
             n += _add(result.obs, side, page.records, mapping)  # type: ignore[arg-type]
+            if on_page is not None:
+                on_page(result.obs, side, [r.id for r in page.records])  # type: ignore[arg-type]
             on_read(len(page.records) + len(page.deleted_ids))
             gone = result.obs.cloze_gone if side == "cloze" else result.obs.external_gone
             for rid in page.deleted_ids:
@@ -123,6 +130,31 @@ def observe_changes(
         result.cursors[side] = cursor  # type: ignore[index]
         result.reads[side] = n  # type: ignore[index]
     return result
+
+
+def drop_at_rest(obs: Observation, side: Side, ids: Sequence[str], links: LinkCache, app_id: str,
+                 keep: Callable[[Side, str, LinkState], bool]) -> int:
+    """Let go of the records of a page that are at rest, and of their links; how many went.
+
+    A linked record that holds just what the last sync left on its side (most often the
+    echo of this tool's own write) asks nothing of a plan on its own: with its counterpart
+    not seen it plans nothing, and when its counterpart is seen changed, or gone, or named
+    by a new record, :func:`complete` reads it again by id. So an echo sync holds one page
+    of records at a time, not every record the previous run wrote. Tombstones and the
+    records ``keep`` names (open errors, operator resolutions) are kept.
+    """
+    links.load(side, ids)
+    records = obs.records(side)
+    dropped = 0
+    for rid in ids:
+        canon, link = records.get(rid), links.on(side, rid)
+        if canon is None or link is None or link.status != "active" or keep(side, rid, link):
+            continue
+        if at_rest(link, canon, side, app_id):
+            del records[rid]
+            links.forget(link)
+            dropped += 1
+    return dropped
 
 
 def observe_records(entity: Entity, mapping: EntityMapping, cloze: Connector, cloze_ids: Sequence[str]) -> Observed:

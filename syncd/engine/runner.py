@@ -444,6 +444,10 @@ class PairEngine:
         """What changed, and the links the plan of it needs: every link in a full run, else only
         those of the records read (looked up by id, see :mod:`syncd.engine.links`)."""
         cloze, external = self.conns["cloze"], self.conns["external"]
+        links = LinkCache(self.store, self.pair, entity)
+        retry: dict[Side, list[str]] = {"cloze": [], "external": []}
+        for err in self.store.open_errors(self.pair, entity):
+            retry[err.source_side].append(err.record_id)  # type: ignore[index]
         if self.only is not None:
             observed = observe.observe_records(entity, mapping, cloze, list(self.only.get(entity, ())))
         else:
@@ -453,15 +457,12 @@ class PairEngine:
             if self.mode == "full" or any(v is None for v in cursors.values()):
                 return self._observe_full(entity, mapping)
             try:
-                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance,
+                                                   on_page=self._echo_filter(links, retry, resolutions))
             except ChangeHistoryLost as exc:
                 self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
                 self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
                 return self._observe_full(entity, mapping)
-        links = LinkCache(self.store, self.pair, entity)
-        retry: dict[Side, list[str]] = {"cloze": [], "external": []}
-        for err in self.store.open_errors(self.pair, entity):
-            retry[err.source_side].append(err.record_id)  # type: ignore[index]
         links.load_link_ids(resolutions)
         for link_id in resolutions:  # an operator's conflict choice is applied even if neither record changed
             link = links.by_id.get(link_id)
@@ -472,6 +473,19 @@ class PairEngine:
         for side, n in extra.items():
             observed.reads[side] = observed.reads.get(side, 0) + n
         return observed, links.loaded()
+
+    def _echo_filter(self, links: LinkCache, retry: Mapping[Side, list[str]],
+                     resolutions: Mapping[int, Any]) -> Callable[[Observation, Side, list[str]], None]:
+        """Lets go of each page's records at rest as it is read (see :func:`observe.drop_at_rest`),
+        except records with an open error or an operator's resolution waiting."""
+        errors = {(side, rid) for side, ids in retry.items() for rid in ids}
+
+        def keep(side: Side, rid: str, link: LinkState) -> bool:
+            return (side, rid) in errors or link.id in resolutions
+
+        def drop(obs: Observation, side: Side, ids: list[str]) -> None:
+            observe.drop_at_rest(obs, side, ids, links, self.cfg.app_id, keep)
+        return drop
 
     def _observe_full(self, entity: Entity, mapping: EntityMapping) -> tuple[observe.Observed, list[LinkState]]:
         cloze, external = self.conns["cloze"], self.conns["external"]

@@ -111,3 +111,54 @@ def test_a_full_reconcile_still_reads_every_link(tmp_path: Path) -> None:
         assert len(world.links()) == 39
     finally:
         world.close()
+
+
+def _planned(monkeypatch: Any) -> list[tuple[int, int]]:
+    """(records observed, links given) of every plan of people the runner makes."""
+    import syncd.engine.runner as runner
+
+    seen: list[tuple[int, int]] = []
+    real = runner.plan_entity
+
+    def spy(entity: str, links: Any, obs: Any, *args: Any, **kw: Any) -> Any:
+        links = list(links)
+        if entity == "person":
+            seen.append((len(obs.cloze) + len(obs.external), len(links)))
+        return real(entity, links, obs, *args, **kw)
+
+    monkeypatch.setattr(runner, "plan_entity", spy)
+    return seen
+
+
+def test_the_echo_sync_keeps_none_of_its_echoes(tmp_path: Path, monkeypatch: Any) -> None:
+    """The first sync after a reconcile reads back every record it wrote; each page's echoes are let go."""
+    world = World(tmp_path)
+    try:
+        for n in range(120):
+            world.cloze.put("person", {"first": f"P{n}", "emails": [f"p{n}@x.com"]})
+        world.run("full")
+        planned = _planned(monkeypatch)
+        report = run(world)
+        assert report.reads["cloze.person"] == 120 and report.reads["external.person"] == 120
+        assert dict(report.writes) == {}
+        assert planned == [(0, 0)]
+    finally:
+        world.close()
+
+
+def test_an_edit_beside_an_echo_reads_the_echo_again(tmp_path: Path, monkeypatch: Any) -> None:
+    """An external edit whose Cloze counterpart was let go as an echo still syncs: the counterpart is read by id."""
+    world = World(tmp_path)
+    try:
+        for n in range(30):
+            world.cloze.put("person", {"first": f"P{n}", "title": "CEO", "emails": [f"p{n}@x.com"]})
+        world.run("full")
+        xid = world.links()[4].external_id
+        world.ext.edit("person", xid, title="Chair")
+        planned = _planned(monkeypatch)
+        report = run(world)
+        assert dict(report.writes) == {"cloze.person.update": 1}
+        assert planned == [(2, 1)]
+        assert_converged(world)
+    finally:
+        world.close()
