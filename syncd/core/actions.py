@@ -55,7 +55,7 @@ class Observation:
         return {"cloze": self.cloze_unreadable, "external": self.external_unreadable}[side]
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     kind: ActionKind
     link_id: int | None = None

@@ -357,6 +357,9 @@ class PairEngine:
             self.progress.advance(len(plan.actions))
             for side, n in observed.reads.items():
                 self.report.reads[f"{side}.{entity}"] += n
+            # The plan holds what its actions write; the records read are let go before the next entity is read.
+            observed.obs = Observation()
+            del links
             planned.append((entity, mapping, plan, observed, resolutions))
 
         self._safety_cap([p for _, _, p, _, _ in planned])
