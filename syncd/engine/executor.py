@@ -82,7 +82,8 @@ class Executor:
         self.settle: set[tuple[str, str]] = set()
         # Read once: checking every written link for open conflicts would scan the table per link.
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
-        self.labels: dict[tuple[str, str], str | None] = {}
+        self.labels: dict[tuple[str, str], str | None] | None = None  # learnt from the plan at the first error
+        self.plan: EntityPlan | None = None
 
     # -- helpers -------------------------------------------------------------------
 
@@ -94,6 +95,8 @@ class Executor:
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
         self.flagged.add((source_side, record_id))
+        if self.labels is None:
+            self.labels = self._learn_labels(self.plan) if self.plan is not None else {}
         label = self.labels.get((source_side, record_id))
         log.warning("record_error", pair=self.ctx.pair, entity=self.entity, side=side, op=op,
                     record_id=record_id, record=label, field=field_name, code=code, error=message)
@@ -101,18 +104,23 @@ class Executor:
                                 op=op, record_id=record_id, source_side=source_side, field=field_name,
                                 code=code, message=message, label=label)
 
-    def _learn_labels(self, plan: EntityPlan) -> None:
-        """Who each planned record is, by side and id, for record errors (``syncd errors list``)."""
+    def _learn_labels(self, plan: EntityPlan) -> dict[tuple[str, str], str | None]:
+        """Who each planned record is, by side and id, for record errors (``syncd errors list``).
+
+        Built at the first error only: most runs have none, and a large plan's labels take memory.
+        """
+        labels: dict[tuple[str, str], str | None] = {}
         for a in plan.actions:
             if a.kind == "create_external" and a.cloze_id:
-                self.labels[("cloze", a.cloze_id)] = record_label(self.entity, a.values)
+                labels[("cloze", a.cloze_id)] = record_label(self.entity, a.values)
             elif a.kind == "create_cloze" and a.external_id:
-                self.labels[("external", a.external_id)] = record_label(self.entity, a.values)
+                labels[("external", a.external_id)] = record_label(self.entity, a.values)
             elif a.kind == "sync":
                 name = record_label(self.entity, a.seen_cloze) or record_label(self.entity, a.seen_external)
                 for side, rid in (("cloze", a.cloze_id), ("external", a.external_id)):
                     if rid:
-                        self.labels[(side, rid)] = name
+                        labels[(side, rid)] = name
+        return labels
 
     def _resolve(self, s: Any, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
         """Close the records' open errors, except for records that got a new one in this run."""
@@ -154,7 +162,7 @@ class Executor:
 
     def apply(self, plan: EntityPlan) -> bool:
         """Apply the plan; False when stopped before the end."""
-        self._learn_labels(plan)
+        self.plan, self.labels = plan, None
         with self.ctx.store.transaction() as s:
             for side, rid, fname, message in plan.field_problems:
                 self._error(s, side=side, op="read", record_id=rid, source_side=side, message=message,
