@@ -115,7 +115,7 @@ def test_a_full_reconcile_still_reads_every_link(tmp_path: Path) -> None:
 
 def _planned(monkeypatch: Any) -> list[tuple[int, int]]:
     """(records observed, links given) of every plan of people the runner makes."""
-    import syncd.engine.runner as runner
+    from syncd.engine import runner
 
     seen: list[tuple[int, int]] = []
     real = runner.plan_entity
