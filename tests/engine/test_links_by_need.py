@@ -115,10 +115,10 @@ def test_a_full_reconcile_still_reads_every_link(tmp_path: Path) -> None:
 
 def _planned(monkeypatch: Any) -> list[tuple[int, int]]:
     """(records observed, links given) of every plan of people the runner makes."""
+    from syncd.core.plan import plan_entity as real
     from syncd.engine import runner
 
     seen: list[tuple[int, int]] = []
-    real = runner.plan_entity
 
     def spy(entity: str, links: Any, obs: Any, *args: Any, **kw: Any) -> Any:
         links = list(links)
