@@ -62,7 +62,7 @@ class Action:
     cloze_id: str | None = None
     external_id: str | None = None
     merge: MergeResult | None = None  # sync: patches, conflicts, new base
-    values: dict[str, Value] = field(default_factory=dict)  # create: canonical values to write
+    values: Mapping[str, Value] = field(default_factory=dict)  # create: canonical values to write (the record's own, not copied)
     add_app_link: bool = False  # the Cloze record lacks the join App Link
     set_cloze_ref: bool = False  # the external record lacks the Cloze identity
     remove_markers: bool = False  # unlink: drop the join markers from the survivor

@@ -185,7 +185,7 @@ def _plan_link(
             kind,
             cloze_id=canon.id if survivor == "cloze" else None,
             external_id=canon.id if survivor == "external" else None,
-            values=dict(canon.values),
+            values=canon.values,
             replaces_link=link.id,
             source_problems=dict(canon.problems),
         )
@@ -309,9 +309,9 @@ def _plan_unlinked(
     plan.errors.extend(errors_c + errors_e)
     for c in to_external:
         if c.id not in twins_c:
-            plan.actions.append(Action("create_external", cloze_id=c.id, values=dict(c.values),
+            plan.actions.append(Action("create_external", cloze_id=c.id, values=c.values,
                                        source_problems=dict(c.problems)))
     for e in to_cloze:
         if e.id not in twins_e:
-            plan.actions.append(Action("create_cloze", external_id=e.id, values=dict(e.values),
+            plan.actions.append(Action("create_cloze", external_id=e.id, values=e.values,
                                        source_problems=dict(e.problems)))
