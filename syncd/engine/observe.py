@@ -5,7 +5,10 @@ from its stored cursor and then fills in what the planner must see to decide
 without guessing: the counterpart of every changed linked record, the record a
 join marker points at, records whose earlier write failed (retried every run
 until they succeed), and, for new records, any record on the other side that
-carries their join marker or shares their e-mail or domain.
+carries their join marker or shares their e-mail or domain. The links this
+consults are looked up by record id as it goes (:class:`~syncd.engine.links.LinkCache`),
+and the records of each change page that are at rest are let go as the page is read
+(:func:`drop_at_rest`), so an incremental run holds what changed, not the account.
 """
 
 from __future__ import annotations
