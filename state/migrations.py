@@ -15,6 +15,8 @@ History:
   (``record_errors.label``).
 - **4**: timeline activities: the activity journal (``activity_journal``, hashes only) and the
   activity feed positions (``activity_feeds``), see :mod:`state.activities`.
+- **5**: ``ix_links_status`` on ``links (pair, entity, status)``, so a run counts an entity's active
+  links without reading them (it looks links up by record id, through the unique indexes).
 """
 
 from __future__ import annotations
@@ -105,7 +107,11 @@ def _v3_to_v4(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[name] for name in ACTIVITY_TABLE_NAMES])
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: Connection) -> None:
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_links_status ON links (pair, entity, status)")
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def upgrade(conn: Connection, version: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Meta(SQLModel, table=True):
@@ -25,6 +25,8 @@ class Link(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("pair", "entity", "cloze_id", name="uq_links_cloze"),
         UniqueConstraint("pair", "entity", "external_id", name="uq_links_external"),
+        # How many links of one entity are active (the empty-side guard), without reading them.
+        Index("ix_links_status", "pair", "entity", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     pair: str = Field(index=True)

@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
@@ -58,6 +58,7 @@ DEFAULT_LOCK_TIMEOUT = 30.0
 _ID_COLUMN: Mapping[Side, str] = {"cloze": "cloze_id", "external": "external_id"}
 """The ``links`` column holding each side's record id."""
 _OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
+LOOKUP_CHUNK = 500  # ids per ``IN (...)`` look-up: well under SQLite's bound of 32,766 variables
 DAMAGED_HINT = "restore a backup, or move the file away and run `syncd state rebuild`"
 
 
@@ -237,11 +238,47 @@ class StateStore:
         with Session(self.engine) as s:
             return list(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)))
 
-    def link_count(self, pair: str, status: str = "active") -> int:
+    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[Link]:
+        """The links of ``entity`` holding any of ``ids`` on ``side`` (``cloze`` or ``external``).
+
+        Looked up through that id column's unique index, :data:`LOOKUP_CHUNK` ids per query, so a
+        run reads the links of the records it saw, not every link of the pair.
+        """
+        column = col(Link.cloze_id) if side == "cloze" else col(Link.external_id)
+        return self._links_where(pair, entity, column, sorted({i for i in ids if i}))
+
+    def links_with_ids(self, pair: str, entity: str, link_ids: Iterable[int]) -> list[Link]:
+        """The links of ``entity`` with these row ids (by primary key, in chunks)."""
+        return self._links_where(pair, entity, col(Link.id), sorted(set(link_ids)))
+
+    def _links_where(self, pair: str, entity: str, column: Any, keys: Sequence[Any]) -> list[Link]:
+        out: list[Link] = []
         with Session(self.engine) as s:
-            return int(
-                s.exec(select(func.count()).select_from(Link).where(col(Link.pair) == pair, col(Link.status) == status)).one()
-            )
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[start : start + LOOKUP_CHUNK]
+                out.extend(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
+                                                     column.in_(chunk))))
+        return out
+
+    def iter_links(self, pair: str, entity: str, batch: int = 1000) -> Iterator[list[Link]]:
+        """Every link of ``entity``, ``batch`` rows at a time in row-id order (keyset paging)."""
+        after = 0
+        while True:
+            with Session(self.engine) as s:
+                rows = list(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
+                                                      col(Link.id) > after).order_by(col(Link.id)).limit(batch)))
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id or after
+
+    def link_count(self, pair: str, status: str = "active", entity: str | None = None) -> int:
+        """How many links of ``pair`` (of one ``entity``, if given) have ``status``; counted in SQL."""
+        where = [col(Link.pair) == pair, col(Link.status) == status]
+        if entity is not None:
+            where.append(col(Link.entity) == entity)
+        with Session(self.engine) as s:
+            return int(s.exec(select(func.count()).select_from(Link).where(*where)).one())
 
     @staticmethod
     def save_link(

@@ -134,6 +134,7 @@ class ClozeConnector(Connector[ClozeSettings]):
 
     def close(self) -> None:
         self.client.close()
+        self.known.close()
 
     @classmethod
     def change_notifications(cls, settings: ConnectorSettings, context: ConnectorContext,

@@ -6,14 +6,18 @@ batch of writes) is kept here for the rest of the run, by ``direct`` id, with an
 index of the App Links it carries. An update of a record read in this run needs
 no fresh read first; a record found by App Link needs no undocumented ``get``.
 
-Everything is forgotten at the start of the next run (``Connector.begin_run``):
-a record read in an earlier run may have changed since.
+The records are kept in a private temporary SQLite database (``sqlite3.connect("")``:
+a file SQLite removes from the directory as it opens it, and drops on close), not in
+the process's memory, so a run that reads 100,000 records holds a few megabytes of
+them at a time. Everything is forgotten at the start of the next run
+(``Connector.begin_run``): a record read in an earlier run may have changed since.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.cloze.wire import live_elements
@@ -21,6 +25,12 @@ from connectors.model import Entity
 
 Json = dict[str, Any]
 LinkKey = tuple[str, str]
+
+_SCHEMA = """
+CREATE TABLE records (entity TEXT NOT NULL, direct TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (entity, direct));
+CREATE TABLE links (entity TEXT NOT NULL, source TEXT NOT NULL, uniqueid TEXT NOT NULL, direct TEXT NOT NULL,
+                    PRIMARY KEY (entity, source, uniqueid));
+"""
 
 
 def link_keys(record: Mapping[str, Any]) -> list[LinkKey]:
@@ -32,49 +42,72 @@ def link_keys(record: Mapping[str, Any]) -> list[LinkKey]:
     return out
 
 
-@dataclass
 class KnownRecords:
     """Wire records of one run, per entity: by direct id, by App Link, and how far the feed was read."""
 
-    records: dict[Entity, dict[str, Json]] = field(default_factory=dict)
-    by_link: dict[Entity, dict[LinkKey, str]] = field(default_factory=dict)
-    complete: set[Entity] = field(default_factory=set)
-    # A feed position no later than this connector's first unconfirmed write (where a confirming read starts).
-    cursor: dict[Entity, str] = field(default_factory=dict)
-    sizes: dict[Entity, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self.complete: set[Entity] = set()
+        # A feed position no later than this connector's first unconfirmed write (where a confirming read starts).
+        self.cursor: dict[Entity, str] = {}
+        self.sizes: dict[Entity, int] = {}
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            # Only this connector's thread uses it; the run may be started from another thread.
+            self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+            self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        return self._db
 
     def reset(self) -> None:
-        self.records.clear()
-        self.by_link.clear()
+        self.close()
         self.complete.clear()
         self.cursor.clear()
         self.sizes.clear()
 
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
     def remember(self, entity: Entity, items: Iterable[Mapping[str, Any]]) -> None:
-        records = self.records.setdefault(entity, {})
-        links = self.by_link.setdefault(entity, {})
+        rows: list[tuple[str, str, str]] = []
+        links: list[tuple[str, str, str, str]] = []
         for item in items:
             direct = item.get("direct")
             if not isinstance(direct, str) or not direct:
                 continue
-            record = item if isinstance(item, dict) else dict(item)
-            records[direct] = record
-            for key in link_keys(record):
-                links[key] = direct
+            rows.append((entity, direct, json.dumps(item, separators=(",", ":"))))
+            links.extend((entity, source, uniqueid, direct) for source, uniqueid in link_keys(item))
+        if not rows:
+            return
+        db = self._conn()
+        db.executemany("INSERT INTO records (entity, direct, data) VALUES (?, ?, ?) "
+                       "ON CONFLICT (entity, direct) DO UPDATE SET data = excluded.data", rows)
+        db.executemany("INSERT OR REPLACE INTO links (entity, source, uniqueid, direct) VALUES (?, ?, ?, ?)", links)
 
     def forget(self, entity: Entity, direct: str) -> None:
-        self.records.get(entity, {}).pop(direct, None)
+        if self._db is not None:
+            self._db.execute("DELETE FROM records WHERE entity = ? AND direct = ?", (entity, direct))
 
     def get(self, entity: Entity, direct: str) -> Json | None:
-        return self.records.get(entity, {}).get(direct)
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT data FROM records WHERE entity = ? AND direct = ?", (entity, direct)).fetchone()
+        return json.loads(row[0]) if row is not None else None
 
     def linked(self, entity: Entity, source: str, uniqueid: str) -> Json | None:
         """The record last seen carrying App Link ``(source, uniqueid)``, if it still carries it."""
+        if self._db is None:
+            return None
         key = (source.lower(), uniqueid)
-        direct = self.by_link.get(entity, {}).get(key)
-        record = self.get(entity, direct) if direct else None
+        row = self._db.execute(
+            "SELECT r.data FROM links l JOIN records r ON r.entity = l.entity AND r.direct = l.direct "
+            "WHERE l.entity = ? AND l.source = ? AND l.uniqueid = ?", (entity, *key)).fetchone()
+        record: Json | None = json.loads(row[0]) if row is not None else None
         return record if record is not None and key in link_keys(record) else None
 
     def mark_complete(self, entity: Entity) -> None:
         self.complete.add(entity)
-        self.sizes[entity] = len(self.records.get(entity, {}))
+        held = self._conn().execute("SELECT count(*) FROM records WHERE entity = ?", (entity,)).fetchone()
+        self.sizes[entity] = int(held[0])

@@ -61,14 +61,14 @@ class Observation:
         return {"cloze": self.cloze_unreadable, "external": self.external_unreadable}[side]
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     kind: ActionKind
     link_id: int | None = None
     cloze_id: str | None = None
     external_id: str | None = None
     merge: MergeResult | None = None  # sync: patches, conflicts, new base
-    values: dict[str, Value] = field(default_factory=dict)  # create: canonical values to write
+    values: Mapping[str, Value] = field(default_factory=dict)  # create: canonical values to write (the record's own, not copied)
     add_app_link: bool = False  # the Cloze record lacks the join App Link
     # sync (a take-over): per side, a deleted record of the other side its record may still name; dropped
     stale_markers: tuple[tuple[Side, str], ...] = ()

@@ -187,7 +187,7 @@ def _read_values(fm: FieldMapping) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Canon:
     """A record in canonical form: mapped values, and the fields that could not be read."""
 

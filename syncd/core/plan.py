@@ -200,7 +200,7 @@ def _plan_link(
             CREATE_ON[OTHER[survivor]],
             cloze_id=cloze_id,
             external_id=external_id,
-            values=dict(canon.values),
+            values=canon.values,
             replaces_link=link.id,
             source_problems=dict(canon.problems),
         )
@@ -331,4 +331,4 @@ def _plan_unlinked(
             if canon.id not in twins:
                 cloze_id, external_id = ordered(side, canon.id, None)
                 plan.actions.append(Action(CREATE_ON[target], cloze_id=cloze_id, external_id=external_id,
-                                           values=dict(canon.values), source_problems=dict(canon.problems)))
+                                           values=canon.values, source_problems=dict(canon.problems)))

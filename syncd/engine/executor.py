@@ -86,11 +86,12 @@ class Executor:
         self.settle: set[tuple[str, str]] = set()
         # Read once: checking every written link for open conflicts would scan the table per link.
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
-        self.labels: dict[tuple[str, str], str | None] = {}
         self.markers: Mapping[Side, WireMarker] = wire_markers(self._app_link)
         # A batch writes to both sides, so it is no larger than either side takes in one call.
         self.batch_size = min([ctx.batch_size, *(n for conn in ctx.conns.values()
                                                  if (n := conn.capabilities(entity).write_batch))])
+        self.labels: dict[tuple[str, str], str | None] | None = None  # learnt from the plan at the first error
+        self.plan: EntityPlan | None = None
 
     # -- helpers -------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class Executor:
                code: str | None = None, field_name: str | None = None) -> None:
         self.ctx.report.record_errors += 1
         self.flagged.add((source_side, record_id))
+        if self.labels is None:
+            self.labels = self._learn_labels(self.plan) if self.plan is not None else {}
         label = self.labels.get((source_side, record_id))
         log.warning("record_error", pair=self.ctx.pair, entity=self.entity, side=side, op=op,
                     record_id=record_id, record=label, field=field_name, code=code, error=message)
@@ -109,18 +112,23 @@ class Executor:
                                 op=op, record_id=record_id, source_side=source_side, field=field_name,
                                 code=code, message=message, label=label)
 
-    def _learn_labels(self, plan: EntityPlan) -> None:
-        """Who each planned record is, by side and id, for record errors (``syncd errors list``)."""
+    def _learn_labels(self, plan: EntityPlan) -> dict[tuple[str, str], str | None]:
+        """Who each planned record is, by side and id, for record errors (``syncd errors list``).
+
+        Built at the first error only: most runs have none, and a large plan's labels take memory.
+        """
+        labels: dict[tuple[str, str], str | None] = {}
         for a in plan.actions:
             if a.kind == "sync":
                 name = record_label(self.entity, a.seen_cloze) or record_label(self.entity, a.seen_external)
                 for side in SIDES:
                     if rid := a.id_on(side):
-                        self.labels[(side, rid)] = name
+                        labels[(side, rid)] = name
                 continue
             for side in SIDES:  # a create: labelled by the values of its source record
                 if a.kind == CREATE_ON[OTHER[side]] and (rid := a.id_on(side)):
-                    self.labels[(side, rid)] = record_label(self.entity, a.values)
+                    labels[(side, rid)] = record_label(self.entity, a.values)
+        return labels
 
     def _resolve(self, s: Session, side: Side, record_ids: list[str], ops: tuple[str, ...]) -> None:
         """Close the records' open errors, except for records that got a new one in this run."""
@@ -181,7 +189,7 @@ class Executor:
 
     def apply(self, plan: EntityPlan) -> bool:
         """Apply the plan; False when stopped before the end."""
-        self._learn_labels(plan)
+        self.plan, self.labels = plan, None
         with self.ctx.store.transaction() as s:
             for side, rid, fname, message in plan.field_problems:
                 self._error(s, side=side, op="read", record_id=rid, source_side=side, message=message,

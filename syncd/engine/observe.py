@@ -5,7 +5,10 @@ from its stored cursor and then fills in what the planner must see to decide
 without guessing: the counterpart of every changed linked record, the record a
 join marker points at, records whose earlier write failed (retried every run
 until they succeed), and, for new records, any record on the other side that
-carries their join marker or shares their e-mail or domain.
+carries their join marker or shares their e-mail or domain. The links this
+consults are looked up by record id as it goes (:class:`~syncd.engine.links.LinkCache`),
+and the records of each change page that are at rest are let go as the page is read
+(:func:`drop_at_rest`), so an incremental run holds what changed, not the account.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from connectors.model import SIDES, Entity, Record, Side
 from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
 from syncd.core.sides import OTHER, view
+from syncd.engine.links import LinkCache
 
 GET_CHUNK = 100
 
@@ -109,8 +113,13 @@ def observe_changes(
     external: Connector,
     cursors: Mapping[Side, str | None],
     on_read: Callable[[int], None] = _no_progress,
+    on_page: Callable[[Observation, Side, list[str]], None] | None = None,
 ) -> Observed:
-    """Each side's change feed since its cursor."""
+    """Each side's change feed since its cursor.
+
+    ``on_page(obs, side, ids)`` is called after each page is added, with the ids it
+    brought, so a caller can let go of what it need not keep (:func:`drop_at_rest`).
+    """
     result = Observed(Observation())
     conns = _by_side(cloze, external)
     for side in SIDES:
@@ -121,6 +130,8 @@ def observe_changes(
         for page in conn.changes(entity, cursor):
             held = _count(held + len(page.records) + len(page.deleted_ids), side, entity, None)
             n += _add(result.obs, side, page.records, mapping)
+            if on_page is not None:
+                on_page(result.obs, side, [r.id for r in page.records])
             on_read(len(page.records) + len(page.deleted_ids))
             for rid in page.deleted_ids:
                 gone.add(rid)
@@ -130,6 +141,31 @@ def observe_changes(
         result.cursors[side] = cursor
         result.reads[side] = n
     return result
+
+
+def drop_at_rest(obs: Observation, side: Side, ids: Sequence[str], links: LinkCache, app_id: str,
+                 keep: Callable[[Side, str, LinkState], bool]) -> int:
+    """Let go of the records of a page that are at rest, and of their links; how many went.
+
+    A linked record that holds just what the last sync left on its side (most often the
+    echo of this tool's own write) asks nothing of a plan on its own: with its counterpart
+    not seen it plans nothing, and when its counterpart is seen changed, or gone, or named
+    by a new record, :func:`complete` reads it again by id. So an echo sync holds one page
+    of records at a time, not every record the previous run wrote. Tombstones and the
+    records ``keep`` names (open errors, operator resolutions) are kept.
+    """
+    links.load(side, ids)
+    records = obs.records(side)
+    dropped = 0
+    for rid in ids:
+        canon, link = records.get(rid), links.on(side, rid)
+        if canon is None or link is None or link.status != "active" or keep(side, rid, link):
+            continue
+        if at_rest(link, canon, side, app_id):
+            del records[rid]
+            links.forget(link)
+            dropped += 1
+    return dropped
 
 
 def observe_records(entity: Entity, mapping: EntityMapping, conns: Mapping[Side, Connector],
@@ -156,7 +192,7 @@ def complete(
     obs: Observation,
     entity: Entity,
     mapping: EntityMapping,
-    links: Sequence[LinkState],
+    links: LinkCache,
     cloze: Connector,
     external: Connector,
     app_id: str,
@@ -164,15 +200,15 @@ def complete(
 ) -> dict[Side, int]:
     """Fill in what an incremental observation lacks (see the module docstring).
 
+    The links it consults are loaded into ``links`` by id as records are added, so on
+    return ``links`` holds every link the plan needs (see :meth:`LinkCache.load_observed`).
     Returns the records read, per side they were read from.
     """
     reads: dict[Side, int] = {side: 0 for side in SIDES}
     conns = _by_side(cloze, external)
     for side, ids in retry.items():
         reads[side] += add_by_id(obs, side, conns[side], entity, ids, mapping)
-
-    linked: dict[Side, dict[str, LinkState]] = {
-        side: {rid: link for link in links if (rid := link.id_on(side))} for side in SIDES}
+    links.load_observed(obs, app_id)
 
     # New records: find a counterpart by marker or match rule before anything is created.
     named: dict[Side, set[str]] = {side: set() for side in SIDES}  # records new ones name or match
@@ -180,7 +216,7 @@ def complete(
         other_side = OTHER[side]
         other = conns[other_side]
         for canon in list(obs.records(side).values()):
-            if canon.id in linked[side]:
+            if links.on(side, canon.id) is not None:
                 continue
             marker_ids = view(side).marker.targets(canon, app_id)
             if marker_ids:
@@ -196,13 +232,16 @@ def complete(
                     matches = other.lookup(entity, match_field(rule), key)
                     reads[other_side] += _add(obs, other_side, matches, mapping)
                     named[other_side].update(r.id for r in matches)
+    links.load_observed(obs, app_id)
 
     # Such a named record may be linked to a record that is gone (merged away, or back under
     # a new id), whose place the new record takes: read the link's own record so the plan can tell.
     for side in SIDES:
-        theirs = linked[OTHER[side]]
-        holders = [link.id_on(side) for rid in sorted(named[OTHER[side]]) if (link := theirs.get(rid)) is not None]
+        other_side = OTHER[side]
+        holders = [link.id_on(side) for rid in sorted(named[other_side])
+                   if (link := links.on(other_side, rid)) is not None]
         reads[side] += add_by_id(obs, side, conns[side], entity, [h for h in holders if h], mapping)
+    links.load_observed(obs, app_id)
 
     # Linked records seen on one side only: read the counterpart, unless the record is at
     # rest (typically the echo of this tool's own write), which asks nothing of it.
@@ -211,11 +250,14 @@ def complete(
         other_side = OTHER[side]
         seen, have = obs.records(other_side), obs.records(side)
         wanted = []
-        for link in links:
-            mine, theirs = link.id_on(side), link.id_on(other_side)
-            if mine and theirs in seen and mine not in have and not at_rest(link, seen[theirs], other_side, app_id):
+        for theirs, canon in seen.items():
+            link = links.on(other_side, theirs)
+            mine = link.id_on(side) if link is not None else None
+            if link is not None and mine and mine not in have and not at_rest(link, canon, other_side, app_id):
                 wanted.append(mine)
-        return add_by_id(obs, side, conns[side], entity, wanted, mapping)
+        read = add_by_id(obs, side, conns[side], entity, wanted, mapping)
+        links.load_observed(obs, app_id)
+        return read
 
     reads["cloze"] += counterparts("cloze")
     reads["external"] += counterparts("external")
@@ -225,10 +267,11 @@ def complete(
     for side in SIDES:
         other_side = OTHER[side]
         for gone_id in list(obs.gone(side)):
-            link = linked[side].get(gone_id)
+            link = links.on(side, gone_id)
             counterpart = link.id_on(other_side) if link else None
             if counterpart:
                 reads[other_side] += add_by_id(obs, other_side, conns[other_side], entity, [counterpart], mapping)
+        links.load_observed(obs, app_id)
     return reads
 
 

@@ -53,6 +53,7 @@ from syncd.core.sides import OTHER, as_side, ordered
 from syncd.engine import activities, observe
 from syncd.engine.accounts import current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
+from syncd.engine.links import LinkCache, all_links, decode_value, field_kinds
 from syncd.engine.observe import Targets
 from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.report import RunReport
@@ -356,11 +357,10 @@ class PairEngine:
             self._heartbeat()
             if not self.dry_run:
                 self._recover_journal(entity)
-            links = self._links(entity)
             self.references.refresh()  # the journal recovery may have linked records
             resolutions = self.store.resolutions(self.pair, entity)
             self.progress.start(f"read {entity}")
-            observed = self._observe(entity, mapping, links, resolutions)
+            observed, links = self._observe(entity, mapping, resolutions)
             self.progress.start(f"plan {entity}")
             hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
                     if e.code == "merged_on_create"}
@@ -372,6 +372,9 @@ class PairEngine:
             self.progress.advance(len(plan.actions))
             for side, n in observed.reads.items():
                 self.report.reads[f"{side}.{entity}"] += n
+            # The plan holds what its actions write; the records read are let go before the next entity is read.
+            observed.obs = Observation()
+            del links
             planned.append((entity, mapping, plan, observed, resolutions))
 
         self._safety_cap([p for _, _, p, _, _ in planned])
@@ -418,7 +421,9 @@ class PairEngine:
             for side in SIDES:
                 reads = observe.add_by_id(obs, side, self.conns[side], entity, [p[side] for p in pairs], mapping)
                 self.report.reads[f"{side}.{entity}"] += reads
-            plan = plan_entity(entity, self._links(entity), obs, mapping, app_id=self.cfg.app_id,
+            links = LinkCache(self.store, self.pair, entity)  # fresh: this run's writes changed them
+            links.load_observed(obs, self.cfg.app_id)
+            plan = plan_entity(entity, links.loaded(), obs, mapping, app_id=self.cfg.app_id,
                                delete_policy=self.cfg.delete_policy, resolutions={},
                                merges_on_create=self._merges_on_create(entity))
             self.log.info("settle_pass", entity=entity, links=len(pending), actions=len(plan.actions))
@@ -454,25 +459,16 @@ class PairEngine:
 
     # -- reading -------------------------------------------------------------------
 
-    def _links(self, entity: Entity) -> list[LinkState]:
-        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
-        out = []
-        for row in self.store.links(self.pair, entity):
-            base_c = base_e = None
-            if row.base is not None:
-                raw = json.loads(row.base)
-                base_c = {k: _decode(kinds, k, v) for k, v in raw.items()}
-                base_e = dict(base_c)
-                if row.base_external:
-                    base_e.update({k: _decode(kinds, k, v) for k, v in json.loads(row.base_external).items()})
-            out.append(LinkState(row.id or 0, row.cloze_id, row.external_id, row.status, base_c, base_e))
-        return out
-
     def _observe(
-        self, entity: Entity, mapping: EntityMapping, links: list[LinkState],
-        resolutions: Mapping[int, Mapping[str, tuple[int, Any]]],
-    ) -> observe.Observed:
+        self, entity: Entity, mapping: EntityMapping, resolutions: Mapping[int, Any]
+    ) -> tuple[observe.Observed, list[LinkState]]:
+        """What changed, and the links the plan of it needs: every link in a full run, else only
+        those of the records read (looked up by id, see :mod:`syncd.engine.links`)."""
         cloze, external = self.conns["cloze"], self.conns["external"]
+        links = LinkCache(self.store, self.pair, entity)
+        retry: dict[Side, list[str]] = {side: [] for side in SIDES}
+        for err in self.store.open_errors(self.pair, entity):
+            retry[as_side(err.source_side)].append(err.record_id)
         if self.only is not None:
             observed = observe.observe_records(entity, mapping, self.conns, self.only.get(entity, {}))
         else:
@@ -480,35 +476,50 @@ class PairEngine:
                 side: self.store.cursor(self.pair, entity, side) for side in SIDES
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
-                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
-                self._empty_side_guard(entity, observed.obs, links)
-                return observed
+                return self._observe_full(entity, mapping)
             try:
-                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance)
+                observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance,
+                                                   on_page=self._echo_filter(links, retry, resolutions))
             except ChangeHistoryLost as exc:
                 self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
                 self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
-                observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
-                self._empty_side_guard(entity, observed.obs, links)
-                return observed
-        retry: dict[Side, list[str]] = {side: [] for side in SIDES}
-        for err in self.store.open_errors(self.pair, entity):
-            retry[as_side(err.source_side)].append(err.record_id)
-        for link in links:  # an operator's conflict choice is applied even if neither record changed
-            if link.id in resolutions and link.cloze_id and link.external_id:
+                return self._observe_full(entity, mapping)
+        links.load_link_ids(resolutions)
+        for link_id in resolutions:  # an operator's conflict choice is applied even if neither record changed
+            link = links.by_id.get(link_id)
+            if link is not None and link.cloze_id and link.external_id:
                 for side in SIDES:
                     retry[side].append(link.id_on(side) or "")
         extra = observe.complete(observed.obs, entity, mapping, links, cloze, external, self.cfg.app_id, retry)
         for side, n in extra.items():
             observed.reads[side] = observed.reads.get(side, 0) + n
-        return observed
+        return observed, links.loaded()
+
+    def _echo_filter(self, links: LinkCache, retry: Mapping[Side, list[str]],
+                     resolutions: Mapping[int, Any]) -> Callable[[Observation, Side, list[str]], None]:
+        """Lets go of each page's records at rest as it is read (see :func:`observe.drop_at_rest`),
+        except records with an open error or an operator's resolution waiting."""
+        errors = {(side, rid) for side, ids in retry.items() for rid in ids}
+
+        def keep(side: Side, rid: str, link: LinkState) -> bool:
+            return (side, rid) in errors or link.id in resolutions
+
+        def drop(obs: Observation, side: Side, ids: list[str]) -> None:
+            observe.drop_at_rest(obs, side, ids, links, self.cfg.app_id, keep)
+        return drop
+
+    def _observe_full(self, entity: Entity, mapping: EntityMapping) -> tuple[observe.Observed, list[LinkState]]:
+        cloze, external = self.conns["cloze"], self.conns["external"]
+        observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
+        self._empty_side_guard(entity, observed.obs)
+        return observed, all_links(self.store, self.pair, entity)
 
     def _recover_journal(self, entity: Entity) -> None:
         """Settle creates a crash interrupted: link what was created, forget what was not."""
         pending = self.store.journal_pending(self.pair, entity)
         if not pending:
             return
-        kinds = {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
+        kinds = field_kinds(entity)
         found_by_entry = {
             entry.id: self.conns[as_side(entry.target_side)].find_linked(entity, entry.source_id)
             for entry in pending
@@ -532,7 +543,7 @@ class PairEngine:
                     self.log.warning("journal_not_recovered", entity=entity, target=entry.target_side,
                                      source_id=entry.source_id, found_id=found.id, linked_to=holder[1])
                 elif found is not None:
-                    base = {k: _decode(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
+                    base = {k: decode_value(kinds, k, v) for k, v in json.loads(entry.base or "{}").items()}
                     cloze_id, external_id = ordered(OTHER[target], entry.source_id, found.id)
                     if entry.replaces_link is not None:
                         StateStore.delete_link(s, entry.replaces_link)
@@ -547,14 +558,16 @@ class PairEngine:
 
     # -- safety --------------------------------------------------------------------
 
-    def _empty_side_guard(self, entity: Entity, obs: Observation, links: list[LinkState]) -> None:
-        active = [l for l in links if l.status == "active"]
-        if not active or self.allow_mass_delete:
+    def _empty_side_guard(self, entity: Entity, obs: Observation) -> None:
+        if self.allow_mass_delete or (obs.cloze and obs.external):
+            return
+        active = self.store.link_count(self.pair, entity=entity)
+        if not active:
             return
         for side in SIDES:
             if not obs.records(side):
                 raise SafetyStop(
-                    f"the {side} side returned no {entity} records while {len(active)} are linked; nothing was changed",
+                    f"the {side} side returned no {entity} records while {active} are linked; nothing was changed",
                     pair=self.pair, side=side, entity=entity,
                     hint="if the records really were all deleted, run `syncd reconcile --allow-mass-delete`",
                 )
@@ -578,13 +591,6 @@ class PairEngine:
         self.report.deletes_held = deletes
         for plan in plans:
             plan.actions = [a for a in plan.actions if not a.is_delete]
-
-
-def _decode(kinds: Mapping[str, FieldKind], name: str, value: Any) -> Value:
-    kind = kinds.get(name)
-    if kind is None:  # a custom field: sets are stored as lists
-        return frozenset(value) if isinstance(value, list) else (None if value is None else str(value))
-    return from_json(kind, value)
 
 
 def _encode(value: Value) -> Any:

@@ -1,0 +1,164 @@
+"""An incremental run loads only the links of the records it read, looked up by id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from state.models import Link
+from state.store import StateStore
+from tests.engine.harness import World, assert_converged, assert_no_duplicates
+
+
+class CountingStore(StateStore):
+    """The real state database, counting the link rows each way of reading them returns."""
+
+    def __init__(self, base: StateStore) -> None:
+        super().__init__(base.engine, base.path, base.readonly)
+        self.rows = 0
+
+    def _counted(self, rows: list[Link]) -> list[Link]:
+        self.rows += len(rows)
+        return rows
+
+    def links(self, pair: str, entity: str) -> list[Link]:
+        return self._counted(super().links(pair, entity))
+
+    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[Link]:
+        return self._counted(super().links_by_ids(pair, entity, side, ids))
+
+    def links_with_ids(self, pair: str, entity: str, link_ids: Iterable[int]) -> list[Link]:
+        return self._counted(super().links_with_ids(pair, entity, link_ids))
+
+    def iter_links(self, pair: str, entity: str, batch: int = 1000) -> Iterator[list[Link]]:
+        for rows in super().iter_links(pair, entity, batch):
+            yield self._counted(rows)
+
+
+def _world(tmp_path: Path, people: int) -> tuple[World, CountingStore, list[str]]:
+    world = World(tmp_path)
+    ids = [world.cloze.put("person", {"first": f"P{n}", "title": "CEO", "emails": [f"p{n}@x.com"]})
+           for n in range(people)]
+    world.run("full")
+    world.run("incremental")  # past the full run's own echoes
+    counting = CountingStore(world.store)
+    world.store = counting
+    return world, counting, ids
+
+
+def run(world: World, mode: str = "incremental", **kw: Any) -> Any:
+    report = world.run(mode, **kw)
+    assert report.ok, report.error
+    return report
+
+
+def test_a_quiet_sync_loads_no_link(tmp_path: Path) -> None:
+    world, counting, _ = _world(tmp_path, 40)
+    try:
+        run(world)
+        assert counting.rows == 0
+    finally:
+        world.close()
+
+
+def test_an_edit_loads_the_links_of_the_edited_records_only(tmp_path: Path) -> None:
+    world, counting, ids = _world(tmp_path, 40)
+    try:
+        world.cloze.edit("person", ids[3], title="Chair")
+        report = run(world)
+        assert dict(report.writes) == {"external.person.update": 1}
+        # The edited record's link, read once for the plan (and once more by the executor's settle, if any).
+        assert 1 <= counting.rows <= 2  # (before the check below reads every link itself)
+        assert_converged(world)
+    finally:
+        world.close()
+
+
+def test_a_new_record_matching_a_linked_one_is_still_held_back(tmp_path: Path) -> None:
+    """The duplicate guard sees the linked record through the look-up by e-mail, not through all links."""
+    world, counting, _ = _world(tmp_path, 40)
+    try:
+        world.ext.put("person", {"first": "Dup", "emails": ["p5@x.com"]})
+        report = run(world)
+        assert report.record_errors == 1
+        assert "cloze.person.create" not in report.writes
+        assert counting.rows <= 2  # (before the check below reads every link itself)
+        assert_no_duplicates(world)
+    finally:
+        world.close()
+
+
+def test_a_deleted_record_loads_its_link_and_unlinks(tmp_path: Path) -> None:
+    world, counting, ids = _world(tmp_path, 40)
+    try:
+        world.cloze.remove("person", ids[7])
+        report = run(world)
+        assert counting.rows <= 2  # (before the check below reads every link itself)
+        assert dict(report.writes) == {"external.person.update": 1}
+        assert len(world.links()) == 39
+    finally:
+        world.close()
+
+
+def test_a_full_reconcile_still_reads_every_link(tmp_path: Path) -> None:
+    world, counting, ids = _world(tmp_path, 40)
+    try:
+        world.cloze.remove("person", ids[0])
+        report = run(world, "full")
+        assert counting.rows == 40  # a record not listed is gone: every link is decided on
+        assert dict(report.writes) == {"external.person.update": 1}  # its survivor's marker removed (unlink)
+        assert len(world.links()) == 39
+    finally:
+        world.close()
+
+
+def _planned(monkeypatch: Any) -> list[tuple[int, int]]:
+    """(records observed, links given) of every plan of people the runner makes."""
+    from syncd.core.plan import plan_entity as real
+    from syncd.engine import runner
+
+    seen: list[tuple[int, int]] = []
+
+    def spy(entity: str, links: Any, obs: Any, *args: Any, **kw: Any) -> Any:
+        links = list(links)
+        if entity == "person":
+            seen.append((len(obs.cloze) + len(obs.external), len(links)))
+        return real(entity, links, obs, *args, **kw)
+
+    monkeypatch.setattr(runner, "plan_entity", spy)
+    return seen
+
+
+def test_the_echo_sync_keeps_none_of_its_echoes(tmp_path: Path, monkeypatch: Any) -> None:
+    """The first sync after a reconcile reads back every record it wrote; each page's echoes are let go."""
+    world = World(tmp_path)
+    try:
+        for n in range(120):
+            world.cloze.put("person", {"first": f"P{n}", "emails": [f"p{n}@x.com"]})
+        world.run("full")
+        planned = _planned(monkeypatch)
+        report = run(world)
+        assert report.reads["cloze.person"] == 120 and report.reads["external.person"] == 120
+        assert dict(report.writes) == {}
+        assert planned == [(0, 0)]
+    finally:
+        world.close()
+
+
+def test_an_edit_beside_an_echo_reads_the_echo_again(tmp_path: Path, monkeypatch: Any) -> None:
+    """An external edit whose Cloze counterpart was let go as an echo still syncs: the counterpart is read by id."""
+    world = World(tmp_path)
+    try:
+        for n in range(30):
+            world.cloze.put("person", {"first": f"P{n}", "title": "CEO", "emails": [f"p{n}@x.com"]})
+        world.run("full")
+        xid = world.links()[4].external_id
+        world.ext.edit("person", xid, title="Chair")
+        planned = _planned(monkeypatch)
+        report = run(world)
+        assert dict(report.writes) == {"cloze.person.update": 1}
+        assert planned == [(2, 1)]
+        assert_converged(world)
+    finally:
+        world.close()
