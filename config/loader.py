@@ -47,6 +47,7 @@ from config.models import (
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import ENTITIES, Entity, Side
+from state.backend import is_database_url
 from syncd.errors import ConfigError, SyncdError
 from syncd.scrub import register
 
@@ -66,11 +67,17 @@ class LoadedConfig:
     app: AppConfig
     path: Path
     secrets: tuple[str, ...]
-    state_path: Path
+    state_path: Path  # the SQLite file (also where a PostgreSQL deployment keeps its local files)
     settings: Mapping[str, Mapping[str, ConnectorSettings]]  # pair -> "cloze" | "external" -> settings
     connectors: Mapping[str, Mapping[str, type[Connector]]]  # pair -> side -> class
     warnings: tuple[str, ...] = ()
     webhook_secret: str | None = None
+    state_url: str | None = None  # the PostgreSQL URL from [state] url, resolved; never shown (a password)
+
+    @property
+    def state_location(self) -> Path | str:
+        """Where the state database is: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.state_url if self.state_url is not None else self.state_path
 
     def pair(self, name: str) -> PairConfig:
         if name not in self.app.pairs:
@@ -367,6 +374,15 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
                     literal_secrets = True
             except ValueError as exc:
                 problems.append(_fmt(text, ("daemon", "webhooks", "secret"), str(exc)))
+    state_url = None
+    state_raw = raw.get("state")
+    url_ref = state_raw.get("url") if isinstance(state_raw, dict) else None
+    if isinstance(url_ref, str) and url_ref:
+        state_url, problem = _state_url(url_ref)
+        if problem:
+            problems.append(_fmt(text, ("state", "url"), problem))
+        elif state_url is not None:
+            secrets.append(state_url)
     http = daemon.http if daemon is not None else HttpListenerConfig(enabled=False)
     if http.enabled and not http.allow_non_loopback:
         try:
@@ -397,7 +413,21 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
         connectors=classes,
         warnings=tuple(warnings),
         webhook_secret=webhook_secret,
+        state_url=state_url,
     )
+
+
+def _state_url(ref: str) -> tuple[str | None, str | None]:
+    """``[state] url`` resolved (a reference read), or the problem with it."""
+    if problem := unknown_scheme(ref) if not is_database_url(ref) else None:
+        return None, problem
+    try:
+        url = resolve_secret(ref)
+    except ValueError as exc:
+        return None, str(exc)
+    if not is_database_url(url):
+        return None, "expected a PostgreSQL URL: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+    return url, None
 
 
 def state_path(app: AppConfig) -> Path:

@@ -103,13 +103,13 @@ def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
     """The state database; a new one is announced (a wrong path or user would otherwise go unnoticed)."""
     from state.store import StateStore
 
-    created = not readonly and not loaded.state_path.exists()
     try:
-        store = StateStore.open(loaded.state_path, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
+        store = StateStore.open(loaded.state_location, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
     except SyncdError as exc:
         fail(exc)
-    if created and log_level_override != "error":
-        err.print(f"[yellow]notice:[/] created a new state database at {escape(str(loaded.state_path.resolve()))}; "
+    if store.created and log_level_override != "error":
+        where = store.where if store.path is None else str(store.path.resolve())
+        err.print(f"[yellow]notice:[/] created a new state database at {escape(where)}; "
                   "every record will be matched as if syncing for the first time", highlight=False)
     return store
 
@@ -297,7 +297,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title=f"cloze-syncd status ({loaded.state_path})")
+    table = Table(title=f"cloze-syncd status ({store.where if store.path is None else store.path})")
     for col in ("pair", "last run", "last success", "links", "pending conflicts", "record errors"):
         table.add_column(col)
     for r in rows:
@@ -437,12 +437,17 @@ def state_check(config_path: Path | None) -> None:
     loaded = load(config_path, quiet=True, secrets=False)
     from state.store import StateStore
 
-    problems = StateStore.check_file(loaded.state_path, lock_timeout=loaded.app.state.lock_timeout)
+    from state.backend import describe
+
+    problems = StateStore.check_file(loaded.state_location, lock_timeout=loaded.app.state.lock_timeout)
     if problems:
         for p in problems:
             err.print(f"[bold red]problem:[/] {escape(p)}", highlight=False)
         raise SystemExit(1)
-    out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
+    if loaded.state_url is not None:
+        out.print(f"{describe(loaded.state_url)}: ok")
+    else:
+        out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
 
 
 @state.command("adopt")
