@@ -450,6 +450,39 @@ def state_check(config_path: Path | None) -> None:
         out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
 
 
+@state.command("migrate")
+@config_option
+@click.option("--to", "target", required=True, metavar="URL",
+              help="the empty PostgreSQL database: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or env:NAME / "
+                   "file:PATH / credential:NAME holding it")
+@click.option("--from", "source", type=click.Path(path_type=Path), default=None,
+              help="the SQLite state file to copy (default: [state] path)")
+def state_migrate(config_path: Path | None, target: str, source: Path | None) -> None:
+    """Copy the SQLite state database into PostgreSQL in one transaction, verified table by table."""
+    from config.loader import resolve_secret
+    from state.backend import describe, is_database_url
+    from state.transfer import migrate
+    from syncd.scrub import register
+
+    loaded = load(config_path, quiet=True, secrets=False)
+    try:
+        url = resolve_secret(target)
+    except ValueError as exc:
+        fail(ConfigError(f"--to: {exc}"))
+    register(url)
+    if not is_database_url(url):
+        fail(ConfigError("--to: expected a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"))
+    try:
+        report = migrate(source or loaded.state_path, url, lock_timeout=loaded.app.state.lock_timeout)
+    except SyncdError as exc:
+        fail(exc)
+    for t in report.tables:
+        out.print(f"{t.table:<14} {t.rows:>9} rows  sha256 {t.sha256}", highlight=False)
+    out.print(f"copied {report.rows} rows from {report.source} to {escape(describe(url))} in "
+              f"{report.copy_seconds:.2f} s ({report.rows_per_second:,.0f} rows/s), every table's digest equal; "
+              f"set [state] url to it and start syncd again", highlight=False)
+
+
 @state.command("adopt")
 @config_option
 @click.option("--pair", required=True, help="the pair whose accounts moved")
