@@ -8,7 +8,8 @@ CI (``CI=true``), where that is a failure.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,16 @@ def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str
     if request.param == "sqlite":
         return tmp_path / "state.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+NewLocation = Callable[[], "Path | str"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_state_location(request: pytest.FixtureRequest, tmp_path: Path) -> NewLocation:
+    """Makes a fresh location for a state database at each call, on a SQLite file, then on PostgreSQL."""
+    numbers = itertools.count()
+    if request.param == "sqlite":
+        return lambda: tmp_path / f"state-{next(numbers)}.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database
