@@ -32,6 +32,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -383,6 +384,9 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
             problems.append(_fmt(text, ("state", "url"), problem))
         elif state_url is not None:
             secrets.append(state_url)
+            password = urlsplit(state_url).password
+            if password:
+                secrets.append(unquote(password))
     http = daemon.http if daemon is not None else HttpListenerConfig(enabled=False)
     if http.enabled and not http.allow_non_loopback:
         try:
@@ -419,15 +423,18 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
 
 def _state_url(ref: str) -> tuple[str | None, str | None]:
     """``[state] url`` resolved (a reference read), or the problem with it."""
-    if problem := unknown_scheme(ref) if not is_database_url(ref) else None:
+    expected = "expected a PostgreSQL URL: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+    if is_database_url(ref):
+        return ref, None
+    if "://" in ref:
+        return None, expected
+    if problem := unknown_scheme(ref):
         return None, problem
     try:
         url = resolve_secret(ref)
     except ValueError as exc:
         return None, str(exc)
-    if not is_database_url(url):
-        return None, "expected a PostgreSQL URL: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
-    return url, None
+    return (url, None) if is_database_url(url) else (None, expected)
 
 
 def state_path(app: AppConfig) -> Path:

@@ -1,0 +1,104 @@
+"""The state store behaves the same on a SQLite file and on PostgreSQL: 64-bit times and ids, the
+schema made once, read-only opens, the last run, and a URL's password never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from config.loader import load_config_text
+from state.store import StateStore
+from syncd.errors import ConfigError, StateError
+from syncd.sandbox import set_keys, write_config
+from syncd.scrub import scrub
+from tests.pgserver import PostgresServer
+
+# 2026-12-01 in epoch milliseconds: past 2**31, the first insert of it overflowed a 32-bit INTEGER.
+STAMP = 1_796_108_602_194
+
+
+def test_epoch_millisecond_times_and_64_bit_ids_are_stored_exactly(state_location: Path | str) -> None:
+    store = StateStore.open(state_location)
+    try:
+        with store.transaction() as s:
+            link_id = StateStore.save_link(s, pair="p", entity="person", app_id="a", cloze_id="c1",
+                                           external_id="e1", base={"n": 1}, cloze_modified=STAMP,
+                                           external_modified=STAMP + 1)
+            s.execute(text("INSERT INTO links (id, pair, entity, app_id, cloze_id, external_id, status, "
+                           "created_at, updated_at) VALUES (:id, 'p', 'person', 'a', 'c2', 'e2', 'active', :t, :t)"),
+                      {"id": 2**40, "t": STAMP})
+        epoch = store.claim_lease("p", "me", 60)
+        assert epoch == 1
+        [first, big] = sorted(store.links("p", "person"), key=lambda link: link.id or 0)
+        assert first.id == link_id and (first.cloze_modified, first.external_modified) == (STAMP, STAMP + 1)
+        assert big.id == 2**40 and big.created_at == STAMP
+        holder = store.lease_holder("p")
+        assert holder is not None and holder.expires_at > STAMP
+    finally:
+        store.close()
+
+
+def test_a_second_open_finds_the_schema_and_a_read_only_open_cannot_write(state_location: Path | str) -> None:
+    first = StateStore.open(state_location)
+    assert first.created
+    with first.transaction() as s:
+        StateStore.save_link(s, pair="p", entity="person", app_id="a", cloze_id="c", external_id="e", base=None)
+    first.close()
+    again = StateStore.open(state_location)
+    assert not again.created and again.link_count("p") == 1
+    again.close()
+    readonly = StateStore.open(state_location, readonly=True)
+    try:
+        with pytest.raises(StateError, match="read-only"):
+            with readonly.transaction():
+                pass
+        assert readonly.link_count("p") == 1
+        assert StateStore.check_file(state_location) == []
+    finally:
+        readonly.close()
+
+
+def test_the_last_success_is_the_run_recorded_last(state_location: Path | str) -> None:
+    store = StateStore.open(state_location)
+    try:
+        store.start_run("r1", "p", "full")
+        store.finish_run("r1", "ok", {}, None)
+        store.start_run("r2", "p", "incremental")
+        store.finish_run("r2", "failed", {}, "boom")
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE runs SET finished_at = :t WHERE id = 'r1'"), {"t": STAMP})
+        last = store.last_success("p")
+        assert last is not None and int(last.timestamp() * 1000) == STAMP
+    finally:
+        store.close()
+
+
+def test_a_state_url_password_is_never_shown(postgres: PostgresServer) -> None:
+    url = f"postgresql://syncd:Hunter2-s3cret@127.0.0.1:{postgres.port}/missing_db"
+    with pytest.raises(StateError) as caught:
+        StateStore.open(url, lock_timeout=5)
+    message = str(caught.value) + (caught.value.hint or "")
+    assert "Hunter2-s3cret" not in message and "missing_db" in message
+    assert scrub(f"connecting to {url}") == f"connecting to {url.replace('Hunter2-s3cret', '***')}"
+    problems = StateStore.check_file(url, lock_timeout=5)
+    assert problems and all("Hunter2-s3cret" not in p for p in problems)
+
+
+def test_the_config_selects_postgresql_by_url_and_resolves_a_reference(
+        postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = postgres.new_database().replace("postgres@", "postgres:pw-Zq81x@")
+    monkeypatch.setenv("SYNCD_TEST_STATE_URL", url)
+    config = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9").read_text()
+    loaded = load_config_text(set_keys(config, "state", {"url": "env:SYNCD_TEST_STATE_URL"}), tmp_path / "c.toml")
+    assert loaded.state_location == url
+    assert "pw-Zq81x" in loaded.secrets
+    store = StateStore.open(loaded.state_location)
+    try:
+        assert store.path is None and "pw-Zq81x" not in store.where and store.created
+    finally:
+        store.close()
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(set_keys(config, "state", {"url": "mysql://u@h/db"}), tmp_path / "c.toml")
+    assert any("state.url" in p and "PostgreSQL URL" in p for p in caught.value.problems)
