@@ -9,6 +9,7 @@ password is registered with :mod:`syncd.scrub` so no log line or error text carr
 from __future__ import annotations
 
 from pathlib import Path
+
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError

@@ -435,9 +435,8 @@ def state_export(config_path: Path | None) -> None:
 def state_check(config_path: Path | None) -> None:
     """Check the state database (SQLite's integrity check, its schema version); list every problem found."""
     loaded = load(config_path, quiet=True, secrets=False)
-    from state.store import StateStore
-
     from state.backend import describe
+    from state.store import StateStore
 
     problems = StateStore.check_file(loaded.state_location, lock_timeout=loaded.app.state.lock_timeout)
     if problems:

@@ -79,7 +79,7 @@ def _server_user() -> str | None:
 
 
 def _run(cmd: list[str], user: str | None, timeout: float = 60) -> None:
-    done = subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout,
+    done = subprocess.run(cmd, check=False, user=user, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "LC_ALL": "C.UTF-8"})
     if done.returncode != 0:
         raise PostgresUnavailable(f"{Path(cmd[0]).name} failed ({done.returncode}): "
@@ -114,6 +114,6 @@ def running_postgres() -> Iterator[PostgresServer]:
         raise
     finally:
         if started:
-            subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], user=user,
+            subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], check=False, user=user,
                            capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)

@@ -7,8 +7,8 @@ CI (``CI=true``), where that is a failure.
 
 from __future__ import annotations
 
-import os
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -51,9 +51,8 @@ def test_a_second_open_finds_the_schema_and_a_read_only_open_cannot_write(state_
     again.close()
     readonly = StateStore.open(state_location, readonly=True)
     try:
-        with pytest.raises(StateError, match="read-only"):
-            with readonly.transaction():
-                pass
+        with pytest.raises(StateError, match="read-only"), readonly.transaction():
+            pass
         assert readonly.link_count("p") == 1
         assert StateStore.check_file(state_location) == []
     finally:
