@@ -178,7 +178,7 @@ class StateStore:
     def memory(cls) -> StateStore:
         """An empty in-memory state (dry runs with no database yet, and tests)."""
         engine = create_engine("sqlite://", connect_args={"check_same_thread": False})
-        store = cls(engine, None, False)
+        store = cls(engine, None, False, where="(in memory)")
         store._prepare()
         store.readonly = True
         return store
@@ -730,7 +730,7 @@ class FencedStore(StateStore):
     """
 
     def __init__(self, base: StateStore, keeper: LeaseKeeper) -> None:
-        super().__init__(base.engine, base.path, base.readonly)
+        super().__init__(base.engine, base.path, base.readonly, where=base.where)
         self.base = base
         self.keeper = keeper
 

@@ -12,6 +12,7 @@ from config.loader import load_config_text
 from state.store import StateStore
 from syncd.errors import ConfigError, StateError
 from syncd.sandbox import set_keys, write_config
+from syncd.outcome import as_syncd_error
 from syncd.scrub import scrub
 from tests.pgserver import PostgresServer
 
@@ -101,3 +102,21 @@ def test_the_config_selects_postgresql_by_url_and_resolves_a_reference(
     with pytest.raises(ConfigError) as caught:
         load_config_text(set_keys(config, "state", {"url": "mysql://u@h/db"}), tmp_path / "c.toml")
     assert any("state.url" in p and "PostgreSQL URL" in p for p in caught.value.problems)
+
+
+def test_a_postgresql_failure_mid_transaction_is_a_typed_state_error(postgres: PostgresServer) -> None:
+    url = postgres.new_database()
+    store = StateStore.open(url)
+    try:
+        with pytest.raises(Exception) as caught, store.transaction() as s:
+            s.execute(text("SET LOCAL statement_timeout = 50"))
+            s.execute(text("SELECT pg_sleep(2)"))
+        typed = as_syncd_error(caught.value)
+        assert isinstance(typed, StateError) and "statement timeout" in str(typed), typed
+        with pytest.raises(StateError, match="cannot be reached"), store.transaction() as s:
+            pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            postgres.admin(f"SELECT pg_terminate_backend({int(pid)})")
+            s.execute(text("SELECT 1"))
+        assert store.link_count("p") == 0  # the pool replaced the dropped connection
+    finally:
+        store.close()
