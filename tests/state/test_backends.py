@@ -11,8 +11,8 @@ from sqlalchemy import text
 from config.loader import load_config_text
 from state.store import StateStore
 from syncd.errors import ConfigError, StateError
-from syncd.sandbox import set_keys, write_config
 from syncd.outcome import as_syncd_error
+from syncd.sandbox import set_keys, write_config
 from syncd.scrub import scrub
 from tests.pgserver import PostgresServer
 
