@@ -118,6 +118,12 @@ class StateStore:
             store = cls(postgres_engine(url, readonly, lock_timeout), None, readonly, where=describe(url))
             try:
                 store._prepare()
+                if readonly:
+                    with store.engine.connect() as conn:
+                        empty = "meta" not in table_names(conn)
+                    if empty:  # a dry run before the first sync: empty state, as for a missing file
+                        store.engine.dispose()
+                        return cls.memory()
             except BaseException:
                 store.engine.dispose()
                 raise

@@ -15,6 +15,7 @@ from syncd.outcome import as_syncd_error
 from syncd.sandbox import set_keys, write_config
 from syncd.scrub import scrub
 from tests.pgserver import PostgresServer
+from tests.state.conftest import NewLocation
 
 # 2026-12-01 in epoch milliseconds: past 2**31, the first insert of it overflowed a 32-bit INTEGER.
 STAMP = 1_796_108_602_194
@@ -120,3 +121,21 @@ def test_a_postgresql_failure_mid_transaction_is_a_typed_state_error(postgres: P
         assert store.link_count("p") == 0  # the pool replaced the dropped connection
     finally:
         store.close()
+
+
+def test_a_read_only_open_before_the_first_sync_sees_an_empty_state_and_makes_nothing(
+        new_state_location: NewLocation) -> None:
+    location = new_state_location()
+    store = StateStore.open(location, readonly=True)
+    try:
+        assert store.link_count("p") == 0 and store.runs() == [] and store.lease_holder("p") is None
+    finally:
+        store.close()
+    if isinstance(location, Path):
+        assert not location.exists()
+    else:
+        writer = StateStore.open(location)
+        try:
+            assert writer.created  # the read-only open made no schema
+        finally:
+            writer.close()
