@@ -165,7 +165,9 @@ class StateStore:
             findings += [f"integrity: {p}" for p in store.integrity_check()]
             with store.engine.connect() as conn:
                 tables = table_names(conn)
-                if "meta" not in tables:
+                if not tables and path is None:
+                    pass  # an empty PostgreSQL database: nothing to check before the first run fills it
+                elif "meta" not in tables:
                     findings.append(f"{where} is not a cloze-syncd state database; {store._new_hint()}")
                 else:
                     version = schema_version(conn, where)

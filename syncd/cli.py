@@ -297,7 +297,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title=f"cloze-syncd status ({store.where if store.path is None else store.path})")
+    from state.backend import describe
+
+    table = Table(title=f"cloze-syncd status ({describe(loaded.state_location)})")
     for col in ("pair", "last run", "last success", "links", "pending conflicts", "record errors"):
         table.add_column(col)
     for r in rows:

@@ -3,6 +3,9 @@ schema made once, read-only opens, the last run, and a URL's password never show
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,17 @@ def test_a_read_only_open_before_the_first_sync_sees_an_empty_state_and_makes_no
             assert writer.created  # the read-only open made no schema
         finally:
             writer.close()
+
+
+def test_config_show_and_state_check_never_print_the_state_url_password(
+        postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.new_database().replace("postgres@", "postgres:Inline-Pw-77@")
+    config = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    config.write_text(set_keys(config.read_text(), "state", {"url": url}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    for args in (["config", "show"], ["state", "check"], ["status"]):
+        done = subprocess.run([sys.executable, "-m", "syncd.cli", *args, "--config", str(config)], check=False,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        assert "Inline-Pw-77" not in done.stdout + done.stderr, args
+    assert "postgres:***@127.0.0.1" in done.stdout or "postgres:***@" in done.stdout, done.stdout
