@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from config.loader import load_config_text
+from state.migrations import SCHEMA_V1
+from state.models import SCHEMA_VERSION
 from state.store import StateStore
 from syncd.errors import ConfigError, StateError
 from syncd.outcome import as_syncd_error
@@ -156,3 +158,26 @@ def test_config_show_and_state_check_never_print_the_state_url_password(
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         assert "Inline-Pw-77" not in done.stdout + done.stderr, args
     assert "postgres:***@127.0.0.1" in done.stdout or "postgres:***@" in done.stdout, done.stdout
+
+
+def test_the_schema_upgrade_steps_run_on_postgresql(postgres: PostgresServer) -> None:
+    """A version-1 schema, as the models made it on PostgreSQL (64-bit, numbered ids), is upgraded in
+    the opening transaction by the same steps as a SQLite file."""
+    import psycopg
+
+    url = postgres.new_database()
+    v1 = SCHEMA_V1.replace("INTEGER NOT NULL PRIMARY KEY", "BIGSERIAL NOT NULL PRIMARY KEY").replace("INTEGER", "BIGINT")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(v1)  # type: ignore[arg-type]
+        conn.execute("INSERT INTO leases (pair, owner, acquired_at, expires_at) VALUES ('p', 'old', 1, 2)")
+    store = StateStore.open(url)
+    try:
+        assert not store.created
+        assert store.export()["meta"] == [{"key": "schema_version", "value": str(SCHEMA_VERSION)}]
+        with store.transaction() as s:
+            StateStore.journal_add(s, run_id="r", pair="p", entity="person", target_side="external",
+                                   source_id="c1", replaces_link=2**40)
+        assert [e.replaces_link for e in store.journal_pending("p", "person")] == [2**40]
+        assert store.claim_lease("p", "new", 60) == 2  # the old lease was set to epoch 1 by the upgrade
+    finally:
+        store.close()
