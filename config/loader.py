@@ -48,7 +48,6 @@ from config.models import (
 from connectors import registry
 from connectors.base import Connector, ConnectorContext, ConnectorSettings
 from connectors.model import ENTITIES, Entity, Side
-from state.backend import is_database_url
 from syncd.errors import ConfigError, SyncdError
 from syncd.scrub import register
 
@@ -419,6 +418,14 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True) -> 
         webhook_secret=webhook_secret,
         state_url=state_url,
     )
+
+
+# A PostgreSQL URL, as state.backend opens it (config reads no state module, so it says so itself).
+_POSTGRES_URL = re.compile(r"^(postgresql(\+psycopg)?|postgres)://", re.IGNORECASE)
+
+
+def is_database_url(value: str) -> bool:
+    return bool(_POSTGRES_URL.match(value))
 
 
 def _state_url(ref: str) -> tuple[str | None, str | None]:
