@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -163,8 +164,6 @@ def test_config_show_and_state_check_never_print_the_state_url_password(
 def test_the_schema_upgrade_steps_run_on_postgresql(postgres: PostgresServer) -> None:
     """A version-1 schema, as the models made it on PostgreSQL (64-bit, numbered ids), is upgraded in
     the opening transaction by the same steps as a SQLite file."""
-    import psycopg
-
     url = postgres.new_database()
     v1 = SCHEMA_V1.replace("INTEGER NOT NULL PRIMARY KEY", "BIGSERIAL NOT NULL PRIMARY KEY").replace("INTEGER", "BIGINT")
     with psycopg.connect(url, autocommit=True) as conn:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -163,3 +164,48 @@ def test_after_migrating_the_next_sync_against_the_emulators_writes_nothing(
         assert sorted(map(json.dumps, final["links"])) == sorted(map(json.dumps, after["links"]))
         assert [r["status"] for r in final["runs"] if r["id"] not in {x["id"] for x in before["runs"]}] == ["ok", "ok"]
         assert state_file.read_bytes() == file_bytes  # the old file is no longer written
+
+
+def test_a_migration_killed_mid_copy_leaves_the_target_empty_and_can_be_run_again(
+        tmp_path: Path, postgres: PostgresServer) -> None:
+    source = tmp_path / "state.db"
+    store = StateStore.open(source)
+    with store.transaction() as s:
+        StateStore.save_new_links(s, pair="p", entity="person", app_id="a", links=[
+            NewLink(f"c{i}", f"e{i}", {"name": f"Person {i}", "n": i}) for i in range(30_000)])
+    store.close()
+    config = write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    url = postgres.new_database()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    proc = subprocess.Popen([*SYNCD, "state", "migrate", "--to", url, "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        with psycopg.connect(postgres.url(), autocommit=True) as watch:
+            copying = False
+            for _ in range(3000):  # the copy is seen in flight (up to 60 s), then killed there
+                row = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"links\"%' "
+                                    "AND state = 'active'").fetchone()
+                if row and row[0]:
+                    copying = True
+                    break
+                if proc.poll() is not None:
+                    break
+                watch.execute("SELECT pg_sleep(0.02)")
+            assert copying, proc.communicate()
+            proc.kill()
+            proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    target = StateStore.open(url)
+    try:
+        assert target.link_count("p") == 0 and target.runs() == []
+    finally:
+        target.close()
+    done = syncd("state", "migrate", "--to", url, config=config)
+    assert "every table's digest equal" in done.stdout
+    target = StateStore.open(url)
+    try:
+        assert target.link_count("p") == 30_000
+    finally:
+        target.close()
