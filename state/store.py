@@ -114,20 +114,7 @@ class StateStore:
              lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> StateStore:
         """Open (creating and upgrading if needed) the database at ``location``: a file or a PostgreSQL URL."""
         if is_database_url(location):
-            url = str(location)
-            store = cls(postgres_engine(url, readonly, lock_timeout), None, readonly, where=describe(url))
-            try:
-                store._prepare()
-                if readonly:
-                    with store.engine.connect() as conn:
-                        empty = "meta" not in table_names(conn)
-                    if empty:  # a dry run before the first sync: empty state, as for a missing file
-                        store.engine.dispose()
-                        return cls.memory()
-            except BaseException:
-                store.engine.dispose()
-                raise
-            return store
+            return cls._open_postgres(str(location), readonly, lock_timeout)
         path = Path(location)
         if readonly and not path.exists():
             return cls.memory()  # a dry run before the first sync: empty state, nothing written
@@ -138,6 +125,22 @@ class StateStore:
                 raise StateError(f"cannot create the state database {path}: {exc.strerror}") from None
         store = cls(_engine(path, readonly, lock_timeout), path, readonly)
         store._prepare()
+        return store
+
+    @classmethod
+    def _open_postgres(cls, url: str, readonly: bool, lock_timeout: float) -> StateStore:
+        store = cls(postgres_engine(url, readonly, lock_timeout), None, readonly, where=describe(url))
+        try:
+            store._prepare()
+            if readonly:
+                with store.engine.connect() as conn:
+                    empty = "meta" not in table_names(conn)
+                if empty:  # a dry run before the first sync: empty state, as for a missing file
+                    store.engine.dispose()
+                    return cls.memory()
+        except BaseException:
+            store.engine.dispose()
+            raise
         return store
 
     @classmethod
