@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -75,11 +76,17 @@ class LoadedConfig:
     app: AppConfig
     path: Path
     secrets: tuple[str, ...]
-    state_path: Path
+    state_path: Path  # the SQLite file (also where a PostgreSQL deployment keeps its local files)
     settings: Mapping[str, Mapping[str, ConnectorSettings]]  # pair -> "cloze" | "external" -> settings
     connectors: Mapping[str, Mapping[str, type[Connector]]]  # pair -> side -> class
     warnings: tuple[str, ...] = ()
     webhook_secret: str | None = None
+    state_url: str | None = None  # the PostgreSQL URL from [state] url, resolved; never shown (a password)
+
+    @property
+    def state_location(self) -> Path | str:
+        """Where the state database is: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.state_url if self.state_url is not None else self.state_path
 
     def pair(self, name: str) -> PairConfig:
         if name not in self.app.pairs:
@@ -382,6 +389,18 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True,
                     literal_secrets = True
             except ValueError as exc:
                 problems.append(_fmt(text, ("daemon", "webhooks", "secret"), str(exc)))
+    state_url = None
+    state_raw = raw.get("state")
+    url_ref = state_raw.get("url") if isinstance(state_raw, dict) else None
+    if isinstance(url_ref, str) and url_ref:
+        state_url, problem = _state_url(url_ref)
+        if problem:
+            problems.append(_fmt(text, ("state", "url"), problem))
+        elif state_url is not None:
+            secrets.append(state_url)
+            password = urlsplit(state_url).password
+            if password:
+                secrets.append(unquote(password))
     http = daemon.http if daemon is not None else HttpListenerConfig(enabled=False)
     if http.enabled and not http.allow_non_loopback:
         try:
@@ -412,7 +431,32 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True,
         connectors=classes,
         warnings=tuple(warnings),
         webhook_secret=webhook_secret,
+        state_url=state_url,
     )
+
+
+# A PostgreSQL URL, as state.backend opens it (config reads no state module, so it says so itself).
+_POSTGRES_URL = re.compile(r"^(postgresql(\+psycopg)?|postgres)://", re.IGNORECASE)
+
+
+def is_database_url(value: str) -> bool:
+    return bool(_POSTGRES_URL.match(value))
+
+
+def _state_url(ref: str) -> tuple[str | None, str | None]:
+    """``[state] url`` resolved (a reference read), or the problem with it."""
+    expected = "expected a PostgreSQL URL: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+    if is_database_url(ref):
+        return ref, None
+    if "://" in ref:
+        return None, expected
+    if problem := unknown_scheme(ref):
+        return None, problem
+    try:
+        url = resolve_secret(ref)
+    except ValueError as exc:
+        return None, str(exc)
+    return (url, None) if is_database_url(url) else (None, expected)
 
 
 def state_path(app: AppConfig) -> Path:

@@ -267,6 +267,11 @@ class StateConfig(Strict):
     path: Path | None = Field(
         default=None, description="SQLite file; default $STATE_DIRECTORY/state.db, else ./cloze-syncd-state.db"
     )
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL database instead of the SQLite file: postgresql://USER@HOST[:PORT]/DB "
+                    "(or an env:/file:/credential: reference to it, since it may carry a password)",
+    )
     lock_timeout: float = Field(
         default=30.0, gt=0, le=3600,
         description="how long to wait for another process that holds the state database locked, then exit 75",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import and_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from state.models import Link
+from state.models import BIG, Link
 from syncd.core.activities import JournalRow, JournalState
 
 if TYPE_CHECKING:
@@ -40,10 +40,10 @@ class ActivityJournalRow(SQLModel, table=True):
     reason: str | None = None  # why it waits or was skipped; the Cloze errorcode of a refusal
     payload_sha256: str | None = None  # of the last payload attempted (sent when state is sent)
     attempts: int = 0
-    first_seen_at: int
-    first_sent_at: int | None = None
-    last_sent_at: int | None = None
-    updated_at: int
+    first_seen_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
+    first_sent_at: int | None = Field(default=None, sa_type=BIG)
+    last_sent_at: int | None = Field(default=None, sa_type=BIG)
+    updated_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
 
 
 class ActivityFeedRow(SQLModel, table=True):
@@ -52,13 +52,13 @@ class ActivityFeedRow(SQLModel, table=True):
     kind: str = Field(primary_key=True)
     feed: str = Field(primary_key=True)  # live | backfill
     cursor: str | None = None
-    since: int | None = None  # backfill window: modified in [since, until]
-    until: int | None = None
+    since: int | None = Field(default=None, sa_type=BIG)  # backfill window: modified in [since, until]
+    until: int | None = Field(default=None, sa_type=BIG)
     total: int | None = None  # activities in the window, as the source counted them
     done: int = 0  # activities of the window planned so far
     finished: bool = False
-    started_at: int
-    updated_at: int
+    started_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
+    updated_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
 
 
 TABLE_NAMES = ("activity_journal", "activity_feeds")
@@ -74,8 +74,8 @@ class FeedPosition:
     total: int | None
     done: int
     finished: bool
-    started_at: int
-    updated_at: int
+    started_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
+    updated_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
 
 
 def journal(store: StateStore, pair: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[ActivityKind, str], JournalRow]:

@@ -3,6 +3,8 @@
 A database records its version in ``meta.schema_version``; :func:`upgrade` runs
 every step from that version to :data:`state.models.SCHEMA_VERSION` inside the
 opening transaction, so an interrupted upgrade leaves the old schema intact.
+Each step is plain SQL both SQLite and PostgreSQL run (``ALTER TABLE … ADD COLUMN``,
+``CREATE TABLE`` with the dialect's numbered key); times are ``BIGINT``.
 
 History:
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 from state.activities import TABLE_NAMES as ACTIVITY_TABLE_NAMES
@@ -71,15 +73,20 @@ INSERT INTO meta (key, value) VALUES ('schema_version', '1');
 """
 
 
+def _row_id(conn: Connection) -> str:
+    """A numbered primary key in this dialect: SQLite numbers only its rowid alias."""
+    return "INTEGER NOT NULL PRIMARY KEY" if conn.dialect.name == "sqlite" else "BIGSERIAL NOT NULL PRIMARY KEY"
+
+
 def _v1_to_v2(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE links ADD COLUMN unlinked_side VARCHAR")
     conn.exec_driver_sql("ALTER TABLE links ADD COLUMN base_external VARCHAR")
     conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN field VARCHAR")
     conn.exec_driver_sql(
-        """CREATE TABLE journal (
-            id INTEGER NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, pair VARCHAR NOT NULL,
+        f"""CREATE TABLE journal (
+            id {_row_id(conn)}, run_id VARCHAR NOT NULL, pair VARCHAR NOT NULL,
             entity VARCHAR NOT NULL, target_side VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
-            replaces_link INTEGER, base VARCHAR, created_at INTEGER NOT NULL)"""
+            replaces_link BIGINT, base VARCHAR, created_at BIGINT NOT NULL)"""
     )
     # A v1 "unlinked" link did not say which side had gone; the side whose id was kept survived.
     conn.exec_driver_sql(
@@ -89,7 +96,7 @@ def _v1_to_v2(conn: Connection) -> None:
 
 
 def _v2_to_v3(conn: Connection) -> None:
-    for column in ("epoch INTEGER NOT NULL DEFAULT 0", "heartbeat_at INTEGER NOT NULL DEFAULT 0",
+    for column in ("epoch BIGINT NOT NULL DEFAULT 0", "heartbeat_at BIGINT NOT NULL DEFAULT 0",
                    "boot_id VARCHAR NOT NULL DEFAULT ''", "mono_expires FLOAT NOT NULL DEFAULT 0"):
         conn.exec_driver_sql(f"ALTER TABLE leases ADD COLUMN {column}")
     # A lease written by an older version is held by a process that does not check epochs:
@@ -97,7 +104,7 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.exec_driver_sql("UPDATE leases SET epoch = 1")
     conn.exec_driver_sql(
         """CREATE TABLE accounts (
-            pair VARCHAR NOT NULL, side VARCHAR NOT NULL, identity VARCHAR NOT NULL, recorded_at INTEGER NOT NULL,
+            pair VARCHAR NOT NULL, side VARCHAR NOT NULL, identity VARCHAR NOT NULL, recorded_at BIGINT NOT NULL,
             PRIMARY KEY (pair, side))"""
     )
     conn.exec_driver_sql("ALTER TABLE record_errors ADD COLUMN label VARCHAR")
@@ -119,4 +126,4 @@ def upgrade(conn: Connection, version: int) -> None:
     while version < SCHEMA_VERSION:
         STEPS[version](conn)
         version += 1
-    conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    conn.execute(text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), {"v": str(version)})

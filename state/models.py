@@ -1,15 +1,23 @@
-"""Tables of the state database (SQLModel on SQLite).
+"""Tables of the state database (SQLModel on SQLite or PostgreSQL).
 
-Times are stored as epoch milliseconds (UTC) so they sort and compare exactly;
-JSON columns hold canonical values (sets as sorted lists).
+Times are stored as epoch milliseconds (UTC) so they sort and compare exactly, in
+64-bit columns (an epoch-ms value overflows a 32-bit ``INTEGER`` on PostgreSQL);
+JSON columns hold canonical values (sets as sorted lists). Ids are 64-bit on
+PostgreSQL and SQLite's ``INTEGER PRIMARY KEY`` (its rowid, the only column
+SQLite numbers by itself) on SQLite.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 5
+
+# An epoch-ms time, an epoch or a reference to an id: 64-bit on every backend.
+BIG = BigInteger
+# A row id: BIGSERIAL-like on PostgreSQL, the rowid alias on SQLite.
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Meta(SQLModel, table=True):
@@ -28,7 +36,7 @@ class Link(SQLModel, table=True):
         # How many links of one entity are active (the empty-side guard), without reading them.
         Index("ix_links_status", "pair", "entity", "status"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     pair: str = Field(index=True)
     entity: str
     app_id: str
@@ -38,10 +46,10 @@ class Link(SQLModel, table=True):
     unlinked_side: str | None = None  # the side whose record was deleted
     base: str | None = None  # JSON: canonical values as Cloze held them after the last sync
     base_external: str | None = None  # JSON: only the fields the external side holds differently
-    cloze_modified: int | None = None
-    external_modified: int | None = None
-    created_at: int
-    updated_at: int
+    cloze_modified: int | None = Field(default=None, sa_type=BIG)
+    external_modified: int | None = Field(default=None, sa_type=BIG)
+    created_at: int = Field(sa_type=BIG)
+    updated_at: int = Field(sa_type=BIG)
 
 
 class Cursor(SQLModel, table=True):
@@ -50,7 +58,7 @@ class Cursor(SQLModel, table=True):
     entity: str = Field(primary_key=True)
     side: str = Field(primary_key=True)
     value: str | None = None
-    updated_at: int
+    updated_at: int = Field(sa_type=BIG)
 
 
 class ConflictRow(SQLModel, table=True):
@@ -59,11 +67,11 @@ class ConflictRow(SQLModel, table=True):
 
     __tablename__ = "conflicts"
     __table_args__ = (Index("ix_conflicts_open", "pair", "status"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     run_id: str
     pair: str
     entity: str
-    link_id: int | None = None
+    link_id: int | None = Field(default=None, sa_type=BIG)
     cloze_id: str | None = None
     external_id: str | None = None
     field: str
@@ -75,8 +83,8 @@ class ConflictRow(SQLModel, table=True):
     status: str
     resolution: str | None = None  # JSON of the chosen value
     resolved_by: str | None = None  # cloze | external | value
-    created_at: int
-    updated_at: int
+    created_at: int = Field(sa_type=BIG)
+    updated_at: int = Field(sa_type=BIG)
 
 
 class RecordErrorRow(SQLModel, table=True):
@@ -84,7 +92,7 @@ class RecordErrorRow(SQLModel, table=True):
 
     __tablename__ = "record_errors"
     __table_args__ = (Index("ix_record_errors_open", "pair", "resolved"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     run_id: str
     pair: str
     entity: str
@@ -98,8 +106,8 @@ class RecordErrorRow(SQLModel, table=True):
     label: str | None = None  # who the record is ("Ann Lee <ann@acme.example>"), for operators
     attempts: int = 1
     resolved: bool = False
-    first_seen: int
-    last_seen: int
+    first_seen: int = Field(sa_type=BIG)
+    last_seen: int = Field(sa_type=BIG)
 
 
 class Run(SQLModel, table=True):
@@ -107,8 +115,8 @@ class Run(SQLModel, table=True):
     id: str = Field(primary_key=True)
     pair: str = Field(index=True)
     mode: str
-    started_at: int
-    finished_at: int | None = None
+    started_at: int = Field(sa_type=BIG)
+    finished_at: int | None = Field(default=None, sa_type=BIG)
     status: str = "running"  # running | ok | errors | failed | stopped
     counts: str | None = None  # JSON
     error: str | None = None
@@ -118,15 +126,15 @@ class JournalEntry(SQLModel, table=True):
     """A create in flight: written before the call, settled after the link is stored."""
 
     __tablename__ = "journal"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     run_id: str
     pair: str
     entity: str
     target_side: str  # where the record is being created
     source_id: str  # the record it is created from (its id is the join marker)
-    replaces_link: int | None = None
+    replaces_link: int | None = Field(default=None, sa_type=BIG)
     base: str | None = None  # JSON of the values being written
-    created_at: int
+    created_at: int = Field(sa_type=BIG)
 
 
 class Lease(SQLModel, table=True):
@@ -142,10 +150,10 @@ class Lease(SQLModel, table=True):
     __tablename__ = "leases"
     pair: str = Field(primary_key=True)
     owner: str
-    epoch: int = 0
-    acquired_at: int
-    heartbeat_at: int = 0
-    expires_at: int
+    epoch: int = Field(default=0, sa_type=BIG)
+    acquired_at: int = Field(sa_type=BIG)
+    heartbeat_at: int = Field(default=0, sa_type=BIG)
+    expires_at: int = Field(sa_type=BIG)
     boot_id: str = ""
     mono_expires: float = 0.0
 
@@ -157,4 +165,4 @@ class PairAccount(SQLModel, table=True):
     pair: str = Field(primary_key=True)
     side: str = Field(primary_key=True)
     identity: str  # JSON object of strings, e.g. {"portal_id": "4242424"}
-    recorded_at: int
+    recorded_at: int = Field(sa_type=BIG)

@@ -1,8 +1,9 @@
 """The state database: open, upgrade, and read or write links, cursors, conflicts, errors,
 runs, the create journal, pair leases and the accounts each pair belongs to.
 
-SQLite in WAL mode. The file is created owner-only (0600) before SQLite touches
-it. Every write happens inside :meth:`StateStore.transaction`, so a crash at any
+SQLite in WAL mode (the default), or PostgreSQL when the location is a
+``postgresql://`` URL (:mod:`state.backend`). A SQLite file is created owner-only
+(0600) before SQLite touches it. Every write happens inside :meth:`StateStore.transaction`, so a crash at any
 instant leaves either the old or the new state of a batch, never half of it.
 A run writes through a :class:`FencedStore`, whose transactions first renew the
 pair's lease for the run's epoch and roll back if another process took it over.
@@ -12,7 +13,8 @@ other process has it open (no ``-wal`` file beside it) also ``immutable=1``, so
 SQLite creates no ``-wal``/``-shm`` files either: a dry run writes nothing anywhere.
 
 Another process holding the database locked is waited for ``lock_timeout``
-seconds, then a :class:`StateLockedError` (exit 75) says so.
+seconds, then a :class:`StateLockedError` (exit 75) says so. On PostgreSQL ``readonly``
+sessions are read-only transactions, and row locks are waited for the same time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from connectors.errors import StateError, StateLockedError
 from connectors.scrub import scrub
 from connectors.model import Side
 from state import activities as activity_tables
+from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.clock import boot_id, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
@@ -101,17 +104,22 @@ def _create_private(path: Path) -> None:
 class StateStore:
     """All reads and writes of the state database."""
 
-    def __init__(self, engine: Engine, path: Path | None, readonly: bool) -> None:
+    def __init__(self, engine: Engine, path: Path | None, readonly: bool, *, where: str | None = None) -> None:
         self.engine = engine
-        self.path = path
+        self.path = path  # the SQLite file; None on PostgreSQL and in memory
         self.readonly = readonly
+        self.where = where if where is not None else str(path)  # how errors name the database (no password)
+        self.created = False  # this open made the schema: a new, empty state
 
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> StateStore:
-        """Open (creating and upgrading if needed) the database at ``path``."""
-        path = Path(path)
+    def open(cls, location: Path | str, *, readonly: bool = False,
+             lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> StateStore:
+        """Open (creating and upgrading if needed) the database at ``location``: a file or a PostgreSQL URL."""
+        if is_database_url(location):
+            return cls._open_postgres(str(location), readonly, lock_timeout)
+        path = Path(location)
         if readonly and not path.exists():
             return cls.memory()  # a dry run before the first sync: empty state, nothing written
         if not readonly:
@@ -124,32 +132,59 @@ class StateStore:
         return store
 
     @classmethod
-    def check_file(cls, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[str]:
-        """Every problem ``syncd state check`` finds (empty: sound), without changing the file.
+    def _open_postgres(cls, url: str, readonly: bool, lock_timeout: float) -> StateStore:
+        store = cls(postgres_engine(url, readonly, lock_timeout), None, readonly, where=describe(url))
+        try:
+            store._prepare()
+            if readonly:
+                with store.engine.connect() as conn:
+                    empty = "meta" not in table_names(conn)
+                if empty:  # a dry run before the first sync: empty state, as for a missing file
+                    store.engine.dispose()
+                    return cls.memory()
+        except BaseException:
+            store.engine.dispose()
+            raise
+        return store
+
+    @classmethod
+    def check_file(cls, location: Path | str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[str]:
+        """Every problem ``syncd state check`` finds (empty: sound), without changing the database.
 
         Unlike :meth:`open` it goes on past a damaged ``meta`` row, so SQLite's own
         integrity check still runs and every finding is listed.
         """
-        path = Path(path)
-        if not path.exists():
-            return []  # nothing to check before the first run creates it
-        store = cls(_engine(path, True, lock_timeout), path, True)
+        if is_database_url(location):
+            path: Path | None = None
+            where = describe(location)
+            try:
+                store = cls(postgres_engine(str(location), True, lock_timeout), None, True, where=where)
+            except StateError as exc:
+                return [str(exc)]
+        else:
+            path = Path(location)
+            where = str(path)
+            if not path.exists():
+                return []  # nothing to check before the first run creates it
+            store = cls(_engine(path, True, lock_timeout), path, True)
         findings: list[str] = []
         try:
             findings += [f"integrity: {p}" for p in store.integrity_check()]
             with store.engine.connect() as conn:
-                tables = _tables(conn)
-                if "meta" not in tables:
-                    findings.append(f"{path} is not a cloze-syncd state database; point [state] path at a new file")
+                tables = table_names(conn)
+                if not tables and path is None:
+                    pass  # an empty PostgreSQL database: nothing to check before the first run fills it
+                elif "meta" not in tables:
+                    findings.append(f"{where} is not a cloze-syncd state database; {store._new_hint()}")
                 else:
-                    version = schema_version(conn, path)
+                    version = schema_version(conn, where)
                     if version > SCHEMA_VERSION:
-                        findings.append(f"the state database {path} has schema version {version}, newer than "
+                        findings.append(f"the state database {where} has schema version {version}, newer than "
                                         f"this cloze-syncd understands ({SCHEMA_VERSION})")
         except StateError as exc:
             findings.append(str(exc))
         except (DatabaseError, sqlite3.DatabaseError) as exc:
-            findings.append(f"the state database {path} cannot be read: {_reason(exc)}; {DAMAGED_HINT}")
+            findings.append(f"the state database {where} cannot be read: {_reason(exc)}; {DAMAGED_HINT}")
         finally:
             store.engine.dispose()
         return findings
@@ -158,7 +193,7 @@ class StateStore:
     def memory(cls) -> StateStore:
         """An empty in-memory state (dry runs with no database yet, and tests)."""
         engine = create_engine("sqlite://", connect_args={"check_same_thread": False})
-        store = cls(engine, None, False)
+        store = cls(engine, None, False, where="(in memory)")
         store._prepare()
         store.readonly = True
         return store
@@ -167,31 +202,31 @@ class StateStore:
         try:
             with self.engine.begin() as conn:
                 if not self.readonly:
-                    # Take the write lock before looking: two processes opening a new file at once
+                    # Take the write lock before looking: two processes opening a new database at once
                     # would otherwise both find no schema and both try to create it.
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                tables = _tables(conn)
+                    take_schema_lock(conn)
+                tables = table_names(conn)
                 if "meta" not in tables:
                     if self.readonly and tables:
                         raise StateError(
-                            f"{self.path} is not a cloze-syncd state database",
-                            hint="point [state] path at a new file",
+                            f"{self.where} is not a cloze-syncd state database",
+                            hint=self._new_hint(),
                         )
                     if not self.readonly:
                         if tables:
                             raise StateError(
-                                f"{self.path} is not a cloze-syncd state database",
-                                hint="point [state] path at a new file",
+                                f"{self.where} is not a cloze-syncd state database",
+                                hint=self._new_hint(),
                             )
                         SQLModel.metadata.create_all(conn)
-                        conn.exec_driver_sql(
-                            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                        )
+                        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+                                     {"v": str(SCHEMA_VERSION)})
+                        self.created = True
                     return
-                version = schema_version(conn, self.path)
+                version = schema_version(conn, self.where)
                 if version > SCHEMA_VERSION:
                     raise StateError(
-                        f"the state database {self.path} has schema version {version}, newer than this "
+                        f"the state database {self.where} has schema version {version}, newer than this "
                         f"cloze-syncd understands ({SCHEMA_VERSION})",
                         hint="upgrade cloze-syncd",
                     )
@@ -202,11 +237,14 @@ class StateStore:
                         )
                     upgrade(conn, version)
         except (DatabaseError, sqlite3.DatabaseError) as exc:
-            raise StateError(f"the state database {self.path} cannot be read: {_reason(exc)}",
+            raise StateError(f"the state database {self.where} cannot be read: {_reason(exc)}",
                              hint=DAMAGED_HINT) from None
 
+    def _new_hint(self) -> str:
+        return "point [state] path at a new file" if self.path is not None else "point [state] url at a new database"
+
     def close(self) -> None:
-        if not self.readonly and self.path is not None:
+        if not self.readonly and self.path is not None and self.engine.dialect.name == "sqlite":
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -219,7 +257,13 @@ class StateStore:
         return FencedStore(self, keeper)
 
     def integrity_check(self) -> list[str]:
-        """``PRAGMA integrity_check``; an empty list means the database is sound."""
+        """``PRAGMA integrity_check``; an empty list means the database is sound.
+
+        PostgreSQL keeps its own pages sound (WAL, and data checksums or ``pg_amcheck`` for
+        the disk beneath): there is no file-level check to run from here.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return []
         with self.engine.connect() as conn:
             rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
         return [] if rows == ["ok"] else rows
@@ -560,7 +604,7 @@ class StateStore:
             stamp = s.exec(
                 select(col(Run.finished_at))
                 .where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")), col(Run.finished_at).is_not(None))
-                .order_by(text("runs.rowid DESC")).limit(1)
+                .order_by(_last_recorded_first(self.engine)).limit(1)
             ).first()
         return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=UTC)
 
@@ -634,7 +678,7 @@ class StateStore:
         now, mono, boot = now_ms(), monotonic(), boot_id()
         orphan_owner, orphan_epoch = orphan if orphan is not None else ("", -1)
         with self.engine.begin() as conn:
-            row = conn.exec_driver_sql(
+            row = conn.execute(text(
                 "INSERT INTO leases (pair, owner, epoch, acquired_at, heartbeat_at, expires_at, boot_id, mono_expires) "
                 "VALUES (:pair, :owner, 1, :now, :now, :exp, :boot, :mexp) "
                 "ON CONFLICT (pair) DO UPDATE SET owner = excluded.owner, epoch = leases.epoch + 1, "
@@ -642,7 +686,7 @@ class StateStore:
                 "expires_at = excluded.expires_at, boot_id = excluded.boot_id, mono_expires = excluded.mono_expires "
                 f"WHERE leases.owner = '' OR leases.owner = :owner OR {_EXPIRED} "
                 "OR (leases.owner = :orphan_owner AND leases.epoch = :orphan_epoch) "
-                "RETURNING epoch",
+                "RETURNING epoch"),
                 {"pair": pair, "owner": owner, "now": now, "exp": now + int(ttl_seconds * 1000), "boot": boot,
                  "mono": mono, "mexp": mono + ttl_seconds, "orphan_owner": orphan_owner,
                  "orphan_epoch": orphan_epoch},
@@ -735,7 +779,7 @@ class FencedStore(StateStore):
     """
 
     def __init__(self, base: StateStore, keeper: LeaseKeeper) -> None:
-        super().__init__(base.engine, base.path, base.readonly)
+        super().__init__(base.engine, base.path, base.readonly, where=base.where)
         self.base = base
         self.keeper = keeper
 
@@ -765,7 +809,7 @@ class FencedStore(StateStore):
         """The base store belongs to whoever opened it."""
 
 
-def schema_version(conn: Connection, path: Path | None) -> int:
+def schema_version(conn: Connection, path: Path | str | None) -> int:
     """``meta.schema_version`` as a number, or a StateError saying how the row is damaged."""
     raw = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar_one_or_none()
     if raw is None:
@@ -781,8 +825,10 @@ def schema_version(conn: Connection, path: Path | None) -> int:
     return version
 
 
-def _tables(conn: Connection) -> set[str]:
-    return {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+def _last_recorded_first(engine: Engine) -> Any:
+    """Runs in the order they were recorded, last first: SQLite's rowid; PostgreSQL has no insertion
+    order, so there the start time stands for it."""
+    return text("runs.rowid DESC") if engine.dialect.name == "sqlite" else col(Run.started_at).desc()
 
 
 def _reason(exc: BaseException) -> object:

@@ -88,13 +88,13 @@ def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
     """The state database; a new one is announced (a wrong path or user would otherwise go unnoticed)."""
     from state.store import StateStore
 
-    created = not readonly and not loaded.state_path.exists()
     try:
-        store = StateStore.open(loaded.state_path, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
+        store = StateStore.open(loaded.state_location, readonly=readonly, lock_timeout=loaded.app.state.lock_timeout)
     except SyncdError as exc:
         fail(exc)
-    if created and log_level_override != "error":
-        err.print(f"[yellow]notice:[/] created a new state database at {escape(str(loaded.state_path.resolve()))}; "
+    if store.created and log_level_override != "error":
+        where = store.where if store.path is None else str(store.path.resolve())
+        err.print(f"[yellow]notice:[/] created a new state database at {escape(where)}; "
                   "every record will be matched as if syncing for the first time", highlight=False)
     return store
 
@@ -256,7 +256,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title=f"cloze-syncd status ({loaded.state_path})")
+    from state.backend import describe
+
+    table = Table(title=f"cloze-syncd status ({describe(loaded.state_location)})")
     for col in ("pair", "last run", "last success", "links", "pending conflicts", "record errors"):
         table.add_column(col)
     for r in rows:
@@ -397,14 +399,51 @@ def state_export(config_path: Path | None) -> None:
 def state_check(config_path: Path | None) -> None:
     """Check the state database (SQLite's integrity check, its schema version); list every problem found."""
     loaded = load(config_path, quiet=True, secrets=False)
+    from state.backend import describe
     from state.store import StateStore
 
-    problems = StateStore.check_file(loaded.state_path, lock_timeout=loaded.app.state.lock_timeout)
+    problems = StateStore.check_file(loaded.state_location, lock_timeout=loaded.app.state.lock_timeout)
     if problems:
         for p in problems:
             err.print(f"[bold red]problem:[/] {escape(p)}", highlight=False)
         raise SystemExit(1)
-    out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
+    if loaded.state_url is not None:
+        out.print(f"{describe(loaded.state_url)}: ok")
+    else:
+        out.print(f"{loaded.state_path}: ok" + ("" if loaded.state_path.exists() else " (no database yet)"))
+
+
+@state.command("migrate")
+@config_option
+@click.option("--to", "target", required=True, metavar="URL",
+              help="the empty PostgreSQL database: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or env:NAME / "
+                   "file:PATH / credential:NAME holding it")
+@click.option("--from", "source", type=click.Path(path_type=Path), default=None,
+              help="the SQLite state file to copy (default: [state] path)")
+def state_migrate(config_path: Path | None, target: str, source: Path | None) -> None:
+    """Copy the SQLite state database into PostgreSQL in one transaction, verified table by table."""
+    from config.loader import resolve_secret
+    from state.backend import describe, is_database_url
+    from state.transfer import migrate
+    from connectors.scrub import register
+
+    loaded = load(config_path, quiet=True, secrets=False)
+    try:
+        url = resolve_secret(target)
+    except ValueError as exc:
+        fail(ConfigError(f"--to: {exc}"))
+    register(url)
+    if not is_database_url(url):
+        fail(ConfigError("--to: expected a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"))
+    try:
+        report = migrate(source or loaded.state_path, url, lock_timeout=loaded.app.state.lock_timeout)
+    except SyncdError as exc:
+        fail(exc)
+    for t in report.tables:
+        out.print(f"{t.table:<14} {t.rows:>9} rows  sha256 {t.sha256}", highlight=False)
+    out.print(f"copied {report.rows} rows from {report.source} to {escape(describe(url))} in "
+              f"{report.copy_seconds:.2f} s ({report.rows_per_second:,.0f} rows/s), every table's digest equal; "
+              f"set [state] url to it and start syncd again", highlight=False)
 
 
 @state.command("adopt")

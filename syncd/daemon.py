@@ -159,7 +159,7 @@ class Daemon:
             )
         self.receiver.config = self._receiver_config(self.loaded)  # ConfigError: a side cannot take notices
         systemd.status("opening state database")
-        self._store = StateStore.open(self.loaded.state_path, lock_timeout=self.loaded.app.state.lock_timeout)
+        self._store = StateStore.open(self.loaded.state_location, lock_timeout=self.loaded.app.state.lock_timeout)
         for pair in app.pairs:
             self._load_last_success(pair)
         self.metrics.track_pairs(app.pairs, self._backlog)
@@ -351,8 +351,8 @@ class Daemon:
     def _warn_restart_only(self, old: LoadedConfig, new: LoadedConfig) -> None:
         if old.app.daemon.http != new.app.daemon.http:
             log.warning("daemon.http changed; the listener keeps its old settings until a restart")
-        if old.state_path != new.state_path:
-            log.warning("state.path changed; the daemon keeps its old database until a restart")
+        if old.state_location != new.state_location:
+            log.warning("the state location changed; the daemon keeps its old database until a restart")
 
     # -- runs --------------------------------------------------------------------
 

@@ -66,6 +66,11 @@ def as_syncd_error(exc: BaseException) -> SyncdError:
     database = _sqlite_error(exc)
     if database is not None:
         return _state_error(database)
+    server = _postgres_error(exc)
+    if server is not None:
+        first = (str(server).strip().splitlines() or [type(server).__name__])[0]
+        return StateError(f"the state database (PostgreSQL) failed: {first}",
+                          hint="if the server restarted or the connection dropped, the next run repeats this one")
     if isinstance(exc, RecursionError):
         return SyncdError("data nested too deeply to process", hint="a side sent a reply or record of absurd depth")
     if isinstance(exc, MemoryError):
@@ -100,6 +105,20 @@ def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
         orig = getattr(seen, "orig", None)
         if isinstance(orig, sqlite3.Error):
             return orig
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _postgres_error(exc: BaseException) -> BaseException | None:
+    """The PostgreSQL driver's error behind ``exc`` (psycopg's carry a ``sqlstate``), if there is one."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        for candidate in (seen, getattr(seen, "orig", None)):
+            if isinstance(candidate, BaseException) and type(candidate).__module__.startswith("psycopg") \
+                    and hasattr(candidate, "sqlstate"):
+                return candidate
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -45,7 +45,7 @@ def verify_accounts(store: StateStore, pair: str, current: Identity, *, record: 
     differ = mismatches(recorded, current)
     if differ:
         raise AccountMismatchError(
-            f"the state database {store.path} belongs to other accounts than pair {pair!r} reaches now: "
+            f"the state database {store.where} belongs to other accounts than pair {pair!r} reaches now: "
             + "; ".join(differ),
             pair=pair,
             hint=f"point [state] path at this deployment's own database; if the accounts really moved, run "

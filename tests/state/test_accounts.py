@@ -68,8 +68,8 @@ def test_mismatches_compare_only_what_both_know() -> None:
         "app.app_id: recorded 'hubspot.com', now 'other.com'", "cloze.user: recorded 'a@x.com', now 'b@x.com'"]
 
 
-def test_the_first_run_records_and_a_later_one_with_other_accounts_is_refused(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "s.db")
+def test_the_first_run_records_and_a_later_one_with_other_accounts_is_refused(state_location: Path | str) -> None:
+    store = StateStore.open(state_location)
     try:
         mine = {"cloze": {"user": "a@x.com"}, "external": {"portal_id": "1"}, "app": {"app_id": "hubspot.com"}}
         verify_accounts(store, "p", mine, record=False)  # a dry run records nothing
@@ -81,6 +81,7 @@ def test_the_first_run_records_and_a_later_one_with_other_accounts_is_refused(tm
         with pytest.raises(AccountMismatchError) as info:
             verify_accounts(store, "p", {**mine, "cloze": {"user": "b@x.com"}}, record=True)
         assert info.value.exit_code == 78 and "state adopt --pair p" in str(info.value)
+        assert store.where in str(info.value)
         assert store.accounts("p") == mine
     finally:
         store.close()

@@ -1,12 +1,14 @@
 """Fencing: a run whose lease is taken over stops writing at once, to the sides and to the state
-database, and ends as ``lease_lost`` (exit 75); the new holder's lease is left alone."""
+database, and ends as ``lease_lost`` (exit 75); the new holder's lease is left alone. Each case runs
+on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
@@ -15,32 +17,42 @@ from tests.engine.harness import World, assert_converged
 from tests.memory_rig import MemoryConnector
 
 
-def _steal(path: Path, pair: str = "p") -> None:
+def _steal(location: Path | str, pair: str = "p") -> None:
     """Another process takes the lease over (as after an expiry): new owner, next epoch."""
-    conn = sqlite3.connect(path, timeout=30)
-    conn.execute("UPDATE leases SET owner = 'thief', epoch = epoch + 1 WHERE pair = ?", (pair,))
-    assert conn.total_changes == 1
-    conn.commit()
-    conn.close()
+    other = StateStore.open(location)
+    try:
+        with other.engine.begin() as conn:
+            changed = conn.execute(text("UPDATE leases SET owner = 'thief', epoch = epoch + 1 WHERE pair = :pair"),
+                                   {"pair": pair}).rowcount
+        assert changed == 1
+    finally:
+        other.close()
+
+
+def _world(tmp_path: Path, location: Path | str) -> World:
+    world = World(tmp_path)
+    world.store.close()
+    world.store = StateStore.open(location)
+    return world
 
 
 class StealingConnector(MemoryConnector):
     """Creates as usual; after ``after`` create batches the lease is stolen."""
 
-    def __init__(self, inner: MemoryConnector, path: Path, after: int) -> None:
+    def __init__(self, inner: MemoryConnector, location: Path | str, after: int) -> None:
         super().__init__(inner.settings, inner.context)
-        self.path, self.after, self.batches = path, after, 0
+        self.location, self.after, self.batches = location, after, 0
 
     def create(self, entity: Any, requests: Any) -> Any:
         out = super().create(entity, requests)
         self.batches += 1
         if self.batches == self.after:
-            _steal(self.path)
+            _steal(self.location)
         return out
 
 
-def test_a_run_whose_lease_is_taken_over_stops_writing_at_once(tmp_path: Path) -> None:
-    world = World(tmp_path)
+def test_a_run_whose_lease_is_taken_over_stops_writing_at_once(tmp_path: Path, state_location: Path | str) -> None:
+    world = _world(tmp_path, state_location)
     try:
         for i in range(60):
             world.cloze.put("person", {"first": f"P{i}", "emails": [f"p{i}@x.com"]})
@@ -49,7 +61,7 @@ def test_a_run_whose_lease_is_taken_over_stops_writing_at_once(tmp_path: Path) -
         assert epoch is not None
         keeper = LeaseKeeper(store, LeaseToken("p", "runner", epoch, 60)).start()
         c, x = world.connectors()
-        ext = StealingConnector(x, tmp_path / "state.db", after=2)
+        ext = StealingConnector(x, state_location, after=2)
         try:
             report = PairEngine(pair="p", cfg=world.cfg, cloze=c, external=ext, store=store.fenced(keeper),
                                 mode="full", batch_size=10, lease=keeper).run()
@@ -78,8 +90,9 @@ def test_a_run_whose_lease_is_taken_over_stops_writing_at_once(tmp_path: Path) -
         world.close()
 
 
-def test_a_failed_renewal_during_a_long_read_stops_the_run_before_any_write(tmp_path: Path) -> None:
-    world = World(tmp_path)
+def test_a_failed_renewal_during_a_long_read_stops_the_run_before_any_write(
+        tmp_path: Path, state_location: Path | str) -> None:
+    world = _world(tmp_path, state_location)
     try:
         for i in range(30):
             world.cloze.put("person", {"first": f"P{i}", "emails": [f"p{i}@x.com"]})
@@ -90,7 +103,7 @@ def test_a_failed_renewal_during_a_long_read_stops_the_run_before_any_write(tmp_
 
         class SlowReads(MemoryConnector):
             def list_all(self, entity: Any) -> Any:
-                _steal(tmp_path / "state.db")
+                _steal(state_location)
                 time.sleep(0.5)  # the keeper's renewal fails meanwhile
                 yield from super().list_all(entity)
 
@@ -108,8 +121,8 @@ def test_a_failed_renewal_during_a_long_read_stops_the_run_before_any_write(tmp_
         world.close()
 
 
-def test_renewal_and_release_only_touch_the_lease_at_its_own_epoch(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "s.db")
+def test_renewal_and_release_only_touch_the_lease_at_its_own_epoch(state_location: Path | str) -> None:
+    store = StateStore.open(state_location)
     try:
         first = store.claim_lease("p", "a", 0)
         assert first is not None

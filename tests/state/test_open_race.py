@@ -2,7 +2,7 @@
 
 Two `syncd reconcile` started together on a fresh deployment both found no schema and both
 tried to create it ("table meta already exists"); the open now takes SQLite's write lock
-before it looks.
+before it looks (PostgreSQL: an advisory lock held to the end of the opening transaction).
 """
 
 from __future__ import annotations
@@ -10,26 +10,29 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+from state.models import SCHEMA_VERSION
 from state.store import StateStore
+from tests.state.conftest import NewLocation
 
 
-def _open(path: str) -> str:
+def _open(location: Path | str) -> str:
     try:
-        StateStore.open(Path(path)).close()
+        StateStore.open(location).close()
     except Exception as exc:  # noqa: BLE001 - reported to the parent as text
         return repr(exc)
     return "ok"
 
 
-def test_a_new_state_database_opened_by_many_processes_at_once(tmp_path: Path) -> None:
+def test_a_new_state_database_opened_by_many_processes_at_once(new_state_location: NewLocation) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Pool(6) as pool:
-        for round_no in range(8):
-            path = str(tmp_path / f"state-{round_no}.db")
-            results = pool.map(_open, [path] * 6)
+        for _ in range(8):
+            location = new_state_location()
+            results = pool.map(_open, [location] * 6)
             assert results == ["ok"] * 6, results
-            store = StateStore.open(Path(path), readonly=True)
+            store = StateStore.open(location, readonly=True)
             try:
                 assert store.integrity_check() == []
+                assert store.export()["meta"] == [{"key": "schema_version", "value": str(SCHEMA_VERSION)}]
             finally:
                 store.close()
