@@ -365,6 +365,13 @@ def match_by_rule(
             out.errors.append(PlanError("cloze", c.id, f"matches by {rule} more than one record ({who}; other "
                                                        f"Cloze records: {len(rivals)}); merge the duplicates",
                                         "ambiguous_match"))
+            # Each record held back says so itself: once the Cloze record is settled (linked,
+            # merged), the next run reads it again through its own open error.
+            why = (f"which matches more than one record ({who})" if len(candidates) > 1
+                   else f"which shares it with Cloze record {', '.join(sorted(rivals))}")
+            for eid in sorted(candidates):
+                out.errors.append(PlanError("external", eid, f"matches by {rule} Cloze record {c.id}, {why}; "
+                                                             f"merge the duplicates", "ambiguous_match"))
             continue
         [eid] = candidates
         out.pairs.append((c, free_e.pop(eid)))

@@ -159,15 +159,21 @@ def test_one_candidate_each_side_is_a_pair() -> None:
 
 def test_two_candidates_hold_everyone_back() -> None:
     out = match([rec("c1", emails=["a@x.com"])], [rec("x1", emails=["a@x.com"]), rec("x2", emails=["a@x.com"])])
-    assert codes(out.errors) == [("cloze", "c1", "ambiguous_match")]
+    assert codes(out.errors) == [("cloze", "c1", "ambiguous_match"), ("external", "x1", "ambiguous_match"),
+                                 ("external", "x2", "ambiguous_match")]
     assert out.errors[0].message == ("matches by email more than one record (x1, x2; other Cloze records: 0); "
                                      "merge the duplicates")
+    assert out.errors[1].message == ("matches by email Cloze record c1, which matches more than one record "
+                                     "(x1, x2); merge the duplicates")
     assert out.blocked_cloze == {"c1"} and out.blocked_external == {"x1", "x2"} and out.pairs == []
 
 
 def test_a_rival_cloze_record_with_the_same_key_holds_both_back() -> None:
     out = match([rec("c1", emails=["a@x.com"]), rec("c2", emails=["a@x.com"])], [rec("x1", emails=["a@x.com"])])
-    assert codes(out.errors) == [("cloze", "c2", "ambiguous_match"), ("cloze", "c1", "ambiguous_match")]
+    assert codes(out.errors) == [("cloze", "c2", "ambiguous_match"), ("cloze", "c1", "ambiguous_match"),
+                                 ("external", "x1", "ambiguous_match")]
+    assert out.errors[2].message == ("matches by email Cloze record c1, which shares it with Cloze record c2; "
+                                     "merge the duplicates")
     assert out.errors[0].message == "shares its email with Cloze record c1; merge the duplicates"
     assert "other Cloze records: 1" in out.errors[1].message
     assert out.blocked_cloze == {"c1", "c2"} and out.blocked_external == {"x1"}

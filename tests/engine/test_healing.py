@@ -306,3 +306,24 @@ def test_an_external_merge_survivor_taking_over_leaves_one_app_link_on_the_cloze
         quiet_second_run(world)
     finally:
         world.close()
+
+
+def test_records_held_back_by_an_ambiguous_match_each_say_why_and_are_read_again() -> None:
+    """One Cloze person matching two external ones holds all three back; each has its own open
+    error, so an incremental run reads them again once the Cloze side is settled."""
+    world = World()
+    try:
+        cid = world.cloze.put("person", {"first": "Ann", "emails": ["ann@acme.com"]})
+        x1 = world.ext.put("person", {"first": "Ann", "emails": ["ann@acme.com"]})
+        x2 = world.ext.put("person", {"first": "Annie", "emails": ["ann@acme.com"]})
+        world.run("full")
+        held = {(e.source_side, e.record_id): e.code for e in world.store.open_errors("p")}
+        assert held == {("cloze", cid): "ambiguous_match", ("external", x1): "ambiguous_match",
+                        ("external", x2): "ambiguous_match"}
+        world.ext.remove("person", x2)  # the operator merges the duplicates
+        report = world.run("incremental")
+        assert report.exit_code() == 0, open_codes(world)
+        assert linked_pairs(world) == [(cid, x1)]
+        quiet_second_run(world, "incremental")
+    finally:
+        world.close()
