@@ -178,3 +178,21 @@ class ActivitySink(Protocol):
     def put_timeline(self, item: TimelineItem) -> PutResult:
         """Write one item; never raises for a refused item, only for what stops the side (auth)."""
         ...
+
+
+# What the state database keeps of each activity (hashes and states, never text): the planner
+# reads it and the state store writes it, so it sits here, below both.
+JournalState = Literal["waiting", "sending", "sent", "failed", "uncertain", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """What the state database knows of one activity: hashes and states, never text."""
+
+    kind: ActivityKind
+    source_id: str
+    state: JournalState
+    target: ClozeTarget | None = None
+    payload_sha256: str | None = None
+    attempts: int = 0
+    first_seen_at: int = 0

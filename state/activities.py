@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import and_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from connectors.activity import JournalRow, JournalState
 from state.models import BIG, Link
-from syncd.core.activities import JournalRow, JournalState
 
 if TYPE_CHECKING:
     from connectors.activity import ActivityKind, ClozeTarget

@@ -37,6 +37,7 @@ from connectors.activity import (
     ActivityKind,
     ActivityRef,
     ClozeTarget,
+    JournalRow,
     TimelineItem,
     uniqueid,
 )
@@ -46,7 +47,6 @@ PREVIEW_MAX_BYTES = 1024  # Cloze: "no longer than 1kb"
 FUTURE_SLACK_MS = 60_000
 EmailBody = Literal["none", "preview", "full"]
 OnDelete = Literal["ignore", "tombstone"]
-JournalState = Literal["waiting", "sending", "sent", "failed", "uncertain", "skipped"]
 Action = Literal["put", "unchanged", "uncertain", "wait", "skip"]
 _CONTENT_STYLE: Mapping[ClozeTarget, str] = {"content_note": "note", "content_todo": "todo", "content_event": "event"}
 _COMMUNICATION_STYLE: Mapping[ActivityKind, str] = {
@@ -71,19 +71,6 @@ class ActivityOptions:
     def target(self, kind: ActivityKind) -> ClozeTarget:
         chosen = (self.targets or {}).get(kind)
         return chosen if chosen is not None else ACTIVITY_KINDS[kind].targets[0]
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    """What the state database knows of one activity: hashes and states, never text."""
-
-    kind: ActivityKind
-    source_id: str
-    state: JournalState
-    target: ClozeTarget | None = None
-    payload_sha256: str | None = None
-    attempts: int = 0
-    first_seen_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,15 +35,16 @@ from connectors.activity import (
     ActivitySink,
     ActivitySource,
     ClozeTarget,
+    JournalRow,
 )
 from connectors.base import Connector
+from connectors.errors import ApiError, AuthError
 from connectors.model import Entity, Side
 from state import activities as journal_db
 from state.clock import wall_ms
 from state.store import StateStore
-from syncd.core.activities import ActivityDecision, ActivityOptions, JournalRow, Linked, plan_activities
+from syncd.core.activities import ActivityDecision, ActivityOptions, Linked, plan_activities
 from syncd.engine.report import RunReport
-from connectors.errors import ApiError, AuthError
 
 log = structlog.get_logger("syncd.activities")
 DAY_MS = 86_400_000
