@@ -226,7 +226,9 @@ def complete(
             found = other.find_linked(entity, canon.id)
             if found is not None:
                 reads[other_side] += _add(obs, other_side, [found], mapping)
-                continue
+            # Match keys are looked up even then: the record found may not pair (it carries other
+            # markers too), and the duplicate guards must see every record holding the same keys,
+            # or the verdict would depend on which records this run happened to read.
             for rule in mapping.match_on:
                 for key in canon.match_keys.get(rule, ()):
                     matches = other.lookup(entity, match_field(rule), key)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from connectors.model import AppLink
+
 from tests.engine.harness import (
     APP_ID,
     World,
@@ -325,5 +327,25 @@ def test_records_held_back_by_an_ambiguous_match_each_say_why_and_are_read_again
         assert report.exit_code() == 0, open_codes(world)
         assert linked_pairs(world) == [(cid, x1)]
         quiet_second_run(world, "incremental")
+    finally:
+        world.close()
+
+
+def test_a_held_record_found_through_another_records_marker_stays_held_in_an_incremental_run() -> None:
+    """x1 shares Ann's e-mail (Ann is linked elsewhere) and a Cloze record carrying two App Links
+    names it. Retried in an incremental run, x1 must meet the same guards as in the full run that
+    held it back: looked up by its e-mail too, not only found through that marker."""
+    world = World()
+    try:
+        world.cloze.put("person", {"first": "Ann", "emails": ["ann@acme.com"]})
+        world.run("full")
+        x1 = world.ext.put("person", {"first": "Ann", "emails": ["ann@acme.com"]})
+        world.cloze.put("person", {"first": "Cy"}, app_links=[AppLink(APP_ID, x1), AppLink(APP_ID, "x99")])
+        world.run("full")
+        assert ("external", x1, "duplicate") in {(e.source_side, e.record_id, e.code)
+                                                 for e in world.store.open_errors("p")}
+        before = world.writes()
+        world.run("incremental")
+        assert world.writes() == before, "the held record was created in an incremental run"
     finally:
         world.close()
