@@ -74,8 +74,8 @@ class FeedPosition:
     total: int | None
     done: int
     finished: bool
-    started_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
-    updated_at: int = Field(sa_type=BIG)  # epoch ms: 64-bit on every backend
+    started_at: int
+    updated_at: int
 
 
 def journal(store: StateStore, pair: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[ActivityKind, str], JournalRow]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
+from connectors.base import Capabilities, Connector, ConnectorContext, Problem
 from connectors.errors import ConfigError
 from connectors.model import (
     ChangePage,
@@ -143,10 +143,11 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         self.client.budget.observe_limits(self.client.get("/limits"))
         problems = []
         for entity in OBJECT:
-            try:
-                self.check_identity_field(entity)
-            except ConfigError as exc:
-                problems.append(Problem(exc.message, exc.hint or "", f"{OBJECT[entity]}.{self.sf.identity_field}"))
+            for obj in (OBJECT[entity], *((LEAD,) if self._leads(entity) else ())):
+                try:
+                    self._check_identity_field(entity, obj)
+                except ConfigError as exc:
+                    problems.append(Problem(exc.message, exc.hint or "", f"{obj}.{self.sf.identity_field}"))
         return problems
 
     def account_identity(self) -> dict[str, str]:

@@ -13,7 +13,6 @@ from connectors.model import SetPatch, UpdateRequest
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.errors import ConfigError
 
 from .conftest import SESSION
 
@@ -91,9 +90,10 @@ def test_a_lead_is_updated_with_its_own_fields(org: SalesforceEmulator, conn: Sa
 
 
 def test_the_identity_field_must_exist_on_lead_when_leads_are_synced(emulator: SalesforceEmulator) -> None:
-    with connect(emulator, leads=True) as conn, pytest.raises(ConfigError) as caught:
-        conn.check()
-    assert "Lead" in str(caught.value) and "Cloze_Syncd_Id__c" in str(caught.value)
+    with connect(emulator, leads=True) as conn:
+        problems = conn.check()
+    assert [p.where for p in problems] == ["Lead.Cloze_Syncd_Id__c"], problems
+    assert "Lead" in problems[0].what and "Cloze_Syncd_Id__c" in problems[0].what
 
 
 def test_a_converted_lead_hands_over_to_its_contact_when_the_identity_is_mapped(org: SalesforceEmulator,

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
+from state import activities as activity_tables
 from state.store import NewLink, StateStore
 from state.transfer import digests, migrate
 from connectors.errors import LeaseHeldError, StateError
@@ -44,7 +45,7 @@ def _every_table_filled(path: Path) -> None:
             for i in range(300)])
         link_id = StateStore.save_link(s, pair="q", entity="company", app_id="a", cloze_id="Ç", external_id="9",
                                        base=None)
-        StateStore.tombstone_link(s, link_id, "external", keep_cloze=True)
+        StateStore.tombstone_link(s, link_id, "external")
         StateStore.set_cursor(s, "p", "person", "cloze", "2026-12-01T00:00:00Z")
         StateStore.set_cursor(s, "p", "person", "external", None)
         StateStore.record_conflict(s, run_id="r1", pair="p", entity="person", link_id=7, cloze_id="c6",
@@ -55,6 +56,10 @@ def _every_table_filled(path: Path) -> None:
         StateStore.journal_add(s, run_id="r1", pair="p", entity="person", target_side="external",
                                source_id="c300", replaces_link=12, base='{"x":1}')
         StateStore.record_accounts(s, "p", {"cloze": {"user": "ann@x.example"}, "external": {"portal_id": "42"}})
+        activity_tables.record(s, "p", "note", "n1", 1_796_108_602_194, state="sent", target="content_note",
+                               payload_sha256="0" * 64)
+        activity_tables.set_feed(s, "p", "note", "backfill", 1_796_108_602_194, cursor="c", since=1, until=2,
+                                 total=10, done=3)
     store.start_run("r1", "p", "full")
     store.finish_run("r1", "errors", {"created": 3}, None)
     epoch = store.claim_lease("p", "host:1:run", 60)
