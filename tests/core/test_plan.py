@@ -415,3 +415,31 @@ def test_a_linked_record_is_judged_by_the_keys_it_holds_after_the_merge() -> Non
     added = rec("c1", links=["x1"], emails=["a@x.com", "d@x.com", "n@x.com"])  # Cloze added n@: x1 gets it too
     p = plan([lk], [added], [rec("x1", ref="c1", emails=["a@x.com", "d@x.com"]), rec("x7", emails=["n@x.com"])])
     assert codes(p) == [("external", "x7", "duplicate")] and p.count("create_cloze") == 0
+
+
+def test_a_sync_keeps_each_sides_modification_time_as_read() -> None:
+    old = rec("c1", links=["x1"])
+    c, x = rec("c1", first="Annie", links=["x1"], modified=5), rec("x1", ref="c1", modified=9)
+    a = only(plan([link(1, "c1", "x1", values=base(old))], [c], [x]))
+    assert (a.seen_at("cloze"), a.seen_at("external")) == (5, 9)
+
+
+def test_a_record_sent_in_a_shape_that_cannot_be_read_is_a_record_error_naming_it() -> None:
+    obs = observe([rec("c1")], [])
+    obs.cloze_unreadable = {"c9": "no id", "c8": "not an object"}
+    obs.external_unreadable = {"x7": "bad date"}
+    p = plan_entity("person", [], obs, mapping(), app_id=APP, delete_policy="unlink")
+    assert [(e.side, e.record_id, e.message, e.code) for e in p.errors] == [
+        ("cloze", "c8", "not an object", "unreadable_record"), ("cloze", "c9", "no id", "unreadable_record"),
+        ("external", "x7", "bad date", "unreadable_record")]
+
+
+def test_a_take_over_drops_every_marker_naming_a_vanished_record() -> None:
+    """The external record still names the deleted Cloze record, and the claimer its own deleted counterpart."""
+    old, claimer_old = rec("c1", links=["x1"]), rec("c2", links=["x2"])
+    claimer, x = rec("c2", first="Chair", links=["x1", "x2"]), rec("x1", ref="c1")
+    p = plan([link(7, "c1", "x1", values=base(old)), link(8, "c2", "x2", values=base(claimer_old))], [claimer], [x],
+             policy="delete", cloze_gone=["c1"], external_gone=["x2"])
+    a = only(p)
+    assert (a.kind, a.link_id, a.cloze_id, a.external_id) == ("sync", 7, "c2", "x1")
+    assert (a.stale_marker("external"), a.stale_marker("cloze")) == ("c1", "x2")
