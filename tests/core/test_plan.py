@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from connectors.model import FieldKind
 from syncd.core.actions import Action, EntityPlan
 from syncd.core.plan import _changed_since, at_rest, plan_entity
 from syncd.core.actions import LinkState
-from syncd.core.mapping import Canon
+from syncd.core.mapping import Canon, FieldRule
 from tests.core.build import APP, base, link, mapping, observe, rec
 
 
@@ -443,3 +445,19 @@ def test_a_take_over_drops_every_marker_naming_a_vanished_record() -> None:
     a = only(p)
     assert (a.kind, a.link_id, a.cloze_id, a.external_id) == ("sync", 7, "c2", "x1")
     assert (a.stale_marker("external"), a.stale_marker("cloze")) == ("c1", "x2")
+
+
+def test_a_linked_record_renamed_by_the_merge_is_judged_by_its_new_name_in_any_case() -> None:
+    name = FieldRule("name", FieldKind.TEXT, "both", "newest_wins", "name", "name")
+    by_name = replace(mapping(match_on=("name",)), rules=(name,))
+
+    def company(rid: str, title: str, *, links: tuple[str, ...] = (), ref: str | None = None) -> Canon:
+        return Canon(id=rid, values={"name": title}, problems={}, modified_at=None,
+                     app_links=frozenset({(APP, x) for x in links}), cloze_ref=ref,
+                     match_keys={"name": frozenset({title.lower()})}, scope={})
+
+    renamed = company("c1", "Beta Ltd", links=("x1",))  # renamed in Cloze: x1 is renamed too
+    obs = observe([renamed], [company("x1", "Acme", ref="c1"), company("x7", "beta ltd")])
+    p = plan_entity("person", [link(1, "c1", "x1", values={"name": "Acme"})], obs, by_name, app_id=APP,
+                    delete_policy="unlink")
+    assert kinds(p) == [("sync", "c1", "x1")] and codes(p) == [("external", "x7", "duplicate")]
