@@ -461,3 +461,20 @@ def test_a_linked_record_renamed_by_the_merge_is_judged_by_its_new_name_in_any_c
     p = plan_entity("person", [link(1, "c1", "x1", values={"name": "Acme"})], obs, by_name, app_id=APP,
                     delete_policy="unlink")
     assert kinds(p) == [("sync", "c1", "x1")] and codes(p) == [("external", "x7", "duplicate")]
+
+
+def test_a_disputed_survivor_does_not_hold_back_the_take_over_of_another() -> None:
+    old1, old5 = rec("c1", links=["x1"]), rec("c5", links=["x5"])
+    links = [link(7, "c1", "x1", values=base(old1)), link(8, "c5", "x5", values=base(old5))]
+    p = plan(links, [rec("c2", links=["x1"]), rec("c3", links=["x1"]), rec("c6", links=["x5"])],
+             [rec("x1", ref="c1"), rec("x5", ref="c5")], policy="delete", cloze_gone=["c1", "c5"])
+    assert kinds(p) == [("sync", "c6", "x5")]
+    assert codes(p) == [("cloze", "c2", "marker_collision"), ("cloze", "c3", "marker_collision")]
+
+
+def test_an_ambiguous_claim_by_e_mail_does_not_hold_back_the_take_over_of_another() -> None:
+    old1, old5 = rec("c1", emails=["a@x.com"]), rec("c5", links=["x5"])
+    links = [link(7, "c1", "x1", values=base(old1)), link(8, "c5", "x5", values=base(old5))]
+    p = plan(links, [rec("c2", emails=["a@x.com"]), rec("c3", emails=["a@x.com"]), rec("c6", links=["x5"])],
+             [rec("x1", emails=["a@x.com"]), rec("x5", ref="c5")], policy="delete", cloze_gone=["c1", "c5"])
+    assert ("sync", "c6", "x5") in kinds(p) and ("delete_external", "c1", "x1") in kinds(p)

@@ -28,6 +28,7 @@ TARGETS: Mapping[str, Entity] = {"companies": "company", "people": "person"}
 def test_ids_are_compared_exactly_and_numbers_read_as_text() -> None:
     assert normalize(FieldKind.REFS, ["AbC ", 17]) == frozenset({"AbC", "17"})
     assert normalize(FieldKind.REF, 42) == "42" and normalize(FieldKind.REF, "  ") is None
+    assert normalize(FieldKind.REF, None) is None, "a reference to nothing reads as nothing"
 
 
 def test_reading_turns_external_ids_into_hub_ids_and_keeps_unlinked_ones_pending() -> None:
