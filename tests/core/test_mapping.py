@@ -319,6 +319,9 @@ def test_a_reference_field_is_written_in_the_sides_ids_or_waits_for_its_link() -
     assert problems == {}
     out, problems = to_side({"first": "Ann", "companies": frozenset({"C1", "C3"})}, m, "external")
     assert out == {"first": "Ann"} and list(problems) == ["companies"] and "(C3)" in problems["companies"]
+    out, problems = to_side({"companies": frozenset({"C1", "C3"})}, m, "cloze")
+    assert out == {"companies": SetPatch(add=frozenset({"C1", "C3"}), result=frozenset({"C1", "C3"}))}
+    assert problems == {}, "toward Cloze a hub id is the side's own id, linked or not"
 
 
 def test_app_links_read_from_cloze_take_the_external_sides_own_form_of_the_id() -> None:

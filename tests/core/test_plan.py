@@ -478,3 +478,9 @@ def test_an_ambiguous_claim_by_e_mail_does_not_hold_back_the_take_over_of_anothe
     p = plan(links, [rec("c2", emails=["a@x.com"]), rec("c3", emails=["a@x.com"]), rec("c6", links=["x5"])],
              [rec("x1", emails=["a@x.com"]), rec("x5", ref="c5")], policy="delete", cloze_gone=["c1", "c5"])
     assert ("sync", "c6", "x5") in kinds(p) and ("delete_external", "c1", "x1") in kinds(p)
+
+
+def test_a_record_paired_this_run_is_judged_by_the_keys_its_merge_leaves_it() -> None:
+    """c1 and x1 pair on a@; the merge gives c1 n@ too, so x7 (n@) is a likely duplicate, not a new record."""
+    p = plan([], [rec("c1", emails=["a@x.com"])], [rec("x1", emails=["a@x.com", "n@x.com"]), rec("x7", emails=["n@x.com"])])
+    assert kinds(p) == [("sync", "c1", "x1")] and codes(p) == [("external", "x7", "duplicate")]
