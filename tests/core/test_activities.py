@@ -7,14 +7,18 @@ from typing import Any
 
 import pytest
 
-from connectors.activity import Activity, ActivityRef, uniqueid
+from connectors.activity import Activity, ActivityKind, ActivityRef, TimelineItem, uniqueid
 from syncd.core.activities import (
+    FUTURE_SLACK_MS,
     PREVIEW_MAX_BYTES,
+    ActivityDecision,
     ActivityOptions,
     JournalRow,
+    JournalState,
     Linked,
     cut_preview,
     decide,
+    decide_deleted,
     payload_sha256,
     plain_text,
     plan_activities,
@@ -185,3 +189,234 @@ def test_the_payload_hash_is_stable_and_names_no_text() -> None:
     same = to_item(note(), "content_note", [ANN, ACME], OPTS)
     assert payload_sha256(item) == payload_sha256(same)
     assert "fair" not in payload_sha256(item) and len(payload_sha256(item)) == 64
+
+
+# -- each decision names its activity, for every outcome ---------------------------------
+
+COMM_CALLS = replace(OPTS, targets={"call": "communication"})
+
+
+def call(**kw: Any) -> Activity:
+    fields: dict[str, Any] = {"subject": "Intro", "body": "Spoke about pricing", "body_type": "text", **kw}
+    return note(kind="call", id="9", **fields)
+
+
+def named(d: ActivityDecision) -> tuple[str, str, str, str]:
+    return d.kind, d.source_id, d.action, d.reason
+
+
+def test_a_feed_gets_one_decision_per_activity_naming_it_and_reading_its_own_journal_row() -> None:
+    first, second = note(id="41"), note(id="42", body="<p>Other</p>")
+    lone = note(id="43", refs=(ActivityRef("person", "999", "who@else.example"),))
+    journal: dict[tuple[ActivityKind, str], JournalRow] = {("note", "42"): sent(second),
+               ("note", "43"): JournalRow("note", "43", "waiting", first_seen_at=NOW - OPTS.ref_wait_ms)}
+    out = plan_activities([first, second, lone], journal, LINKED, OPTS, now=NOW, deleted=[("task", "7")])
+    assert [named(d) for d in out] == [
+        ("note", "41", "put", ""), ("note", "42", "unchanged", ""), ("note", "43", "skip", "unlinked"),
+        ("task", "7", "skip", "deleted")]
+    assert out[0].item is not None and out[0].item.date == first.occurred_at
+    assert out[1].payload_sha256 == journal[("note", "42")].payload_sha256
+
+
+@pytest.mark.parametrize(("activity", "reason"), [
+    (note(kind="meeting", id="8"), "kind_off"),
+    (note(private=True, id="8"), "private"),
+    (note(refs=(), id="8"), "no_refs"),
+])
+def test_a_skip_names_the_activity_it_skips(activity: Activity, reason: str) -> None:
+    assert decide(activity, None, LINKED, OPTS, now=NOW) == ActivityDecision(activity.kind, "8", "skip", reason)
+
+
+def test_a_reference_to_a_kind_with_nothing_linked_is_left_out() -> None:
+    project = ActivityRef("project", "301", "https://app.example/p/301")
+    d = decide(note(refs=(ANN, project)), None, {"person": {"101"}}, OPTS, now=NOW)
+    assert d.item is not None and d.item.references == ("ann@acme.example",)
+    alone = decide(note(refs=(project,)), None, {"person": {"101"}}, OPTS, now=NOW)
+    assert named(alone) == ("note", "41", "wait", "unlinked")
+
+
+def test_the_wait_for_a_link_counts_from_the_first_sight_and_ends_exactly_at_ref_wait_ms() -> None:
+    lone = note(refs=(ActivityRef("person", "999", "who@else.example"),))
+    waiting = JournalRow("note", "41", "waiting", first_seen_at=NOW)
+    assert named(decide(lone, waiting, LINKED, OPTS, now=NOW + OPTS.ref_wait_ms - 1)) == (
+        "note", "41", "wait", "unlinked")
+    assert named(decide(lone, waiting, LINKED, OPTS, now=NOW + OPTS.ref_wait_ms)) == (
+        "note", "41", "skip", "unlinked")
+    # Only a waiting row holds a first sight: a row refused long ago starts a fresh wait.
+    refused = JournalRow("note", "41", "failed", "content_note", "f" * 64, 1, NOW - 2 * OPTS.ref_wait_ms)
+    assert named(decide(lone, refused, LINKED, OPTS, now=NOW)) == ("note", "41", "wait", "unlinked")
+
+
+def test_a_communication_more_than_a_minute_ahead_waits_until_it_has_happened() -> None:
+    assert decide(call(occurred_at=NOW + FUTURE_SLACK_MS + 1), None, LINKED, COMM_CALLS, now=NOW) == (
+        ActivityDecision("call", "9", "wait", "future"))
+    on_the_edge = decide(call(occurred_at=NOW + FUTURE_SLACK_MS), None, LINKED, COMM_CALLS, now=NOW)
+    assert on_the_edge.action == "put" and on_the_edge.item is not None
+    assert on_the_edge.item.target == "communication"
+    meeting_opts = replace(OPTS, kinds=frozenset({"meeting"}), targets={"meeting": "communication"})
+    meeting = note(kind="meeting", id="5", occurred_at=NOW + FUTURE_SLACK_MS)
+    edge = decide(meeting, None, LINKED, meeting_opts, now=NOW).item
+    assert edge is not None and edge.target == "communication", "a minute ahead is not yet the future"
+
+
+def test_every_outcome_of_a_sent_communication_names_it() -> None:
+    row = sent(call(), COMM_CALLS)
+    first = decide(call(), None, LINKED, COMM_CALLS, now=NOW)
+    assert (first.kind, first.source_id) == ("call", "9")
+    assert decide(call(), row, LINKED, COMM_CALLS, now=NOW) == ActivityDecision(
+        "call", "9", "unchanged", payload_sha256=row.payload_sha256)
+    edited = replace(call(), subject="Intro (edited)")
+    assert decide(edited, row, LINKED, COMM_CALLS, now=NOW) == ActivityDecision("call", "9", "skip", "edit_not_sent")
+    assert decide(call(), replace(row, state="sending"), LINKED, COMM_CALLS, now=NOW) == ActivityDecision(
+        "call", "9", "uncertain", "interrupted")
+    assert decide(call(), replace(row, state="uncertain"), LINKED, COMM_CALLS, now=NOW) == ActivityDecision(
+        "call", "9", "skip", "uncertain")
+    parked = replace(row, state="failed", attempts=COMM_CALLS.max_attempts)
+    assert decide(call(), parked, LINKED, COMM_CALLS, now=NOW) == ActivityDecision("call", "9", "skip", "parked")
+
+
+@pytest.mark.parametrize("state", ["sending", "uncertain"])
+def test_a_communication_begun_stays_a_communication_when_the_setting_changes(state: JournalState) -> None:
+    """Written once as a communication (or maybe written): never written again as a note."""
+    row = replace(sent(call(), COMM_CALLS), state=state)
+    d = decide(call(), row, LINKED, OPTS, now=NOW)  # calls now go to notes by default
+    assert d.action in ("uncertain", "skip") and d.item is None
+
+
+def test_content_outcomes_name_the_activity_and_the_hash_on_record() -> None:
+    row = sent(note())
+    assert decide(note(), row, LINKED, OPTS, now=NOW) == ActivityDecision(
+        "note", "41", "unchanged", payload_sha256=row.payload_sha256)
+    put = decide(note(body="edited"), row, LINKED, OPTS, now=NOW)
+    assert (put.kind, put.source_id, put.action) == ("note", "41", "put")
+
+
+def test_an_archived_activity_is_a_delete_and_tombstoned_like_one() -> None:
+    row = sent(note())
+    tomb = replace(OPTS, on_delete="tombstone")
+    d = decide(note(archived=True), row, LINKED, tomb, now=NOW)
+    assert named(d) == ("note", "41", "put", "deleted") and d.item is not None
+    assert (d.item.uniqueid, d.item.date) == ("note:41", NOW)
+    assert named(decide(note(archived=True), None, LINKED, tomb, now=NOW)) == ("note", "41", "skip", "deleted")
+
+
+def test_a_tombstone_overwrites_the_keyed_copy_with_a_plain_text_marker_at_the_time_of_deletion() -> None:
+    row = sent(note())
+    tomb = replace(OPTS, on_delete="tombstone")
+    d = plan_activities([], {("note", "41"): row}, LINKED, tomb, now=NOW, deleted=[("note", "41")])[0]
+    assert named(d) == ("note", "41", "put", "deleted") and d.item is not None
+    assert (d.item.target, d.item.style, d.item.date, d.item.source, d.item.bodytype) == (
+        "content_note", "note", NOW, "hubspot.com", "text")
+    assert d.payload_sha256 is not None and len(d.payload_sha256) == 64
+    assert d.payload_sha256 != row.payload_sha256
+    done = replace(row, payload_sha256=d.payload_sha256)
+    again = plan_activities([], {("note", "41"): done}, LINKED, tomb, now=NOW + 5, deleted=[("note", "41")])[0]
+    assert again == ActivityDecision("note", "41", "unchanged", "deleted", payload_sha256=d.payload_sha256)
+    task_row = sent(note(kind="task", id="7", subject="Send quote"))
+    todo = decide_deleted("task", "7", task_row, replace(tomb, app_name=""), now=NOW)
+    assert todo.item is not None and (todo.item.style, todo.item.subject) == ("todo", "[deleted in HubSpot.com]")
+
+
+@pytest.mark.parametrize(("row", "why"), [
+    (None, "nothing was written"),
+    (JournalRow("note", "41", "failed", "content_note", "f" * 64, 2, NOW), "the copy was never written"),
+    (JournalRow("note", "41", "waiting", first_seen_at=NOW), "it never got a target"),
+    (JournalRow("call", "41", "sent", "communication", "f" * 64, 1, NOW), "a communication has no key"),
+])
+def test_a_tombstone_is_written_only_over_a_keyed_copy_that_was_sent(row: JournalRow | None, why: str) -> None:
+    tomb = replace(OPTS, on_delete="tombstone")
+    assert decide_deleted("note", "41", row, tomb, now=NOW) == ActivityDecision("note", "41", "skip", "deleted"), why
+
+
+def test_deletes_leave_the_copy_alone_unless_tombstones_are_asked_for() -> None:
+    row = sent(note())
+    assert decide_deleted("note", "41", row, OPTS, now=NOW) == ActivityDecision("note", "41", "skip", "deleted")
+
+
+# -- mapping: subjects, bodies and fields --------------------------------------------
+
+def test_a_communication_keeps_its_subject_and_its_facts_as_fields() -> None:
+    item = to_item(call(direction="outbound", duration_min=12), "communication", [ANN], OPTS)
+    assert (item.subject, item.body, item.date) == ("Intro", "Spoke about pricing", NOW - 3_600_000)
+    untitled = to_item(call(subject=None), "communication", [ANN], OPTS)
+    assert untitled.subject == "Call"
+
+
+def test_a_past_meeting_as_a_communication_carries_its_location() -> None:
+    meeting = note(kind="meeting", id="5", subject="Demo", location="Room 1")
+    item = to_item(meeting, "communication", [ANN], OPTS)
+    assert (item.style, item.subject, item.location, item.threadid) == (
+        "meeting", "Demo", "Room 1", "hubspot.com:meeting:5")
+
+
+def test_a_location_is_kept_only_by_events_and_communications() -> None:
+    assert to_item(note(location="Room 1"), "content_note", [ANN], OPTS).location is None
+    event = to_item(note(kind="meeting", subject=None, location="Room 1"), "content_event", [ANN], OPTS)
+    assert (event.location, event.subject) == ("Room 1", "Meeting")
+    assert to_item(note(kind="meeting", subject="Demo"), "content_event", [ANN], OPTS).subject == "Demo"
+
+
+def test_a_link_back_to_the_external_record_is_titled_with_the_app_name() -> None:
+    url = "https://app.hubspot.example/note/41"
+    assert to_item(note(url=url), "content_note", [ANN], OPTS).links == (("Open in HubSpot", url),)
+    bare = replace(OPTS, app_name="")
+    assert to_item(note(url=url), "content_note", [ANN], bare).links == (("Open in HubSpot.com", url),)
+    assert to_item(note(), "content_note", [ANN], OPTS).links == ()
+
+
+@pytest.mark.parametrize(("activity", "subject"), [
+    (note(kind="task", subject=None), "Task"),
+    (note(kind="task", subject="  "), "Task"),
+    (note(kind="call", subject=None), "Call"),
+    (note(kind="email", subject=None), "Email"),
+    (note(subject="Fair"), "Fair"),
+    (note(subject=None), "Note from HubSpot"),
+])
+def test_an_untitled_activity_gets_a_subject_naming_its_kind(activity: Activity, subject: str) -> None:
+    assert to_item(activity, "content_note", [ANN], OPTS).subject == subject
+
+
+def test_a_record_without_a_body_is_plain_text() -> None:
+    email = note(kind="email", subject="Offer", body="<p>Hi</p>", body_type="html")
+    item = to_item(email, "content_note", [ANN], OPTS)  # e-mail bodies are off by default
+    assert (item.body, item.bodytype) == (None, "text")
+    assert to_item(note(), "content_note", [ANN], OPTS).bodytype == "html"
+
+
+def test_a_call_note_lists_only_the_facts_it_has() -> None:
+    bare = to_item(call(outcome="connected"), "content_note", [ANN], OPTS)
+    assert bare.body == "Outcome: connected\n\nSpoke about pricing"
+    no_body = to_item(call(body=None, direction="inbound"), "content_note", [ANN], OPTS)
+    assert no_body.body == "Direction: inbound"
+    nothing = to_item(call(), "content_note", [ANN], OPTS)
+    assert nothing.body == "Spoke about pricing"
+
+
+def test_a_call_note_in_html_carries_its_facts_as_escaped_paragraphs_before_the_body() -> None:
+    html_call = note(kind="call", id="9", subject="Intro", body="<p>Spoke</p>", body_type="html",
+                     direction="inbound", duration_min=5, outcome="connected")
+    item = to_item(html_call, "content_note", [ANN], OPTS)
+    assert item.body == ("<p>Direction: inbound</p><p>Duration: 5 min</p><p>Outcome: connected</p>"
+                         "<p>Spoke</p>")
+    no_body = to_item(replace(html_call, body=None, duration_min=None, outcome=None), "content_note", [ANN], OPTS)
+    assert no_body.body == "<p>Direction: inbound</p>"
+    odd = to_item(replace(html_call, body=None, direction=None, duration_min=None, outcome="leftvm"),
+                  "content_note", [ANN], OPTS)
+    assert odd.body == "<p>Outcome: leftvm</p>"
+
+
+def test_a_preview_cut_inside_a_character_drops_the_partial_character() -> None:
+    text = "ab" + "€" * 400  # 2 + 1200 bytes: the 1024th byte falls inside a "€"
+    cut = cut_preview(text)
+    assert cut == "ab" + "€" * 340 and len(cut.encode()) == 1022
+    assert cut_preview("é", limit=1) == ""
+
+
+# Recorded by an earlier version: a new hash for the same item would put every keyed copy again.
+GOLDEN_SHA256 = "38ca9d2864a40b48af53033505fd53a8fd79f2ebfd67a49f66b98c309263f7ed"
+
+
+def test_the_payload_hash_of_an_item_is_fixed_so_journals_stay_valid_across_versions() -> None:
+    item = TimelineItem(target="content_note", style="note", date=1, subject="Réunion", source="hubspot.com",
+                        uniqueid="note:1", references=("b@x.example", "a@x.example"))
+    assert payload_sha256(item) == GOLDEN_SHA256

@@ -26,6 +26,7 @@ from syncd.core.label import record_label
     ("project", {"summary": "no name"}, None),
     ("person", {}, None),
     ("company", None, None),
+    ("deal", {"name": "Big one", "emails": ["x@x.example"]}, "Big one"),  # a kind with no label spec: its name
 ])
 def test_record_label(entity: str, values: dict[str, object] | None, label: str | None) -> None:
     assert record_label(entity, values) == label

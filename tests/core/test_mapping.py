@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from config.models import EntityConfig
 from connectors.entities import ENTITY_KINDS
-from connectors.model import AppLink, FieldKind, FieldSpec, Record, SetPatch
+from connectors.model import AppLink, Entity, FieldKind, FieldSpec, Record, SetPatch, Side
 from syncd.core.mapping import (
     Canon,
     EntityMapping,
@@ -19,6 +21,7 @@ from syncd.core.mapping import (
     to_canonical,
     to_side,
 )
+from syncd.core.refs import pending
 
 PERSON = ENTITY_KINDS.fields("person")
 
@@ -272,3 +275,58 @@ def test_reading_and_writing_go_on_after_a_faulty_field() -> None:
     assert c.values == {"first": "Ann"} and set(c.problems) == {"segment"}
     out, bad = to_side({"nope": "x", "segment": "vendor", "first": "Ann"}, m, "external")
     assert out == {"first": "Ann"} and set(bad) == {"segment"}
+
+
+def test_the_default_leaves_out_a_field_either_side_limits_to_a_fixed_list() -> None:
+    limited = {**PERSON, "title": replace(PERSON["title"], fixed_values=True)}
+    for cloze, external in ((limited, PERSON), (PERSON, limited)):
+        m, _ = build({}, cloze=cloze, external=external)
+        assert m.rule("title") is None and m.rule("first") is not None
+
+
+# -- references and App Links -------------------------------------------------------------------
+
+
+class Links:
+    """Companies linked as the link table would answer: ``cloze id <-> external id``."""
+
+    def __init__(self, **cloze_to_external: str) -> None:
+        self.pairs = cloze_to_external
+
+    def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
+        assert entity == "company" and side in ("cloze", "external")
+        pairs = self.pairs.items() if side == "cloze" else ((x, c) for c, x in self.pairs.items())
+        return {mine: theirs for mine, theirs in pairs if mine in ids}
+
+
+def with_references() -> EntityMapping:
+    m, problems = build({"fields": {"first": {}, "companies": {}}})
+    assert problems == []
+    return replace(m, references=Links(C1="X1"))
+
+
+def test_a_reference_field_is_read_in_hub_ids_through_the_link_table() -> None:
+    m = with_references()
+    read = to_canonical(record({"first": "Ann", "companies": ["X1", "X2"]}), m, "external")
+    assert read.values == {"first": "Ann", "companies": frozenset({"C1", pending("external", "X2")})}
+    assert to_canonical(record({"companies": ["C7"]}), m, "cloze").values["companies"] == frozenset({"C7"})
+
+
+def test_a_reference_field_is_written_in_the_sides_ids_or_waits_for_its_link() -> None:
+    m = with_references()
+    out, problems = to_side({"first": "Ann", "companies": frozenset({"C1"})}, m, "external")
+    assert out == {"first": "Ann", "companies": SetPatch(add=frozenset({"X1"}), result=frozenset({"X1"}))}
+    assert problems == {}
+    out, problems = to_side({"first": "Ann", "companies": frozenset({"C1", "C3"})}, m, "external")
+    assert out == {"first": "Ann"} and list(problems) == ["companies"] and "(C3)" in problems["companies"]
+    out, problems = to_side({"companies": frozenset({"C1", "C3"})}, m, "cloze")
+    assert out == {"companies": SetPatch(add=frozenset({"C1", "C3"}), result=frozenset({"C1", "C3"}))}
+    assert problems == {}, "toward Cloze a hub id is the side's own id, linked or not"
+
+
+def test_app_links_read_from_cloze_take_the_external_sides_own_form_of_the_id() -> None:
+    m, _ = build({"fields": {"first": {}}})
+    salesforce = replace(m, canonical_link=lambda key: (key[0], key[1][:15]))
+    r = record({"first": "Ann"}, app_links=(AppLink("salesforce.com", "0015g00000XyZabAAB"),))
+    assert to_canonical(r, salesforce, "cloze").app_links == frozenset({("salesforce.com", "0015g00000XyZab")})
+    assert to_canonical(r, m, "cloze").app_links == frozenset({("salesforce.com", "0015g00000XyZabAAB")})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.model import FieldKind, SetPatch
 from syncd.core.mapping import FieldRule
 from syncd.core.merge import merge_fields
@@ -117,3 +119,46 @@ def test_merge_keeps_the_bases_of_fields_it_does_not_touch() -> None:
     r = merge_fields((FIRST,), {"first": "a", "other": "o"}, {"first": "a", "other": "p"}, {"first": "a"}, {"first": "a"})
     assert r.base_cloze == {"first": "a", "other": "o"} and r.base_external == {"first": "a", "other": "p"}
     assert not r.writes
+
+
+def test_a_base_missing_the_field_on_the_external_side_is_no_base_too() -> None:
+    r = merge_fields((FIRST,), {"first": "a"}, {}, {"first": "a"}, {"first": "x"})
+    assert [(c.field, c.has_base) for c in r.conflicts] == [("first", False)]
+
+
+S = frozenset
+SCENARIOS: list[tuple[str, FieldRule, Any, Any, Any, Any, dict[str, Any]]] = [
+    ("a resolution", rule(), "a", "a", "b", "c", {"resolutions": {"f": "r"}}),
+    ("one way to Cloze", rule("to_cloze"), "a", "a", "b", "c", {}),
+    ("one way to the external side", rule("to_external"), "a", "a", "b", "c", {}),
+    ("a set", rule(kind=FieldKind.TAGS), S({"a"}), S({"a"}), S({"a", "b"}), S({"a"}), {}),
+    ("equal without a base", rule(), NOBASE, NOBASE, "a", "a", {}),
+    ("empty on Cloze without a base", rule(), NOBASE, NOBASE, None, "a", {}),
+    ("empty on the external side without a base", rule(), NOBASE, NOBASE, "a", None, {}),
+    ("unchanged", rule(), "a", "a", "a", "a", {}),
+    ("changed alike", rule(), "a", "a", "b", "b", {}),
+    ("changed on Cloze", rule(), "a", "a", "b", "a", {}),
+    ("changed on the external side", rule(), "a", "a", "a", "b", {}),
+    ("a conflict", rule(policy="manual"), "a", "a", "b", "c", {}),
+]
+
+
+def test_whatever_becomes_of_one_field_the_next_field_is_still_merged() -> None:
+    for why, first, bc, be, c, e, kw in SCENARIOS:
+        base_c = None if bc is NOBASE else {"f": bc, "title": "t"}
+        base_e = None if be is NOBASE else {"f": be, "title": "t"}
+        out = merge_fields((first, TITLE), base_c, base_e, {"f": c, "title": "new"}, {"f": e, "title": "t"}, **kw)
+        assert out.external_patch.get("title") == "new", why
+
+
+def test_a_one_way_field_already_equal_is_not_written() -> None:
+    assert merged(rule("to_external"), "a", "a", "c", "c") == ("-", "-", "c", "c", [])
+    tags = rule("to_external", kind=FieldKind.TAGS)
+    out = merged(tags, S({"a"}), S({"a"}), S({"a", "b"}), S({"a"}))
+    assert out[1] == SetPatch(add=S({"b"}), remove=S(), result=S({"a", "b"})), "only what is new is added"
+
+
+def test_a_side_that_clears_a_set_removes_its_members_from_the_other() -> None:
+    tags = rule(kind=FieldKind.TAGS)
+    out = merged(tags, S({"a"}), S({"a"}), S({"a"}), None)
+    assert out[0] == SetPatch(add=S(), remove=S({"a"}), result=S())

@@ -37,6 +37,9 @@ def test_record_state_seen_gone_or_unknown() -> None:
     assert pairing.record_state("c2", obs, "cloze") == "unknown"
     assert pairing.record_state(None, obs, "cloze") == "gone"
     assert pairing.record_state("c2", observe(complete=True), "cloze") == "gone"
+    unreadable = observe(complete=True)
+    unreadable.cloze_unreadable = {"c3": "no id"}
+    assert pairing.record_state("c3", unreadable, "cloze") == "unknown", "it exists: a full listing showed it"
 
 
 @pytest.mark.parametrize("targets,complete,expected", [

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from connectors.model import FieldKind
 from syncd.core.actions import Action, EntityPlan
 from syncd.core.plan import _changed_since, at_rest, plan_entity
 from syncd.core.actions import LinkState
-from syncd.core.mapping import Canon
+from syncd.core.mapping import Canon, FieldRule
 from tests.core.build import APP, base, link, mapping, observe, rec
 
 
@@ -415,3 +417,70 @@ def test_a_linked_record_is_judged_by_the_keys_it_holds_after_the_merge() -> Non
     added = rec("c1", links=["x1"], emails=["a@x.com", "d@x.com", "n@x.com"])  # Cloze added n@: x1 gets it too
     p = plan([lk], [added], [rec("x1", ref="c1", emails=["a@x.com", "d@x.com"]), rec("x7", emails=["n@x.com"])])
     assert codes(p) == [("external", "x7", "duplicate")] and p.count("create_cloze") == 0
+
+
+def test_a_sync_keeps_each_sides_modification_time_as_read() -> None:
+    old = rec("c1", links=["x1"])
+    c, x = rec("c1", first="Annie", links=["x1"], modified=5), rec("x1", ref="c1", modified=9)
+    a = only(plan([link(1, "c1", "x1", values=base(old))], [c], [x]))
+    assert (a.seen_at("cloze"), a.seen_at("external")) == (5, 9)
+
+
+def test_a_record_sent_in_a_shape_that_cannot_be_read_is_a_record_error_naming_it() -> None:
+    obs = observe([rec("c1")], [])
+    obs.cloze_unreadable = {"c9": "no id", "c8": "not an object"}
+    obs.external_unreadable = {"x7": "bad date"}
+    p = plan_entity("person", [], obs, mapping(), app_id=APP, delete_policy="unlink")
+    assert [(e.side, e.record_id, e.message, e.code) for e in p.errors] == [
+        ("cloze", "c8", "not an object", "unreadable_record"), ("cloze", "c9", "no id", "unreadable_record"),
+        ("external", "x7", "bad date", "unreadable_record")]
+
+
+def test_a_take_over_drops_every_marker_naming_a_vanished_record() -> None:
+    """The external record still names the deleted Cloze record, and the claimer its own deleted counterpart."""
+    old, claimer_old = rec("c1", links=["x1"]), rec("c2", links=["x2"])
+    claimer, x = rec("c2", first="Chair", links=["x1", "x2"]), rec("x1", ref="c1")
+    p = plan([link(7, "c1", "x1", values=base(old)), link(8, "c2", "x2", values=base(claimer_old))], [claimer], [x],
+             policy="delete", cloze_gone=["c1"], external_gone=["x2"])
+    a = only(p)
+    assert (a.kind, a.link_id, a.cloze_id, a.external_id) == ("sync", 7, "c2", "x1")
+    assert (a.stale_marker("external"), a.stale_marker("cloze")) == ("c1", "x2")
+
+
+def test_a_linked_record_renamed_by_the_merge_is_judged_by_its_new_name_in_any_case() -> None:
+    name = FieldRule("name", FieldKind.TEXT, "both", "newest_wins", "name", "name")
+    by_name = replace(mapping(match_on=("name",)), rules=(name,))
+
+    def company(rid: str, title: str, *, links: tuple[str, ...] = (), ref: str | None = None) -> Canon:
+        return Canon(id=rid, values={"name": title}, problems={}, modified_at=None,
+                     app_links=frozenset({(APP, x) for x in links}), cloze_ref=ref,
+                     match_keys={"name": frozenset({title.lower()})}, scope={})
+
+    renamed = company("c1", "Beta Ltd", links=("x1",))  # renamed in Cloze: x1 is renamed too
+    obs = observe([renamed], [company("x1", "Acme", ref="c1"), company("x7", "beta ltd")])
+    p = plan_entity("person", [link(1, "c1", "x1", values={"name": "Acme"})], obs, by_name, app_id=APP,
+                    delete_policy="unlink")
+    assert kinds(p) == [("sync", "c1", "x1")] and codes(p) == [("external", "x7", "duplicate")]
+
+
+def test_a_disputed_survivor_does_not_hold_back_the_take_over_of_another() -> None:
+    old1, old5 = rec("c1", links=["x1"]), rec("c5", links=["x5"])
+    links = [link(7, "c1", "x1", values=base(old1)), link(8, "c5", "x5", values=base(old5))]
+    p = plan(links, [rec("c2", links=["x1"]), rec("c3", links=["x1"]), rec("c6", links=["x5"])],
+             [rec("x1", ref="c1"), rec("x5", ref="c5")], policy="delete", cloze_gone=["c1", "c5"])
+    assert kinds(p) == [("sync", "c6", "x5")]
+    assert codes(p) == [("cloze", "c2", "marker_collision"), ("cloze", "c3", "marker_collision")]
+
+
+def test_an_ambiguous_claim_by_e_mail_does_not_hold_back_the_take_over_of_another() -> None:
+    old1, old5 = rec("c1", emails=["a@x.com"]), rec("c5", links=["x5"])
+    links = [link(7, "c1", "x1", values=base(old1)), link(8, "c5", "x5", values=base(old5))]
+    p = plan(links, [rec("c2", emails=["a@x.com"]), rec("c3", emails=["a@x.com"]), rec("c6", links=["x5"])],
+             [rec("x1", emails=["a@x.com"]), rec("x5", ref="c5")], policy="delete", cloze_gone=["c1", "c5"])
+    assert ("sync", "c6", "x5") in kinds(p) and ("delete_external", "c1", "x1") in kinds(p)
+
+
+def test_a_record_paired_this_run_is_judged_by_the_keys_its_merge_leaves_it() -> None:
+    """c1 and x1 pair on a@; the merge gives c1 n@ too, so x7 (n@) is a likely duplicate, not a new record."""
+    p = plan([], [rec("c1", emails=["a@x.com"])], [rec("x1", emails=["a@x.com", "n@x.com"]), rec("x7", emails=["n@x.com"])])
+    assert kinds(p) == [("sync", "c1", "x1")] and codes(p) == [("external", "x7", "duplicate")]

@@ -16,6 +16,8 @@ class Links:
         self.rows = list(rows)
 
     def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
+        if side not in ("cloze", "external"):
+            raise ValueError(f"no side {side!r}")
         pairs = [(c, x) if side == "cloze" else (x, c) for e, c, x in self.rows if e == entity]
         return {mine: theirs for mine, theirs in pairs if mine in ids}
 
@@ -26,6 +28,7 @@ TARGETS: Mapping[str, Entity] = {"companies": "company", "people": "person"}
 def test_ids_are_compared_exactly_and_numbers_read_as_text() -> None:
     assert normalize(FieldKind.REFS, ["AbC ", 17]) == frozenset({"AbC", "17"})
     assert normalize(FieldKind.REF, 42) == "42" and normalize(FieldKind.REF, "  ") is None
+    assert normalize(FieldKind.REF, None) is None, "a reference to nothing reads as nothing"
 
 
 def test_reading_turns_external_ids_into_hub_ids_and_keeps_unlinked_ones_pending() -> None:
@@ -68,3 +71,50 @@ def test_a_single_reference_translates_as_a_scalar() -> None:
     assert read_references({"people": "X1"}, TARGETS, "external", links) == {"people": "C1"}
     assert write_references({"people": "C1"}, TARGETS, "external", links) == ({"people": "X1"}, {})
     assert write_references({"people": None}, TARGETS, "external", links) == ({"people": None}, {})
+
+
+def test_an_id_holding_a_colon_survives_the_pending_form() -> None:
+    assert parse_pending(pending("external", "party.party:5")) == ("external", "party.party:5")
+    assert parse_pending("@nowhere:5") is None and parse_pending("@external") is None
+
+
+def test_a_waiting_field_is_reported_with_the_ids_its_side_knows_them_by() -> None:
+    waiting = frozenset({pending("external", "X5"), pending("external", "X6")})
+    _, problems = write_references({"companies": waiting}, TARGETS, "cloze", Links())
+    assert problems == {"companies": "refers to company records not linked to the cloze side yet (X5, X6); "
+                                     "written once they are linked"}
+
+
+def test_a_linked_member_to_remove_is_removed_by_its_id_on_the_side() -> None:
+    links = Links(("company", "C1", "X1"), ("company", "C2", "X2"))
+    patch = SetPatch(add=frozenset({"C2"}), remove=frozenset({"C1"}), result=frozenset({"C2"}))
+    out, problems = write_references({"companies": patch}, TARGETS, "external", links)
+    assert out == {"companies": SetPatch(add=frozenset({"X2"}), remove=frozenset({"X1"}), result=frozenset({"X2"}))}
+    assert not problems
+
+
+def test_a_held_member_without_a_counterpart_makes_the_field_wait_even_if_nothing_is_added() -> None:
+    links = Links(("company", "C1", "X1"))
+    patch = SetPatch(add=frozenset({"C1"}), result=frozenset({"C1", "C3"}))
+    out, problems = write_references({"companies": patch}, TARGETS, "external", links)
+    assert out == {} and "(C3)" in problems["companies"]
+
+
+def test_one_waiting_field_does_not_hold_back_the_others() -> None:
+    links = Links(("person", "C1", "X1"))
+    out, problems = write_references({"companies": frozenset({"C7"}), "people": frozenset({"C1"})},
+                                     TARGETS, "external", links)
+    assert out == {"people": frozenset({"X1"})} and list(problems) == ["companies"]
+
+
+def test_toward_the_hub_side_hub_ids_stay_and_linked_pending_ids_join_them() -> None:
+    links = Links(("company", "C5", "X5"))
+    value = frozenset({"C1", pending("external", "X5")})
+    out, problems = write_references({"companies": value}, TARGETS, "cloze", links)
+    assert out == {"companies": frozenset({"C1", "C5"})} and not problems
+
+
+def test_a_single_pending_reference_settles_once_linked_and_stays_pending_until_then() -> None:
+    waiting = pending("external", "X5")
+    assert settle_pending({"people": waiting}, TARGETS, Links()) == {"people": waiting}
+    assert settle_pending({"people": waiting}, TARGETS, Links(("person", "C5", "X5"))) == {"people": "C5"}

@@ -59,5 +59,5 @@ def test_a_pair_is_put_in_order_whichever_side_it_starts_from() -> None:
 
 def test_a_side_read_from_a_state_row_must_be_a_side() -> None:
     assert as_side("external") == "external"
-    with pytest.raises(ValueError, match="not a side: 'hubspot'"):
+    with pytest.raises(ValueError, match=r"not a side: 'hubspot' \(expected one of cloze, external\)"):
         as_side("hubspot")
