@@ -7,14 +7,20 @@ from typing import Any
 
 import pytest
 
-from connectors.activity import Activity, ActivityKind, ActivityRef, TimelineItem, uniqueid
+from connectors.activity import (
+    Activity,
+    ActivityKind,
+    ActivityRef,
+    JournalRow,
+    JournalState,
+    TimelineItem,
+    uniqueid,
+)
 from syncd.core.activities import (
     FUTURE_SLACK_MS,
     PREVIEW_MAX_BYTES,
     ActivityDecision,
     ActivityOptions,
-    JournalRow,
-    JournalState,
     Linked,
     cut_preview,
     decide,

@@ -263,9 +263,9 @@ class SyncMachine(RuleBasedStateMachine):
             assert_no_duplicates(self.world)
 
 
-# The default run is derandomized: the same 20 walks on every run, so CI is repeatable. A random
-# walk has found a duplicate that is not fixed yet (a Cloze merge, crashes and delete_policy =
-# "delete"); SYNCD_HYPOTHESIS=long explores at random and finds it.
+# The default run is derandomized: the same 20 walks on every run, so a CI result is repeatable.
+# SYNCD_HYPOTHESIS=long explores at random (200 walks of 40 steps); each defect it found became a
+# direct test (tests/engine/test_healing.py, tests/core/test_pairing.py) before it was fixed.
 SyncMachine.TestCase.settings = settings(
     settings.default,
     max_examples=200 if LONG else 20,
