@@ -22,6 +22,7 @@ and know nothing of any one service.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,7 +142,7 @@ class Subscription:
     fail_count: int | None = None
 
 
-class ChangeNotifications:
+class ChangeNotifications(ABC):
     """One pair side's change notifications. Subclasses implement :meth:`parse` and what their service offers.
 
     The listener takes this side's notices at :meth:`path`, ``/webhooks/<side>/<pair>``.
@@ -166,12 +167,12 @@ class ChangeNotifications:
         """Raise :class:`Unauthenticated` when the head alone shows the request is not the service's."""
         return
 
+    @abstractmethod
     def parse(self, head: RequestHead, body: bytes) -> Changed:
         """Verify what needs the body, then the records the notice names.
 
         Raises :class:`Unauthenticated` or :class:`MalformedNotification`.
         """
-        raise NotImplementedError
 
     def refresh(self) -> None:
         """Learn what :meth:`authenticate` checks against from the service (called in the background)."""
