@@ -31,7 +31,7 @@ from connectors.base import Capabilities, Connector, ConnectorContext, Connector
 from connectors.cloze.choices import ClozeApiAssumptions
 from connectors.cloze.client import DEFAULT_BASE_URL, ClozeClient, FeedPage, app_link_json, has_app_link
 from connectors.cloze.known import KnownRecords, link_keys
-from connectors.cloze.mapping import Unsupported, body_for, to_record
+from connectors.cloze.mapping import TEXT_FIELDS, Unsupported, body_for, to_record
 from connectors.cloze.notifications import ClozeNotifications
 from connectors.cloze.timeline import ClozeTimeline
 from connectors.cloze.wire import KINDS
@@ -39,6 +39,7 @@ from connectors.entities import ENTITY_KINDS
 from connectors.errors import ApiError, RecordRejected
 from connectors.http import RetryPolicy
 from connectors.model import (
+    CHANGED_SINCE_READ,
     AppLink,
     ChangePage,
     CreateRequest,
@@ -456,15 +457,32 @@ class ClozeConnector(Connector[ClozeSettings]):
                 return self.client.get(entity, domain)
         return None
 
+    # Cloze has no conditional write, so an update guarded by ``seen_modified_at`` is checked
+    # by the feed on both sides of the batch. Before it, one feed read from where this run last
+    # read the feed: a record changed since the caller read it (a later ``lastChanged``) is not
+    # written. After it, the read that confirms the batch: a text field written that comes back
+    # with another value was changed by someone else right after the write. Either way the
+    # result is CHANGED_SINCE_READ with the record as it is now, and the caller merges again.
+    # What no documented call can show is an edit of a field landing in the one round trip
+    # between the check and the write of that same field: the write replaces it.
+
     def update(self, entity: Entity, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
         results: dict[str, WriteResult] = {}
+        guarded = {r.id: r.seen_modified_at for r in requests if r.seen_modified_at is not None and r.fields}
         currents = self._wire(entity, [r.id for r in requests])  # no read for a record read in this run
         position = self._position(entity) if requests else ""
-        sent: list[str] = []
+        if guarded:
+            position = self._catch_up(entity, position)
+            currents = {direct: self.known.get(entity, direct) or data for direct, data in currents.items()}
+        sent: dict[str, Json] = {}
         for req in requests:
             current = currents.get(req.id)
             if current is None:
                 results[req.id] = WriteResult(req.id, False, id=req.id, error="Not found", code="62")
+                continue
+            seen = guarded.get(req.id)
+            if seen is not None and _last_changed(current) > seen:
+                results[req.id] = self._changed(entity, req.id, current)
                 continue
             try:
                 body = body_for(entity, req.fields, current, self.assumptions, self._types(entity))
@@ -483,11 +501,11 @@ class ClozeConnector(Connector[ClozeSettings]):
                 results[req.id] = _rejected(req.id, exc)
             else:
                 self.known.forget(entity, req.id)  # what was known is out of date until confirmed
-                sent.append(req.id)
+                sent[req.id] = body
         if sent:
             wanted = set(sent)
             self._confirm(entity, position, lambda r: r.get("direct") in wanted, len(wanted))
-        for direct in sent:
+        for direct, body in sent.items():
             data = self.known.get(entity, direct)
             if data is None:
                 data = self._retry(partial(self._fresh, entity, direct))
@@ -495,9 +513,25 @@ class ClozeConnector(Connector[ClozeSettings]):
                 results[direct] = WriteResult(
                     direct, False, id=direct, error="updated, but the record is gone", code="62"
                 )
+            elif direct in guarded and _overwritten_after(entity, body, data):
+                results[direct] = self._changed(entity, direct, data)
             else:
                 results[direct] = WriteResult(direct, True, id=direct, record=self._record(entity, data))
         return [results[r.id] for r in requests]
+
+    def _catch_up(self, entity: Entity, position: str) -> str:
+        """Read the feed from ``position`` to the present (one call when little changed); the new position."""
+        cursor = position
+        while True:
+            page = self.client.feed_next(entity, cursor)
+            self._seen(entity, page)
+            cursor = page.cursor
+            if len(page.records) < self.cfg.page_size:
+                return cursor
+
+    def _changed(self, entity: Entity, direct: str, data: Mapping[str, Any]) -> WriteResult:
+        return WriteResult(direct, False, id=direct, record=self._record(entity, data), code=CHANGED_SINCE_READ,
+                           retryable=True, error=f"Cloze record {direct} was changed by someone else after it was read")
 
     def _fresh(self, entity: Entity, direct: str) -> Json | None:
         data = self.client.get_by_direct(entity, direct)
@@ -528,6 +562,19 @@ class ClozeConnector(Connector[ClozeSettings]):
                 WriteResult(direct, True, id=direct, details={} if gone else {"already_absent": True})
             )
         return results
+
+
+def _last_changed(data: Mapping[str, Any]) -> int:
+    stamp = data.get("lastChanged")
+    return int(stamp) if isinstance(stamp, (int, float)) else 0
+
+
+def _overwritten_after(entity: Entity, body: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+    """Whether a text field this write set holds another value now: someone wrote it after this write."""
+    for key in TEXT_FIELDS[entity].values():
+        if isinstance(body.get(key), str) and str(data.get(key) or "").strip() != str(body[key]).strip():
+            return True
+    return False
 
 
 def _rejected(key: str, exc: RecordRejected) -> WriteResult:

@@ -32,6 +32,7 @@ _TEXT: Mapping[Entity, Mapping[str, str]] = {
     "company": {"name": "name", "industry": "industry", "description": "description"},
     "project": {"name": "name", "summary": "summary"},
 }
+TEXT_FIELDS = _TEXT  # canonical text field -> its wire key, stored as written
 _ENUMS = ("stage", "segment")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
 
 from connectors.cloze.emulator.api import ClozeApi
@@ -73,6 +73,8 @@ class ClozeEmulator:
         self.api = ClozeApi(self)
         self.admin = AdminApi(self)
         self.stopping = threading.Event()
+        self._hooks: list[tuple[str, str, Callable[[], None]]] = []
+        self._hooks_lock = threading.Lock()
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -122,6 +124,24 @@ class ClozeEmulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running; call start() first")
         return f"http://{self.host}:{self._port}"
+
+    # -- test hooks ---------------------------------------------------------------------
+
+    def before_request(self, method: str, path_fragment: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, just before the next ``method`` request whose path contains
+        ``path_fragment`` is handled: a test lands an edit at an exact moment of a sync
+        (after the sync read a record, before its write arrives), with no timing involved."""
+        with self._hooks_lock:
+            self._hooks.append((method.upper(), path_fragment, action))
+
+    def take_hook(self, method: str, path: str) -> Callable[[], None] | None:
+        """The first waiting hook for this request, removed (the server runs it)."""
+        with self._hooks_lock:
+            for index, (wanted, fragment, action) in enumerate(self._hooks):
+                if wanted == method and fragment in path:
+                    del self._hooks[index]
+                    return action
+        return None
 
     # -- records without HTTP ---------------------------------------------------------
 

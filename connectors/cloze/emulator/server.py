@@ -107,6 +107,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(Reply(400, {"errorcode": 400, "message": "Malformed JSON body"}))
             return
+        hook = emu.take_hook(method, path)
+        if hook is not None:
+            hook()
         reply = emu.api.call(handler, Request(method, path, query, headers, body))
         if decision.post == "drop":
             emu.stats.fault("drop")
