@@ -189,6 +189,9 @@ class WriteResult:
     code: str | None = None
     retryable: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    # Fields of an applied write that the side refused (its field key -> the side's message):
+    # the other fields stand; these are not agreed, so the caller keeps them to try again.
+    refused: Mapping[str, str] = field(default_factory=dict)
 
 
 def custom_key(native_id: str) -> str:

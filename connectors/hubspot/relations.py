@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import OBJECT_TYPE, RELATIONS
+from connectors.hubspot.messages import one_line
 from connectors.model import Entity
 
 
@@ -54,11 +55,36 @@ def archive_failures(body: Any, inputs: Sequence[Mapping[str, Any]]) -> dict[str
     return failed
 
 
+def association_refusals(body: Any, inputs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """``{(from id, to id): HubSpot's message}`` for the inputs a batch associate reply refused.
+
+    A 207 reply's ``errors`` name the refused pairs in ``context.fromObjectId``/``toObjectId``;
+    an error that names no input refuses every input of the chunk, so an association is never
+    taken as made when it may not be.
+    """
+    errors = (body or {}).get("errors") if isinstance(body, Mapping) else None
+    if not errors:
+        return {}
+    pairs = [(str(i["from"]["id"]), str(i["to"]["id"])) for i in inputs]
+    refused: dict[tuple[str, str], str] = {}
+    for error in errors:
+        context = error.get("context") or {}
+        froms = {str(x) for x in context.get("fromObjectId") or []}
+        tos = {str(x) for x in context.get("toObjectId") or []}
+        named = [p for p in pairs if (not froms or p[0] in froms) and (not tos or p[1] in tos) and (froms or tos)]
+        message = one_line(str(error.get("message") or "no message"))
+        for pair in named or pairs:
+            refused[pair] = f"HubSpot {error.get('category') or 'error'}: {message}"
+    return refused
+
+
 @dataclass
 class RelationOutcome:
-    """Per record id and relation field: the ids HubSpot kept linked although asked to remove them."""
+    """Per record id and relation field: the ids HubSpot kept linked although asked to remove them,
+    and the associations it refused to make (``{to id: HubSpot's message}``)."""
 
     not_removed: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    not_added: dict[str, dict[str, dict[str, str]]] = field(default_factory=lambda: defaultdict(dict))
 
 
 class Relations:
@@ -112,7 +138,8 @@ class Relations:
     def write(self, entity: Entity, wanted: Mapping[str, Mapping[str, Sequence[str]]]) -> RelationOutcome:
         """Make associations match ``{record id: {relation field: [associated ids]}}``.
 
-        Returns the ids whose association HubSpot refused to archive (they are still linked).
+        Returns the ids whose association HubSpot refused to archive (they are still linked) and
+        those it refused to make, with its message.
         """
         from_type = OBJECT_TYPE[entity]
         outcome = RelationOutcome()
@@ -131,11 +158,29 @@ class Relations:
                 if gone:
                     remove.append({"from": {"id": record_id}, "to": [{"id": t} for t in gone]})
             for chunk in chunks(add, self.batch_size):
-                self.client.post(self.client.paths.associations(from_type, to_type, "associate/default"),
-                                 {"inputs": list(chunk)})
+                for (record_id, to_id), message in self._associate(from_type, to_type, list(chunk)).items():
+                    outcome.not_added[record_id].setdefault(field_name, {})[to_id] = message
             for chunk in chunks(remove, self.batch_size):
                 reply = self.client.post(self.client.paths.associations(from_type, to_type, "archive"),
                                          {"inputs": list(chunk)})
                 for record_id, kept in archive_failures(reply.body, chunk).items():
                     outcome.not_removed[record_id][field_name] = sorted(kept)
         return outcome
+
+    def _associate(self, from_type: str, to_type: str, inputs: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """Make default associations; the refused ``(from id, to id)`` pairs with HubSpot's message.
+
+        A chunk refused as a whole (a 4xx) is sent again input by input, so each pair gets its own verdict.
+        """
+        try:
+            reply = self.client.post(self.client.paths.associations(from_type, to_type, "associate/default"),
+                                     {"inputs": inputs})
+        except HubSpotRejected as exc:
+            if len(inputs) > 1:
+                refused: dict[tuple[str, str], str] = {}
+                for item in inputs:
+                    refused.update(self._associate(from_type, to_type, [item]))
+                return refused
+            pair = (str(inputs[0]["from"]["id"]), str(inputs[0]["to"]["id"]))
+            return {pair: f"HubSpot {exc.code or exc.status}: {one_line(exc.message or 'no message')}"}
+        return association_refusals(reply.body, inputs)

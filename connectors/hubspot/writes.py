@@ -17,7 +17,7 @@ from typing import Any
 
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.mapping import OBJECT_TYPE, Mapper, WritePlan
+from connectors.hubspot.mapping import OBJECT_TYPE, RELATIONS, Mapper, WritePlan
 from connectors.hubspot.messages import one_line
 from connectors.hubspot.relations import Relations, chunks
 from connectors.model import CHANGED_SINCE_READ, CreateRequest, Entity, Record, UpdateRequest, WriteResult
@@ -310,6 +310,8 @@ class Writer:
             record_id = str(item.result["id"]) if item.result is not None else ""
             if outcome.not_removed.get(record_id):
                 item.details["not_removed_relations"] = outcome.not_removed[record_id]
+            if outcome.not_added.get(record_id):
+                item.details["not_added_relations"] = outcome.not_added[record_id]
 
     def _outcome(self, entity: Entity, item: _Item) -> WriteResult:
         if item.failure is not None:
@@ -319,14 +321,21 @@ class Writer:
         if item.plan.relations:
             # what HubSpot now holds: the wanted ids, plus links it kept
             kept = item.details.get("not_removed_relations", {})
-            relations = {name: sorted(set(ids) | set(kept.get(name, [])))
+            refused = item.details.get("not_added_relations", {})
+            relations = {name: sorted((set(ids) | set(kept.get(name, []))) - set(refused.get(name, {})))
                          for name, ids in item.plan.relations.items()}
         # Relation fields appear only when written: the reply carries no associations.
         record: Record = self.mapper.to_record(entity, item.result, relations)
         details = dict(item.details)
         if item.plan.dropped:
             details["dropped"] = item.plan.dropped
-        return WriteResult(key=item.key, ok=True, id=record.id, record=record, details=details)
+        from_type = OBJECT_TYPE[entity]
+        not_added: Mapping[str, Mapping[str, str]] = item.details.get("not_added_relations", {})
+        refusals = {name: "; ".join(f"HubSpot refused to associate {from_type} {record.id} with "
+                                    f"{RELATIONS[entity][name]} {to_id}: {message}"
+                                    for to_id, message in sorted(by_target.items()))
+                    for name, by_target in not_added.items() if by_target}
+        return WriteResult(key=item.key, ok=True, id=record.id, record=record, details=details, refused=refusals)
 
 
 def replaced_changes(history: Mapping[str, Any], written: Mapping[str, str], stored: Mapping[str, Any],

@@ -41,6 +41,8 @@ from syncd.engine.markers import WireMarker, wire_markers
 from syncd.engine.report import RunReport
 from syncd.progress import NullProgress, Progress
 
+REFUSED = "refused_field"  # record-error code: the side applied the write but refused this field
+
 log = structlog.get_logger("syncd.engine")
 
 
@@ -171,6 +173,10 @@ class Executor:
                 effects = True
         return out, effects
 
+    def _rule_name(self, side: Side, key: str) -> str:
+        """The canonical field a side's field key maps to (the key itself when no rule names it)."""
+        return next((r.name for r in self.mapping.rules if r.key(side) == key), key)
+
     def _problem_code(self, name: str) -> str:
         """The record-error code of a field that could not be written."""
         return UNRESOLVED if name in self.mapping.reference_targets else "unmapped_value"
@@ -216,7 +222,7 @@ class Executor:
 
     def _apply_syncs(self, batch: Sequence[Action]) -> None:
         requests: dict[Side, list[UpdateRequest]] = {side: [] for side in SIDES}
-        problems: dict[int, list[tuple[Side, str, str]]] = {}
+        problems: dict[int, list[tuple[Side, str, str, str]]] = {}
         written: dict[int, dict[Side, dict[str, Value]]] = {}
         for i, action in enumerate(batch):
             assert action.merge is not None
@@ -226,7 +232,7 @@ class Executor:
                 patch = action.merge.patch(side)
                 fields, bad = to_side(patch, self.mapping, side)
                 for fname, message in bad.items():
-                    problems.setdefault(i, []).append((side, fname, message))
+                    problems.setdefault(i, []).append((side, fname, message, self._problem_code(fname)))
                 written[i][side] = {k: (v.result if isinstance(v, SetPatch) else v)
                                     for k, v in patch.items() if k not in bad}
                 stamp = ids[OTHER[side]] if action.needs_marker(side) else None
@@ -271,9 +277,11 @@ class Executor:
                         bases[side].update(now)
                         if effects:
                             self.settle.add((ids["cloze"], ids["external"]))
-                for side, fname, message in problems.get(i, []):
+                        problems.setdefault(i, []).extend(
+                            (side, self._rule_name(side, key), message, REFUSED) for key, message in res.refused.items())
+                for side, fname, message, code in problems.get(i, []):
                     self._error(s, side=side, op="update", record_id=ids[OTHER[side]], source_side=OTHER[side],
-                                message=message, code=self._problem_code(fname), field_name=fname)
+                                message=message, code=code, field_name=fname)
                     # The field was not written: both its bases stay as they were, so the next run
                     # sees the same change again and tries it again.
                     for held in SIDES:
@@ -403,6 +411,13 @@ class Executor:
                 sent = {k: v for k, v in values.items() if not _empty(v)}
                 target_base, effects = self._readback(target, created, sent, values)
                 target_base = {**values, **target_base}
+                for key, message in created.refused.items():
+                    # Not agreed: left out of both bases, so the next sync of the link writes it again.
+                    fname = self._rule_name(target, key)
+                    values.pop(fname, None)
+                    target_base.pop(fname, None)
+                    self._error(s, side=target, op="create", record_id=source_id, source_side=source,
+                                message=message, code=REFUSED, field_name=fname)
                 cloze_id, external_id = ordered(source, source_id, created.id)
                 if effects:
                     self.settle.add((cloze_id, external_id))

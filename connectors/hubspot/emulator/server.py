@@ -225,6 +225,15 @@ class HubSpotEmulator:
                 raise KeyError(f"{type_} {object_id} does not exist")
             self.store.archive(obj, now=archived_ms)
 
+    def restore(self, object_type: str, object_id: str) -> None:
+        """Bring an archived record back, as HubSpot's recycling bin does (bumps its modification time)."""
+        type_ = _known_type(object_type)
+        with self.store.lock:
+            obj = self.store.get(type_, object_id, archived=True)
+            if obj is None:
+                raise KeyError(f"{type_} {object_id} is not archived")
+            obj.archived, obj.archived_ms, obj.modified_ms = False, None, self.store.now_ms()
+
     def set_modified(self, object_type: str, ids: Iterable[str] | str, ms: int) -> None:
         """Give records one last-modified time (e.g. thousands sharing one, like a bulk import)."""
         type_ = _known_type(object_type)
