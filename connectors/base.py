@@ -264,6 +264,19 @@ class Connector(ABC, Generic[SettingsT]):
         external side, ``ref`` is the Cloze identity stored in ``cloze_ref``.
         """
 
+    def find_linked_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
+        """:meth:`find_linked` for many refs at once: ``{ref: record}`` for those found.
+
+        A connector whose API can look up many markers in one call overrides this; by default
+        each ref is looked up on its own.
+        """
+        found: dict[str, Record] = {}
+        for ref in dict.fromkeys(refs):
+            record = self.find_linked(entity, ref)
+            if record is not None:
+                found[ref] = record
+        return found
+
     @abstractmethod
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         """Records whose ``field_name`` (``emails``, ``domains``, ``name``) holds ``value``.

@@ -640,24 +640,6 @@ class StateStore:
                 )
             )
 
-    def active_link_holders(self, pair: str, entity: str, side: str,
-                            ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
-        """For each of ``ids`` (records of ``side``) held by an active link: (link id, the other side's id)."""
-        if not ids:
-            return {}
-        own, other = (col(Link.cloze_id), col(Link.external_id)) if side == "cloze" else \
-            (col(Link.external_id), col(Link.cloze_id))
-        out: dict[str, tuple[int, str | None]] = {}
-        with Session(self.engine) as s:
-            for start in range(0, len(ids), 500):
-                q = select(own, col(Link.id), other).where(
-                    col(Link.pair) == pair, col(Link.entity) == entity, col(Link.status) == "active",
-                    own.in_(ids[start:start + 500]))
-                for rid, link_id, counterpart in s.exec(q):
-                    if link_id is not None and rid is not None:
-                        out[rid] = (link_id, counterpart)
-        return out
-
     def journal_pending(self, pair: str, entity: str) -> list[JournalEntry]:
         with Session(self.engine) as s:
             q = select(JournalEntry).where(col(JournalEntry.pair) == pair, col(JournalEntry.entity) == entity)

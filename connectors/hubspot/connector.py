@@ -221,15 +221,26 @@ class HubSpotConnector(Connector[HubSpotSettings]):
         return {r.id: r for r in self._records(entity, rows)}
 
     def find_linked(self, entity: Entity, ref: str) -> Record | None:
+        return self.find_linked_many(entity, [ref]).get(ref)
+
+    def find_linked_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
+        """One batch read by the identity property per ``batch_size`` refs."""
         object_type = OBJECT_TYPE[entity]
-        if not self.catalog.exists(object_type, self.hs.identity_property):
-            return None  # nobody carries a Cloze identity yet
-        # A batch read by the unique property sees a record the moment it is written; search may lag.
-        reply = self.client.post(f"{self.client.paths.objects(object_type)}/batch/read", {
-            "idProperty": self.hs.identity_property, "inputs": [{"id": ref}],
-            "properties": self.mapper.read_properties(entity)})
-        rows = (reply.body or {}).get("results", [])
-        return self._records(entity, rows[:1])[0] if rows else None
+        wanted = list(dict.fromkeys(r for r in refs if r))
+        if not wanted or not self.catalog.exists(object_type, self.hs.identity_property):
+            return {}  # nobody carries a Cloze identity yet
+        found: dict[str, Record] = {}
+        for chunk in chunks(wanted, self.hs.batch_size):
+            # A batch read by the unique property sees a record the moment it is written; search may lag.
+            reply = self.client.post(f"{self.client.paths.objects(object_type)}/batch/read", {
+                "idProperty": self.hs.identity_property, "inputs": [{"id": r} for r in chunk],
+                "properties": self.mapper.read_properties(entity)})
+            rows = (reply.body or {}).get("results", [])
+            for record in self._records(entity, rows):
+                ref = record.cloze_ref
+                if ref is not None and ref in chunk and ref not in found:
+                    found[ref] = record
+        return found
 
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         groups = self._lookup_filters(entity, field_name, value.strip())

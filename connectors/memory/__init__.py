@@ -187,6 +187,20 @@ class MemoryConnector(Connector[MemorySettings]):
             item = self._marked(entity, AppLink(self.context.app_id, ref), ref)
             return self._record(item) if item else None
 
+    def find_linked_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
+        """One pass over the store for every ref (the first record carrying each marker)."""
+        wanted = set(refs)
+        found: dict[str, StoredRecord] = {}
+        with self.store.lock:
+            self.store.load()
+            for item in self.store.items[entity].values():
+                marks = {a.uniqueid for a in item.app_links if a.key[0] == self.context.app_id.lower()}
+                if item.cloze_ref:
+                    marks.add(item.cloze_ref)
+                for ref in marks & wanted:
+                    found.setdefault(ref, item)
+            return {ref: self._record(item) for ref, item in found.items()}
+
     def lookup(self, entity: Entity, field_name: str, value: str) -> list[Record]:
         needle = value.strip().lower()
         with self.store.lock:

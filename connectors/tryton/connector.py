@@ -208,6 +208,9 @@ class TrytonConnector(Connector[TrytonSettings]):
     def find_linked(self, entity: Entity, ref: str) -> Record | None:
         return self.find_many(entity, [ref]).get(ref)
 
+    def find_linked_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
+        return self.find_many(entity, refs)
+
     def find_many(self, entity: Entity, refs: Sequence[str]) -> dict[str, Record]:
         """Live records carrying these Cloze identities, by identity (the oldest when several do)."""
         if not refs:

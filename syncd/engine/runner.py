@@ -42,7 +42,7 @@ from connectors.errors import (
     SafetyStop,
     SyncdError,
 )
-from connectors.model import SIDES, Entity, FieldKind, Side
+from connectors.model import SIDES, Entity, FieldKind, Record, Side
 from connectors.values import Value, from_json
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
@@ -520,16 +520,20 @@ class PairEngine:
         if not pending:
             return
         kinds = field_kinds(entity)
-        found_by_entry = {
-            entry.id: self.conns[as_side(entry.target_side)].find_linked(entity, entry.source_id)
-            for entry in pending
-        }
-        holders = {
-            side: self.store.active_link_holders(
-                self.pair, entity, side, [f.id for e in pending if e.target_side == side
-                                          and (f := found_by_entry[e.id]) is not None])
-            for side in SIDES
-        }
+        found_by_entry: dict[int | None, Record | None] = {}
+        holders: dict[Side, dict[str, tuple[int | None, str | None]]] = {}
+        for side in SIDES:
+            entries = [e for e in pending if e.target_side == side]
+            for start in range(0, len(entries), self.batch_size):  # one marker lookup per page of entries
+                page = entries[start:start + self.batch_size]
+                by_ref = self.conns[side].find_linked_many(entity, [e.source_id for e in page])
+                found_by_entry.update({e.id: by_ref.get(e.source_id) for e in page})
+            ids = [f.id for e in entries if (f := found_by_entry[e.id]) is not None]
+            # The records found that an active link holds already: (link id, the other side's id).
+            holders[side] = {
+                (link.cloze_id if side == "cloze" else link.external_id) or "":
+                    (link.id, link.external_id if side == "cloze" else link.cloze_id)
+                for link in self.store.links_by_ids(self.pair, entity, side, ids) if link.status == "active"}
         with self.store.transaction() as s:
             for entry in pending:
                 target = as_side(entry.target_side)
