@@ -18,7 +18,6 @@ from connectors.hubspot.mapping import OBJECT_TYPE, RELATIONS
 from connectors.hubspot.messages import one_line
 from connectors.model import Entity
 
-
 ADDRESS_PROPERTY = {"contacts": "email", "companies": "domain"}
 """The property holding the address Cloze knows a record by."""
 
