@@ -114,3 +114,17 @@ def test_a_refused_association_on_create_is_a_record_error_and_the_link_writes_i
     assert run(config).ok
     assert hubspot.associations("contacts", contact, "companies") == [company]
     assert open_errors(config) == []
+
+
+def test_association_refusals_name_the_refused_pairs_and_an_unnamed_error_refuses_its_chunk() -> None:
+    from connectors.hubspot.relations import association_refusals
+
+    inputs = [{"from": {"id": "1"}, "to": {"id": "7"}}, {"from": {"id": "2"}, "to": {"id": "8"}}]
+    named = {"errors": [{"category": "OBJECT_NOT_FOUND", "message": "One of the records 2 or 8 does not exist.",
+                         "context": {"fromObjectId": ["2"], "toObjectId": ["8"]}}]}
+    assert association_refusals(named, inputs) == {
+        ("2", "8"): "HubSpot OBJECT_NOT_FOUND: One of the records 2 or 8 does not exist."}
+    unnamed = {"errors": [{"category": "VALIDATION_ERROR", "message": "Invalid association"}]}
+    assert set(association_refusals(unnamed, inputs)) == {("1", "7"), ("2", "8")}
+    assert association_refusals({"results": [], "status": "COMPLETE"}, inputs) == {}
+    assert association_refusals(None, inputs) == {}
