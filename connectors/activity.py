@@ -27,6 +27,7 @@ ClozeTarget = Literal["content_note", "content_todo", "content_event", "communic
 BodyType = Literal["text", "html"]
 Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["connected", "leftvm", "noanwser"]  # Cloze's own spelling
+Channel = Literal["sms", "whatsapp", "linkedin"]  # what a text or direct message went through
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Activity:
     outcome: CallOutcome | None = None
     done: bool = False  # tasks
     url: str | None = None  # a link back to the record in the external CRM
+    channel: Channel | None = None  # messages
     private: bool = False
     archived: bool = False
 

@@ -1,4 +1,5 @@
-"""HubSpot engagements (notes, tasks, calls, meetings, emails) as timeline activities.
+"""HubSpot engagements (notes, tasks, calls, meetings, emails, and communications: the WhatsApp,
+LinkedIn and SMS messages logged in the CRM, kind ``message``) as timeline activities.
 
 Engagements are CRM objects: each kind is read through its own search, sorted by
 ``hs_lastmodifieddate``, with keyset paging as the record feed does
@@ -19,17 +20,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from connectors.activity import Activity, ActivityKind, ActivityPage, ActivityRef, CallOutcome, Direction
+from connectors.activity import (
+    Activity,
+    ActivityKind,
+    ActivityPage,
+    ActivityRef,
+    CallOutcome,
+    Channel,
+    Direction,
+)
+from connectors.errors import ApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.relations import Relations
 from connectors.model import Entity
-from connectors.errors import ApiError
 
 PREFIX = "hsa1"
 MODIFIED = "hs_lastmodifieddate"
 OBJECT_TYPE: Mapping[ActivityKind, str] = {
-    "note": "notes", "task": "tasks", "call": "calls", "meeting": "meetings", "email": "emails"}
+    "note": "notes", "task": "tasks", "call": "calls", "meeting": "meetings", "email": "emails",
+    "message": "communications"}
 PROPERTIES: Mapping[ActivityKind, tuple[str, ...]] = {
     "note": ("hs_timestamp", "hs_note_body"),
     "task": ("hs_timestamp", "hs_task_subject", "hs_task_body", "hs_task_status"),
@@ -38,7 +48,10 @@ PROPERTIES: Mapping[ActivityKind, tuple[str, ...]] = {
     "meeting": ("hs_timestamp", "hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time",
                 "hs_meeting_end_time", "hs_meeting_location"),
     "email": ("hs_timestamp", "hs_email_subject", "hs_email_text", "hs_email_html", "hs_email_direction"),
+    "message": ("hs_timestamp", "hs_communication_channel_type", "hs_communication_body"),
 }
+# hs_communication_channel_type -> the channel a message went through.
+_CHANNELS: Mapping[str, Channel] = {"SMS": "sms", "WHATS_APP": "whatsapp", "LINKEDIN_MESSAGE": "linkedin"}
 _RECORD_TYPES: tuple[tuple[str, Entity], ...] = (("contacts", "person"), ("companies", "company"), ("deals", "project"))
 # HubSpot's default call outcomes (dispositions are account-specific GUIDs; these are the built-in ones).
 _DISPOSITIONS: Mapping[str, CallOutcome] = {
@@ -208,6 +221,9 @@ def to_activity(kind: ActivityKind, row: Mapping[str, Any], refs: tuple[Activity
         return replace(base, occurred_at=start or occurred, subject=text("hs_meeting_title"),
                         body=text("hs_meeting_body"), body_type="html", location=text("hs_meeting_location"),
                         duration_min=round((end - start) / 60_000) if start and end and end > start else None)
+    if kind == "message":
+        return replace(base, body=text("hs_communication_body"), body_type="html",
+                       channel=_CHANNELS.get(text("hs_communication_channel_type") or ""))
     html_body = text("hs_email_html")
     plain = text("hs_email_text")
     return replace(base, subject=text("hs_email_subject"), body=plain or html_body,

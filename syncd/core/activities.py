@@ -36,6 +36,7 @@ from connectors.activity import (
     Activity,
     ActivityKind,
     ActivityRef,
+    Channel,
     ClozeTarget,
     JournalRow,
     TimelineItem,
@@ -51,6 +52,11 @@ Action = Literal["put", "unchanged", "uncertain", "wait", "skip"]
 _CONTENT_STYLE: Mapping[ClozeTarget, str] = {"content_note": "note", "content_todo": "todo", "content_event": "event"}
 _COMMUNICATION_STYLE: Mapping[ActivityKind, str] = {
     "note": "direct", "task": "direct", "call": "call", "meeting": "meeting", "email": "email", "message": "text"}
+# A message's Cloze style and subject by channel: an SMS is a text, a WhatsApp or LinkedIn message a
+# direct message (timeline.md §5.2); a message of no known channel is a text.
+_CHANNEL_STYLE: Mapping[Channel | None, tuple[str, str]] = {
+    "sms": ("text", "SMS"), "whatsapp": ("direct", "WhatsApp message"),
+    "linkedin": ("direct", "LinkedIn message"), None: ("text", "Message")}
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6])>|<br\s*/?>", re.IGNORECASE)
 
@@ -196,6 +202,8 @@ def to_item(activity: Activity, target: ClozeTarget, refs: Sequence[ActivityRef]
     links = ((f"Open in {app}", activity.url),) if activity.url else ()
     subject, body, preview = _text(activity, target, options)
     style = _COMMUNICATION_STYLE[activity.kind] if target == "communication" else _CONTENT_STYLE[target]
+    if activity.kind == "message":
+        style = _CHANNEL_STYLE[activity.channel][0]
     item = TimelineItem(
         target=target, style=style, date=activity.occurred_at, subject=subject, body=body,
         bodytype=activity.body_type if body else "text", preview=preview, references=addresses, links=links,
@@ -220,6 +228,8 @@ def _text(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> 
             preview, body = cut_preview(plain_text(body, activity.body_type)), None
         elif options.email_body == "none":
             body = None
+    if kind == "message":
+        return subject or _CHANNEL_STYLE[activity.channel][1], body, preview
     if target == "communication":
         return subject or kind.capitalize(), body, preview
     if kind == "task":

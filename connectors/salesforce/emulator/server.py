@@ -212,6 +212,14 @@ class SalesforceEmulator:
             for record_id in record_ids:
                 self.store.modify(self.store.live(name, record_id), name, {}, automation=True)
 
+    def archive_activities(self, object_name: str, record_ids: Iterable[str]) -> None:
+        """Archive Tasks or Events as Salesforce's nightly job does to old activities: ``query`` stops
+        returning them, ``queryAll`` still does; SystemModstamp stays (INFERRED: it is no user edit)."""
+        name = self._object(object_name)
+        with self.store.lock:
+            for record_id in record_ids:
+                self.store.live(name, record_id)["IsArchived"] = True
+
     def delete_record(self, object_name: str, record_id: str) -> None:
         name = self._object(object_name)
         with self.store.lock:
