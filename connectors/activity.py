@@ -91,6 +91,8 @@ class Activity:
     done: bool = False  # tasks
     url: str | None = None  # a link back to the record in the external CRM
     channel: Channel | None = None  # messages
+    owner_id: str | None = None  # the CRM user it is assigned to (the source's own id)
+    owner_email: str | None = None  # that user's e-mail, when the source can tell
     private: bool = False
     archived: bool = False
 
@@ -128,6 +130,7 @@ class TimelineItem:
     outcome: CallOutcome | None = None
     location: str | None = None
     links: tuple[tuple[str, str], ...] = ()  # (title, url)
+    from_address: str | None = None  # Cloze's ``from``: the Cloze user the activity is by
 
 
 @dataclass(frozen=True, slots=True)

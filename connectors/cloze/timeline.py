@@ -35,7 +35,8 @@ def wire_body(item: TimelineItem) -> dict[str, Any]:
         body["body"], body["bodytype"] = item.body, item.bodytype
     optional = {"source": item.source, "uniqueid": item.uniqueid, "threadid": item.threadid,
                 "preview": item.preview, "due": item.due, "direction": item.direction,
-                "duration": item.duration_min, "outcome": item.outcome, "location": item.location}
+                "duration": item.duration_min, "outcome": item.outcome, "location": item.location,
+                "from": item.from_address}
     body.update({k: v for k, v in optional.items() if v is not None})
     if item.references:
         body["references"] = [{"value": ref} for ref in item.references]

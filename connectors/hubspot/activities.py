@@ -12,6 +12,10 @@ Per page, the associations to contacts, companies and deals are read with one v4
 batch read per associated type, and turned into addresses Cloze understands: a
 contact's e-mail, a company's domain, and for a deal the pair's App Link
 ``<app_id>:<deal id>``. A contact without an e-mail is referred to by its App Link too.
+
+An engagement's ``hubspot_owner_id`` is read as its owner, with the owner's e-mail from the
+owners API (one call per owner and feed, remembered; a token without the owners scope just
+leaves the e-mail unknown).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from connectors.activity import (
     Channel,
     Direction,
 )
-from connectors.errors import ApiError
+from connectors.errors import ApiError, TransientApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.relations import Relations
@@ -50,6 +54,7 @@ PROPERTIES: Mapping[ActivityKind, tuple[str, ...]] = {
     "email": ("hs_timestamp", "hs_email_subject", "hs_email_text", "hs_email_html", "hs_email_direction"),
     "message": ("hs_timestamp", "hs_communication_channel_type", "hs_communication_body"),
 }
+OWNER = "hubspot_owner_id"
 # hs_communication_channel_type -> the channel a message went through.
 _CHANNELS: Mapping[str, Channel] = {"SMS": "sms", "WHATS_APP": "whatsapp", "LINKEDIN_MESSAGE": "linkedin"}
 _RECORD_TYPES: tuple[tuple[str, Entity], ...] = (("contacts", "person"), ("companies", "company"), ("deals", "project"))
@@ -88,6 +93,7 @@ class ActivityFeed:
         self.page_size = page_size
         self.overlap_ms = overlap_ms
         self.batch_size = batch_size
+        self._owner_emails: dict[str, str | None] = {}
 
     # -- the feed ---------------------------------------------------------------------
 
@@ -159,14 +165,14 @@ class ActivityFeed:
         unique = list(dict.fromkeys(ids))
         for at in range(0, len(unique), self.batch_size):
             reply = self.client.post(path, {"inputs": [{"id": i} for i in unique[at:at + self.batch_size]],
-                                            "properties": list(PROPERTIES[kind])})
+                                            "properties": [*PROPERTIES[kind], OWNER]})
             rows.extend((reply.body or {}).get("results", []))  # ids in a 207's errors are gone
         return {a.id: a for a in self._activities(kind, rows)}
 
     def _search(self, kind: ActivityKind, filters: list[dict[str, Any]], sort_by: str
                 ) -> tuple[list[dict[str, Any]], bool]:
         body = {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
-                "properties": [*PROPERTIES[kind], MODIFIED], "limit": self.page_size}
+                "properties": [*PROPERTIES[kind], OWNER, MODIFIED], "limit": self.page_size}
         data = self.client.post(f"{self.client.paths.objects(OBJECT_TYPE[kind])}/search", body, search=True).body
         rows: list[dict[str, Any]] = (data or {}).get("results", [])
         more = bool((((data or {}).get("paging") or {}).get("next") or {}).get("after"))
@@ -177,7 +183,21 @@ class ActivityFeed:
     def _activities(self, kind: ActivityKind, rows: Sequence[dict[str, Any]]) -> list[Activity]:
         ids = [str(r["id"]) for r in rows]
         refs = self._refs(OBJECT_TYPE[kind], ids)
-        return [to_activity(kind, row, refs.get(str(row["id"]), ())) for row in rows]
+        found = [to_activity(kind, row, refs.get(str(row["id"]), ())) for row in rows]
+        return [replace(a, owner_email=self._owner_email(a.owner_id)) if a.owner_id else a for a in found]
+
+    def _owner_email(self, owner_id: str) -> str | None:
+        if owner_id not in self._owner_emails:
+            path = f"/crm/owners/{self.client.paths.version}" if self.client.paths.dated else "/crm/v3/owners"
+            try:
+                body = self.client.get(f"{path}/{owner_id}") or {}
+            except TransientApiError:
+                raise  # asked again next run: a guess now would change the copy's hash later
+            except ApiError:  # no such owner any more, or no owners scope: the owner stays unnamed
+                body = {}
+            email = body.get("email") if isinstance(body, dict) else None
+            self._owner_emails[owner_id] = str(email).lower() if email else None
+        return self._owner_emails[owner_id]
 
     def _refs(self, object_type: str, ids: Sequence[str]) -> dict[str, tuple[ActivityRef, ...]]:
         out: dict[str, list[ActivityRef]] = {i: [] for i in ids}
@@ -202,7 +222,7 @@ def to_activity(kind: ActivityKind, row: Mapping[str, Any], refs: tuple[Activity
 
     occurred = v.ms_from(text("hs_timestamp")) or _stamp(row)
     base = Activity(kind=kind, id=str(row["id"]), occurred_at=occurred, modified_at=_stamp(row), refs=refs,
-                    archived=bool(row.get("archived")))
+                    archived=bool(row.get("archived")), owner_id=text(OWNER))
     if kind == "note":
         return replace(base, body=text("hs_note_body"), body_type="html")
     if kind == "task":

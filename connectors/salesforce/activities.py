@@ -12,6 +12,7 @@ activity, read per page from ``TaskRelation``/``EventRelation`` (one query per 2
 the emulator has no SOQL sub-queries, and a plain query costs the same few calls). Contacts
 and leads are named by e-mail, accounts by their website's domain, opportunities (and a
 contact without an e-mail) by the pair's App Link ``<app_id>:<id>``, as Cloze wants addresses.
+An activity's ``OwnerId`` is its owner, with the user's e-mail read from ``User`` (remembered).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _KIND_FILTER: Mapping[ActivityKind, str] = {
     "email": "TaskSubtype IN ('Email', 'ListEmail')",
     "meeting": "",
 }
-_COMMON = ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "Subject", "Description", "WhoId", "WhatId")
+_COMMON = ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "Subject", "Description", "WhoId", "WhatId",
+           "OwnerId")
 FIELDS: Mapping[str, tuple[str, ...]] = {
     "Task": (*_COMMON, "ActivityDate", "Status", "IsClosed", "TaskSubtype", "CallDurationInSeconds", "CallType",
              "CallDisposition", "CompletedDateTime"),
@@ -70,6 +72,7 @@ class ActivityFeed:
         self.client = client
         self.app_id = app_id.strip().lower()
         self.overlap_ms = overlap_ms
+        self._owner_emails: dict[str, str | None] = {}
 
     def pages(self, kind: ActivityKind, cursor: str | None, since: int | None, until: int | None
               ) -> Iterator[ActivityPage]:
@@ -134,7 +137,20 @@ class ActivityFeed:
 
     def _activities(self, kind: ActivityKind, rows: Sequence[dict[str, Any]]) -> list[Activity]:
         refs = self._refs(OBJECT[kind], rows)
-        return [to_activity(kind, row, refs.get(_id(row), ()), self.app_id) for row in rows]
+        found = [to_activity(kind, row, refs.get(_id(row), ()), self.app_id) for row in rows]
+        owners = self._owners(sorted({a.owner_id for a in found if a.owner_id}))
+        return [replace(a, owner_email=owners.get(a.owner_id)) if a.owner_id else a for a in found]
+
+    def _owners(self, user_ids: Sequence[str]) -> dict[str, str | None]:
+        """The e-mail of each owner (a User; a queue owns no e-mail)."""
+        unknown = [u for u in user_ids if u not in self._owner_emails]
+        for chunk in chunks(unknown, 200):
+            self._owner_emails.update(dict.fromkeys(chunk))
+            for page in self.client.query(f"SELECT Id, Email FROM User WHERE Id IN {in_list(chunk)}"):
+                for row in page:
+                    email = row.get("Email")
+                    self._owner_emails[_id(row)] = str(email).lower() if email else None
+        return {u: self._owner_emails.get(u) for u in user_ids}
 
     def _refs(self, obj: str, rows: Sequence[dict[str, Any]]) -> dict[str, tuple[ActivityRef, ...]]:
         """Per activity id: the records it is about (its primary who and what, and its relations)."""
@@ -186,7 +202,7 @@ def to_activity(kind: ActivityKind, row: Mapping[str, Any], refs: tuple[Activity
     created = sf_time_ms(row.get("CreatedDate")) or _stamp(row)
     base = Activity(kind=kind, id=_id(row), occurred_at=created, modified_at=_stamp(row), refs=refs,
                     subject=text("Subject"), body=text("Description"), body_type="text",
-                    url=f"https://{app_id}/{_id(row)}" if "." in app_id else None)
+                    url=f"https://{app_id}/{_id(row)}" if "." in app_id else None, owner_id=_norm(row.get("OwnerId")))
     if kind == "meeting":
         start = sf_time_ms(row.get("StartDateTime"))
         minutes = row.get("DurationInMinutes")

@@ -48,6 +48,7 @@ PREVIEW_MAX_BYTES = 1024  # Cloze: "no longer than 1kb"
 FUTURE_SLACK_MS = 60_000
 EmailBody = Literal["none", "preview", "full"]
 OnDelete = Literal["ignore", "tombstone"]
+OwnerAs = Literal["from", "none"]
 Action = Literal["put", "unchanged", "uncertain", "wait", "skip"]
 _CONTENT_STYLE: Mapping[ClozeTarget, str] = {"content_note": "note", "content_todo": "todo", "content_event": "event"}
 _COMMUNICATION_STYLE: Mapping[ActivityKind, str] = {
@@ -73,6 +74,8 @@ class ActivityOptions:
     on_delete: OnDelete = "ignore"
     ref_wait_ms: int = 86_400_000
     max_attempts: int = 5
+    owner_as: OwnerAs = "from"
+    cloze_users: frozenset[str] = frozenset()  # lower-case e-mails of the Cloze users an owner may be
 
     def target(self, kind: ActivityKind) -> ClozeTarget:
         chosen = (self.targets or {}).get(kind)
@@ -207,6 +210,7 @@ def to_item(activity: Activity, target: ClozeTarget, refs: Sequence[ActivityRef]
     item = TimelineItem(
         target=target, style=style, date=activity.occurred_at, subject=subject, body=body,
         bodytype=activity.body_type if body else "text", preview=preview, references=addresses, links=links,
+        from_address=sender(activity, target, options),
     )
     if target == "communication":
         return replace(item, threadid=f"{options.app_id.lower()}:{activity.kind}:{activity.id}",
@@ -217,6 +221,21 @@ def to_item(activity: Activity, target: ClozeTarget, refs: Sequence[ActivityRef]
         due=activity.occurred_at if target == "content_todo" and not activity.done else None,
         location=activity.location if target == "content_event" else None,
     )
+
+
+def sender(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> str | None:
+    """Cloze's ``from`` for the activity: its CRM owner's e-mail when that is one of the Cloze users.
+
+    Otherwise nothing, and Cloze files the item under the API user: an App Link there could name a
+    record of the same id, and another address would make a stranger the author. An inbound
+    communication was begun by the contact, so its owner is no sender either.
+    """
+    email = (activity.owner_email or "").strip().lower()
+    if options.owner_as != "from" or not email or email not in options.cloze_users:
+        return None
+    if target == "communication" and activity.direction == "inbound":
+        return None
+    return email
 
 
 def _text(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> tuple[str, str | None, str | None]:

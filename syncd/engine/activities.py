@@ -60,10 +60,13 @@ def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
         "meeting": "communication" if acfg.meeting_as == "communication" else "content_event",
         "email": "communication" if acfg.email_as == "communication" else "content_note",
     }
+    api_user = str(pair.cloze.get("user") or "")
+    users = frozenset(e.strip().lower() for e in [api_user, *acfg.owner_users] if e.strip())
     return ActivityOptions(
         app_id=pair.app_id, app_name=pair.app_name, kinds=frozenset(acfg.kinds),
         targets=targets, email_body=acfg.email_body, on_delete=acfg.on_delete,
         ref_wait_ms=int(acfg.ref_wait * 1000), max_attempts=acfg.max_attempts,
+        owner_as=acfg.owner_as, cloze_users=users,
     )
 
 

@@ -196,6 +196,9 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
                          reference_to="Contact|Lead|Account|Opportunity", relationship_name="Relation"),
                 FieldDef("IsWhat", "boolean", createable=False, updateable=False, default=False)]
 
+    user = [_read_only("Username", "string", 80), _read_only("Email", "email", 128),
+             _read_only("FirstName", "string", 40), _read_only("LastName", "string", 80),
+             _read_only("Name", "string", 121), _read_only("IsActive", "boolean")]
     stage = [_read_only("ApiName", "string", 255), _read_only("MasterLabel", "string", 255),
              _read_only("IsActive", "boolean"), _read_only("IsClosed", "boolean"), _read_only("IsWon", "boolean"),
              _read_only("DefaultProbability", "percent"), _read_only("ForecastCategoryName", "string", 40),
@@ -204,7 +207,7 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
         "OpportunityStage": ("01J", stage),
         "Contact": ("003", contact), "Account": ("001", account), "Opportunity": ("006", opportunity),
         "OpportunityContactRole": ("00K", ocr), "Lead": ("00Q", lead),
-        "Task": ("00T", task), "Event": ("00U", event),
+        "User": ("005", user), "Task": ("00T", task), "Event": ("00U", event),
         "TaskRelation": ("0RT", relation("Task")), "EventRelation": ("0RE", relation("Event")),
     }
 
@@ -231,6 +234,7 @@ class ObjectDef:
 
 
 MERGEABLE = ("Account", "Contact", "Lead")
+READ_ONLY_OBJECTS = ("OpportunityStage", "User")  # query-only here (users are made in Setup)
 LABELS = {"OpportunityContactRole": "Opportunity Contact Role", "OpportunityStage": "Opportunity Stage",
           "TaskRelation": "Task Relation", "EventRelation": "Event Relation"}
 
@@ -247,12 +251,12 @@ def build(external_id_field: str, external_id_objects: tuple[str, ...]) -> dict[
     out: dict[str, ObjectDef] = {}
     for name, (prefix, fields) in _objects().items():
         all_fields = [f for f in _sys(name) if name in MERGEABLE or f.name != "MasterRecordId"]
-        if name in ("OpportunityContactRole", "OpportunityStage", *RELATIONS):
+        if name in ("OpportunityContactRole", "OpportunityStage", "User", *RELATIONS):
             all_fields = [f for f in all_fields if f.name != "OwnerId"]
         all_fields += fields
         if name in external_id_objects and external_id_field:
             all_fields.append(FieldDef(external_id_field, "string", 255, external_id=True, unique=True, custom=True))
-        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields}, writable=name != "OpportunityStage")
+        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields}, writable=name not in READ_ONLY_OBJECTS)
     return out
 
 

@@ -42,6 +42,7 @@ class Store:
     defs: dict[str, ObjectDef]
     clock: Clock
     user_id: str
+    user_email: str = "integration@example.com"
     lock: threading.RLock = field(default_factory=threading.RLock)
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     deleted_log: list[DeletedEntry] = field(default_factory=list)
@@ -59,6 +60,18 @@ class Store:
         if "OpportunityStage" in self.defs:
             for values in schema.stage_rows():
                 self.insert("OpportunityStage", values)
+        if "User" in self.defs:
+            self.add_user(self.user_id, self.user_email, "Integration", "User")
+
+    def add_user(self, user_id: str, email: str, first: str, last: str) -> dict[str, Any]:
+        """A user of the org (the integration user, or one an activity can be assigned to)."""
+        now = self.clock.stamp()
+        row: dict[str, Any] = {"Id": user_id, "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
+                               "SystemModstamp": now, "CreatedById": self.user_id, "LastModifiedById": self.user_id,
+                               "Username": email, "Email": email, "FirstName": first, "LastName": last,
+                               "Name": f"{first} {last}", "IsActive": True}
+        self.rows["User"][user_id] = row
+        return row
 
     # -- reading ------------------------------------------------------------------------------
 
