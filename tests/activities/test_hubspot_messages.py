@@ -17,7 +17,8 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox_files import CLOZE_KEY
 
 HOUR = 3_600_000
 

@@ -16,9 +16,9 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from connectors.salesforce.emulator import SalesforceEmulator
 from state.store import StateStore
+from syncd import sandbox, sandbox_salesforce
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd import sandbox, sandbox_salesforce
 from syncd.sandbox import set_keys
 from syncd.sandbox_files import CLOZE_KEY
 
