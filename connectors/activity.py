@@ -201,3 +201,4 @@ class JournalRow:
     payload_sha256: str | None = None
     attempts: int = 0
     first_seen_at: int = 0
+    reason: str | None = None  # why it waits ("unlinked", "future") or was skipped

@@ -42,8 +42,10 @@ def wire_body(item: TimelineItem) -> dict[str, Any]:
         body["references"] = [{"value": ref} for ref in item.references]
     if item.links:
         body["links"] = [{"title": title, "value": url} for title, url in item.links]
-    if item.target == "content_event":
-        body["update"] = True  # "update the existing event style record if it's already been imported"
+    if item.source and item.uniqueid:
+        # "Update the existing event style record if it's already been imported": documented for events,
+        # sent for every keyed item so that a repost replaces it however Cloze reads the flag for the rest.
+        body["update"] = True
     return body
 
 

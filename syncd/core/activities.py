@@ -137,7 +137,10 @@ def decide(activity: Activity, row: JournalRow | None, linked: Linked, options: 
             return skip("unlinked")
         return ActivityDecision(kind, source_id, "wait", "unlinked")
     target = _target(activity, row, options, now)
-    if target == "communication" and activity.occurred_at > now + FUTURE_SLACK_MS:
+    future = activity.occurred_at > now + FUTURE_SLACK_MS
+    refused_as_future = row is not None and row.state == "waiting" and row.reason == "future"
+    if future and (target == "communication" or refused_as_future):
+        # Cloze refuses a future communication (errorcode 38), and this Cloze refused this item as future.
         return ActivityDecision(kind, source_id, "wait", "future")
     item = to_item(activity, target, refs, options)
     digest = payload_sha256(item)

@@ -50,7 +50,8 @@ log = structlog.get_logger("syncd.activities")
 DAY_MS = 86_400_000
 PENDING_PER_RUN = 1000  # waiting or refused activities read again by id per kind and run
 LIVE, BACKFILL, DELETED = "live", "backfill", "deleted"
-WRITTEN = ("sent", "sending", "uncertain")  # journal states of an activity that (may have) reached Cloze
+WRITTEN = ("sent", "sending", "uncertain")
+FUTURE_REFUSED = 38  # Cloze's errorcode for an item dated in the future  # journal states of an activity that (may have) reached Cloze
 
 
 def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
@@ -276,6 +277,10 @@ class ActivityPass:
             elif result.uncertain:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="uncertain",
                                   reason="no_reply", **common)
+            elif result.code == FUTURE_REFUSED and item.date > self.now():
+                # Not a fault of the item: it waits for its date (a future event where Cloze takes none).
+                journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="waiting", reason="future",
+                                  attempts=attempts, **{**common, "payload_sha256": None})
             else:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="failed",
                                   reason=f"errorcode {result.code}", attempts=attempts + 1, **common)
@@ -283,6 +288,9 @@ class ActivityPass:
             self.report.writes[f"cloze.activity.{op}"] += 1
         elif result.uncertain:
             self._uncertain(d)
+        elif result.code == FUTURE_REFUSED and item.date > self.now():
+            self.outcome.counts[f"{d.kind}.future"] += 1
+            self.log.info("activity_waits_for_its_date", kind=d.kind, source_id=d.source_id)
         else:
             self.report.record_errors += 1
             self.outcome.problems.append(
