@@ -6,10 +6,12 @@ left of the pass's budget, the backfill (the history window, ``backfill_days``).
 is planned by :func:`syncd.core.activities.plan_activities` and applied write by write;
 its cursor is stored once every activity of the page is recorded in the journal.
 
-Pacing: the pass runs after every record pass of the run, and stops once it has used its
-share of the schedule interval (``run_share``) or ``max_writes_per_run`` Cloze writes, so
-a long backfill never holds a record change back by more than one interval: the next run
-syncs records first again. A stopped page is read again next run; what it already wrote
+Pacing: the pass runs after every record pass of the run, and stops once the run has used
+its share of the schedule interval (``run_share``, counted from the start of the run, so the
+run ends within its interval and the daemon's next tick is never skipped) or the pass has
+made ``max_writes_per_run`` Cloze writes. A long backfill so never holds a record change back
+by more than one interval: the next run syncs records first again. Each pass makes at least
+one write, so the backfill moves on even when the records took the whole share. A stopped page is read again next run; what it already wrote
 is in the journal, so nothing is written twice.
 
 Privacy: logs, errors and the journal carry kinds, ids, states, errorcodes and hashes;
@@ -73,14 +75,19 @@ def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
 
 @dataclass
 class Budget:
-    """What the pass may still spend in this run: Cloze writes and seconds."""
+    """What the pass may still spend in this run: Cloze writes and seconds (its first write is free)."""
 
     writes: int
     deadline: float
     clock: Callable[[], float] = time.monotonic
+    made: int = 0
 
     def spent(self) -> bool:
-        return self.writes <= 0 or self.clock() >= self.deadline
+        return self.made > 0 and (self.writes <= 0 or self.clock() >= self.deadline)
+
+    def spend(self) -> None:
+        self.writes -= 1
+        self.made += 1
 
 
 @dataclass
@@ -100,7 +107,7 @@ def run_pass(pair: str, cfg: PairConfig, conns: Mapping[Side, Connector], store:
     if not isinstance(source, ActivitySource) or not isinstance(sink, ActivitySink):
         report.notes.append("activities: the external connector cannot list activities; nothing was copied")
         return None
-    budget = Budget(acfg.max_writes_per_run, time.monotonic() + acfg.run_share * cfg.schedule.interval)
+    budget = Budget(acfg.max_writes_per_run, report.started_mono + acfg.run_share * cfg.schedule.interval)
     activity_pass = ActivityPass(pair, cfg, acfg, source, sink, store, report, stop, heartbeat, budget)
     try:
         return activity_pass.run()
@@ -267,7 +274,7 @@ class ActivityPass:
             with self.store.transaction() as s:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="sending",
                                   attempts=attempts + 1, reason=None, **common)
-        self.budget.writes -= 1
+        self.budget.spend()
         result = self.sink.put_timeline(item)
         op = "send" if communication else "put"
         with self.store.transaction() as s:
@@ -309,15 +316,20 @@ def progress(store: StateStore, pair: str, now: int | None = None) -> list[dict[
     """Per kind: the backfill's size, how much is done, and its estimated end (epoch ms), for status and /metrics."""
     out: list[dict[str, object]] = []
     stamp = wall_ms() if now is None else now
+    recorded = journal_db.counts(store, pair)
     for position in journal_db.feeds(store, pair):
         if position.feed != BACKFILL:
             continue
         total = position.total
+        # Pages count once they are recorded; the journal counts the writes of a page the pass stopped in.
+        done = max(position.done, 0 if position.finished else sum(recorded.get(position.kind, {}).values()))
+        if total:
+            done = min(done, total)
         eta: int | None = None
-        if not position.finished and total and position.done:
-            rate = position.done / max(1, stamp - position.started_at)  # activities per ms so far
-            eta = stamp + int((total - position.done) / rate) if rate > 0 else None
-        out.append({"kind": position.kind, "total": total, "done": min(position.done, total or position.done),
+        if not position.finished and total and done:
+            rate = done / max(1, stamp - position.started_at)  # activities per ms so far
+            eta = stamp + int((total - done) / rate) if rate > 0 else None
+        out.append({"kind": position.kind, "total": total, "done": done,
                     "finished": position.finished, "estimated_end_ms": eta})
     return out
 
