@@ -117,9 +117,10 @@ class ActivityFeed:
         return [_id(r) for r in rows], max([since, *(_stamp(r) for r in rows)])
 
     def count(self, kind: ActivityKind, since: int, until: int) -> int | None:
-        soql = self._soql(kind, "COUNT()", [f"SystemModstamp >= {soql_time(since)}",
+        # queryAll, as the feed reads: archived activities count, deleted ones do not.
+        soql = self._soql(kind, "COUNT()", ["IsDeleted = false", f"SystemModstamp >= {soql_time(since)}",
                                              f"SystemModstamp <= {soql_time(until)}"], "")
-        body = self.client.get("/query", {"q": soql})
+        body = self.client.get("/queryAll", {"q": soql})
         total = body.get("totalSize") if isinstance(body, dict) else None
         return int(total) if isinstance(total, int) else None
 

@@ -17,6 +17,7 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.salesforce.emulator import SalesforceEmulator
 from state import activities as journal_db
 from state.store import StateStore
+from syncd.engine import activities as activity_pass
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
 from syncd.sandbox import set_keys
@@ -110,6 +111,12 @@ def test_tasks_calls_and_meetings_on_linked_contacts_appear_once_each_and_a_seco
         "a future meeting is an event: Cloze refuses a future communication"
     assert demo["links"] == [{"title": "Open in Salesforce (sandbox)", "value": f"https://{APP_ID}/{ids['demo']}"}]
     assert (first.writes["cloze.activity.send"], first.writes["cloze.activity.put"]) == (1, 4)
+    store = StateStore.open(load_config(config).state_path, readonly=True)
+    try:
+        totals = {r["kind"]: (r["total"], r["finished"]) for r in activity_pass.progress(store, "sandbox")}
+    finally:
+        store.close()
+    assert totals == {"task": (3, True), "call": (1, True), "meeting": (2, True)}, "the archived task counts"
 
     writes = cloze.writes
     second = run(config)
