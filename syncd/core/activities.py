@@ -289,6 +289,15 @@ def cut_preview(text: str, limit: int = PREVIEW_MAX_BYTES) -> str:
     return text.encode()[:limit].decode("utf-8", errors="ignore")
 
 
+# Fields added to TimelineItem after journals were first written: hashed only when set, so an item
+# without them keeps the hash it had (else every keyed copy would be posted again after an upgrade).
+_HASHED_WHEN_SET = ("from_address",)
+
+
 def payload_sha256(item: TimelineItem) -> str:
     """A stable hash of what is (or was) posted: the only trace of an activity's text kept in state."""
-    return hashlib.sha256(json.dumps(asdict(item), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    data = asdict(item)
+    for name in _HASHED_WHEN_SET:
+        if data.get(name) is None:
+            del data[name]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
