@@ -11,8 +11,9 @@ its share of the schedule interval (``run_share``, counted from the start of the
 run ends within its interval and the daemon's next tick is never skipped) or the pass has
 made ``max_writes_per_run`` Cloze writes. A long backfill so never holds a record change back
 by more than one interval: the next run syncs records first again. Each pass makes at least
-one write, so the backfill moves on even when the records took the whole share. A stopped page is read again next run; what it already wrote
-is in the journal, so nothing is written twice.
+one write, so the backfill moves on even when the records took the whole share. A stopped
+page is read again next run; what it already wrote is in the journal, so nothing is written
+twice. An item Cloze refuses as dated in the future (errorcode 38) waits for its date.
 
 Privacy: logs, errors and the journal carry kinds, ids, states, errorcodes and hashes;
 never a subject, body or address.
@@ -52,8 +53,8 @@ log = structlog.get_logger("syncd.activities")
 DAY_MS = 86_400_000
 PENDING_PER_RUN = 1000  # waiting or refused activities read again by id per kind and run
 LIVE, BACKFILL, DELETED = "live", "backfill", "deleted"
-WRITTEN = ("sent", "sending", "uncertain")
-FUTURE_REFUSED = 38  # Cloze's errorcode for an item dated in the future  # journal states of an activity that (may have) reached Cloze
+WRITTEN = ("sent", "sending", "uncertain")  # journal states of an activity that (may have) reached Cloze
+FUTURE_REFUSED = 38  # Cloze's errorcode for an item dated in the future
 
 
 def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
