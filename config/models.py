@@ -207,6 +207,10 @@ class ActivitiesConfig(Strict):
     backfill_days: int = Field(default=90, ge=0, description="history read on the first run, in days")
     ref_wait: Seconds = Field(default=86400.0, description="how long an activity waits for its records to link")
     max_attempts: int = Field(default=5, ge=1, description="refusals of one activity before it is parked")
+    owner_as: Literal["from", "none"] = Field(
+        default="from", description="an activity's CRM owner as Cloze's 'from' when the owner is a Cloze user")
+    owner_users: list[str] = Field(
+        default_factory=list, description="e-mails of the Cloze team's users besides the API user")
     max_writes_per_run: int = Field(default=500, ge=1, description="most Cloze writes of activities in one run")
     run_share: float = Field(
         default=0.5, gt=0, le=1, description="share of the schedule interval the activity pass may take in a run")

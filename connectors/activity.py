@@ -27,6 +27,7 @@ ClozeTarget = Literal["content_note", "content_todo", "content_event", "communic
 BodyType = Literal["text", "html"]
 Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["connected", "leftvm", "noanwser"]  # Cloze's own spelling
+Channel = Literal["sms", "whatsapp", "linkedin"]  # what a text or direct message went through
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,9 @@ class Activity:
     outcome: CallOutcome | None = None
     done: bool = False  # tasks
     url: str | None = None  # a link back to the record in the external CRM
+    channel: Channel | None = None  # messages
+    owner_id: str | None = None  # the CRM user it is assigned to (the source's own id)
+    owner_email: str | None = None  # that user's e-mail, when the source can tell
     private: bool = False
     archived: bool = False
 
@@ -126,6 +130,7 @@ class TimelineItem:
     outcome: CallOutcome | None = None
     location: str | None = None
     links: tuple[tuple[str, str], ...] = ()  # (title, url)
+    from_address: str | None = None  # Cloze's ``from``: the Cloze user the activity is by
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,3 +201,4 @@ class JournalRow:
     payload_sha256: str | None = None
     attempts: int = 0
     first_seen_at: int = 0
+    reason: str | None = None  # why it waits ("unlinked", "future") or was skipped

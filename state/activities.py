@@ -99,7 +99,8 @@ def journal(store: StateStore, pair: str, keys: Iterable[tuple[str, str]]) -> di
 def _as_planner_row(row: ActivityJournalRow) -> JournalRow:
     return JournalRow(kind=cast("ActivityKind", row.kind), source_id=row.source_id,
                       state=cast(JournalState, row.state), target=cast("ClozeTarget | None", row.target),
-                      payload_sha256=row.payload_sha256, attempts=row.attempts, first_seen_at=row.first_seen_at)
+                      payload_sha256=row.payload_sha256, attempts=row.attempts, first_seen_at=row.first_seen_at,
+                      reason=row.reason)
 
 
 def pending(store: StateStore, pair: str, kind: str, limit: int, max_attempts: int) -> list[str]:

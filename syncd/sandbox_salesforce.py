@@ -80,6 +80,10 @@ phones = {{}}
 addresses = {{}}
 description = {{}}
 
+# Tasks, calls (TaskSubtype = Call) and meetings (Events) into Cloze's timeline, one way.
+[pairs.sandbox.activities]
+kinds = ["task", "call", "meeting"]
+
 [pairs.sandbox.entities.project]
 policy = "cloze_wins"
 

@@ -35,14 +35,17 @@ def wire_body(item: TimelineItem) -> dict[str, Any]:
         body["body"], body["bodytype"] = item.body, item.bodytype
     optional = {"source": item.source, "uniqueid": item.uniqueid, "threadid": item.threadid,
                 "preview": item.preview, "due": item.due, "direction": item.direction,
-                "duration": item.duration_min, "outcome": item.outcome, "location": item.location}
+                "duration": item.duration_min, "outcome": item.outcome, "location": item.location,
+                "from": item.from_address}
     body.update({k: v for k, v in optional.items() if v is not None})
     if item.references:
         body["references"] = [{"value": ref} for ref in item.references]
     if item.links:
         body["links"] = [{"title": title, "value": url} for title, url in item.links]
-    if item.target == "content_event":
-        body["update"] = True  # "update the existing event style record if it's already been imported"
+    if item.source and item.uniqueid:
+        # "Update the existing event style record if it's already been imported": documented for events,
+        # sent for every keyed item so that a repost replaces it however Cloze reads the flag for the rest.
+        body["update"] = True
     return body
 
 

@@ -1,4 +1,5 @@
-"""HubSpot engagements (notes, tasks, calls, meetings, emails) as timeline activities.
+"""HubSpot engagements (notes, tasks, calls, meetings, emails, and communications: the WhatsApp,
+LinkedIn and SMS messages logged in the CRM, kind ``message``) as timeline activities.
 
 Engagements are CRM objects: each kind is read through its own search, sorted by
 ``hs_lastmodifieddate``, with keyset paging as the record feed does
@@ -11,6 +12,10 @@ Per page, the associations to contacts, companies and deals are read with one v4
 batch read per associated type, and turned into addresses Cloze understands: a
 contact's e-mail, a company's domain, and for a deal the pair's App Link
 ``<app_id>:<deal id>``. A contact without an e-mail is referred to by its App Link too.
+
+An engagement's ``hubspot_owner_id`` is read as its owner, with the owner's e-mail from the
+owners API (one call per owner and feed, remembered; a token without the owners scope just
+leaves the e-mail unknown).
 """
 
 from __future__ import annotations
@@ -19,17 +24,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from connectors.activity import Activity, ActivityKind, ActivityPage, ActivityRef, CallOutcome, Direction
+from connectors.activity import (
+    Activity,
+    ActivityKind,
+    ActivityPage,
+    ActivityRef,
+    CallOutcome,
+    Channel,
+    Direction,
+)
+from connectors.errors import ApiError, TransientApiError
 from connectors.hubspot import values as v
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.relations import Relations
 from connectors.model import Entity
-from connectors.errors import ApiError
 
 PREFIX = "hsa1"
 MODIFIED = "hs_lastmodifieddate"
 OBJECT_TYPE: Mapping[ActivityKind, str] = {
-    "note": "notes", "task": "tasks", "call": "calls", "meeting": "meetings", "email": "emails"}
+    "note": "notes", "task": "tasks", "call": "calls", "meeting": "meetings", "email": "emails",
+    "message": "communications"}
 PROPERTIES: Mapping[ActivityKind, tuple[str, ...]] = {
     "note": ("hs_timestamp", "hs_note_body"),
     "task": ("hs_timestamp", "hs_task_subject", "hs_task_body", "hs_task_status"),
@@ -38,7 +52,11 @@ PROPERTIES: Mapping[ActivityKind, tuple[str, ...]] = {
     "meeting": ("hs_timestamp", "hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time",
                 "hs_meeting_end_time", "hs_meeting_location"),
     "email": ("hs_timestamp", "hs_email_subject", "hs_email_text", "hs_email_html", "hs_email_direction"),
+    "message": ("hs_timestamp", "hs_communication_channel_type", "hs_communication_body"),
 }
+OWNER = "hubspot_owner_id"
+# hs_communication_channel_type -> the channel a message went through.
+_CHANNELS: Mapping[str, Channel] = {"SMS": "sms", "WHATS_APP": "whatsapp", "LINKEDIN_MESSAGE": "linkedin"}
 _RECORD_TYPES: tuple[tuple[str, Entity], ...] = (("contacts", "person"), ("companies", "company"), ("deals", "project"))
 # HubSpot's default call outcomes (dispositions are account-specific GUIDs; these are the built-in ones).
 _DISPOSITIONS: Mapping[str, CallOutcome] = {
@@ -75,6 +93,7 @@ class ActivityFeed:
         self.page_size = page_size
         self.overlap_ms = overlap_ms
         self.batch_size = batch_size
+        self._owner_emails: dict[str, str | None] = {}
 
     # -- the feed ---------------------------------------------------------------------
 
@@ -146,14 +165,14 @@ class ActivityFeed:
         unique = list(dict.fromkeys(ids))
         for at in range(0, len(unique), self.batch_size):
             reply = self.client.post(path, {"inputs": [{"id": i} for i in unique[at:at + self.batch_size]],
-                                            "properties": list(PROPERTIES[kind])})
+                                            "properties": [*PROPERTIES[kind], OWNER]})
             rows.extend((reply.body or {}).get("results", []))  # ids in a 207's errors are gone
         return {a.id: a for a in self._activities(kind, rows)}
 
     def _search(self, kind: ActivityKind, filters: list[dict[str, Any]], sort_by: str
                 ) -> tuple[list[dict[str, Any]], bool]:
         body = {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
-                "properties": [*PROPERTIES[kind], MODIFIED], "limit": self.page_size}
+                "properties": [*PROPERTIES[kind], OWNER, MODIFIED], "limit": self.page_size}
         data = self.client.post(f"{self.client.paths.objects(OBJECT_TYPE[kind])}/search", body, search=True).body
         rows: list[dict[str, Any]] = (data or {}).get("results", [])
         more = bool((((data or {}).get("paging") or {}).get("next") or {}).get("after"))
@@ -164,7 +183,21 @@ class ActivityFeed:
     def _activities(self, kind: ActivityKind, rows: Sequence[dict[str, Any]]) -> list[Activity]:
         ids = [str(r["id"]) for r in rows]
         refs = self._refs(OBJECT_TYPE[kind], ids)
-        return [to_activity(kind, row, refs.get(str(row["id"]), ())) for row in rows]
+        found = [to_activity(kind, row, refs.get(str(row["id"]), ())) for row in rows]
+        return [replace(a, owner_email=self._owner_email(a.owner_id)) if a.owner_id else a for a in found]
+
+    def _owner_email(self, owner_id: str) -> str | None:
+        if owner_id not in self._owner_emails:
+            path = f"/crm/owners/{self.client.paths.version}" if self.client.paths.dated else "/crm/v3/owners"
+            try:
+                body = self.client.get(f"{path}/{owner_id}") or {}
+            except TransientApiError:
+                raise  # asked again next run: a guess now would change the copy's hash later
+            except ApiError:  # no such owner any more, or no owners scope: the owner stays unnamed
+                body = {}
+            email = body.get("email") if isinstance(body, dict) else None
+            self._owner_emails[owner_id] = str(email).lower() if email else None
+        return self._owner_emails[owner_id]
 
     def _refs(self, object_type: str, ids: Sequence[str]) -> dict[str, tuple[ActivityRef, ...]]:
         out: dict[str, list[ActivityRef]] = {i: [] for i in ids}
@@ -189,7 +222,7 @@ def to_activity(kind: ActivityKind, row: Mapping[str, Any], refs: tuple[Activity
 
     occurred = v.ms_from(text("hs_timestamp")) or _stamp(row)
     base = Activity(kind=kind, id=str(row["id"]), occurred_at=occurred, modified_at=_stamp(row), refs=refs,
-                    archived=bool(row.get("archived")))
+                    archived=bool(row.get("archived")), owner_id=text(OWNER))
     if kind == "note":
         return replace(base, body=text("hs_note_body"), body_type="html")
     if kind == "task":
@@ -208,6 +241,9 @@ def to_activity(kind: ActivityKind, row: Mapping[str, Any], refs: tuple[Activity
         return replace(base, occurred_at=start or occurred, subject=text("hs_meeting_title"),
                         body=text("hs_meeting_body"), body_type="html", location=text("hs_meeting_location"),
                         duration_min=round((end - start) / 60_000) if start and end and end > start else None)
+    if kind == "message":
+        return replace(base, body=text("hs_communication_body"), body_type="html",
+                       channel=_CHANNELS.get(text("hs_communication_channel_type") or ""))
     html_body = text("hs_email_html")
     plain = text("hs_email_text")
     return replace(base, subject=text("hs_email_subject"), body=plain or html_body,

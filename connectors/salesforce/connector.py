@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors.activity import Activity, ActivityKind, ActivityPage
 from connectors.base import Capabilities, Connector, ConnectorContext, Problem
 from connectors.errors import ConfigError
 from connectors.model import (
@@ -29,6 +30,8 @@ from connectors.model import (
     WriteResult,
 )
 from connectors.salesforce import ids
+from connectors.salesforce.activities import KINDS as ACTIVITY_KINDS
+from connectors.salesforce.activities import ActivityFeed
 from connectors.salesforce.changes import ChangeFeed, current_cursor
 from connectors.salesforce.client import SalesforceClient, soql_string
 from connectors.salesforce.mapping import LEAD, OBJECT, PHONE_SLOTS, Mapper, is_lead
@@ -64,6 +67,8 @@ class SalesforceConnector(Connector[SalesforceSettings]):
                                fields=self.mapper.read_fields, to_records=self._records, pair=context.pair,
                                get=self.get, identity_field=settings.identity_field,
                                lead_fields=self.mapper.lead_fields)
+        self.activity_feed = ActivityFeed(self.client, app_id=context.app_id,
+                                          overlap_ms=int(settings.poll_overlap_seconds * 1000))
         self._checked_version = False
         self._identity_ok: set[str] = set()
         self._marker_lookups: dict[Entity, int] = {}
@@ -172,7 +177,8 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         host = urlsplit(self.client.session.base_url).hostname or ""
         return {"api_version": self.sf.api_version, "auth": self.sf.auth, "instance_host": host,
                 "project_stage_options": [s.get("ApiName") for s in stages],
-                "daily_budget_percent": self.sf.daily_budget_percent}
+                "daily_budget_percent": self.sf.daily_budget_percent,
+                "activity_kinds": sorted(self.activity_kinds())}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -311,6 +317,25 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         if self._leads(entity):
             return _person_cursor(current_cursor(self.client, entity), current_cursor(self.client, entity, LEAD))
         return current_cursor(self.client, entity)
+
+    # -- activities (connectors.activity.ActivitySource): Task and Event, read only ---------------
+
+    def activity_kinds(self) -> frozenset[ActivityKind]:
+        return ACTIVITY_KINDS
+
+    def activity_pages(self, kind: ActivityKind, cursor: str | None, *, since: int | None = None,
+                       until: int | None = None) -> Iterator[ActivityPage]:
+        self.check_version()
+        return self.activity_feed.pages(kind, cursor, since, until)
+
+    def activity_get(self, kind: ActivityKind, ids: Sequence[str]) -> dict[str, Activity]:
+        return self.activity_feed.get(kind, ids)
+
+    def activity_deleted(self, kind: ActivityKind, since: int) -> tuple[list[str], int]:
+        return self.activity_feed.deleted(kind, since)
+
+    def activity_count(self, kind: ActivityKind, since: int, until: int) -> int | None:
+        return self.activity_feed.count(kind, since, until)
 
     # -- writes --------------------------------------------------------------------------------
 

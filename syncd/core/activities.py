@@ -36,6 +36,7 @@ from connectors.activity import (
     Activity,
     ActivityKind,
     ActivityRef,
+    Channel,
     ClozeTarget,
     JournalRow,
     TimelineItem,
@@ -47,10 +48,16 @@ PREVIEW_MAX_BYTES = 1024  # Cloze: "no longer than 1kb"
 FUTURE_SLACK_MS = 60_000
 EmailBody = Literal["none", "preview", "full"]
 OnDelete = Literal["ignore", "tombstone"]
+OwnerAs = Literal["from", "none"]
 Action = Literal["put", "unchanged", "uncertain", "wait", "skip"]
 _CONTENT_STYLE: Mapping[ClozeTarget, str] = {"content_note": "note", "content_todo": "todo", "content_event": "event"}
 _COMMUNICATION_STYLE: Mapping[ActivityKind, str] = {
     "note": "direct", "task": "direct", "call": "call", "meeting": "meeting", "email": "email", "message": "text"}
+# A message's Cloze style and subject by channel: an SMS is a text, a WhatsApp or LinkedIn message a
+# direct message (timeline.md §5.2); a message of no known channel is a text.
+_CHANNEL_STYLE: Mapping[Channel | None, tuple[str, str]] = {
+    "sms": ("text", "SMS"), "whatsapp": ("direct", "WhatsApp message"),
+    "linkedin": ("direct", "LinkedIn message"), None: ("text", "Message")}
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6])>|<br\s*/?>", re.IGNORECASE)
 
@@ -67,6 +74,8 @@ class ActivityOptions:
     on_delete: OnDelete = "ignore"
     ref_wait_ms: int = 86_400_000
     max_attempts: int = 5
+    owner_as: OwnerAs = "from"
+    cloze_users: frozenset[str] = frozenset()  # lower-case e-mails of the Cloze users an owner may be
 
     def target(self, kind: ActivityKind) -> ClozeTarget:
         chosen = (self.targets or {}).get(kind)
@@ -128,7 +137,10 @@ def decide(activity: Activity, row: JournalRow | None, linked: Linked, options: 
             return skip("unlinked")
         return ActivityDecision(kind, source_id, "wait", "unlinked")
     target = _target(activity, row, options, now)
-    if target == "communication" and activity.occurred_at > now + FUTURE_SLACK_MS:
+    future = activity.occurred_at > now + FUTURE_SLACK_MS
+    refused_as_future = row is not None and row.state == "waiting" and row.reason == "future"
+    if future and (target == "communication" or refused_as_future):
+        # Cloze refuses a future communication (errorcode 38), and this Cloze refused this item as future.
         return ActivityDecision(kind, source_id, "wait", "future")
     item = to_item(activity, target, refs, options)
     digest = payload_sha256(item)
@@ -196,9 +208,12 @@ def to_item(activity: Activity, target: ClozeTarget, refs: Sequence[ActivityRef]
     links = ((f"Open in {app}", activity.url),) if activity.url else ()
     subject, body, preview = _text(activity, target, options)
     style = _COMMUNICATION_STYLE[activity.kind] if target == "communication" else _CONTENT_STYLE[target]
+    if activity.kind == "message":
+        style = _CHANNEL_STYLE[activity.channel][0]
     item = TimelineItem(
         target=target, style=style, date=activity.occurred_at, subject=subject, body=body,
         bodytype=activity.body_type if body else "text", preview=preview, references=addresses, links=links,
+        from_address=sender(activity, target, options),
     )
     if target == "communication":
         return replace(item, threadid=f"{options.app_id.lower()}:{activity.kind}:{activity.id}",
@@ -211,6 +226,21 @@ def to_item(activity: Activity, target: ClozeTarget, refs: Sequence[ActivityRef]
     )
 
 
+def sender(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> str | None:
+    """Cloze's ``from`` for the activity: its CRM owner's e-mail when that is one of the Cloze users.
+
+    Otherwise nothing, and Cloze files the item under the API user: an App Link there could name a
+    record of the same id, and another address would make a stranger the author. An inbound
+    communication was begun by the contact, so its owner is no sender either.
+    """
+    email = (activity.owner_email or "").strip().lower()
+    if options.owner_as != "from" or not email or email not in options.cloze_users:
+        return None
+    if target == "communication" and activity.direction == "inbound":
+        return None
+    return email
+
+
 def _text(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> tuple[str, str | None, str | None]:
     """(subject, body, preview) under the body policy: e-mail bodies are left out unless asked for."""
     kind, subject, body = activity.kind, (activity.subject or "").strip(), activity.body or None
@@ -220,6 +250,8 @@ def _text(activity: Activity, target: ClozeTarget, options: ActivityOptions) -> 
             preview, body = cut_preview(plain_text(body, activity.body_type)), None
         elif options.email_body == "none":
             body = None
+    if kind == "message":
+        return subject or _CHANNEL_STYLE[activity.channel][1], body, preview
     if target == "communication":
         return subject or kind.capitalize(), body, preview
     if kind == "task":
@@ -257,6 +289,15 @@ def cut_preview(text: str, limit: int = PREVIEW_MAX_BYTES) -> str:
     return text.encode()[:limit].decode("utf-8", errors="ignore")
 
 
+# Fields added to TimelineItem after journals were first written: hashed only when set, so an item
+# without them keeps the hash it had (else every keyed copy would be posted again after an upgrade).
+_HASHED_WHEN_SET = ("from_address",)
+
+
 def payload_sha256(item: TimelineItem) -> str:
     """A stable hash of what is (or was) posted: the only trace of an activity's text kept in state."""
-    return hashlib.sha256(json.dumps(asdict(item), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    data = asdict(item)
+    for name in _HASHED_WHEN_SET:
+        if data.get(name) is None:
+            del data[name]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -6,11 +6,14 @@ left of the pass's budget, the backfill (the history window, ``backfill_days``).
 is planned by :func:`syncd.core.activities.plan_activities` and applied write by write;
 its cursor is stored once every activity of the page is recorded in the journal.
 
-Pacing: the pass runs after every record pass of the run, and stops once it has used its
-share of the schedule interval (``run_share``) or ``max_writes_per_run`` Cloze writes, so
-a long backfill never holds a record change back by more than one interval: the next run
-syncs records first again. A stopped page is read again next run; what it already wrote
-is in the journal, so nothing is written twice.
+Pacing: the pass runs after every record pass of the run, and stops once the run has used
+its share of the schedule interval (``run_share``, counted from the start of the run, so the
+run ends within its interval and the daemon's next tick is never skipped) or the pass has
+made ``max_writes_per_run`` Cloze writes. A long backfill so never holds a record change back
+by more than one interval: the next run syncs records first again. Each pass makes at least
+one write, so the backfill moves on even when the records took the whole share. A stopped
+page is read again next run; what it already wrote is in the journal, so nothing is written
+twice. An item Cloze refuses as dated in the future (errorcode 38) waits for its date.
 
 Privacy: logs, errors and the journal carry kinds, ids, states, errorcodes and hashes;
 never a subject, body or address.
@@ -51,6 +54,7 @@ DAY_MS = 86_400_000
 PENDING_PER_RUN = 1000  # waiting or refused activities read again by id per kind and run
 LIVE, BACKFILL, DELETED = "live", "backfill", "deleted"
 WRITTEN = ("sent", "sending", "uncertain")  # journal states of an activity that (may have) reached Cloze
+FUTURE_REFUSED = 38  # Cloze's errorcode for an item dated in the future
 
 
 def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
@@ -60,23 +64,31 @@ def options_of(pair: PairConfig, acfg: ActivitiesConfig) -> ActivityOptions:
         "meeting": "communication" if acfg.meeting_as == "communication" else "content_event",
         "email": "communication" if acfg.email_as == "communication" else "content_note",
     }
+    api_user = str(pair.cloze.get("user") or "")
+    users = frozenset(e.strip().lower() for e in [api_user, *acfg.owner_users] if e.strip())
     return ActivityOptions(
         app_id=pair.app_id, app_name=pair.app_name, kinds=frozenset(acfg.kinds),
         targets=targets, email_body=acfg.email_body, on_delete=acfg.on_delete,
         ref_wait_ms=int(acfg.ref_wait * 1000), max_attempts=acfg.max_attempts,
+        owner_as=acfg.owner_as, cloze_users=users,
     )
 
 
 @dataclass
 class Budget:
-    """What the pass may still spend in this run: Cloze writes and seconds."""
+    """What the pass may still spend in this run: Cloze writes and seconds (its first write is free)."""
 
     writes: int
     deadline: float
     clock: Callable[[], float] = time.monotonic
+    made: int = 0
 
     def spent(self) -> bool:
-        return self.writes <= 0 or self.clock() >= self.deadline
+        return self.made > 0 and (self.writes <= 0 or self.clock() >= self.deadline)
+
+    def spend(self) -> None:
+        self.writes -= 1
+        self.made += 1
 
 
 @dataclass
@@ -96,7 +108,7 @@ def run_pass(pair: str, cfg: PairConfig, conns: Mapping[Side, Connector], store:
     if not isinstance(source, ActivitySource) or not isinstance(sink, ActivitySink):
         report.notes.append("activities: the external connector cannot list activities; nothing was copied")
         return None
-    budget = Budget(acfg.max_writes_per_run, time.monotonic() + acfg.run_share * cfg.schedule.interval)
+    budget = Budget(acfg.max_writes_per_run, report.started_mono + acfg.run_share * cfg.schedule.interval)
     activity_pass = ActivityPass(pair, cfg, acfg, source, sink, store, report, stop, heartbeat, budget)
     try:
         return activity_pass.run()
@@ -263,7 +275,7 @@ class ActivityPass:
             with self.store.transaction() as s:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="sending",
                                   attempts=attempts + 1, reason=None, **common)
-        self.budget.writes -= 1
+        self.budget.spend()
         result = self.sink.put_timeline(item)
         op = "send" if communication else "put"
         with self.store.transaction() as s:
@@ -273,6 +285,10 @@ class ActivityPass:
             elif result.uncertain:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="uncertain",
                                   reason="no_reply", **common)
+            elif result.code == FUTURE_REFUSED and item.date > self.now():
+                # Not a fault of the item: it waits for its date (a future event where Cloze takes none).
+                journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="waiting", reason="future",
+                                  attempts=attempts, **{**common, "payload_sha256": None})
             else:
                 journal_db.record(s, self.pair, d.kind, d.source_id, self.now(), state="failed",
                                   reason=f"errorcode {result.code}", attempts=attempts + 1, **common)
@@ -280,6 +296,9 @@ class ActivityPass:
             self.report.writes[f"cloze.activity.{op}"] += 1
         elif result.uncertain:
             self._uncertain(d)
+        elif result.code == FUTURE_REFUSED and item.date > self.now():
+            self.outcome.counts[f"{d.kind}.future"] += 1
+            self.log.info("activity_waits_for_its_date", kind=d.kind, source_id=d.source_id)
         else:
             self.report.record_errors += 1
             self.outcome.problems.append(
@@ -298,15 +317,20 @@ def progress(store: StateStore, pair: str, now: int | None = None) -> list[dict[
     """Per kind: the backfill's size, how much is done, and its estimated end (epoch ms), for status and /metrics."""
     out: list[dict[str, object]] = []
     stamp = wall_ms() if now is None else now
+    recorded = journal_db.counts(store, pair)
     for position in journal_db.feeds(store, pair):
         if position.feed != BACKFILL:
             continue
         total = position.total
+        # Pages count once they are recorded; the journal counts the writes of a page the pass stopped in.
+        done = max(position.done, 0 if position.finished else sum(recorded.get(position.kind, {}).values()))
+        if total:
+            done = min(done, total)
         eta: int | None = None
-        if not position.finished and total and position.done:
-            rate = position.done / max(1, stamp - position.started_at)  # activities per ms so far
-            eta = stamp + int((total - position.done) / rate) if rate > 0 else None
-        out.append({"kind": position.kind, "total": total, "done": min(position.done, total or position.done),
+        if not position.finished and total and done:
+            rate = done / max(1, stamp - position.started_at)  # activities per ms so far
+            eta = stamp + int((total - done) / rate) if rate > 0 else None
+        out.append({"kind": position.kind, "total": total, "done": done,
                     "finished": position.finished, "estimated_end_ms": eta})
     return out
 

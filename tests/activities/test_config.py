@@ -10,8 +10,8 @@ import pytest
 from config.loader import load_config
 from config.models import ActivitiesConfig
 from connectors.activity import ACTIVITY_KINDS, DEFAULT_KINDS, ActivityKind
-from syncd.engine.activities import options_of
 from connectors.errors import ConfigError
+from syncd.engine.activities import options_of
 from syncd.sandbox import write_config
 
 

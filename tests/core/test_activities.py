@@ -426,3 +426,33 @@ def test_the_payload_hash_of_an_item_is_fixed_so_journals_stay_valid_across_vers
     item = TimelineItem(target="content_note", style="note", date=1, subject="Réunion", source="hubspot.com",
                         uniqueid="note:1", references=("b@x.example", "a@x.example"))
     assert payload_sha256(item) == GOLDEN_SHA256
+
+
+def test_an_item_without_an_author_keeps_its_hash_and_an_author_changes_it() -> None:
+    item = TimelineItem(target="content_note", style="note", date=1, subject="Réunion", source="hubspot.com",
+                        uniqueid="note:1", references=("b@x.example", "a@x.example"))
+    assert payload_sha256(replace(item, from_address="me@x.example")) != GOLDEN_SHA256
+
+
+@pytest.mark.parametrize(("owner", "direction", "target", "users", "owner_as", "expected"), [
+    ("Me@X.example", None, "content_note", {"me@x.example"}, "from", "me@x.example"),
+    ("me@x.example", "outbound", "communication", {"me@x.example"}, "from", "me@x.example"),
+    ("me@x.example", "inbound", "communication", {"me@x.example"}, "from", None),  # the contact began it
+    ("me@x.example", "inbound", "content_note", {"me@x.example"}, "from", "me@x.example"),  # a note's author
+    ("stranger@x.example", None, "content_note", {"me@x.example"}, "from", None),
+    (None, None, "content_note", {"me@x.example"}, "from", None),
+    ("me@x.example", None, "content_note", {"me@x.example"}, "none", None),
+])
+def test_the_author_is_the_owner_only_when_the_owner_is_a_cloze_user(
+        owner: str | None, direction: Any, target: Any, users: set[str], owner_as: Any, expected: str | None) -> None:
+    options = replace(OPTS, cloze_users=frozenset(users), owner_as=owner_as)
+    item = to_item(note(owner_email=owner, direction=direction), target, [ANN], options)
+    assert item.from_address == expected
+
+
+@pytest.mark.parametrize(("channel", "style", "subject"), [
+    ("sms", "text", "SMS"), ("whatsapp", "direct", "WhatsApp message"), ("linkedin", "direct", "LinkedIn message"),
+    (None, "text", "Message")])
+def test_a_message_is_a_text_or_a_direct_message_by_its_channel(channel: Any, style: str, subject: str) -> None:
+    item = to_item(note(kind="message", channel=channel), "communication", [ANN], OPTS)
+    assert (item.style, item.subject, item.threadid) == (style, subject, "hubspot.com:message:" + BASE.id)

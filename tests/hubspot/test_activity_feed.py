@@ -68,7 +68,7 @@ def test_kinds_map_to_activities_with_addresses(make_connector: ConnectorFactory
     mail = connector.activity_get("email", [email])[email]
     assert (mail.subject, mail.body, mail.body_type, mail.direction) == ("Offer", "Dear Ann", "text", "inbound")
     assert connector.activity_get("note", ["999999"]) == {}
-    assert connector.activity_kinds() == {"note", "task", "call", "meeting", "email"}
+    assert connector.activity_kinds() == {"note", "task", "call", "meeting", "email", "message"}
 
 
 def test_archived_engagements_are_listed_as_deleted(make_connector: ConnectorFactory,

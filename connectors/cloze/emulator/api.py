@@ -40,6 +40,7 @@ NOT_FOUND_BODY = {"errorcode": 404, "message": "Resource Not Found"}
 BAD_KEY_BODY = {"errorcode": 1, "message": "The API key was not found"}
 BAD_TOKEN_BODY = {"message": "Invalid token: access token is invalid"}
 _FUTURE_SLACK_MS = 60_000
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PREVIEW_MAX_BYTES = 1024  # "no longer than 1kb" (the Swagger's timeline schemas)
 # email | phone | domain | source:uniqueid (an App Link) | @handle
 _ADDRESS = re.compile(
@@ -302,7 +303,8 @@ class ClozeApi:
 
     def _references(self, items: Any) -> list[tuple[Entity, str]]:
         """Resolve ``references[].value``: an email or phone (person), a domain (company) or an App Link
-        (project). A value that is no address at all, such as a syncKey or direct id, is errorcode 32."""
+        (project). A value that is no address at all, such as a syncKey or direct id, is errorcode 32.
+        With ``unknown_reference_creates_person``, an e-mail no record has becomes a new person."""
         found: list[tuple[Entity, str]] = []
         for item in items:
             value = str(item.get("value") if isinstance(item, Mapping) else item or "").strip()
@@ -311,6 +313,8 @@ class ClozeApi:
                 found.append(target)
             elif not _ADDRESS.fullmatch(value):
                 raise Rejected(32, "Invalid address")
+            elif self.emu.behaviour.unknown_reference_creates_person and _EMAIL.fullmatch(value):
+                found.append(("person", self.emu.store.insert("person", {"emails": [{"value": value}]})))
         return found
 
     def _resolve_address(self, value: str) -> tuple[Entity, str] | None:
@@ -322,7 +326,8 @@ class ClozeApi:
         return None
 
     def _timeline(self, kind: str, body: Mapping[str, Any], refs: list[tuple[Entity, str]],
-                  replaces: tuple[Any, Any] | None = None) -> Reply:
+                  replaces: Callable[[Mapping[str, Any]], bool] | None = None) -> Reply:
+        """Store one item; ``replaces`` picks the earlier items it takes the place of."""
         preview = body.get("preview")
         if isinstance(preview, str) and len(preview.encode()) > PREVIEW_MAX_BYTES:
             raise Rejected(26, f"An invalid value was provided for the preview: longer than {PREVIEW_MAX_BYTES} bytes")
@@ -330,7 +335,7 @@ class ClozeApi:
             return ok()
         timeline = self.emu.store.timeline
         if replaces is not None:
-            timeline[:] = [t for t in timeline if (t.get("source"), t.get("uniqueid")) != replaces]
+            timeline[:] = [t for t in timeline if not replaces(t)]
         self.emu.store.timeline.append({"kind": kind, **body, "received": int(time.time() * 1000)})
         if self.emu.behaviour.timeline_bumps_last_changed:
             self._publish(self.emu.store.touch_referenced(refs))
@@ -347,6 +352,10 @@ class ClozeApi:
             hit = self._resolve_address(value)
             if hit is not None:
                 refs.append(hit)
+        thread = body.get("threadid")
+        if self.emu.behaviour.communication_update_matches == "threadid" and body.get("update") and thread:
+            return self._timeline("communication", body, refs,
+                                  replaces=lambda t: t["kind"] == "communication" and t.get("threadid") == thread)
         return self._timeline("communication", body, refs)
 
     def content(self, request: Request) -> Reply:
@@ -354,9 +363,22 @@ class ClozeApi:
         style = str(body.get("style") or "note")
         if style in ("note", "todo") and not (body.get("uniqueid") and body.get("source")):
             raise Rejected(11, "No identifiers available")
+        date = body.get("date")
+        future = isinstance(date, (int, float)) and date > time.time() * 1000 + _FUTURE_SLACK_MS
+        if style == "event" and future and not self.emu.behaviour.event_future_allowed:
+            raise Rejected(38, "Event date is in the future")
         refs = self._references(_array(body, "references"))
         key = (body.get("source"), body.get("uniqueid"))
-        return self._timeline("content", body, refs, replaces=key if key[0] and key[1] else None)
+        if not (key[0] and key[1]):
+            return self._timeline("content", body, refs)
+        earlier = [t for t in self.emu.store.timeline if (t.get("source"), t.get("uniqueid")) == key]
+        flag = self.emu.behaviour.content_update_flag
+        if earlier and not body.get("update") and (flag == "all" or flag == "events" and style == "event"):
+            return ok()  # "update the existing record if it's already been imported": not asked, so kept
+        if not self.emu.behaviour.content_repost_replaces:
+            return self._timeline("content", body, refs)
+        return self._timeline("content", body, refs,
+                              replaces=lambda t: (t.get("source"), t.get("uniqueid")) == key)
 
     def todo(self, request: Request) -> Reply:
         body = _object(request.body)

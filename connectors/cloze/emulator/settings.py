@@ -35,6 +35,12 @@ class BehaviourSettings:
     profile_key: Literal["profile", "user"] = "profile"
     find_lastchanged_desc: bool = True
     timeline_bumps_last_changed: bool = False
+    # The timeline's open questions (timeline.md §8), each at its documented or most cautious reading.
+    communication_update_matches: Literal["none", "threadid"] = "none"
+    content_repost_replaces: bool = True
+    content_update_flag: Literal["events", "all", "none"] = "events"
+    event_future_allowed: bool = True
+    unknown_reference_creates_person: bool = False
     check_user: bool = False
     value_validation: Literal["reject", "store"] = "reject"
     webhook_time_scale: float = 1.0

@@ -1,4 +1,5 @@
-"""HubSpot's engagement objects (notes, tasks, calls, meetings, emails), as the emulator serves them.
+"""HubSpot's engagement objects (notes, tasks, calls, meetings, emails, communications), as the emulator
+serves them (communications: the WhatsApp, LinkedIn and SMS messages logged in the CRM).
 
 Engagements are ordinary CRM objects: the same list, get, batch, search (on
 ``hs_lastmodifieddate``) and archive routes as contacts, and v4 associations to
@@ -11,9 +12,11 @@ built-in properties each type has, and the HUBSPOT_DEFINED association types
 from __future__ import annotations
 
 NOTES, TASKS, CALLS, MEETINGS, EMAILS = "notes", "tasks", "calls", "meetings", "emails"
-TYPES = (NOTES, TASKS, CALLS, MEETINGS, EMAILS)
-TYPE_IDS = {NOTES: "0-46", TASKS: "0-27", CALLS: "0-48", MEETINGS: "0-47", EMAILS: "0-49"}
-SINGULAR = {NOTES: "note", TASKS: "task", CALLS: "call", MEETINGS: "meeting", EMAILS: "email"}
+COMMUNICATIONS = "communications"
+TYPES = (NOTES, TASKS, CALLS, MEETINGS, EMAILS, COMMUNICATIONS)
+TYPE_IDS = {NOTES: "0-46", TASKS: "0-27", CALLS: "0-48", MEETINGS: "0-47", EMAILS: "0-49", COMMUNICATIONS: "0-18"}
+SINGULAR = {NOTES: "note", TASKS: "task", CALLS: "call", MEETINGS: "meeting", EMAILS: "email",
+            COMMUNICATIONS: "communication"}
 ALIASES = {**{t: t for t in TYPES}, **{s: t for t, s in SINGULAR.items()}, **{i: t for t, i in TYPE_IDS.items()}}
 LABELS = {t: s.upper() for t, s in SINGULAR.items()}
 MODIFIED_PROPERTY = {t: "hs_lastmodifieddate" for t in TYPES}
@@ -24,6 +27,7 @@ ALWAYS_READ = {t: ("createdate", "hs_lastmodifieddate", "hs_object_id") for t in
 QUERY_PROPERTIES = {
     NOTES: ("hs_note_body",), TASKS: ("hs_task_subject", "hs_task_body"), CALLS: ("hs_call_title", "hs_call_body"),
     MEETINGS: ("hs_meeting_title", "hs_meeting_body"), EMAILS: ("hs_email_subject", "hs_email_text"),
+    COMMUNICATIONS: ("hs_communication_body",),
 }
 
 # (name, label, type, fieldType, enumeration values)
@@ -76,6 +80,11 @@ PROPERTIES: dict[str, tuple[PropertySpec, ...]] = {
         _enum("hs_email_status", "Email send status", "BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"),
         _text("hs_email_headers", "Email headers", "textarea"),
     ),
+    COMMUNICATIONS: (
+        *_COMMON, _enum("hs_communication_channel_type", "Channel type", "WHATS_APP", "LINKEDIN_MESSAGE", "SMS"),
+        _enum("hs_communication_logged_from", "Logged from", "CRM"),
+        _text("hs_communication_body", "Message body", "html"),
+    ),
 }
 
 # HUBSPOT_DEFINED association type ids, engagement -> record and back: (from, to, id, inverse id).
@@ -85,6 +94,7 @@ ASSOCIATIONS: tuple[tuple[str, str, int, int], ...] = (
     (CALLS, "contacts", 194, 193), (CALLS, "companies", 182, 181), (CALLS, "deals", 206, 205),
     (EMAILS, "contacts", 198, 197), (EMAILS, "companies", 186, 185), (EMAILS, "deals", 210, 209),
     (MEETINGS, "contacts", 200, 199), (MEETINGS, "companies", 188, 187), (MEETINGS, "deals", 212, 211),
+    (COMMUNICATIONS, "contacts", 81, 82), (COMMUNICATIONS, "companies", 87, 88), (COMMUNICATIONS, "deals", 85, 86),
 )
 
 

@@ -158,7 +158,7 @@ def _describe_field(f: FieldDef) -> dict[str, Any]:
             "externalId": f.external_id, "unique": f.unique, "idLookup": f.name == "Id" or f.external_id,
             "custom": f.custom, "calculated": False, "defaultedOnCreate": f.default is not None or not f.createable,
             "restrictedPicklist": f.restricted, "picklistValues": picklist,
-            "referenceTo": [f.reference_to] if f.reference_to else [], "relationshipName": f.relationship_name,
+            "referenceTo": f.reference_to.split("|") if f.reference_to else [], "relationshipName": f.relationship_name,
             "caseSensitive": False, "filterable": True, "sortable": f.type != "textarea"}
 
 

@@ -199,8 +199,10 @@ def execute(store: Store, text: str, *, include_deleted: bool, version: str) -> 
                         "Maximum SOQL offset allowed is 2000")
     resolved = Resolved(store, text, parsed)
     odef = resolved.odef
+    # ``query`` skips deleted rows and archived activities; ``queryAll`` returns both.
     rows = [r for r in store.rows[odef.name].values()
-            if (include_deleted or not r["IsDeleted"]) and resolved.matches(r, parsed.where)]
+            if (include_deleted or not (r["IsDeleted"] or r.get("IsArchived")))
+            and resolved.matches(r, parsed.where)]
     if parsed.count_only:
         total = len(rows[parsed.offset:parsed.limit and parsed.offset + parsed.limit or None])
         return [], total

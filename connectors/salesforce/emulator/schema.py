@@ -1,7 +1,9 @@
 """The emulated org's objects and fields: types, required fields, picklists, references, External IDs.
 
 Field names and types follow Salesforce's object reference for Contact, Account, Opportunity,
-OpportunityContactRole and Lead; only the fields a CRM sync touches are modelled.
+OpportunityContactRole and Lead, and for the activities Task, Event, TaskRelation and EventRelation;
+only the fields a CRM sync touches are modelled. A polymorphic reference (``WhoId``, ``WhatId``,
+``RelationId``) names its targets joined by ``|``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ STAGES = (
     Stage("Closed Lost", 0, True, False, "Omitted"),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGES}
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+CLOSED_TASK_STATUSES = ("Completed",)
+# TaskSubtype's values (INFERRED: an org's describe is the authority); Task when none is given.
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+ACTIVITIES = ("Task", "Event")
+RELATIONS = {"TaskRelation": "Task", "EventRelation": "Event"}
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,41 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
         FieldDef("ConvertedOpportunityId", "reference", 18, createable=False, updateable=False,
                  reference_to="Opportunity"),
     ]
+    who = FieldDef("WhoId", "reference", 18, reference_to="Contact|Lead", relationship_name="Who")
+    what = FieldDef("WhatId", "reference", 18, reference_to="Account|Opportunity", relationship_name="What")
+    activity = [who, what, FieldDef("Subject", "string", 255), FieldDef("Description", "textarea", 32000),
+                _read_only("AccountId", "reference", 18, "Account", "Account"),
+                _read_only("IsArchived", "boolean")]
+    task = [
+        *activity, FieldDef("ActivityDate", "date"),
+        FieldDef("Status", "picklist", 40, picklist=TASK_STATUSES, restricted=True, default="Not Started"),
+        FieldDef("Priority", "picklist", 40, picklist=("High", "Normal", "Low"), restricted=True, default="Normal"),
+        _read_only("IsClosed", "boolean"),
+        # Set on create only (a restricted picklist the API cannot change afterwards).
+        FieldDef("TaskSubtype", "picklist", 40, picklist=TASK_SUBTYPES, restricted=True, updateable=False),
+        FieldDef("CallDurationInSeconds", "int"),
+        FieldDef("CallType", "picklist", 40, picklist=("Internal", "Inbound", "Outbound"), restricted=True),
+        FieldDef("CallDisposition", "string", 255), _read_only("CompletedDateTime", "datetime"),
+    ]
+    event = [
+        *activity, FieldDef("StartDateTime", "datetime"), FieldDef("EndDateTime", "datetime"),
+        FieldDef("ActivityDateTime", "datetime"), FieldDef("DurationInMinutes", "int"),
+        FieldDef("IsAllDayEvent", "boolean", default=False), FieldDef("Location", "string", 255),
+        FieldDef("EventSubtype", "picklist", 40, picklist=("Event",), restricted=True, updateable=False),
+        FieldDef("IsPrivate", "boolean", default=False),
+        FieldDef("ShowAs", "picklist", 40, picklist=("Busy", "OutOfOffice", "Free"), default="Busy"),
+    ]
+
+    def relation(parent: str) -> list[FieldDef]:
+        return [FieldDef(f"{parent}Id", "reference", 18, required=True, updateable=False, reference_to=parent,
+                         relationship_name=parent),
+                FieldDef("RelationId", "reference", 18, required=True, updateable=False,
+                         reference_to="Contact|Lead|Account|Opportunity", relationship_name="Relation"),
+                FieldDef("IsWhat", "boolean", createable=False, updateable=False, default=False)]
+
+    user = [_read_only("Username", "string", 80), _read_only("Email", "email", 128),
+             _read_only("FirstName", "string", 40), _read_only("LastName", "string", 80),
+             _read_only("Name", "string", 121), _read_only("IsActive", "boolean")]
     stage = [_read_only("ApiName", "string", 255), _read_only("MasterLabel", "string", 255),
              _read_only("IsActive", "boolean"), _read_only("IsClosed", "boolean"), _read_only("IsWon", "boolean"),
              _read_only("DefaultProbability", "percent"), _read_only("ForecastCategoryName", "string", 40),
@@ -164,6 +207,8 @@ def _objects() -> dict[str, tuple[str, list[FieldDef]]]:
         "OpportunityStage": ("01J", stage),
         "Contact": ("003", contact), "Account": ("001", account), "Opportunity": ("006", opportunity),
         "OpportunityContactRole": ("00K", ocr), "Lead": ("00Q", lead),
+        "User": ("005", user), "Task": ("00T", task), "Event": ("00U", event),
+        "TaskRelation": ("0RT", relation("Task")), "EventRelation": ("0RE", relation("Event")),
     }
 
 
@@ -189,7 +234,9 @@ class ObjectDef:
 
 
 MERGEABLE = ("Account", "Contact", "Lead")
-LABELS = {"OpportunityContactRole": "Opportunity Contact Role", "OpportunityStage": "Opportunity Stage"}
+READ_ONLY_OBJECTS = ("OpportunityStage", "User")  # query-only here (users are made in Setup)
+LABELS = {"OpportunityContactRole": "Opportunity Contact Role", "OpportunityStage": "Opportunity Stage",
+          "TaskRelation": "Task Relation", "EventRelation": "Event Relation"}
 
 
 def stage_rows() -> list[dict[str, object]]:
@@ -204,12 +251,12 @@ def build(external_id_field: str, external_id_objects: tuple[str, ...]) -> dict[
     out: dict[str, ObjectDef] = {}
     for name, (prefix, fields) in _objects().items():
         all_fields = [f for f in _sys(name) if name in MERGEABLE or f.name != "MasterRecordId"]
-        if name in ("OpportunityContactRole", "OpportunityStage"):
+        if name in ("OpportunityContactRole", "OpportunityStage", "User", *RELATIONS):
             all_fields = [f for f in all_fields if f.name != "OwnerId"]
         all_fields += fields
         if name in external_id_objects and external_id_field:
             all_fields.append(FieldDef(external_id_field, "string", 255, external_id=True, unique=True, custom=True))
-        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields}, writable=name != "OpportunityStage")
+        out[name] = ObjectDef(name, prefix, {f.name: f for f in all_fields}, writable=name not in READ_ONLY_OBJECTS)
     return out
 
 

@@ -83,7 +83,7 @@ class SalesforceEmulator:
 
     def _new_store(self) -> Store:
         defs = schema.build(self.settings.external_id_field, tuple(self.settings.external_id_objects))
-        return Store(defs, self.clock, self.settings.user_id)
+        return Store(defs, self.clock, self.settings.user_id, self.settings.username)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -211,6 +211,21 @@ class SalesforceEmulator:
         with self.store.lock:
             for record_id in record_ids:
                 self.store.modify(self.store.live(name, record_id), name, {}, automation=True)
+
+    def add_user(self, email: str, first: str, last: str) -> str:
+        """Another user of the org (records and activities can be assigned to it); returns its id."""
+        with self.store.lock:
+            user_id = self.store.new_id("User")
+            self.store.add_user(user_id, email, first, last)
+            return user_id
+
+    def archive_activities(self, object_name: str, record_ids: Iterable[str]) -> None:
+        """Archive Tasks or Events as Salesforce's nightly job does to old activities: ``query`` stops
+        returning them, ``queryAll`` still does; SystemModstamp stays (INFERRED: it is no user edit)."""
+        name = self._object(object_name)
+        with self.store.lock:
+            for record_id in record_ids:
+                self.store.live(name, record_id)["IsArchived"] = True
 
     def delete_record(self, object_name: str, record_id: str) -> None:
         name = self._object(object_name)

@@ -42,6 +42,7 @@ class Store:
     defs: dict[str, ObjectDef]
     clock: Clock
     user_id: str
+    user_email: str = "integration@example.com"
     lock: threading.RLock = field(default_factory=threading.RLock)
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     deleted_log: list[DeletedEntry] = field(default_factory=list)
@@ -59,6 +60,18 @@ class Store:
         if "OpportunityStage" in self.defs:
             for values in schema.stage_rows():
                 self.insert("OpportunityStage", values)
+        if "User" in self.defs:
+            self.add_user(self.user_id, self.user_email, "Integration", "User")
+
+    def add_user(self, user_id: str, email: str, first: str, last: str) -> dict[str, Any]:
+        """A user of the org (the integration user, or one an activity can be assigned to)."""
+        now = self.clock.stamp()
+        row: dict[str, Any] = {"Id": user_id, "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
+                               "SystemModstamp": now, "CreatedById": self.user_id, "LastModifiedById": self.user_id,
+                               "Username": email, "Email": email, "FirstName": first, "LastName": last,
+                               "Name": f"{first} {last}", "IsActive": True}
+        self.rows["User"][user_id] = row
+        return row
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -199,8 +212,10 @@ class Store:
         text = str(value)
         if kind == "reference":
             full = ids.normalize(text)
-            target = fdef.reference_to or ""
-            row = None if full is None or target not in self.rows else self.rows[target].get(full)
+            row = None
+            for target in (fdef.reference_to or "").split("|"):  # a polymorphic reference names several
+                found = None if full is None or target not in self.rows else self.rows[target].get(full)
+                row = row or found
             if row is None or row["IsDeleted"]:
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name])
             return full
@@ -283,6 +298,11 @@ class Store:
             for ocr in list(self.rows["OpportunityContactRole"].values()):
                 if ocr["OpportunityId"] == row["Id"] and not ocr["IsDeleted"]:
                     self.delete("OpportunityContactRole", ocr)
+        if object_name in schema.ACTIVITIES:  # and an activity's relations with it
+            relation = f"{object_name}Relation"
+            for rel in list(self.rows.get(relation, {}).values()):
+                if rel[f"{object_name}Id"] == row["Id"] and not rel["IsDeleted"]:
+                    self.delete(relation, rel)
 
     def undelete(self, object_name: str, row: dict[str, Any]) -> None:
         self._remember(object_name, row["Id"])
@@ -357,6 +377,8 @@ class Store:
     def _derive(self, object_name: str, row: dict[str, Any], given: Mapping[str, Any]) -> None:
         if object_name in ("Contact", "Lead"):
             row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p) or None
+        if object_name in schema.ACTIVITIES:
+            self._derive_activity(object_name, row, given)
         if object_name == "Opportunity":
             stage = schema.STAGE_BY_NAME.get(row.get("StageName") or "")
             if stage is not None:
@@ -367,7 +389,45 @@ class Store:
                     if "ForecastCategoryName" not in given:
                         row["ForecastCategoryName"] = stage.forecast
 
+    def _derive_activity(self, object_name: str, row: dict[str, Any], given: Mapping[str, Any]) -> None:
+        """What Salesforce fills in on a Task or an Event: its account, a task's closed state, an event's times."""
+        account = None
+        what = row.get("WhatId")
+        if what and what.startswith(self.defs["Account"].key_prefix):
+            account = what
+        elif what and what in self.rows["Opportunity"]:
+            account = self.rows["Opportunity"][what].get("AccountId")
+        elif row.get("WhoId") in self.rows["Contact"]:
+            account = self.rows["Contact"][row["WhoId"]].get("AccountId")
+        row["AccountId"] = account
+        if object_name == "Task":
+            row["TaskSubtype"] = row.get("TaskSubtype") or "Task"
+            closed = row.get("Status") in schema.CLOSED_TASK_STATUSES
+            if closed and not row.get("IsClosed"):
+                row["CompletedDateTime"] = self.clock.stamp()
+            row["IsClosed"], row["CompletedDateTime"] = closed, row.get("CompletedDateTime") if closed else None
+            return
+        row["EventSubtype"] = row.get("EventSubtype") or "Event"
+        start, end, minutes = row.get("StartDateTime"), row.get("EndDateTime"), row.get("DurationInMinutes")
+        if start is not None and end is not None and ("EndDateTime" in given or minutes is None):
+            row["DurationInMinutes"] = max(0, (end - start) // 60)
+        elif start is not None and minutes is not None:
+            row["EndDateTime"] = start + minutes * 60
+        row["ActivityDateTime"] = start
+
+    def _relate(self, object_name: str, row: dict[str, Any]) -> None:
+        """An activity's ``WhoId`` and ``WhatId`` are rows of its relation object too (the primary ones)."""
+        relation = f"{object_name}Relation"
+        parent = f"{object_name}Id"
+        have = {(r["RelationId"], r["IsWhat"]) for r in self.rows[relation].values()
+                if r[parent] == row["Id"] and not r["IsDeleted"]}
+        for ref, is_what in ((row.get("WhoId"), False), (row.get("WhatId"), True)):
+            if ref and (ref, is_what) not in have:
+                self.insert(relation, {parent: row["Id"], "RelationId": ref, "IsWhat": is_what})
+
     def _after_write(self, object_name: str, row: dict[str, Any]) -> None:
+        if object_name in schema.ACTIVITIES:
+            self._relate(object_name, row)
         if object_name == "OpportunityContactRole" and row.get("IsPrimary"):
             # At most one primary contact role per opportunity: the new one wins.
             for other in self.rows[object_name].values():
