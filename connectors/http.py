@@ -45,6 +45,7 @@ from tenacity import (
 )
 
 from connectors import limits as run_limits
+from connectors import runtag
 from connectors.base import ApiObserver, NullObserver
 from connectors.errors import (
     ApiError,
@@ -365,6 +366,7 @@ class ApiSession:
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         limits = run_limits.current()
         request = self.client.build_request(method, self._absolute(url, kwargs), **kwargs)
+        request.headers.update(runtag.headers())
         where = safe_url(request.url)
         left = limits.run_seconds_left()
         if left is not None and left <= 0:

@@ -1,0 +1,55 @@
+"""When a pair's next run is due: plain functions over the pair's schedule and a time.
+
+Incremental runs come every ``interval`` seconds plus the pair's share of ``jitter``;
+reconciles at the pair's cron (through :func:`config.cron.cron_trigger`, which handles
+crontab's weekday numbering and daylight-saving changes) plus the same share. The share is a
+hash of the pair's name, not a random draw: every worker computes the same due time, and
+pairs spread over the jitter window instead of all firing together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from config.cron import cron_trigger
+from config.models import ScheduleConfig
+
+KINDS = ("incremental", "reconcile")
+
+
+def share(pair: str) -> float:
+    """A stable fraction in [0, 1) for ``pair``."""
+    digest = hashlib.sha256(pair.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def wanted_kinds(sched: ScheduleConfig) -> tuple[str, ...]:
+    return KINDS if sched.reconcile_cron else KINDS[:1]
+
+
+def first_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int) -> int:
+    """When a newly scheduled pair first runs: incremental runs start spread over one interval
+    (a fleet started at once does not run every pair in the first tick), reconciles at their cron."""
+    if kind == "incremental":
+        return now_ms + int(share(pair) * min(sched.interval, 60.0) * 1000)
+    return next_due(pair, kind, sched, now_ms)
+
+
+def next_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int) -> int:
+    """The due time after a run of ``kind`` was queued at ``now_ms``."""
+    jitter = int(share(pair) * sched.jitter * 1000)
+    if kind == "incremental":
+        return now_ms + int(sched.interval * 1000) + jitter
+    if not sched.reconcile_cron:
+        raise ValueError(f"pair {pair!r} has no reconcile_cron")
+    trigger = cron_trigger(sched.reconcile_cron, tz=sched.timezone)
+    # A second on: a cron that fires at exactly now is the run that was just queued.
+    after = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(seconds=1)
+    fire = trigger.get_next_fire_time(None, after)
+    if fire is None:
+        return NEVER
+    return int(fire.timestamp() * 1000) + jitter
+
+
+NEVER = 2**62  # the due time of a cron that never fires again

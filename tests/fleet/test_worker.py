@@ -1,0 +1,21 @@
+"""``syncd worker`` processes against real emulators and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.fleet.rig import Fleet
+
+
+def test_workers_run_every_pair_and_stop_gracefully(fleet: Fleet) -> None:
+    pairs = fleet.add_pairs(4, seed_people=3)
+    fleet.write_config(interval=5, concurrency=2)
+    workers = [fleet.start_worker(), fleet.start_worker()]
+    fleet.wait_until(lambda: all(len([r for r in fleet.runs(p) if r["status"] == "ok"]) >= 2 for p in pairs),
+                     40, "every pair ran twice")
+    for w in workers:
+        w.signal(signal.SIGTERM)
+    assert [w.wait(40) for w in workers] == [0, 0]
+    assert all(fleet.lease(p) is None for p in pairs)  # every lease released
+    for p in pairs:
+        assert fleet.emulators[p].stats.call_log()[0].run is not None  # requests carry the run id
