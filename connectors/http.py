@@ -364,6 +364,7 @@ class ApiSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        runtag.check()  # a run that lost its lease sends nothing more, not even the rest of a batch
         limits = run_limits.current()
         request = self.client.build_request(method, self._absolute(url, kwargs), **kwargs)
         request.headers.update(runtag.headers())

@@ -225,7 +225,7 @@ def _sync_pair(
         # Every request and read of this run, on this thread, is bounded by the pair's limits
         # and says which run (and lease epoch) sent it.
         with run_limits.applied(pair_limits(pair, pair_cfg)), \
-                runtag.tagged(run_id, keeper.token.epoch if keeper else None):
+                runtag.tagged(run_id, keeper.token.epoch if keeper else None, keeper.check if keeper else None):
             conns = build_connectors(loaded, pair, observer)
             engine = PairEngine(
                 pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
