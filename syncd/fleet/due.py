@@ -29,10 +29,11 @@ def wanted_kinds(sched: ScheduleConfig) -> tuple[str, ...]:
 
 
 def first_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int) -> int:
-    """When a newly scheduled pair first runs: incremental runs start spread over one interval
-    (a fleet started at once does not run every pair in the first tick), reconciles at their cron."""
+    """When a newly scheduled pair first runs: an incremental run at once, within the pair's share of
+    ``jitter`` (as ``syncd run`` does at its start; a fleet of new pairs spreads over the window),
+    a reconcile at its cron."""
     if kind == "incremental":
-        return now_ms + int(share(pair) * min(sched.interval, 60.0) * 1000)
+        return now_ms + int(share(pair) * sched.jitter * 1000)
     return next_due(pair, kind, sched, now_ms)
 
 

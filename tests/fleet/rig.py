@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 _serial = itertools.count()
 
 LEASE_TTL = 6.0
-ENV = {"SYNCD_TEST_CLOZE_KEY": DEFAULT_API_KEY}
+ENV = {"SYNCD_TEST_CLOZE_KEY": DEFAULT_API_KEY, "SYNCD_TEST_WEBHOOK_SECRET": "fleet-test-webhook-secret-0123"}
 
 
 @dataclass
@@ -110,14 +110,14 @@ class Fleet:
         return self.tmp / f"external-{pair}.json"
 
     def write_config(self, *, interval: float = 3600.0, concurrency: int = 4, webhooks: bool = False,
-                     reconcile_cron: str = "", extra: str = "") -> Path:
+                     port: int = 0, reconcile_cron: str = "", extra: str = "") -> Path:
         lines = [
             "[state]", f'url = "{self.db_url}"', f"lease_ttl = {LEASE_TTL}", "lock_timeout = 10", "",
             "[logging]", 'level = "info"', 'format = "json"', "",
             "[daemon]", 'shutdown_timeout = "30s"', "",
-            "[daemon.http]", 'address = "127.0.0.1"', "port = 0", "",
+            "[daemon.http]", 'address = "127.0.0.1"', f"port = {port}", "",
             "[daemon.webhooks]", f"enabled = {'true' if webhooks else 'false'}",
-            'public_url = "http://127.0.0.1:9"', 'secret = "fleet-test-webhook-secret-0123"', "",
+            f'public_url = "http://127.0.0.1:{port or 9}"', 'secret = "env:SYNCD_TEST_WEBHOOK_SECRET"', "",
             "[fleet]", f"concurrency = {concurrency}", 'tick = "1s"', 'reap = "1s"', 'heartbeat = "1s"',
             'stall_after = "3s"', 'poll = "0.5s"', 'webhook_debounce = "0.2s"', extra, "",
         ]

@@ -81,3 +81,19 @@ def test_frozen_worker_writes_nothing_after_the_takeover(fleet: Fleet) -> None:
     late = [c for c in _cloze_writes(fleet, pair, epoch) if c.started > taken_over]
     assert late == [], f"{len(late)} writes of the fenced-out run after the takeover: {late[:3]}"
     zombie.wait_event("run_failed", timeout=30)  # it found out and stopped (lease lost)
+
+
+def test_sigterm_mid_run_finishes_the_batch_and_releases_the_lease(fleet: Fleet) -> None:
+    [pair] = fleet.add_pairs(1, seed_people=120, latency_ms=15)
+    fleet.write_config(interval=5, concurrency=2)
+    worker = fleet.start_worker()
+    _, epoch = _holder(fleet, pair)
+    fleet.wait_until(lambda: len(_cloze_writes(fleet, pair, epoch)) >= 10, 60, "the first run writes to Cloze")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(40) == 0
+    assert fleet.lease(pair) is None  # released, not left to expire
+    assert not fleet.sql("SELECT id FROM procrastinate_jobs WHERE status = 'doing'")  # nothing for the reaper
+    [run] = fleet.runs(pair)
+    assert run["finished_at"] is not None
+    fleet.start_worker()  # another worker picks up where it stopped
+    _assert_converged(fleet, pair, 120)
