@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,9 +108,10 @@ def fleet_figures(tmp: Path, url: str, args: argparse.Namespace) -> None:
                 seen = {r["id"] for r in fleet.runs(pair)}
                 queued_ms = int(time.time() * 1000)
                 enqueue(app, pair, "webhook")
-                started = fleet.wait_until(
-                    lambda: [r for r in fleet.runs(pair) if r["id"] not in seen and r["started_at"] >= queued_ms],
-                    30, "the webhook's run started")
+                def new_run(pair: str = pair, seen: set[str] = seen, queued_ms: int = queued_ms) -> list[Any]:
+                    return [r for r in fleet.runs(pair) if r["id"] not in seen and r["started_at"] >= queued_ms]
+
+                started = fleet.wait_until(new_run, 30, "the webhook's run started")
                 latencies.append((started[0]["started_at"] - queued_ms) / 1000)
         print(f"webhook-to-run: {len(latencies)} runs, p50 {pct(latencies, 0.5):.3f} s, "
               f"p99 {pct(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")

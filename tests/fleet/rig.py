@@ -208,7 +208,7 @@ def overlapping_runs(calls: Iterable[CallRecord]) -> list[tuple[str, str]]:
         lo, hi = spans.get(c.run, (c.started, c.finished))
         spans[c.run] = (min(lo, c.started), max(hi, c.finished))
     ordered = sorted(spans.items(), key=lambda kv: kv[1][0])
-    return [(a, b) for (a, (_, a_end)), (b, (b_start, _)) in zip(ordered, ordered[1:]) if b_start < a_end]
+    return [(a, b) for (a, (_, a_end)), (b, (b_start, _)) in itertools.pairwise(ordered) if b_start < a_end]
 
 
 def jain(values: Iterable[float]) -> float:

@@ -8,6 +8,7 @@ minutes at a 60 s interval.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from state import schedule
 from tests.fleet.rig import Fleet, jain, overlapping_runs
 
 LONG = os.environ.get("SYNCD_LONG") == "1"
-PAIRS, WORKERS, CONCURRENCY = (1000, 3, 8) if LONG else (24, 3, 2)
+PAIRS, WORKERS, CONCURRENCY = (1000, 3, 8) if LONG else (12, 3, 2)
 INTERVAL, DURATION = (60.0, 600.0) if LONG else (5.0, 20.0)
 
 
@@ -36,7 +37,8 @@ def test_many_small_pairs_are_scheduled_fairly_and_never_run_twice_at_once(fleet
     fleet.write_config(interval=INTERVAL, concurrency=CONCURRENCY)
     for _ in range(WORKERS):
         fleet.start_worker()
-    fleet.wait_until(lambda: {r["pair"] for r in fleet.runs()} >= set(pairs), 60 + INTERVAL, "every pair ran once")
+    # generous: worker processes start slowly on a loaded machine
+    fleet.wait_until(lambda: {r["pair"] for r in fleet.runs()} >= set(pairs), 120 + INTERVAL, "every pair ran once")
     start_ms = int(time.time() * 1000)
     lags = []
     deadline = time.monotonic() + DURATION
@@ -56,4 +58,4 @@ def test_many_small_pairs_are_scheduled_fairly_and_never_run_twice_at_once(fleet
     for pair in pairs:
         assert overlapping_runs(fleet.calls(pair)) == [], pair
         spans = sorted((r["started_at"], r["finished_at"] or end_ms) for r in runs if r["pair"] == pair)
-        assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:])), f"{pair}: runs overlap in the runs table"
+        assert all(b[0] >= a[1] for a, b in itertools.pairwise(spans)), f"{pair}: runs overlap in the runs table"

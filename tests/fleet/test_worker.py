@@ -12,7 +12,7 @@ def test_workers_run_every_pair_and_stop_gracefully(fleet: Fleet) -> None:
     fleet.write_config(interval=5, concurrency=2)
     workers = [fleet.start_worker(), fleet.start_worker()]
     fleet.wait_until(lambda: all(len([r for r in fleet.runs(p) if r["status"] == "ok"]) >= 2 for p in pairs),
-                     40, "every pair ran twice")
+                     120, "every pair ran twice")
     for w in workers:
         w.signal(signal.SIGTERM)
     assert [w.wait(40) for w in workers] == [0, 0]
