@@ -74,7 +74,9 @@ class FleetWorker:
         location = self.loaded.state_location
         queue_app = new_app(location)  # ConfigError unless the state is on PostgreSQL
         systemd.status("opening state database")
-        store = StateStore.open(location, lock_timeout=app_cfg.state.lock_timeout)
+        # Each run holds one connection at a time and its lease keeper another; the tick and the reaper one each.
+        store = StateStore.open(location, lock_timeout=app_cfg.state.lock_timeout,
+                                connections=2 * app_cfg.fleet.concurrency + 4)
         ensure_queue_schema(store.engine)
         rt = Runtime(self.loaded, store, queue_app, self.metrics)
         register(rt)
