@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from connectors.cloze.client import ClozeClient
+from connectors.cloze.emulator import DEFAULT_API_KEY
 from tests.fleet.rig import LEASE_TTL, Fleet, Worker
 
 
@@ -60,11 +62,16 @@ def test_sigkill_mid_run_is_taken_over_without_duplicates(fleet: Fleet) -> None:
     victim.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     victim.wait(10)
+    with ClozeClient(DEFAULT_API_KEY, base_url=fleet.emulators[pair].url, rate_per_second=None) as c:
+        c.create("person", {"name": "Late Edit", "emails": [{"value": "late@example.com"}]})  # while nobody runs
     survivor = next(w for w in fleet.workers if w is not victim)
     fleet.wait_until(lambda: (fleet.lease(pair) or ("", 0))[1] > epoch, LEASE_TTL + 15, "the pair is taken over")
     assert time.monotonic() - killed_at <= LEASE_TTL + 15
     assert _holder(fleet, pair)[0] is survivor
-    _assert_converged(fleet, pair, 120)
+    _assert_converged(fleet, pair, 121)
+    emails = {str((p["fields"].get("emails") or [""])[0]) for p in _external_people(fleet, pair)}
+    assert "late@example.com" in emails  # no lost edit
+    fleet.wait_until(lambda: not fleet.sql("SELECT id FROM journal"), 30, "the create journal is settled")
 
 
 def test_frozen_worker_writes_nothing_after_the_takeover(fleet: Fleet) -> None:
