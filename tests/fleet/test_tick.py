@@ -83,7 +83,7 @@ def test_one_waiting_run_per_pair_and_kind(world: tuple[StateStore, procrastinat
 
 def test_reconcile_rows_follow_the_cron_and_removed_pairs_leave_the_schedule(
         world: tuple[StateStore, procrastinate.App]) -> None:
-    store, app = world
+    store, _app = world
     ticking.sync_schedule(store.engine, {"a": ScheduleConfig(interval=60, jitter=0, reconcile_cron="0 3 * * *"),
                                          "b": ScheduleConfig(interval=60, jitter=0, reconcile_cron=None)})
     assert set(_due(store)) == {("a", "incremental"), ("a", "reconcile"), ("b", "incremental")}
