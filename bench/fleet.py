@@ -125,7 +125,7 @@ def quiet_run_cpu(tmp: Path, url_for: Callable[[], str], sizes: list[int]) -> No
         fleet = Fleet(tmp / f"quiet-{size}", url_for())
         (tmp / f"quiet-{size}").mkdir()
         try:
-            [pair] = fleet.add_pairs(1, seed_people=size)
+            [pair] = fleet.add_pairs(1, seed_people=size, prefix=f"quiet{size}x")  # a memory backend of its own
             loaded = load_config(fleet.write_config())
             store = StateStore.open(fleet.db_url)
             first = sync_pair(loaded, pair, store=store)
