@@ -30,3 +30,30 @@ def test_worker_unit_contract() -> None:
 def test_the_wheel_ships_the_worker_unit() -> None:
     shipped = Path(__file__).resolve().parents[2] / "syncd" / "units" / "cloze-syncd-worker.service"
     assert shipped.read_text() == (DEPLOY / "cloze-syncd-worker.service").read_text()
+
+
+def test_a_worker_refuses_a_state_on_sqlite(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from syncd.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[state]
+path = "{tmp_path / 'state.db'}"
+
+[pairs.main]
+app_id = "crm.example.com"
+app_name = "Example CRM"
+
+[pairs.main.cloze]
+api_key = "k"
+base_url = "http://127.0.0.1:9"
+
+[pairs.main.external]
+connector = "memory"
+""")
+    result = CliRunner().invoke(main, ["worker", "--config", str(config)])
+    assert result.exit_code == 78, result.output
+    assert "state.url" in result.output and "PostgreSQL" in result.output
+    assert not (tmp_path / "state.db").exists()  # refused before anything was opened
