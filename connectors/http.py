@@ -364,7 +364,6 @@ class ApiSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        runtag.check()  # a run that lost its lease sends nothing more, not even the rest of a batch
         limits = run_limits.current()
         request = self.client.build_request(method, self._absolute(url, kwargs), **kwargs)
         request.headers.update(runtag.headers())
@@ -374,6 +373,9 @@ class ApiSession:
             raise self._run_deadline(limits, method, where)
         if self.limiter is not None:
             self.limiter.acquire()
+        # A run that lost its lease sends nothing more, not even the rest of a batch; checked after
+        # the pacing wait, which a frozen process may have been stopped in.
+        runtag.check()
         started = time.monotonic()
         deadline, is_run_deadline = limits.request_deadline_at(started)
         self.requests_sent += 1

@@ -33,7 +33,7 @@ def test_a_webhook_delivery_queues_a_run_of_its_pair(fleet: Fleet, monkeypatch: 
     port = free_port()
     config = fleet.write_config(interval=3600, webhooks=True, port=port)
     worker = fleet.start_worker()
-    fleet.wait_until(lambda: {r["pair"] for r in fleet.runs() if r["status"] == "ok"} >= {pair, quiet}, 60,
+    fleet.wait_until(lambda: {r["pair"] for r in fleet.runs() if r["status"] == "ok"} >= {pair, quiet}, 120,
                      "the first runs")
     result = CliRunner().invoke(webhooks_group, ["subscribe", "--config", str(config)])
     assert result.exit_code == 0, result.output
