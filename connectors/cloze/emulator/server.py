@@ -48,6 +48,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle("GET")
 
+    _arrived = 0.0
+
+    def parse_request(self) -> bool:
+        # The request line is in: the request log dates a call from here, not from when its body was read
+        # (a client frozen between sending the headers and the body sent the request before it froze).
+        self._arrived = time.monotonic()
+        return super().parse_request()
+
     def do_POST(self) -> None:
         self._handle("POST")
 
@@ -82,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(Reply(404, dict(NOT_FOUND_BODY)))
             return
         emu.stats.request(method, path)
-        started, self._status = time.monotonic(), 0
+        started, self._status = self._arrived or time.monotonic(), 0
         try:
             self._answer(emu, handler, method, path, query, headers, raw)
         finally:
