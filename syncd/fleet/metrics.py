@@ -1,7 +1,7 @@
 """A worker's ``/metrics``: no pair label, so the series stay few however many pairs the fleet has.
 
 Per worker: runs by kind and outcome, run time by kind, API requests by side and status
-class, leases lost, runs in flight. Fleet views (the same from every worker, read from the
+class, leases lost, lease takeovers, runs in flight. Fleet views (the same from every worker, read from the
 database at scrape time): queue depth, schedule lag, workers alive. Per-pair detail is in
 the state database (``syncd status``, the ``runs`` table), not in metrics.
 """
@@ -61,6 +61,8 @@ class FleetMetrics:
         self.api_retries = Counter("syncd_api_retries", "HTTP requests retried", ["side"], registry=r)
         self.lease_lost = Counter("syncd_lease_lost", "Runs that lost their pair's lease and stopped writing",
                                   registry=r)
+        self.takeovers = Counter("syncd_lease_takeovers", "Runs that took over a lease its holder never released "
+                                 "(the holder died or froze)", registry=r)
         self.in_flight = Gauge("syncd_worker_runs_in_flight", "Runs this worker is doing now", registry=r)
         self.deferred = Counter("syncd_runs_queued", "Runs the tick or a webhook queued", ["kind"], registry=r)
         self.reaped = Counter("syncd_jobs_reaped", "Jobs of dead workers failed by the reaper", registry=r)

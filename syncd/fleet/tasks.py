@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import procrastinate
 import structlog
+from sqlalchemy import text
 
 from config.loader import LoadedConfig
 from config.models import ScheduleConfig
@@ -54,6 +55,7 @@ class Runtime:
         if self.stop.is_set():
             return "stopping"  # fetched as the stop began; the schedule queues it again
         mode: Mode = "full" if kind == "reconcile" else "incremental"
+        holder = self.unreleased_holder(pair)
         self.metrics.in_flight.inc()
         try:
             with structlog.contextvars.bound_contextvars(kind=kind):
@@ -69,7 +71,17 @@ class Runtime:
             return "failed"
         finally:
             self.metrics.in_flight.dec()
+        if holder is not None:
+            # The lease was never released: its holder died or froze, and this run took the pair over.
+            log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
+            self.metrics.takeovers.inc()
         return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
+
+    def unreleased_holder(self, pair: str) -> str | None:
+        """Who holds the pair's lease without having released it (expired or not), if anyone."""
+        with self.store.engine.connect() as conn:
+            owner = conn.execute(text("SELECT owner FROM leases WHERE pair = :pair"), {"pair": pair}).scalar()
+        return str(owner) if owner else None
 
 
 def cron_every(seconds: float) -> str:

@@ -72,6 +72,7 @@ def test_sigkill_mid_run_is_taken_over_without_duplicates(fleet: Fleet) -> None:
     emails = {str((p["fields"].get("emails") or [""])[0]) for p in _external_people(fleet, pair)}
     assert "late@example.com" in emails  # no lost edit
     fleet.wait_until(lambda: not fleet.sql("SELECT id FROM journal"), 30, "the create journal is settled")
+    survivor.wait_event("lease_taken_over", timeout=60)  # counted in syncd_lease_takeovers_total
 
 
 def test_frozen_worker_writes_nothing_after_the_takeover(fleet: Fleet) -> None:
