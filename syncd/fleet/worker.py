@@ -44,6 +44,8 @@ from syncd.webhooks import Batch, ReceiverConfig, WebhookReceiver, notification_
 
 log = structlog.get_logger("syncd.fleet")
 
+EXIT_FAILURE = 1
+
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -113,6 +115,11 @@ class FleetWorker:
             if self._listener is not None:
                 self._listener.stop()
             rt.store.close()
+        if not self._stopping:
+            # procrastinate stops a worker whose heartbeat or listener failed (the database went away):
+            # a failure, so systemd starts it again.
+            log.error("worker stopped without being asked to")
+            return EXIT_FAILURE
         log.info("stopped")
         return 0
 
