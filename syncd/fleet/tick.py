@@ -11,7 +11,7 @@ by the same factor, and a pair that is noisy (webhooks) cannot crowd out the oth
 
 **The reaper** fails the jobs whose worker stopped sending heartbeats (killed, frozen, cut
 off) and makes their pairs due now. It never retries them: retrying a stalled job breaks when
-the pair already has a run queued (procrastinate #1446), and nothing is lost by failing it —
+the pair already has a run queued (its queueing lock is taken), and nothing is lost by failing it —
 the pair's lease keeps the dead run's writes out and the next run picks up where it stopped.
 """
 

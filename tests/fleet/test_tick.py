@@ -101,7 +101,7 @@ def test_the_reaper_fails_a_dead_workers_run_and_makes_its_pair_due(
         worker = conn.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) "
                                    "VALUES (now() - interval '1 hour') RETURNING id")).scalar_one()
         conn.execute(text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"), {"w": worker})
-    assert enqueue(app, "a", "incremental") is not None  # the pair's next run is already queued (#1446's case)
+    assert enqueue(app, "a", "incremental") is not None  # the pair's next run is already queued: a retry would clash
     assert _due(store)[("a", "incremental")] > _now(store) + 3_000_000  # next run an hour away
     async def reap() -> list[tuple[str, str]]:
         async with app.open_async():  # as in a worker: the reaper is an async task
