@@ -1,6 +1,6 @@
 """When a pair's next run is due: plain functions over the pair's schedule and a time.
 
-Incremental runs come every ``interval`` seconds plus the pair's share of ``jitter``;
+Incremental runs come every ``interval`` seconds, offset by the pair's share of ``jitter``;
 reconciles at the pair's cron (through :func:`config.cron.cron_trigger`, which handles
 crontab's weekday numbering and daylight-saving changes) plus the same share. The share is a
 hash of the pair's name, not a random draw: every worker computes the same due time, and
@@ -34,14 +34,19 @@ def first_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int) -> int:
     a reconcile at its cron."""
     if kind == "incremental":
         return now_ms + int(share(pair) * sched.jitter * 1000)
-    return next_due(pair, kind, sched, now_ms)
+    return next_due(pair, kind, sched, now_ms, now_ms)
 
 
-def next_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int) -> int:
-    """The due time after a run of ``kind`` was queued at ``now_ms``."""
-    jitter = int(share(pair) * sched.jitter * 1000)
+def next_due(pair: str, kind: str, sched: ScheduleConfig, now_ms: int, due_ms: int) -> int:
+    """The due time after a run of ``kind`` that was due at ``due_ms`` was queued at ``now_ms``.
+
+    Incremental runs keep to their grid (the previous due time plus the interval; the pair's jitter
+    share is the grid's offset, set by :func:`first_due`), so queueing late does not stretch the
+    interval; a pair that fell more than an interval behind is due at once, once (no backlog).
+    """
     if kind == "incremental":
-        return now_ms + int(sched.interval * 1000) + jitter
+        return max(due_ms + int(sched.interval * 1000), now_ms)
+    jitter = int(share(pair) * sched.jitter * 1000)
     if not sched.reconcile_cron:
         raise ValueError(f"pair {pair!r} has no reconcile_cron")
     trigger = cron_trigger(sched.reconcile_cron, tz=sched.timezone)

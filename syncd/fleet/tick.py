@@ -4,7 +4,8 @@
 (its periodic deferrer queues one per period for the whole fleet). In one short transaction it
 takes the due rows of ``pair_schedule``, earliest due first, ``FOR UPDATE SKIP LOCKED``, at most
 *free slots x 2* of them (slots: the live workers' concurrency; free: minus the runs already
-queued), advances each to its next due time and commits; then it queues one run per row.
+queued), advances each to its next due time (its interval on from when it was due, or now if
+it fell a whole interval behind) and commits; then it queues one run per row.
 A run still waiting from before makes the queueing attempt a no-op. Earliest-due-first plus
 one waiting run per pair is what keeps it fair: under overload every pair's interval stretches
 by the same factor, and a pair that is noisy (webhooks) cannot crowd out the others.
@@ -83,7 +84,7 @@ def tick(engine: Engine, app: procrastinate.App, pairs: Mapping[str, ScheduleCon
             sched = pairs.get(row.pair)
             if sched is None:
                 continue  # removed from the config since the rows were synced; the next sync drops it
-            schedule.advance(conn, row, due_times.next_due(row.pair, row.kind, sched, now), now)
+            schedule.advance(conn, row, due_times.next_due(row.pair, row.kind, sched, now, row.due_at), now)
             taken.append(row)
     for row in taken:
         kind: RunKind = "reconcile" if row.kind == "reconcile" else "incremental"
