@@ -17,7 +17,7 @@ from state import schedule
 from tests.fleet.rig import Fleet, jain, overlapping_runs
 
 LONG = os.environ.get("SYNCD_LONG") == "1"
-PAIRS, WORKERS, CONCURRENCY = (1000, 3, 8) if LONG else (12, 3, 2)
+PAIRS, WORKERS, CONCURRENCY = (1000, 3, 8) if LONG else (9, 3, 2)
 INTERVAL, DURATION = (60.0, 600.0) if LONG else (5.0, 20.0)
 
 
