@@ -353,12 +353,41 @@ class DaemonConfig(Strict):
         return parse_duration(v)
 
 
+class FleetConfig(Strict):
+    """``syncd worker``: many pairs over many processes, dispatched by procrastinate on the state database."""
+
+    concurrency: int = Field(default=8, ge=1, le=200, description="runs one worker process does at once (threads)")
+    tick: Seconds = Field(default=5.0, gt=0, le=60, description="how often the schedule is turned into queued runs")
+    reap: Seconds = Field(default=10.0, gt=0, le=600, description="how often jobs of dead workers are failed")
+    heartbeat: Seconds = Field(default=10.0, gt=0, le=600, description="a worker marks itself alive this often")
+    stall_after: Seconds = Field(
+        default=30.0, gt=0, le=3600, description="a worker silent this long is dead: its jobs are failed, its pairs due"
+    )
+    listen_notify: bool = Field(
+        default=True, description="wake on LISTEN/NOTIFY (needs a direct connection; off behind PgBouncer's transaction mode)"
+    )
+    poll: Seconds = Field(default=1.0, gt=0, le=60, description="how often a worker looks for jobs without a notification")
+    webhook_debounce: Seconds = Field(default=2.0, ge=0, le=600, description="a webhook's run starts this much later")
+
+    @model_validator(mode="after")
+    def _stall_past_heartbeat(self) -> FleetConfig:
+        if self.stall_after <= self.heartbeat:
+            raise ValueError("stall_after must be longer than heartbeat")
+        return self
+
+    @field_validator("tick", "reap", "heartbeat", "stall_after", "poll", "webhook_debounce", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
 class AppConfig(Strict):
     """The whole file."""
 
     state: StateConfig = Field(default_factory=StateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
     pairs: dict[str, PairConfig] = Field(description="named pairs: [pairs.NAME]")
 
     @field_validator("pairs")

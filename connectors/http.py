@@ -45,6 +45,7 @@ from tenacity import (
 )
 
 from connectors import limits as run_limits
+from connectors import runtag
 from connectors.base import ApiObserver, NullObserver
 from connectors.errors import (
     ApiError,
@@ -365,12 +366,16 @@ class ApiSession:
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         limits = run_limits.current()
         request = self.client.build_request(method, self._absolute(url, kwargs), **kwargs)
+        request.headers.update(runtag.headers())
         where = safe_url(request.url)
         left = limits.run_seconds_left()
         if left is not None and left <= 0:
             raise self._run_deadline(limits, method, where)
         if self.limiter is not None:
             self.limiter.acquire()
+        # A run that lost its lease sends nothing more, not even the rest of a batch; checked after
+        # the pacing wait, which a frozen process may have been stopped in.
+        runtag.check()
         started = time.monotonic()
         deadline, is_run_deadline = limits.request_deadline_at(started)
         self.requests_sent += 1

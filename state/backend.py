@@ -52,8 +52,10 @@ def describe(location: str | Path) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def postgres_engine(location: str, readonly: bool, lock_timeout: float) -> Engine:
+def postgres_engine(location: str, readonly: bool, lock_timeout: float, connections: int | None = None) -> Engine:
     """An engine on the PostgreSQL database ``location``; ``readonly`` sessions cannot write.
+
+    ``connections`` bounds the pool (SQLAlchemy's default: 5 kept, 15 at most).
 
     A row or table lock held by another process is waited for ``lock_timeout``
     seconds (PostgreSQL's ``lock_timeout``), then :class:`StateLockedError`.
@@ -71,6 +73,7 @@ def postgres_engine(location: str, readonly: bool, lock_timeout: float) -> Engin
         connect_args={"options": options, "connect_timeout": max(1, int(lock_timeout)),
                       "application_name": "cloze-syncd"},
         pool_pre_ping=True,
+        **({"pool_size": connections, "max_overflow": 0} if connections else {}),
     )
     shown = describe(location)
 

@@ -30,6 +30,7 @@ from sqlmodel import SQLModel
 
 from state.activities import TABLE_NAMES as ACTIVITY_TABLE_NAMES
 from state.models import SCHEMA_VERSION
+from state.schedule import TABLE_NAMES as SCHEDULE_TABLE_NAMES
 
 # The version-1 schema, kept so the upgrade path stays testable.
 SCHEMA_V1 = """
@@ -118,7 +119,12 @@ def _v4_to_v5(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_links_status ON links (pair, entity, status)")
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[name] for name in SCHEDULE_TABLE_NAMES])
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                  5: _v5_to_v6}
 
 
 def upgrade(conn: Connection, version: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # An epoch-ms time, an epoch or a reference to an id: 64-bit on every backend.
 BIG = BigInteger

@@ -115,10 +115,14 @@ class StateStore:
 
     @classmethod
     def open(cls, location: Path | str, *, readonly: bool = False,
-             lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> StateStore:
-        """Open (creating and upgrading if needed) the database at ``location``: a file or a PostgreSQL URL."""
+             lock_timeout: float = DEFAULT_LOCK_TIMEOUT, connections: int | None = None) -> StateStore:
+        """Open (creating and upgrading if needed) the database at ``location``: a file or a PostgreSQL URL.
+
+        ``connections``: how many PostgreSQL connections the store may hold at once (a worker
+        running many pairs at once needs more than the pool's default of 15).
+        """
         if is_database_url(location):
-            return cls._open_postgres(str(location), readonly, lock_timeout)
+            return cls._open_postgres(str(location), readonly, lock_timeout, connections)
         path = Path(location)
         if readonly and not path.exists():
             return cls.memory()  # a dry run before the first sync: empty state, nothing written
@@ -132,8 +136,9 @@ class StateStore:
         return store
 
     @classmethod
-    def _open_postgres(cls, url: str, readonly: bool, lock_timeout: float) -> StateStore:
-        store = cls(postgres_engine(url, readonly, lock_timeout), None, readonly, where=describe(url))
+    def _open_postgres(cls, url: str, readonly: bool, lock_timeout: float,
+                       connections: int | None = None) -> StateStore:
+        store = cls(postgres_engine(url, readonly, lock_timeout, connections), None, readonly, where=describe(url))
         try:
             store._prepare()
             if readonly:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-UNITS = ("cloze-syncd.service", "cloze-syncd-reconcile.service", "cloze-syncd-reconcile.timer")
+UNITS = ("cloze-syncd.service", "cloze-syncd-reconcile.service", "cloze-syncd-reconcile.timer",
+         "cloze-syncd-worker.service")
 INSTALLED_PATH = "/opt/cloze-syncd/bin/syncd"
 
 

@@ -31,6 +31,7 @@ import structlog
 from config.loader import LoadedConfig
 from config.models import PairConfig
 from connectors import limits as run_limits
+from connectors import runtag
 from connectors.base import ApiObserver, Connector, ConnectorContext, NullObserver
 from connectors.entities import ENTITY_KINDS
 from connectors.errors import (
@@ -71,6 +72,10 @@ LEASE_TTL = 60.0  # the default of [state] lease_ttl
 def lease_owner() -> str:
     """``host:pid:run``: unique per run, and names the process so a dead holder can be recognised."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def lease_orphaned(owner: str) -> bool:
@@ -215,14 +220,18 @@ def _sync_pair(
         keeper = LeaseKeeper(store, LeaseToken(pair, owner, epoch, ttl)).start()
         run_store = store.fenced(keeper)
     conns: dict[Side, Connector] = {}
+    run_id = new_run_id()
     try:
-        # Every request and read of this run, on this thread, is bounded by the pair's limits.
-        with run_limits.applied(pair_limits(pair, pair_cfg)):
+        # Every request and read of this run, on this thread, is bounded by the pair's limits
+        # and says which run (and lease epoch) sent it.
+        with run_limits.applied(pair_limits(pair, pair_cfg)), \
+                runtag.tagged(run_id, keeper.token.epoch if keeper else None, keeper.check if keeper else None):
             conns = build_connectors(loaded, pair, observer)
             engine = PairEngine(
                 pair=pair, cfg=pair_cfg, cloze=conns["cloze"], external=conns["external"], store=run_store, mode=mode,
                 only=only, dry_run=dry_run, allow_mass_delete=allow_mass_delete, stop=stop,
                 lease=keeper, progress=progress or LogProgress(pair, loaded.app.logging.progress_interval),
+                run_id=run_id,
             )
             return engine.run()
     finally:
@@ -256,6 +265,7 @@ class PairEngine:
         lease: LeaseKeeper | None = None,
         batch_size: int = 100,
         progress: Progress | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.pair = pair
         self.cfg = cfg
@@ -269,7 +279,7 @@ class PairEngine:
         self.lease = lease
         self.batch_size = batch_size
         self.progress: Progress = progress or NullProgress()
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = run_id or new_run_id()
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
         self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
         self.references = LinkedIds(store, pair)

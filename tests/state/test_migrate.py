@@ -18,6 +18,7 @@ from sqlalchemy import text
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from state import activities as activity_tables
+from state import schedule as schedule_tables
 from state.store import NewLink, StateStore
 from state.transfer import digests, migrate
 from connectors.errors import LeaseHeldError, StateError
@@ -58,6 +59,7 @@ def _every_table_filled(path: Path) -> None:
         StateStore.record_accounts(s, "p", {"cloze": {"user": "ann@x.example"}, "external": {"portal_id": "42"}})
         activity_tables.record(s, "p", "note", "n1", 1_796_108_602_194, state="sent", target="content_note",
                                payload_sha256="0" * 64)
+        schedule_tables.sync_rows(s.connection(), {("p", "incremental"): 1_796_108_602_194})
         activity_tables.set_feed(s, "p", "note", "backfill", 1_796_108_602_194, cursor="c", since=1, until=2,
                                  total=10, done=3)
     store.start_run("r1", "p", "full")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle("GET")
 
+    _arrived = 0.0
+
+    def parse_request(self) -> bool:
+        # The request line is in: the request log dates a call from here, not from when its body was read
+        # (a client frozen between sending the headers and the body sent the request before it froze).
+        self._arrived = time.monotonic()
+        return super().parse_request()
+
     def do_POST(self) -> None:
         self._handle("POST")
 
@@ -81,6 +90,14 @@ class Handler(BaseHTTPRequestHandler):
             self._send(Reply(404, dict(NOT_FOUND_BODY)))
             return
         emu.stats.request(method, path)
+        started, self._status = self._arrived or time.monotonic(), 0
+        try:
+            self._answer(emu, handler, method, path, query, headers, raw)
+        finally:
+            emu.stats.call(started, method, path, self._status, headers)
+
+    def _answer(self, emu: Any, handler: Any, method: str, path: str, query: dict[str, str],
+                headers: dict[str, str], raw: bytes) -> None:
         decision = emu.faults.decide(path)
         if decision.latency_s and emu.stopping.wait(decision.latency_s):
             return
@@ -120,7 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(reply)
 
+    _status = 0
+
     def _send(self, reply: Reply, *, cut: bool = False, truncate: bool = False) -> None:
+        self._status = reply.status
         self.server.emulator.stats.response(reply.status, reply.errorcode)
         data = json.dumps(reply.body).encode()
         sent = data[: max(1, len(data) // 2)] if (cut or truncate) else data

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 WRITE_OPS = ("/create", "/update", "/delete")
@@ -16,6 +18,27 @@ def endpoint_name(method: str, path: str) -> str:
 def is_write(method: str, path: str) -> bool:
     """Requests that can change records or the timeline (every create, update, delete)."""
     return path.startswith("/v1/") and (method in ("POST", "DELETE")) and path.endswith(WRITE_OPS)
+
+
+# The request log keeps the most recent calls only, so a long sandbox session stays small.
+CALL_LOG_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One API request as the server saw it: when (monotonic, this host), what, and which run sent it."""
+
+    started: float
+    finished: float
+    method: str
+    path: str
+    status: int
+    run: str | None  # the X-Syncd-Run header
+    lease: str | None  # the X-Syncd-Lease header (the run's lease epoch)
+
+    @property
+    def write(self) -> bool:
+        return is_write(self.method, self.path)
 
 
 class Stats:
@@ -33,6 +56,7 @@ class Stats:
             self.webhooks: Counter[str] = Counter()
             self.responses: Counter[str] = Counter()
             self.effective_changes = 0
+            self.calls: deque[CallRecord] = deque(maxlen=CALL_LOG_SIZE)
 
     def request(self, method: str, path: str) -> None:
         with self._lock:
@@ -40,6 +64,16 @@ class Stats:
             self.requests[name] += 1
             if is_write(method, path):
                 self.writes_by_endpoint[name] += 1
+
+    def call(self, started: float, method: str, path: str, status: int, headers: dict[str, str]) -> None:
+        record = CallRecord(started, time.monotonic(), method, path, status,
+                            headers.get("x-syncd-run"), headers.get("x-syncd-lease"))
+        with self._lock:
+            self.calls.append(record)
+
+    def call_log(self) -> list[CallRecord]:
+        with self._lock:
+            return list(self.calls)
 
     def response(self, status: int, errorcode: int | None) -> None:
         with self._lock:

@@ -1,0 +1,179 @@
+"""The fleet on PostgreSQL and procrastinate: coordination rate, webhook-to-run latency, fair
+scheduling, and a quiet run's CPU against the pair's size.
+
+    python bench/fleet.py [--threads 8] [--cycles 4000] [--pairs 60] [--workers 3] [--concurrency 4]
+                          [--interval 5] [--seconds 30] [--webhooks 40] [--sizes 100,1000]
+
+A throwaway PostgreSQL server is started (``initdb`` in a temporary directory, fsync off, as the
+tests run it). Four measurements:
+
+1. **claim cycles/s**: ``--threads`` threads claim, renew and release pair leases
+   (``StateStore.claim_lease`` / ``renew_lease`` / ``release_lease``: the statements every run
+   makes) over ``--cycles`` distinct pairs; target at least 1,000 cycles/s.
+2. **fair scheduling**: ``--pairs`` small pairs (each its own Cloze emulator, two people) over
+   ``--workers`` real ``syncd worker`` processes for ``--seconds``: runs per pair, Jain's index
+   (target at least 0.95) and the schedule lag (p50/p99, sampled every half second; target p99 < 10 s).
+3. **webhook-to-run**: ``--webhooks`` webhook runs queued one after another (as a delivery does) on
+   that fleet; the time from queueing to the run's start in the ``runs`` table (target p99 < 2 s).
+4. **quiet-run CPU**: in this process, the CPU time of a quiet incremental run (nothing changed)
+   on the thread that runs it, for pairs of each of ``--sizes`` people, after their initial sync.
+
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine
+
+from config.loader import load_config
+from state import schedule
+from state.store import StateStore
+from syncd.engine.runner import sync_pair
+from syncd.fleet.app import enqueue, new_app
+from tests.fleet.rig import Fleet, jain
+from tests.pgserver import running_postgres
+
+
+def claim_cycles(url: str, threads: int, cycles: int) -> float:
+    store = StateStore.open(url)
+    per_thread = cycles // threads
+    barrier = threading.Barrier(threads + 1)
+
+    def work(t: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            pair, owner = f"bench-{t}-{i}", f"bench:{t}:{i}"
+            epoch = store.claim_lease(pair, owner, 60)
+            assert epoch is not None
+            assert store.renew_lease(pair, owner, epoch, 60)
+            store.release_lease(pair, owner, epoch)
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for th in pool:
+        th.join()
+    elapsed = time.perf_counter() - started
+    store.close()
+    return per_thread * threads / elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def fleet_figures(tmp: Path, url: str, args: argparse.Namespace) -> None:
+    fleet = Fleet(tmp, url)
+    try:
+        pairs = fleet.add_pairs(args.pairs, seed_people=2)
+        fleet.write_config(interval=args.interval, concurrency=args.concurrency)
+        for _ in range(args.workers):
+            fleet.start_worker()
+        fleet.wait_until(lambda: {r["pair"] for r in fleet.runs()} >= set(pairs), 120, "every pair ran once")
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        start_ms, lags = int(time.time() * 1000), []
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                lags.append(schedule.lag_ms(conn, schedule.db_now_ms(conn)) / 1000)
+            time.sleep(0.5)
+        end_ms = int(time.time() * 1000)
+        window = Counter(r["pair"] for r in fleet.runs() if start_ms <= r["started_at"] < end_ms)
+        counts = [window.get(p, 0) for p in pairs]
+        print(f"fair scheduling: {args.pairs} pairs, {args.workers} workers x {args.concurrency}, interval "
+              f"{args.interval:g} s, {args.seconds:g} s: runs per pair min {min(counts)} / max {max(counts)}, "
+              f"Jain {jain(counts):.3f}; schedule lag p50 {pct(lags, 0.5):.2f} s, p99 {pct(lags, 0.99):.2f} s")
+
+        app = new_app(url)
+        latencies = []
+        with app.open():
+            for i in range(args.webhooks):
+                pair = pairs[i % len(pairs)]
+                seen = {r["id"] for r in fleet.runs(pair)}
+                queued_ms = int(time.time() * 1000)
+                enqueue(app, pair, "webhook")
+                def new_run(pair: str = pair, seen: set[str] = seen, queued_ms: int = queued_ms) -> list[Any]:
+                    return [r for r in fleet.runs(pair) if r["id"] not in seen and r["started_at"] >= queued_ms]
+
+                started = fleet.wait_until(new_run, 30, "the webhook's run started")
+                latencies.append((started[0]["started_at"] - queued_ms) / 1000)
+        print(f"webhook-to-run: {len(latencies)} runs, p50 {pct(latencies, 0.5):.3f} s, "
+              f"p99 {pct(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")
+        engine.dispose()
+    finally:
+        fleet.close()
+
+
+def quiet_run_cpu(tmp: Path, url_for: Callable[[], str], sizes: list[int]) -> None:
+    for size in sizes:
+        fleet = Fleet(tmp / f"quiet-{size}", url_for())
+        (tmp / f"quiet-{size}").mkdir()
+        try:
+            [pair] = fleet.add_pairs(1, seed_people=size, prefix=f"quiet{size}x")  # a memory backend of its own
+            loaded = load_config(fleet.write_config())
+            store = StateStore.open(fleet.db_url)
+            first = sync_pair(loaded, pair, store=store)
+            assert first.ok, first.error
+            cpu = []
+            for _ in range(5):
+                before = time.thread_time()
+                report = sync_pair(loaded, pair, store=store)
+                cpu.append(time.thread_time() - before)
+                assert report.ok and not any(report.writes.values()), report.writes
+            links = store.link_count(pair)
+            store.close()
+            print(f"quiet run, {links} links: CPU median {statistics.median(cpu) * 1000:.0f} ms "
+                  f"(min {min(cpu) * 1000:.0f} ms)")
+        finally:
+            fleet.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--cycles", type=int, default=4000)
+    parser.add_argument("--pairs", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--webhooks", type=int, default=40)
+    parser.add_argument("--sizes", default="100,1000")
+    parser.add_argument("--only", choices=["claims", "fleet", "quiet"], default=None)
+    args = parser.parse_args()
+    import os
+
+    os.environ.setdefault("SYNCD_TEST_CLOZE_KEY", "")
+    from tests.fleet.rig import ENV
+
+    os.environ.update(ENV)
+    with running_postgres() as server, tempfile.TemporaryDirectory(prefix="syncd-fleet-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        if args.only in (None, "claims"):
+            rate = claim_cycles(server.new_database(), args.threads, args.cycles)
+            print(f"claim cycles: {args.cycles} over {args.threads} threads, {rate:,.0f} cycles/s")
+        if args.only in (None, "fleet"):
+            (tmp / "fleet").mkdir()
+            fleet_figures(tmp / "fleet", server.new_database(), args)
+        if args.only in (None, "quiet"):
+            quiet_run_cpu(tmp, server.new_database, [int(s) for s in args.sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()

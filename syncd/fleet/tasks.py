@@ -1,0 +1,116 @@
+"""The tasks a worker runs, bound to its resident :class:`Runtime`.
+
+- ``syncd.run_pair(pair, kind)``: take the pair's lease (busy: the job ends at once as
+  ``skipped``), run today's engine with fenced state transactions, release the lease.
+- ``syncd.tick``: periodic, one per period for the whole fleet (:func:`syncd.fleet.tick.tick`).
+- ``syncd.reap``: periodic, fails dead workers' runs (:func:`syncd.fleet.tick.reap`).
+
+The config, the state store and its connection pool stay resident in the process; each run
+builds its two connectors from the config (what ``syncd run`` does too).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import procrastinate
+import structlog
+from sqlalchemy import text
+
+from config.loader import LoadedConfig
+from config.models import ScheduleConfig
+from connectors.errors import LeaseHeldError, SyncdError
+from state.store import StateStore
+from syncd.engine.runner import Mode, sync_pair
+from syncd.fleet import tick as ticking
+from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK
+from syncd.fleet.metrics import FleetMetrics
+
+log = structlog.get_logger("syncd.fleet")
+
+SKIPPED = "skipped"
+
+
+@dataclass
+class Runtime:
+    """What a worker keeps between runs."""
+
+    loaded: LoadedConfig
+    store: StateStore
+    app: procrastinate.App
+    metrics: FleetMetrics
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def schedules(self) -> dict[str, ScheduleConfig]:
+        return {name: p.schedule for name, p in self.loaded.app.pairs.items()}
+
+    def run_pair(self, pair: str, kind: str) -> str:
+        """One run; its outcome (``ok``, ``stopped``, ``failed``, ``lease_lost``, ``skipped``...)."""
+        loaded = self.loaded
+        if pair not in loaded.app.pairs:
+            log.warning("run_for_unknown_pair", pair=pair, kind=kind)
+            return "unknown_pair"
+        if self.stop.is_set():
+            return "stopping"  # fetched as the stop began; the schedule queues it again
+        mode: Mode = "full" if kind == "reconcile" else "incremental"
+        holder = self.unreleased_holder(pair)
+        self.metrics.in_flight.inc()
+        try:
+            with structlog.contextvars.bound_contextvars(kind=kind):
+                report = sync_pair(loaded, pair, store=self.store, mode=mode, stop=self.stop,
+                                   observer=self.metrics)
+        except LeaseHeldError:
+            log.info("run_skipped_pair_busy", pair=pair, kind=kind)
+            self.metrics.outcome(kind, SKIPPED)
+            return SKIPPED
+        except SyncdError as exc:
+            log.error("run_failed", pair=pair, kind=kind, error=str(exc), **exc.context())
+            self.metrics.outcome(kind, "failed")
+            return "failed"
+        finally:
+            self.metrics.in_flight.dec()
+        if holder is not None:
+            # The lease was never released: its holder died or froze, and this run took the pair over.
+            log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
+            self.metrics.takeovers.inc()
+        return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
+
+    def unreleased_holder(self, pair: str) -> str | None:
+        """Who holds the pair's lease without having released it (expired or not), if anyone."""
+        with self.store.engine.connect() as conn:
+            owner = conn.execute(text("SELECT owner FROM leases WHERE pair = :pair"), {"pair": pair}).scalar()
+        return str(owner) if owner else None
+
+
+def cron_every(seconds: float) -> str:
+    """A six-field (seconds) cron firing every ``seconds``, rounded to a whole second."""
+    n = max(1, min(59, round(seconds)))
+    return "* * * * * *" if n == 1 else f"*/{n} * * * * *"
+
+
+def register(rt: Runtime) -> None:
+    """Register the three tasks on ``rt.app``."""
+    app, fleet = rt.app, rt.loaded.app.fleet
+
+    @app.task(name=RUN_TASK, queue=QUEUE)
+    def run_pair(pair: str, kind: str) -> str:
+        return rt.run_pair(pair, kind)
+
+    # Fetched before any run (priority), and one at most waiting (queueing lock).
+    @app.periodic(cron=cron_every(fleet.tick), periodic_id="tick")
+    @app.task(name=TICK_TASK, queue=QUEUE, priority=100, queueing_lock="syncd.tick")
+    def tick(timestamp: int) -> int:
+        result = ticking.tick(rt.store.engine, app, rt.schedules, concurrency=rt.loaded.app.fleet.concurrency,
+                              stall_after=rt.loaded.app.fleet.stall_after)
+        for row in result.queued:
+            rt.metrics.deferred.labels(kind=row.kind).inc()
+        return len(result.queued)
+
+    @app.periodic(cron=cron_every(fleet.reap), periodic_id="reap")
+    @app.task(name=REAP_TASK, queue=QUEUE, priority=100, queueing_lock="syncd.reap")
+    async def reap(timestamp: int) -> int:
+        reaped = await ticking.reap(app, rt.store.engine, stall_after=rt.loaded.app.fleet.stall_after)
+        rt.metrics.reaped.inc(len(reaped))
+        return len(reaped)
