@@ -863,7 +863,8 @@ class StateStore:
         """Everything in the database as JSON-able data (it holds no secrets)."""
         out: dict[str, Any] = {}
         with Session(self.engine) as s:
-            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease, PairAccount):
+            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease, PairAccount,
+                          AccountLease, ApiUsage):
                 rows = []
                 for row in s.exec(select(model)):
                     data = row.model_dump()

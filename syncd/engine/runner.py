@@ -264,7 +264,7 @@ class CountingObserver:
     def __init__(self, inner: ApiObserver, usage: UsageCounter, keys: Mapping[Side, str]) -> None:
         self.inner = inner
         self.usage = usage
-        self.keys: dict[str, str] = dict(keys)
+        self.keys: dict[str, str] = {side: key for side, key in keys.items()}
 
     def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None:
         key = self.keys.get(side)
