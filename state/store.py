@@ -828,12 +828,16 @@ class StateStore:
     @staticmethod
     def record_usage(s: Session | Connection, account_key: str, day: str, calls: int, *,
                      remaining: int | None = None, daily_limit: int | None = None) -> None:
-        """Add ``calls`` to the account's count for ``day``; keep what the account last reported."""
+        """Add ``calls`` to the account's count for ``day``. ``remaining`` is what the account said is left
+        after them; without a new report the last one is lowered by ``calls``, so calls + remaining
+        stays the day's budget."""
         s.execute(text(
             "INSERT INTO api_usage (account_key, day, calls, last_remaining, daily_limit, updated_at) "
             "VALUES (:key, :day, :calls, :remaining, :limit, :now) "
             "ON CONFLICT (account_key, day) DO UPDATE SET calls = api_usage.calls + excluded.calls, "
-            "last_remaining = COALESCE(excluded.last_remaining, api_usage.last_remaining), "
+            "last_remaining = CASE WHEN excluded.last_remaining IS NOT NULL THEN excluded.last_remaining "
+            "WHEN api_usage.last_remaining > excluded.calls THEN api_usage.last_remaining - excluded.calls "
+            "WHEN api_usage.last_remaining IS NOT NULL THEN 0 END, "
             "daily_limit = COALESCE(excluded.daily_limit, api_usage.daily_limit), updated_at = excluded.updated_at"),
             {"key": account_key, "day": day, "calls": calls, "remaining": remaining, "limit": daily_limit,
              "now": now_ms()})
