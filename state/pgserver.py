@@ -40,11 +40,15 @@ class PostgresServer:
     options: str = ""
     run_as: str | None = None  # the system user the server runs as (None: this process's)
 
-    def restart(self, *, down_for: float = 0.0) -> None:
-        """Stop the server at once (connections are cut, as in a crash), wait ``down_for`` s, start it again."""
+    def stop(self) -> None:
+        """Stop the server at once: every connection is cut, as in a crash of the database host."""
         if self.data is None:
-            raise PostgresUnavailable("only a server started by running_postgres() can be restarted")
+            raise PostgresUnavailable("only a server started by running_postgres() can be stopped")
         _run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"], self.run_as)
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """:meth:`stop`, wait ``down_for`` seconds, :meth:`start` again on the same port."""
+        self.stop()
         if down_for > 0:
             time.sleep(down_for)
         self.start()
