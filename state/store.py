@@ -7,6 +7,9 @@ SQLite in WAL mode (the default), or PostgreSQL when the location is a
 instant leaves either the old or the new state of a batch, never half of it.
 A run writes through a :class:`FencedStore`, whose transactions first renew the
 pair's lease for the run's epoch and roll back if another process took it over.
+On PostgreSQL lease times come from the server's clock, so workers on hosts with
+skewed clocks agree on them; a run takes the accounts its sides reach with its
+lease (:mod:`state.budget`), and each batch adds its API calls to the usage ledger.
 
 ``readonly=True`` (dry runs, ``status``) opens the file with ``mode=ro``; when no
 other process has it open (no ``-wal`` file beside it) also ``immutable=1``, so
