@@ -259,7 +259,8 @@ def _busy(store: StateStore, pair: str, keys: Mapping[Side, str]) -> LeaseHeldEr
 
 
 class CountingObserver:
-    """Passes every API call on to ``inner`` and counts it against the account of its side."""
+    """Passes every API call on to ``inner`` and counts it against the account of its side, with
+    what the account says remains of its day (a :class:`~connectors.base.BudgetObserver`)."""
 
     def __init__(self, inner: ApiObserver, usage: UsageCounter, keys: Mapping[Side, str]) -> None:
         self.inner = inner
@@ -274,6 +275,11 @@ class CountingObserver:
 
     def api_retry(self, side: str, reason: str) -> None:
         self.inner.api_retry(side, reason)
+
+    def api_budget(self, side: str, *, remaining: int | None, daily_limit: int | None) -> None:
+        key = self.keys.get(side)
+        if key is not None:
+            self.usage.reported(key, remaining=remaining, daily_limit=daily_limit)
 
 
 class PairEngine:
