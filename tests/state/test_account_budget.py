@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from connectors.cloze.connector import ClozeSettings
