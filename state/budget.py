@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from state.clock import wall_ms
@@ -80,16 +80,30 @@ class UsageCounter:
 
     def flush(self, s: Session | Connection, day: str | None = None) -> None:
         """Add what was counted since the last flush to the ledger, inside the caller's transaction."""
-        from state.store import StateStore  # the store imports this module's users, not the reverse
-
         with self._lock:
             calls, self._calls = self._calls, Counter()
             remaining, self._remaining = self._remaining, {}
             limit, self._limit = self._limit, {}
         when = day or usage_day()
         for key in sorted(set(calls) | set(remaining) | set(limit)):
-            StateStore.record_usage(s, key, when, calls.get(key, 0), remaining=remaining.get(key),
-                                    daily_limit=limit.get(key))
+            record_usage(s, key, when, calls.get(key, 0), remaining=remaining.get(key), daily_limit=limit.get(key))
+
+
+def record_usage(s: Session | Connection, account_key: str, day: str, calls: int, *,
+                 remaining: int | None = None, daily_limit: int | None = None) -> None:
+    """Add ``calls`` to the account's count for ``day``. ``remaining`` is what the account said is left
+    after them; without a new report the last one is lowered by ``calls``, so calls + remaining
+    stays the day's budget."""
+    s.execute(text(
+        "INSERT INTO api_usage (account_key, day, calls, last_remaining, daily_limit, updated_at) "
+        "VALUES (:key, :day, :calls, :remaining, :limit, :now) "
+        "ON CONFLICT (account_key, day) DO UPDATE SET calls = api_usage.calls + excluded.calls, "
+        "last_remaining = CASE WHEN excluded.last_remaining IS NOT NULL THEN excluded.last_remaining "
+        "WHEN api_usage.last_remaining > excluded.calls THEN api_usage.last_remaining - excluded.calls "
+        "WHEN api_usage.last_remaining IS NOT NULL THEN 0 END, "
+        "daily_limit = COALESCE(excluded.daily_limit, api_usage.daily_limit), updated_at = excluded.updated_at"),
+        {"key": account_key, "day": day, "calls": calls, "remaining": remaining, "limit": daily_limit,
+         "now": wall_ms()})
 
 
 def account_available(store: StoreLike, account_key: str, *, daily_budget: int | None = None,

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 from state.activities import TABLE_NAMES as ACTIVITY_TABLE_NAMES
-from state.models import SCHEMA_VERSION
+from state.models import SCHEMA_VERSION, AccountLease, ApiUsage
 
 # The version-1 schema, kept so the upgrade path stays testable.
 SCHEMA_V1 = """
@@ -119,8 +119,6 @@ def _v4_to_v5(conn: Connection) -> None:
 
 
 def _account_budgets(conn: Connection) -> None:
-    from state.models import AccountLease, ApiUsage
-
     SQLModel.metadata.create_all(conn, tables=[AccountLease.__table__, ApiUsage.__table__])  # type: ignore[attr-defined]
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")

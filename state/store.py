@@ -46,6 +46,7 @@ from connectors.model import Side
 from state import activities as activity_tables
 from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.clock import boot_id, monotonic, wall_ms
+from state import budget
 from state.budget import UsageCounter
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
@@ -831,19 +832,8 @@ class StateStore:
     @staticmethod
     def record_usage(s: Session | Connection, account_key: str, day: str, calls: int, *,
                      remaining: int | None = None, daily_limit: int | None = None) -> None:
-        """Add ``calls`` to the account's count for ``day``. ``remaining`` is what the account said is left
-        after them; without a new report the last one is lowered by ``calls``, so calls + remaining
-        stays the day's budget."""
-        s.execute(text(
-            "INSERT INTO api_usage (account_key, day, calls, last_remaining, daily_limit, updated_at) "
-            "VALUES (:key, :day, :calls, :remaining, :limit, :now) "
-            "ON CONFLICT (account_key, day) DO UPDATE SET calls = api_usage.calls + excluded.calls, "
-            "last_remaining = CASE WHEN excluded.last_remaining IS NOT NULL THEN excluded.last_remaining "
-            "WHEN api_usage.last_remaining > excluded.calls THEN api_usage.last_remaining - excluded.calls "
-            "WHEN api_usage.last_remaining IS NOT NULL THEN 0 END, "
-            "daily_limit = COALESCE(excluded.daily_limit, api_usage.daily_limit), updated_at = excluded.updated_at"),
-            {"key": account_key, "day": day, "calls": calls, "remaining": remaining, "limit": daily_limit,
-             "now": now_ms()})
+        """:func:`state.budget.record_usage`, beside the store's other writes."""
+        budget.record_usage(s, account_key, day, calls, remaining=remaining, daily_limit=daily_limit)
 
     def usage(self, account_key: str, day: str) -> ApiUsage | None:
         with Session(self.engine) as s:
