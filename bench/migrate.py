@@ -3,7 +3,7 @@ cursors and runs) copied into PostgreSQL, verified by per-table digests.
 
     python bench/migrate.py [--links 100000] [--url postgresql://USER@HOST:PORT/EMPTY_DB]
 
-Without ``--url`` a throwaway PostgreSQL server is started (``initdb`` in a temporary directory,
+Without ``--url`` a throw-away server from :mod:`state.pgserver` is started (``initdb`` in a temporary directory,
 fsync off, as the tests run it). Prints the rows copied, the copy alone in rows/s (reading SQLite
 and ``COPY`` into PostgreSQL), and the whole migration with both sides' digests and the commit.
 Not part of the test suite.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from state.store import NewLink, StateStore
 from state.transfer import migrate
-from tests.pgserver import running_postgres
+from state.pgserver import running_postgres
 
 
 def build_source(path: Path, links: int) -> None:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, Self, cast, get_args, get_origin
+from typing import Any, ClassVar, Generic, Protocol, Self, cast, get_args, get_origin, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
@@ -35,6 +35,14 @@ class ApiObserver(Protocol):
     def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None: ...
 
     def api_retry(self, side: str, reason: str) -> None: ...
+
+
+@runtime_checkable
+class BudgetObserver(Protocol):
+    """An :class:`ApiObserver` that also hears what an account says of its daily API budget
+    (HubSpot's ``X-HubSpot-RateLimit-Daily*`` headers); the run's usage ledger implements it."""
+
+    def api_budget(self, side: str, *, remaining: int | None, daily_limit: int | None) -> None: ...
 
 
 class NullObserver:

@@ -8,6 +8,7 @@
     │   ├── LeaseHeldError           another process is syncing this pair; exit 75
     │   ├── LeaseLostError           this run's lease was taken over; it stopped writing; exit 75
     │   ├── StateLockedError         another process kept the database locked too long; exit 75
+    │   ├── StateUnreachableError    the PostgreSQL server is down or cannot be reached; exit 75
     │   └── AccountMismatchError     the database belongs to other accounts; exit 78
     ├── ApiError                     a side's API refused or failed
     │   ├── TransientApiError        429, 5xx, timeout, dropped connection: retried with backoff
@@ -111,6 +112,13 @@ class LeaseLostError(StateError):
 
 class StateLockedError(StateError):
     """Another process held the state database locked for longer than ``[state] lock_timeout``."""
+
+    exit_code = 75
+
+
+class StateUnreachableError(StateError):
+    """The state database's server (PostgreSQL) cannot be reached, or went away mid-run: a temporary
+    failure. Nothing half-written stays behind (each batch is one transaction); the next run resumes."""
 
     exit_code = 75
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 
-from connectors.errors import StateError, StateLockedError
+from connectors.errors import StateError, StateLockedError, StateUnreachableError
 from connectors.scrub import register
 
 POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
@@ -87,7 +87,7 @@ def postgres_engine(location: str, readonly: bool, lock_timeout: float, connecti
                 hint="another syncd is writing to the same rows; try again later, or raise [state] lock_timeout",
             ) from None
         if context.connection is None or context.is_disconnect:
-            raise StateError(
+            raise StateUnreachableError(
                 f"the state database {shown} cannot be reached: {_first_line(context.original_exception)}",
                 hint="check that the PostgreSQL server runs and that [state] url names it",
             ) from None

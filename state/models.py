@@ -9,10 +9,10 @@ SQLite numbers by itself) on SQLite.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Identity, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # An epoch-ms time, an epoch or a reference to an id: 64-bit on every backend.
 BIG = BigInteger
@@ -111,8 +111,14 @@ class RecordErrorRow(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
+    """One run of a pair. ``seq`` numbers runs in the order they were recorded (an identity
+    column on PostgreSQL; on SQLite the next number in the inserting statement, under its
+    write lock), so "the last run" never depends on any host's clock or on ties."""
+
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_order", "pair", "seq"),)
     id: str = Field(primary_key=True)
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), nullable=False))
     pair: str = Field(index=True)
     mode: str
     started_at: int = Field(sa_type=BIG)
@@ -166,3 +172,29 @@ class PairAccount(SQLModel, table=True):
     side: str = Field(primary_key=True)
     identity: str  # JSON object of strings, e.g. {"portal_id": "4242424"}
     recorded_at: int = Field(sa_type=BIG)
+
+
+class AccountLease(SQLModel, table=True):
+    """Which pair's run holds an account (a Cloze login, a HubSpot portal's token) right now.
+
+    It holds as long as the pair's lease at ``epoch`` does: it needs no renewal of its own,
+    and it is free once that lease is released, expires or is taken over.
+    """
+
+    __tablename__ = "account_leases"
+    account_key: str = Field(primary_key=True)
+    pair: str
+    epoch: int = Field(sa_type=BIG)
+    acquired_at: int = Field(sa_type=BIG)
+
+
+class ApiUsage(SQLModel, table=True):
+    """API calls made on one account in one UTC day, and what the account last said remains."""
+
+    __tablename__ = "api_usage"
+    account_key: str = Field(primary_key=True)
+    day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC
+    calls: int = Field(default=0, sa_type=BIG)
+    last_remaining: int | None = Field(default=None, sa_type=BIG)  # None: the account never said
+    daily_limit: int | None = Field(default=None, sa_type=BIG)  # the day's budget, as the account reported it
+    updated_at: int = Field(sa_type=BIG)

@@ -7,6 +7,9 @@ SQLite in WAL mode (the default), or PostgreSQL when the location is a
 instant leaves either the old or the new state of a batch, never half of it.
 A run writes through a :class:`FencedStore`, whose transactions first renew the
 pair's lease for the run's epoch and roll back if another process took it over.
+On PostgreSQL lease times come from the server's clock, so workers on hosts with
+skewed clocks agree on them; a run takes the accounts its sides reach with its
+lease (:mod:`state.budget`), and each batch adds its API calls to the usage ledger.
 
 ``readonly=True`` (dry runs, ``status``) opens the file with ``mode=ro``; when no
 other process has it open (no ``-wal`` file beside it) also ``immutable=1``, so
@@ -31,7 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, text, update
+from sqlalchemy import (Connection, Engine, UniqueConstraint, create_engine, delete, event, func, insert, inspect,
+                        text, update)
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
@@ -42,6 +46,8 @@ from connectors.model import Side
 from state import activities as activity_tables
 from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.clock import boot_id, monotonic, wall_ms
+from state import budget
+from state.budget import UsageCounter
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
 from state.models import (
@@ -49,6 +55,8 @@ from state.models import (
     ConflictRow,
     Cursor,
     JournalEntry,
+    AccountLease,
+    ApiUsage,
     Lease,
     Link,
     Meta,
@@ -63,6 +71,8 @@ _ID_COLUMN: Mapping[Side, str] = {"cloze": "cloze_id", "external": "external_id"
 _OTHER: Mapping[Side, Side] = {"cloze": "external", "external": "cloze"}
 LOOKUP_CHUNK = 500  # ids per ``IN (...)`` look-up: well under SQLite's bound of 32,766 variables
 DAMAGED_HINT = "restore a backup, or move the file away and run `syncd state rebuild`"
+SEQUENCE_HINT = ("move it past the largest id: SELECT setval(pg_get_serial_sequence('TABLE', 'COLUMN'), "
+                 "(SELECT MAX(COLUMN) FROM TABLE))")
 
 
 def now_ms() -> int:
@@ -186,6 +196,9 @@ class StateStore:
                     if version > SCHEMA_VERSION:
                         findings.append(f"the state database {where} has schema version {version}, newer than "
                                         f"this cloze-syncd understands ({SCHEMA_VERSION})")
+                    elif version == SCHEMA_VERSION:
+                        findings += [f"schema: {p}" for p in schema_problems(conn)]
+                        findings += [f"sequence: {p}" for p in sequence_problems(conn)]
         except StateError as exc:
             findings.append(str(exc))
         except (DatabaseError, sqlite3.DatabaseError) as exc:
@@ -257,9 +270,10 @@ class StateStore:
                 pass  # another process holds the database; its own close checkpoints
         self.engine.dispose()
 
-    def fenced(self, keeper: LeaseKeeper) -> FencedStore:
-        """This store as seen by a run holding ``keeper``'s lease: every transaction checks the epoch."""
-        return FencedStore(self, keeper)
+    def fenced(self, keeper: LeaseKeeper, usage: UsageCounter | None = None) -> FencedStore:
+        """This store as seen by a run holding ``keeper``'s lease: every transaction checks the epoch
+        (and adds the API calls ``usage`` counted since the last one to the ledger)."""
+        return FencedStore(self, keeper, usage)
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check``; an empty list means the database is sound.
@@ -578,8 +592,14 @@ class StateStore:
     # -- runs --------------------------------------------------------------------
 
     def start_run(self, run_id: str, pair: str, mode: str) -> None:
+        # ``seq``: PostgreSQL's identity column numbers the run; SQLite runs this statement under its
+        # write lock, so the next number is taken by one run only.
+        seq = "" if self.engine.dialect.name == "postgresql" else ", seq"
+        next_seq = "" if seq == "" else ", (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
         with self.transaction() as s:
-            s.add(Run(id=run_id, pair=pair, mode=mode, started_at=now_ms()))
+            s.execute(text(f"INSERT INTO runs (id, pair, mode, started_at, status{seq}) "
+                           f"SELECT :id, :pair, :mode, :now, 'running'{next_seq}"),
+                      {"id": run_id, "pair": pair, "mode": mode, "now": now_ms()})
 
     def finish_run(self, run_id: str, status: str, counts: Mapping[str, Any], error: str | None) -> None:
         with self.transaction() as s:
@@ -592,7 +612,7 @@ class StateStore:
 
     def runs(self, pair: str | None = None, limit: int = 20) -> list[Run]:
         with Session(self.engine) as s:
-            q = select(Run).order_by(col(Run.started_at).desc()).limit(limit)
+            q = select(Run).order_by(col(Run.seq).desc()).limit(limit)
             if pair:
                 q = q.where(col(Run.pair) == pair)
             return list(s.exec(q))
@@ -600,7 +620,7 @@ class StateStore:
     def last_success(self, pair: str) -> Any:
         """The finish time (UTC datetime) of the pair's last run that ended without a fatal error.
 
-        "Last" is the run recorded last (insertion order), not the largest time: one run
+        "Last" is the run recorded last (``runs.seq``), not the largest time: one run
         made with a clock far ahead must not stand for every later run.
         """
         from datetime import datetime
@@ -609,7 +629,7 @@ class StateStore:
             stamp = s.exec(
                 select(col(Run.finished_at))
                 .where(col(Run.pair) == pair, col(Run.status).in_(("ok", "errors")), col(Run.finished_at).is_not(None))
-                .order_by(_last_recorded_first(self.engine)).limit(1)
+                .order_by(col(Run.seq).desc()).limit(1)
             ).first()
         return None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=UTC)
 
@@ -653,45 +673,97 @@ class StateStore:
     # -- leases ------------------------------------------------------------------
 
     def claim_lease(self, pair: str, owner: str, ttl_seconds: float, *,
-                    orphan: tuple[str, int] | None = None) -> int | None:
+                    orphan: tuple[str, int] | None = None, accounts: Sequence[str] = ()) -> int | None:
         """Take the pair's lease in one conditional statement; its new epoch, or None if it is held.
 
-        It is taken when free, released, expired (by the monotonic clock for a lease of
-        this boot, by the wall clock otherwise), already ``owner``'s, or when it is still
+        It is taken when free, released, expired, already ``owner``'s, or when it is still
         exactly the ``orphan`` lease ``(owner, epoch)`` a caller found abandoned. Two
-        processes racing for it: SQLite runs the statements one after the other, the
-        second sees the first's claim, and only one gets an epoch.
+        processes racing for it: the second's statement sees the first's claim, and only
+        one gets an epoch. Expiry is judged by the database's clock on PostgreSQL (workers
+        on hosts whose clocks disagree agree on it); on SQLite by the monotonic clock for a
+        lease of this boot, by the wall clock otherwise.
+
+        ``accounts`` (see :mod:`state.budget`) are taken in the same transaction: if any is
+        held by another pair's live lease, nothing is taken and the answer is None.
         """
-        now, mono, boot = now_ms(), monotonic(), boot_id()
+        now, mono, boot = now_ms(), monotonic(), self._boot()
         orphan_owner, orphan_epoch = orphan if orphan is not None else ("", -1)
+        try:
+            return self._claim(pair, owner, ttl_seconds, orphan_owner, orphan_epoch, accounts, now, mono, boot)
+        except _AccountHeld:
+            return None  # the transaction rolled back: the pair's lease was not taken either
+
+    def _claim(self, pair: str, owner: str, ttl_seconds: float, orphan_owner: str, orphan_epoch: int,
+               accounts: Sequence[str], now: int, mono: float, boot: str) -> int | None:
+        clock = self._clock()
         with self.engine.begin() as conn:
             row = conn.execute(text(
                 "INSERT INTO leases (pair, owner, epoch, acquired_at, heartbeat_at, expires_at, boot_id, mono_expires) "
-                "VALUES (:pair, :owner, 1, :now, :now, :exp, :boot, :mexp) "
+                f"VALUES (:pair, :owner, 1, {clock}, {clock}, {clock} + :ttl_ms, :boot, :mexp) "
                 "ON CONFLICT (pair) DO UPDATE SET owner = excluded.owner, epoch = leases.epoch + 1, "
                 "acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, "
                 "expires_at = excluded.expires_at, boot_id = excluded.boot_id, mono_expires = excluded.mono_expires "
-                f"WHERE leases.owner = '' OR leases.owner = :owner OR {_EXPIRED} "
+                f"WHERE leases.owner = '' OR leases.owner = :owner OR {self._expired('leases')} "
                 "OR (leases.owner = :orphan_owner AND leases.epoch = :orphan_epoch) "
                 "RETURNING epoch"),
-                {"pair": pair, "owner": owner, "now": now, "exp": now + int(ttl_seconds * 1000), "boot": boot,
+                {"pair": pair, "owner": owner, "now": now, "ttl_ms": int(ttl_seconds * 1000), "boot": boot,
                  "mono": mono, "mexp": mono + ttl_seconds, "orphan_owner": orphan_owner,
                  "orphan_epoch": orphan_epoch},
             ).first()
-        return None if row is None else int(row[0])
+            if row is None:
+                return None
+            epoch = int(row[0])
+            if accounts and not self._claim_accounts(conn, pair, epoch, accounts, now, mono, boot):
+                raise _AccountHeld
+        return epoch
+
+    def _claim_accounts(self, conn: Connection, pair: str, epoch: int, accounts: Sequence[str],
+                        now: int, mono: float, boot: str) -> bool:
+        """Each account for ``pair`` at ``epoch``, unless another pair's live lease holds it."""
+        held_live = ("EXISTS (SELECT 1 FROM leases AS holder WHERE holder.pair = account_leases.pair "
+                     "AND holder.epoch = account_leases.epoch AND holder.owner <> '' "
+                     f"AND NOT {self._expired('holder')})")
+        for key in sorted(set(accounts)):  # one order for every claimer: no deadlock between two
+            if conn.dialect.name == "postgresql":
+                # Two claims of one account wait for each other here, so the second one's statement
+                # sees the first one's committed lease (READ COMMITTED takes a snapshot per statement).
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+            row = conn.execute(text(
+                "INSERT INTO account_leases (account_key, pair, epoch, acquired_at) "
+                f"VALUES (:key, :pair, :epoch, {self._clock()}) "
+                "ON CONFLICT (account_key) DO UPDATE SET pair = excluded.pair, epoch = excluded.epoch, "
+                "acquired_at = excluded.acquired_at "
+                f"WHERE account_leases.pair = excluded.pair OR NOT {held_live} "
+                "RETURNING epoch"),
+                {"key": key, "pair": pair, "epoch": epoch, "now": now, "mono": mono, "boot": boot},
+            ).first()
+            if row is None:
+                return False
+        return True
+
+    def account_holder(self, account_key: str) -> str | None:
+        """The pair whose live lease holds ``account_key`` now, if any."""
+        now, mono, boot = now_ms(), monotonic(), self._boot()
+        with self.engine.connect() as conn:
+            found = conn.execute(text(
+                "SELECT account_leases.pair FROM account_leases JOIN leases AS holder "
+                "ON holder.pair = account_leases.pair AND holder.epoch = account_leases.epoch "
+                f"WHERE account_leases.account_key = :key AND holder.owner <> '' AND NOT {self._expired('holder')}"),
+                {"key": account_key, "now": now, "mono": mono, "boot": boot}).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def acquire_lease(self, pair: str, owner: str, ttl_seconds: float) -> bool:
         """:meth:`claim_lease` for callers that need no epoch (``state rebuild``)."""
         return self.claim_lease(pair, owner, ttl_seconds) is not None
 
-    @staticmethod
-    def _renew(conn: Connection | Session, pair: str, owner: str, epoch: int, ttl_seconds: float) -> bool:
+    def _renew(self, conn: Connection | Session, pair: str, owner: str, epoch: int, ttl_seconds: float) -> bool:
         now, mono = now_ms(), monotonic()
+        clock = self._clock()
         result = conn.execute(
-            text("UPDATE leases SET heartbeat_at = :now, expires_at = :exp, boot_id = :boot, mono_expires = :mexp "
-                 "WHERE pair = :pair AND owner = :owner AND epoch = :epoch"),
-            {"pair": pair, "owner": owner, "epoch": epoch, "now": now, "exp": now + int(ttl_seconds * 1000),
-             "boot": boot_id(), "mexp": mono + ttl_seconds},
+            text(f"UPDATE leases SET heartbeat_at = {clock}, expires_at = {clock} + :ttl_ms, boot_id = :boot, "
+                 "mono_expires = :mexp WHERE pair = :pair AND owner = :owner AND epoch = :epoch"),
+            {"pair": pair, "owner": owner, "epoch": epoch, "now": now, "ttl_ms": int(ttl_seconds * 1000),
+             "boot": self._boot(), "mexp": mono + ttl_seconds},
         )
         return int(getattr(result, "rowcount", 0)) == 1
 
@@ -701,7 +773,7 @@ class StateStore:
             return self._renew(conn, pair, owner, epoch, ttl_seconds)
 
     def release_lease(self, pair: str, owner: str, epoch: int | None = None) -> None:
-        """Give the lease back (its row and epoch stay, so epochs never repeat)."""
+        """Give the lease back (its row and epoch stay, so epochs never repeat); its accounts go with it."""
         where = "pair = :pair AND owner = :owner" + (" AND epoch = :epoch" if epoch is not None else "")
         with self.engine.begin() as conn:
             conn.execute(text(f"UPDATE leases SET owner = '', expires_at = 0, mono_expires = 0 WHERE {where}"),
@@ -711,11 +783,48 @@ class StateStore:
         """The pair's lease if someone holds it now."""
         with Session(self.engine) as s:
             row = s.get(Lease, pair)
-        if row is None or not row.owner:
-            return None
+            if row is None or not row.owner:
+                return None
+            if self.engine.dialect.name == "postgresql":
+                live = s.execute(text(f"SELECT {self._clock()} < :exp"), {"exp": row.expires_at}).scalar_one()
+                return row if live else None
         if row.boot_id and row.boot_id == boot_id():
             return row if row.mono_expires > monotonic() else None
         return row if row.expires_at > now_ms() else None
+
+    def database_now_ms(self) -> int:
+        """The clock lease times are written with: the database server's on PostgreSQL, this host's on SQLite."""
+        if self.engine.dialect.name != "postgresql":
+            return now_ms()
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT {_PG_CLOCK}")).scalar_one())
+
+    def _clock(self) -> str:
+        """SQL for "now" in epoch ms: the server's own clock on PostgreSQL, the ``:now`` parameter on SQLite."""
+        return _PG_CLOCK if self.engine.dialect.name == "postgresql" else ":now"
+
+    def _boot(self) -> str:
+        """This boot, for leases judged by the monotonic clock: never on PostgreSQL, whose clock is shared."""
+        return "" if self.engine.dialect.name == "postgresql" else boot_id()
+
+    def _expired(self, alias: str) -> str:
+        """SQL: the lease row ``alias`` has expired (parameters :now, :mono and :boot on SQLite)."""
+        if self.engine.dialect.name == "postgresql":
+            return f"({alias}.expires_at <= {_PG_CLOCK})"
+        return (f"(CASE WHEN {alias}.boot_id <> '' AND {alias}.boot_id = :boot THEN {alias}.mono_expires <= :mono "
+                f"ELSE {alias}.expires_at <= :now END)")
+
+    # -- API usage ---------------------------------------------------------------
+
+    @staticmethod
+    def record_usage(s: Session | Connection, account_key: str, day: str, calls: int, *,
+                     remaining: int | None = None, daily_limit: int | None = None) -> None:
+        """:func:`state.budget.record_usage`, beside the store's other writes."""
+        budget.record_usage(s, account_key, day, calls, remaining=remaining, daily_limit=daily_limit)
+
+    def usage(self, account_key: str, day: str) -> ApiUsage | None:
+        with Session(self.engine) as s:
+            return s.get(ApiUsage, (account_key, day))
 
     # -- accounts ----------------------------------------------------------------
 
@@ -738,7 +847,8 @@ class StateStore:
         """Everything in the database as JSON-able data (it holds no secrets)."""
         out: dict[str, Any] = {}
         with Session(self.engine) as s:
-            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease, PairAccount):
+            for model in (Meta, Link, Cursor, ConflictRow, RecordErrorRow, Run, JournalEntry, Lease, PairAccount,
+                          AccountLease, ApiUsage):
                 rows = []
                 for row in s.exec(select(model)):
                     data = row.model_dump()
@@ -751,10 +861,12 @@ class StateStore:
         return out
 
 
-# A lease is expired by the monotonic clock when it was written on this boot of this host,
-# else by the wall clock (parameters :boot, :mono, :now).
-_EXPIRED = ("(CASE WHEN leases.boot_id <> '' AND leases.boot_id = :boot THEN leases.mono_expires <= :mono "
-            "ELSE leases.expires_at <= :now END)")
+class _AccountHeld(Exception):
+    """Another pair's live lease holds one of the accounts: the claim's transaction rolls back."""
+
+
+# The PostgreSQL server's clock in epoch milliseconds: every worker's lease times come from it.
+_PG_CLOCK = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
 
 
 class FencedStore(StateStore):
@@ -765,10 +877,11 @@ class FencedStore(StateStore):
     If the lease is gone, the transaction rolls back with :class:`LeaseLostError`.
     """
 
-    def __init__(self, base: StateStore, keeper: LeaseKeeper) -> None:
+    def __init__(self, base: StateStore, keeper: LeaseKeeper, usage: UsageCounter | None = None) -> None:
         super().__init__(base.engine, base.path, base.readonly, where=base.where)
         self.base = base
         self.keeper = keeper
+        self.run_usage = usage
 
     @property
     def token(self) -> LeaseToken:
@@ -786,11 +899,17 @@ class FencedStore(StateStore):
                 self.keeper.mark_lost()
                 raise self.keeper.error()
             yield session
+            if self.run_usage is not None:
+                self.run_usage.flush(session)  # once per batch, with the batch
         self.keeper.renewed()
 
     def finish_run(self, run_id: str, status: str, counts: Mapping[str, Any], error: str | None) -> None:
-        # The run's own row is recorded even after the lease is lost, so its outcome stays honest.
+        # The run's own row is recorded even after the lease is lost, so its outcome stays honest;
+        # so are the calls it made since its last batch.
         self.base.finish_run(run_id, status, counts, error)
+        if self.run_usage is not None and self.run_usage.pending():
+            with self.base.transaction() as s:
+                self.run_usage.flush(s)
 
     def close(self) -> None:
         """The base store belongs to whoever opened it."""
@@ -812,10 +931,51 @@ def schema_version(conn: Connection, path: Path | str | None) -> int:
     return version
 
 
-def _last_recorded_first(engine: Engine) -> Any:
-    """Runs in the order they were recorded, last first: SQLite's rowid; PostgreSQL has no insertion
-    order, so there the start time stands for it."""
-    return text("runs.rowid DESC") if engine.dialect.name == "sqlite" else col(Run.started_at).desc()
+def schema_problems(conn: Connection) -> list[str]:
+    """Tables, columns, indexes and unique constraints of the current schema that are missing,
+    read from the dialect's own catalog (a table dropped or altered by hand, a half-restored dump)."""
+    inspector = inspect(conn)
+    present = set(inspector.get_table_names())
+    out: list[str] = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in present:
+            out.append(f"table {table.name} is missing")
+            continue
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        out += [f"column {table.name}.{c.name} is missing" for c in table.columns if c.name not in columns]
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        out += [f"index {i.name} on {table.name} is missing" for i in table.indexes if i.name not in indexes]
+        uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)} | indexes
+        out += [f"unique constraint {u.name} on {table.name} is missing" for u in table.constraints
+                if isinstance(u, UniqueConstraint) and u.name not in uniques]
+    return out
+
+
+def sequence_problems(conn: Connection) -> list[str]:
+    """PostgreSQL numbers rows from sequences, which a copy or a restore can leave behind the ids
+    already used: the next insert would then fail on a duplicate key. (SQLite numbers from the
+    largest rowid, so it has none.)"""
+    if conn.dialect.name != "postgresql":
+        return []
+    out: list[str] = []
+    for table in SQLModel.metadata.sorted_tables:
+        for column in table.columns:
+            if not (column.autoincrement is True or (column.primary_key and column.autoincrement == "auto")
+                    or column.identity is not None) or column.type.python_type is not int:
+                continue
+            if column.primary_key and len(table.primary_key.columns) != 1:
+                continue
+            sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                    {"t": table.name, "c": column.name}).scalar_one_or_none()
+            if sequence is None:
+                continue
+            last, called = conn.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
+            largest = conn.execute(text(f"SELECT MAX({column.name}) FROM {table.name}")).scalar_one_or_none()
+            next_value = int(last) + 1 if called else int(last)
+            if largest is not None and next_value <= int(largest):
+                out.append(f"{table.name}.{column.name} would next be numbered {next_value}, but {largest} is "
+                           f"already used; {SEQUENCE_HINT}")
+    return out
 
 
 def _reason(exc: BaseException) -> object:

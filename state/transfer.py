@@ -175,15 +175,16 @@ def _copy_table(sconn: Connection, dconn: Connection, table: Table) -> None:
 
 
 def _advance_sequences(conn: Connection, tables: list[Table]) -> None:
-    """Ids were copied as they were: each sequence continues after the largest one."""
+    """Ids (and ``runs.seq``) were copied as they were: each sequence continues after the largest one."""
     if conn.dialect.name != "postgresql":
         return
     for table in tables:
         key = list(table.primary_key.columns)
-        if len(key) != 1 or key[0].autoincrement is False or key[0].type.python_type is not int:
-            continue
-        name = key[0].name
-        conn.execute(text(
-            f"SELECT setval(pg_get_serial_sequence(:table, :column), "
-            f"COALESCE((SELECT MAX({name}) FROM {table.name}), 0) + 1, false)"),
-            {"table": table.name, "column": name})
+        numbered = [c for c in table.columns if c.identity is not None]
+        if len(key) == 1 and key[0].autoincrement is not False and key[0].type.python_type is int:
+            numbered.append(key[0])
+        for column in numbered:
+            conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence(:table, :column), "
+                f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"),
+                {"table": table.name, "column": column.name})

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from connectors import jsonbody
-from connectors.base import ApiObserver
+from connectors.base import ApiObserver, BudgetObserver
 from connectors.errors import ApiError, AuthError, RecordRejected, TransientApiError
 from connectors.http import ApiSession, RateLimiter, Redactor, parse_retry_after, safe_url
 from connectors.hubspot.messages import one_line
@@ -78,6 +78,7 @@ class HubSpotClient:
         self.settings = settings
         self.pair = pair
         self.paths = Paths(settings.api_version)
+        self._observer = observer
         token = settings.token.get_secret_value()
         self._burst_limit = float(settings.requests_per_10s)
         self.limiter = RateLimiter(self._burst_limit * 0.8 / 10, burst=max(1, int(self._burst_limit // 10)))
@@ -91,6 +92,19 @@ class HubSpotClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def _report_daily(self, headers: httpx.Headers) -> None:
+        """Tell a budget observer what the account says is left of its day (``X-HubSpot-RateLimit-Daily*``)."""
+        if not isinstance(self._observer, BudgetObserver):
+            return
+        remaining, limit = headers.get("X-HubSpot-RateLimit-Daily-Remaining"), headers.get("X-HubSpot-RateLimit-Daily")
+        if remaining is None and limit is None:
+            return
+        try:
+            self._observer.api_budget(self.session.side, remaining=None if remaining is None else int(remaining),
+                                      daily_limit=None if limit is None else int(limit))
+        except ValueError:
+            return  # not a number: HubSpot's pacing headers are advisory
 
     def guard(self, path: str, entity: str | None = None) -> RepeatGuard:
         """A loop guard for one paged read of ``path``."""
@@ -160,6 +174,7 @@ class HubSpotClient:
     def _pace(self, response: httpx.Response) -> None:
         """Follow the account's limit as HubSpot reports it, so requests stay under it."""
         headers = response.headers
+        self._report_daily(headers)
         try:
             maximum = float(headers["X-HubSpot-RateLimit-Max"])
             interval = float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")) / 1000

@@ -11,6 +11,10 @@ transaction of the run, a thread renews it while the run reads, and the run
 checks it before every batch of API writes. A run that lost its lease stops at
 once and ends as ``lease_lost`` (exit 75).
 
+With the pair's lease the run takes the accounts its two sides reach
+(:mod:`state.budget`): two pairs on one Cloze or external account never run at
+once, and the API calls of each batch are added to the account's daily ledger.
+
 Cursors move only after every change read up to them has been applied and
 recorded (record errors count as recorded: they are retried by id next run).
 """
@@ -22,7 +26,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -45,6 +49,7 @@ from connectors.errors import (
 )
 from connectors.model import SIDES, Entity, FieldKind, Record, Side
 from connectors.values import Value, from_json
+from state.budget import UsageCounter
 from state.lease import LeaseKeeper, LeaseToken
 from state.store import StateStore
 from syncd.app_urls import app_url
@@ -52,7 +57,7 @@ from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_ent
 from syncd.core.plan import EntityPlan, LinkState, Observation, plan_entity
 from syncd.core.sides import OTHER, as_side, ordered
 from syncd.engine import activities, observe
-from syncd.engine.accounts import current_accounts, verify_accounts
+from syncd.engine.accounts import account_keys, current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
 from syncd.engine.links import LinkCache, all_links, decode_value, field_kinds
 from syncd.engine.observe import Targets
@@ -93,20 +98,22 @@ def lease_orphaned(owner: str) -> bool:
     return False
 
 
-def take_lease(store: StateStore, pair: str, owner: str, ttl: float = LEASE_TTL) -> int | None:
-    """Take the pair's lease; its epoch, or None while another live process holds it.
+def take_lease(store: StateStore, pair: str, owner: str, ttl: float = LEASE_TTL, *,
+               accounts: Sequence[str] = ()) -> int | None:
+    """Take the pair's lease, and with it the ``accounts`` its sides reach; its epoch, or None
+    while another live process holds the pair, or another pair's run one of the accounts.
 
     One left behind by a killed process of this host is taken over at once, not after
     its TTL, with a claim conditional on that exact lease (owner and epoch), so of
     several processes finding the same orphan only one takes it.
     """
-    epoch = store.claim_lease(pair, owner, ttl)
+    epoch = store.claim_lease(pair, owner, ttl, accounts=accounts)
     if epoch is not None:
         return epoch
     holder = store.lease_holder(pair)
     if holder is None or not lease_orphaned(holder.owner):
         return None
-    epoch = store.claim_lease(pair, owner, ttl, orphan=(holder.owner, holder.epoch))
+    epoch = store.claim_lease(pair, owner, ttl, orphan=(holder.owner, holder.epoch), accounts=accounts)
     if epoch is not None:
         log.warning("orphaned_lease_taken_over", pair=pair, holder=holder.owner, epoch=epoch)
     return epoch
@@ -209,16 +216,14 @@ def _sync_pair(
     run_store = store
     if not dry_run:
         owner, ttl = lease_owner(), loaded.app.state.lease_ttl
-        epoch = take_lease(store, pair, owner, ttl)
+        keys = account_keys(loaded, pair)
+        epoch = take_lease(store, pair, owner, ttl, accounts=list(keys.values()))
         if epoch is None:
-            holder = store.lease_holder(pair)
-            raise LeaseHeldError(
-                f"pair {pair!r} is being synced by {holder.owner if holder else 'another process'}",
-                pair=pair,
-                hint="wait for it to finish (the daemon holds the lease while it syncs)",
-            )
+            raise _busy(store, pair, keys)
         keeper = LeaseKeeper(store, LeaseToken(pair, owner, epoch, ttl)).start()
-        run_store = store.fenced(keeper)
+        usage = UsageCounter()
+        observer = CountingObserver(observer or NullObserver(), usage, keys)
+        run_store = store.fenced(keeper, usage)
     conns: dict[Side, Connector] = {}
     run_id = new_run_id()
     try:
@@ -244,6 +249,46 @@ def _sync_pair(
                     store.release_lease(pair, keeper.token.owner, keeper.token.epoch)
                 except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the lease expires on its own
                     log.warning("lease_release_failed", pair=pair, error=str(failure_of(exc).error))
+
+
+def _busy(store: StateStore, pair: str, keys: Mapping[Side, str]) -> LeaseHeldError:
+    """Why the pair's run cannot start: its own lease is held, or another pair's run holds one of its accounts."""
+    holder = store.lease_holder(pair)
+    if holder is not None:
+        return LeaseHeldError(f"pair {pair!r} is being synced by {holder.owner}", pair=pair,
+                              hint="wait for it to finish (the daemon holds the lease while it syncs)")
+    for side, key in keys.items():
+        other = store.account_holder(key)
+        if other is not None and other != pair:
+            return LeaseHeldError(
+                f"pair {pair!r} waits: its {side} account {key} is in use by pair {other!r}", pair=pair,
+                hint="pairs sharing an account run one at a time, so together they keep to its rate limits")
+    return LeaseHeldError(f"pair {pair!r} is being synced by another process", pair=pair,
+                          hint="wait for it to finish (the daemon holds the lease while it syncs)")
+
+
+class CountingObserver:
+    """Passes every API call on to ``inner`` and counts it against the account of its side, with
+    what the account says remains of its day (a :class:`~connectors.base.BudgetObserver`)."""
+
+    def __init__(self, inner: ApiObserver, usage: UsageCounter, keys: Mapping[Side, str]) -> None:
+        self.inner = inner
+        self.usage = usage
+        self.keys: dict[str, str] = {side: key for side, key in keys.items()}
+
+    def api_request(self, side: str, method: str, status: int | None, seconds: float) -> None:
+        key = self.keys.get(side)
+        if key is not None:
+            self.usage.count(key)
+        self.inner.api_request(side, method, status, seconds)
+
+    def api_retry(self, side: str, reason: str) -> None:
+        self.inner.api_retry(side, reason)
+
+    def api_budget(self, side: str, *, remaining: int | None, daily_limit: int | None) -> None:
+        key = self.keys.get(side)
+        if key is not None:
+            self.usage.reported(key, remaining=remaining, daily_limit=daily_limit)
 
 
 class PairEngine:

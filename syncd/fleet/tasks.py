@@ -22,6 +22,7 @@ from config.loader import LoadedConfig
 from config.models import ScheduleConfig
 from connectors.errors import LeaseHeldError, SyncdError
 from state.store import StateStore
+from syncd.engine.accounts import account_keys
 from syncd.engine.runner import Mode, sync_pair
 from syncd.fleet import tick as ticking
 from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK
@@ -45,6 +46,11 @@ class Runtime:
     @property
     def schedules(self) -> dict[str, ScheduleConfig]:
         return {name: p.schedule for name, p in self.loaded.app.pairs.items()}
+
+    @property
+    def accounts(self) -> dict[str, list[str]]:
+        """Each pair's account keys (they name no secret), for the tick's busy-account check."""
+        return {name: list(account_keys(self.loaded, name).values()) for name in self.loaded.app.pairs}
 
     def run_pair(self, pair: str, kind: str) -> str:
         """One run; its outcome (``ok``, ``stopped``, ``failed``, ``lease_lost``, ``skipped``...)."""
@@ -103,7 +109,7 @@ def register(rt: Runtime) -> None:
     @app.task(name=TICK_TASK, queue=QUEUE, priority=100, queueing_lock="syncd.tick")
     def tick(timestamp: int) -> int:
         result = ticking.tick(rt.store.engine, app, rt.schedules, concurrency=rt.loaded.app.fleet.concurrency,
-                              stall_after=rt.loaded.app.fleet.stall_after)
+                              stall_after=rt.loaded.app.fleet.stall_after, accounts=rt.accounts)
         for row in result.queued:
             rt.metrics.deferred.labels(kind=row.kind).inc()
         return len(result.queued)

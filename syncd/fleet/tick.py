@@ -18,7 +18,7 @@ the pair's lease keeps the dead run's writes out and the next run picks up where
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import procrastinate
@@ -71,14 +71,15 @@ def live_workers(conn: Connection, stall_after: float) -> int:
 
 
 def tick(engine: Engine, app: procrastinate.App, pairs: Mapping[str, ScheduleConfig], *,
-         concurrency: int, stall_after: float) -> TickResult:
-    """One tick; see the module's doc."""
+         concurrency: int, stall_after: float, accounts: Mapping[str, Collection[str]] | None = None) -> TickResult:
+    """One tick; see the module's doc. ``accounts`` (pair -> its account keys): a pair whose account
+    is busy or out of its day's budget stays due (:func:`syncd.fleet.accounts.busy_pairs`)."""
     with engine.begin() as conn:
         now = schedule.db_now_ms(conn)
         slots = max(1, live_workers(conn, stall_after)) * concurrency
         depth = queue_depth(conn)
         limit = max(0, 2 * slots - depth)
-        rows = schedule.take_due(conn, now, limit, busy_pairs(conn, pairs))
+        rows = schedule.take_due(conn, now, limit, busy_pairs(conn, accounts or {}))
         taken = []
         for row in rows:
             sched = pairs.get(row.pair)

@@ -1,8 +1,17 @@
-"""Two in-memory systems, a state database and a pair config, for engine tests."""
+"""Two in-memory systems, a state database and a pair config, for engine tests.
+
+``SYNCD_TEST_STATE=postgresql`` puts every world's state on a new database of a throw-away
+PostgreSQL server (:mod:`state.pgserver`, one per test process) instead of SQLite, so an engine
+suite checks single-host behaviour with the state on PostgreSQL too
+(``tests/state/test_engine_on_postgresql.py`` runs a selection that way).
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +19,7 @@ from config.models import PairConfig
 from connectors.base import ConnectorContext
 from connectors.entities import ENTITY_KINDS
 from connectors.model import Entity
+from state.pgserver import PostgresServer, running_postgres
 from state.store import StateStore
 from syncd.core.mapping import build_entity_mapping, to_canonical
 from syncd.engine.report import RunReport
@@ -32,7 +42,7 @@ class World:
         cfg: dict[str, Any] = {"app_id": APP_ID, "app_name": "CRM", "cloze": {}, "external": {"connector": "memory"}}
         cfg.update(pair)
         self.cfg = PairConfig.model_validate(cfg)
-        self.store = StateStore.open(tmp / "state.db") if tmp else _memory_store()
+        self.store = new_state(tmp)
 
     def connectors(self) -> tuple[MemoryConnector, MemoryConnector]:
         c = MemoryConnector(MemorySettings(backend=self.cloze_name, role="cloze", merges_on_create=self.cloze_merges),
@@ -93,6 +103,28 @@ def restore(backend: MemoryBackend, entity: str, record_id: str, fields: dict[st
             app_links: Any = (), cloze_ref: str | None = None) -> None:
     """A deleted record comes back under its old id with its markers (HubSpot's recycle bin)."""
     backend.put(entity, fields, record_id=record_id, app_links=app_links, cloze_ref=cloze_ref)
+
+
+STATE_BACKEND = os.environ.get("SYNCD_TEST_STATE", "sqlite")
+_postgres: list[PostgresServer] = []
+_open_stores: list[StateStore] = []
+
+
+def new_state(tmp: Path | None) -> StateStore:
+    """A new, empty state for a world: a SQLite file in ``tmp`` (in memory without one), or with
+    ``SYNCD_TEST_STATE=postgresql`` a new PostgreSQL database."""
+    if STATE_BACKEND != "postgresql":
+        return StateStore.open(tmp / "state.db") if tmp else _memory_store()
+    if not _postgres:
+        stack = contextlib.ExitStack()
+        _postgres.append(stack.enter_context(running_postgres()))
+        atexit.register(stack.close)
+    for earlier in _open_stores:  # the server allows 100 connections; a closed pool reopens if used again
+        earlier.engine.dispose()
+    _open_stores.clear()
+    store = StateStore.open(_postgres[0].new_database())
+    _open_stores.append(store)
+    return store
 
 
 def _memory_store() -> StateStore:

@@ -11,7 +11,7 @@ from procrastinate.jobs import Status
 from sqlalchemy import text
 
 from config.models import ScheduleConfig
-from state import schedule
+from state import budget, schedule
 from state.store import StateStore
 from syncd.fleet import tick as ticking
 from syncd.fleet.app import RUN_TASK, enqueue, ensure_queue_schema, new_app
@@ -127,3 +127,24 @@ def test_the_reaper_fails_a_dead_workers_run_and_makes_its_pair_due(
                                 {"t": RUN_TASK}).scalars().all()
         assert statuses == [Status.TODO.value]  # the dead run is gone, the queued one stays
     assert _due(store)[("a", "incremental")] <= _now(store)  # due now: the next tick queues it
+
+
+def test_a_pair_whose_account_is_held_or_spent_stays_due(world: tuple[StateStore, procrastinate.App]) -> None:
+    store, app = world
+    pairs = {name: ScheduleConfig(interval=60, jitter=0) for name in ("a", "b", "c", "d")}
+    accounts = {"a": ["cloze@x#1", "hubspot@h#shared"], "b": ["cloze@x#2", "hubspot@h#shared"],
+                "c": ["cloze@x#3", "hubspot@h#spent"], "d": ["cloze@x#4", "hubspot@h#4"]}
+    ticking.sync_schedule(store.engine, pairs)
+    for pair in pairs:
+        _make_overdue(store, pair, 10)
+    # a's run holds the shared account; c's account has used 950 of its 1,000 calls today
+    assert store.claim_lease("a", "worker-1", 60, accounts=accounts["a"]) is not None
+    with store.transaction() as s:
+        budget.record_usage(s, "hubspot@h#spent", budget.usage_day(), 950, remaining=50)
+    result = ticking.tick(store.engine, app, pairs, concurrency=4, stall_after=30, accounts=accounts)
+    assert sorted(row.pair for row in result.queued) == ["d"]  # a itself runs already; b shares its account
+    assert all(_due(store)[(p, "incremental")] <= _now(store) for p in ("a", "b", "c"))  # still due
+
+    store.release_lease("a", "worker-1")
+    result = ticking.tick(store.engine, app, pairs, concurrency=4, stall_after=30, accounts=accounts)
+    assert sorted(row.pair for row in result.queued) == ["a", "b"]  # c waits for the next day's budget

@@ -64,9 +64,11 @@ def _every_table_filled(path: Path) -> None:
                                  total=10, done=3)
     store.start_run("r1", "p", "full")
     store.finish_run("r1", "errors", {"created": 3}, None)
-    epoch = store.claim_lease("p", "host:1:run", 60)
+    epoch = store.claim_lease("p", "host:1:run", 60, accounts=["hubspot@api.hubapi.com#0123456789abcdef"])
     assert epoch is not None
     store.release_lease("p", "host:1:run", epoch)
+    with store.transaction() as s:
+        StateStore.record_usage(s, "hubspot@api.hubapi.com#0123456789abcdef", "2026-12-01", 120, remaining=880)
     store.close()
 
 
@@ -92,6 +94,9 @@ def test_a_migrated_state_database_has_every_table_equal_and_continues_its_ids(
             new_id = StateStore.save_link(s, pair="p", entity="person", app_id="a", cloze_id="new",
                                           external_id="new", base=None)
         assert new_id == max(link.id or 0 for link in src.links("p", "person")) + 2  # after the tombstone too
+        dst.start_run("r2", "p", "incremental")
+        assert [r.id for r in dst.runs("p")] == ["r2", "r1"] and dst.runs("p")[0].seq == 2
+        assert StateStore.check_file(url) == []
     finally:
         src.close()
         dst.close()
