@@ -87,10 +87,13 @@ def _no_progress(_: int) -> None:
 
 
 def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, external: Connector,
-                 on_read: Callable[[int], None] = _no_progress) -> Observed:
+                 on_read: Callable[[int], None] = _no_progress,
+                 sink: Callable[[Side, Observation], None] | None = None) -> Observed:
     """Both sides listed completely. Cursors are taken *before* listing so nothing is missed after.
 
-    ``on_read(n)`` is told how many records each page brought (progress).
+    ``on_read(n)`` is told how many records each page brought (progress). With ``sink``,
+    each page is read into an observation of its own and handed to ``sink(side, page)``
+    instead of being kept (a full reconcile spills them, :mod:`syncd.engine.spill`).
     """
     result = Observed(Observation(complete=True))
     conns = _by_side(cloze, external)
@@ -100,7 +103,10 @@ def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, exter
         n = held = 0
         for page in conn.list_all(entity):
             held = _count(held + len(page), side, entity, None)
-            n += _add(result.obs, side, page, mapping)
+            into = result.obs if sink is None else Observation(complete=True)
+            n += _add(into, side, page, mapping)
+            if sink is not None:
+                sink(side, into)
             on_read(len(page))
         result.reads[side] = n
     return result
