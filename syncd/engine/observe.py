@@ -58,8 +58,9 @@ def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: Entit
 def _count(held: int, side: Side, entity: Entity, pair: str | None) -> int:
     """``held`` records read from ``side`` so far; past ``limits.max_records`` the run stops.
 
-    Everything a read collects stays in memory until the plan is made, so a side that
-    sends records without end (or far more than expected) would exhaust it.
+    Everything a read collects is kept until the plan is made (in memory, or in a full
+    reconcile on disk), so a side that sends records without end (or far more than
+    expected) would exhaust it.
     """
     bound = limits.current()
     if held > bound.max_records:

@@ -558,6 +558,7 @@ class PairEngine:
             )
             self.progress.advance(len(plan.actions))
             spilled.keep(plan)
+        spilled.planned()
 
     def _recover_journal(self, entity: Entity) -> None:
         """Settle creates a crash interrupted: link what was created, forget what was not."""

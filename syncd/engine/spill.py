@@ -30,7 +30,7 @@ from syncd.core.pairing import marker_targets
 from syncd.core.sides import OTHER, as_side
 
 CHUNK = 500  # ids per SQL statement (well under SQLite's parameter limit)
-DEFAULT_BATCH = 5000  # records (both sides) per planned batch, at least; whole components only
+DEFAULT_BATCH = 2000  # records (both sides) per planned batch, at least; whole components only
 
 
 class Ties:
@@ -209,6 +209,11 @@ class SpilledEntity:
                 nodes, link_ids = [], []
         if nodes or link_ids:
             yield nodes, link_ids
+
+    def planned(self) -> None:
+        """Every batch is planned: let go of the ties (the plan's batches and counts stay)."""
+        self.ties, self.links, self.unreadable = Ties(), [], {}
+        self.gone = {side: set() for side in SIDES}
 
     def observation(self, nodes: Sequence[int]) -> Observation:
         """The records of ``nodes`` as a complete observation (what is not in it is gone)."""
