@@ -15,15 +15,18 @@ from syncd.core.label import record_label
 
 
 def link_labels(store: Any, rows: Iterable[Any]) -> dict[int, str]:
-    """Link id -> who the linked record is, from each link's stored values, for ``rows`` with a ``link_id``."""
+    """Link id -> who the linked record is, from each link's stored values, for ``rows`` with a ``link_id``.
+
+    Only the links named are read (by row id), not every link of the pair.
+    """
     wanted: dict[tuple[str, str], set[int]] = {}
     for row in rows:
         if getattr(row, "link_id", None) is not None:
             wanted.setdefault((row.pair, row.entity), set()).add(row.link_id)
     labels: dict[int, str] = {}
     for (pair, entity), ids in wanted.items():
-        for link in store.links(pair, entity):
-            if link.id in ids and link.base:
+        for link in store.links_with_ids(pair, entity, ids):
+            if link.base:
                 label = record_label(entity, json.loads(link.base))
                 if label:
                     labels[link.id] = label
@@ -31,14 +34,20 @@ def link_labels(store: Any, rows: Iterable[Any]) -> dict[int, str]:
 
 
 def _side_labels(store: Any, rows: Sequence[Any]) -> dict[tuple[str, str, str, str], tuple[str | None, str | None]]:
-    """(pair, entity, side, record id) -> (the link's label, the other side's id), for linked records."""
+    """(pair, entity, side, record id) -> (the link's label, the other side's id), for linked records.
+
+    Only the links of the records named are read (by record id, through each side's index).
+    """
+    wanted: dict[tuple[str, str, str], set[str]] = {}
+    for r in rows:
+        wanted.setdefault((r.pair, r.entity, r.source_side), set()).add(r.record_id)
     out_map: dict[tuple[str, str, str, str], tuple[str | None, str | None]] = {}
-    for pair, entity in {(r.pair, r.entity) for r in rows}:
-        for link in store.links(pair, entity):
+    for (pair, entity, side), ids in wanted.items():
+        for link in store.links_by_ids(pair, entity, side, ids):
             label = record_label(entity, json.loads(link.base)) if link.base else None
-            if link.cloze_id:
+            if side == "cloze" and link.cloze_id:
                 out_map[(pair, entity, "cloze", link.cloze_id)] = (label, link.external_id)
-            if link.external_id:
+            elif side == "external" and link.external_id:
                 out_map[(pair, entity, "external", link.external_id)] = (label, link.cloze_id)
     return out_map
 

@@ -7,7 +7,8 @@ loaded for the rest of the entity's run. A quiet sync then costs the same for
 1,000 linked records as for 1,000,000.
 
 A full reconcile decides about every link (one whose records were not listed is
-gone), so it reads them all, in batches (:func:`all_links`).
+gone): it reads them all, in batches, ties each to its records and lets it go; each
+planned batch reads its own links again by row id (:mod:`syncd.engine.spill`).
 """
 
 from __future__ import annotations
@@ -47,12 +48,6 @@ def link_state(row: Link, kinds: Mapping[str, Any]) -> LinkState:
         if row.base_external:
             base_e.update({k: decode_value(kinds, k, v) for k, v in json.loads(row.base_external).items()})
     return LinkState(row.id or 0, row.cloze_id, row.external_id, row.status, base_c, base_e)
-
-
-def all_links(store: StateStore, pair: str, entity: Entity) -> list[LinkState]:
-    """Every link of ``entity`` (a full reconcile), read in batches."""
-    kinds = field_kinds(entity)
-    return [link_state(row, kinds) for rows in store.iter_links(pair, entity) for row in rows]
 
 
 class LinkCache:

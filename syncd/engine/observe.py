@@ -58,8 +58,9 @@ def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: Entit
 def _count(held: int, side: Side, entity: Entity, pair: str | None) -> int:
     """``held`` records read from ``side`` so far; past ``limits.max_records`` the run stops.
 
-    Everything a read collects stays in memory until the plan is made, so a side that
-    sends records without end (or far more than expected) would exhaust it.
+    Everything a read collects is kept until the plan is made (in memory, or in a full
+    reconcile on disk), so a side that sends records without end (or far more than
+    expected) would exhaust it.
     """
     bound = limits.current()
     if held > bound.max_records:
@@ -87,10 +88,13 @@ def _no_progress(_: int) -> None:
 
 
 def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, external: Connector,
-                 on_read: Callable[[int], None] = _no_progress) -> Observed:
+                 on_read: Callable[[int], None] = _no_progress,
+                 sink: Callable[[Side, Observation], None] | None = None) -> Observed:
     """Both sides listed completely. Cursors are taken *before* listing so nothing is missed after.
 
-    ``on_read(n)`` is told how many records each page brought (progress).
+    ``on_read(n)`` is told how many records each page brought (progress). With ``sink``,
+    each page is read into an observation of its own and handed to ``sink(side, page)``
+    instead of being kept (a full reconcile spills them, :mod:`syncd.engine.spill`).
     """
     result = Observed(Observation(complete=True))
     conns = _by_side(cloze, external)
@@ -100,7 +104,10 @@ def observe_full(entity: Entity, mapping: EntityMapping, cloze: Connector, exter
         n = held = 0
         for page in conn.list_all(entity):
             held = _count(held + len(page), side, entity, None)
-            n += _add(result.obs, side, page, mapping)
+            into = result.obs if sink is None else Observation(complete=True)
+            n += _add(into, side, page, mapping)
+            if sink is not None:
+                sink(side, into)
             on_read(len(page))
         result.reads[side] = n
     return result

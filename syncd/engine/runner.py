@@ -59,10 +59,11 @@ from syncd.core.sides import OTHER, as_side, ordered
 from syncd.engine import activities, observe
 from syncd.engine.accounts import account_keys, current_accounts, verify_accounts
 from syncd.engine.executor import Context, Executor
-from syncd.engine.links import LinkCache, all_links, decode_value, field_kinds
+from syncd.engine.links import LinkCache, decode_value, field_kinds, link_state
 from syncd.engine.observe import Targets
 from syncd.engine.relations import LinkedIds, unsynced_targets, with_references
 from syncd.engine.report import RunReport
+from syncd.engine.spill import DEFAULT_BATCH, HeldPlan, PlannedEntity, Spill, SpilledEntity
 from syncd.outcome import failure_of
 from syncd.progress import LogProgress, NullProgress, Progress
 
@@ -311,6 +312,7 @@ class PairEngine:
         batch_size: int = 100,
         progress: Progress | None = None,
         run_id: str | None = None,
+        plan_batch: int | None = None,
     ) -> None:
         self.pair = pair
         self.cfg = cfg
@@ -323,6 +325,9 @@ class PairEngine:
         self.stop = stop or threading.Event()
         self.lease = lease
         self.batch_size = batch_size
+        # Records per planned batch of a full reconcile (whole components; see syncd.engine.spill).
+        self.plan_batch = plan_batch or int(os.environ.get("SYNCD_RECONCILE_BATCH") or DEFAULT_BATCH)
+        self._spill: Spill | None = None
         self.progress: Progress = progress or NullProgress()
         self.run_id = run_id or new_run_id()
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
@@ -339,7 +344,12 @@ class PairEngine:
         try:
             for conn in self.conns.values():
                 conn.begin_run()
-            self._run()
+            try:
+                self._run()
+            finally:
+                if self._spill is not None:
+                    self._spill.close()
+                    self._spill = None
             self.progress.finish()
         except (Exception, KeyboardInterrupt) as exc:
             # The one place a run's exception becomes its outcome: a crash is never recorded as ok.
@@ -405,7 +415,7 @@ class PairEngine:
         # Before anything is read or written: is this state database this pair's?
         verify_accounts(self.store, self.pair, current_accounts(self.conns, self.cfg.app_id), record=not self.dry_run)
         entities = self._entities()
-        planned: list[tuple[Entity, EntityMapping, EntityPlan, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
+        planned: list[tuple[Entity, EntityMapping, PlannedEntity, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
         for entity, mapping in entities:
             if self.only is not None and entity not in self.only:
                 continue
@@ -415,33 +425,40 @@ class PairEngine:
             self.references.refresh()  # the journal recovery may have linked records
             resolutions = self.store.resolutions(self.pair, entity)
             self.progress.start(f"read {entity}")
+            chosen = {lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()}
             observed, links = self._observe(entity, mapping, resolutions)
             self.progress.start(f"plan {entity}")
             hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
                     if e.code == "merged_on_create"}
-            plan = plan_entity(
-                entity, links, observed.obs, mapping, app_id=self.cfg.app_id, delete_policy=self.cfg.delete_policy,
-                resolutions={lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()},
-                hold=hold, merges_on_create=self._merges_on_create(entity),
-            )
-            self.progress.advance(len(plan.actions))
+            if isinstance(links, SpilledEntity):
+                self._plan_spilled(links, chosen, hold)
+                planned_entity: PlannedEntity = links
+            else:
+                plan = plan_entity(
+                    entity, links, observed.obs, mapping, app_id=self.cfg.app_id,
+                    delete_policy=self.cfg.delete_policy, resolutions=chosen,
+                    hold=hold, merges_on_create=self._merges_on_create(entity),
+                )
+                self.progress.advance(len(plan.actions))
+                planned_entity = HeldPlan(plan)
             for side, n in observed.reads.items():
                 self.report.reads[f"{side}.{entity}"] += n
             # The plan holds what its actions write; the records read are let go before the next entity is read.
             observed.obs = Observation()
             del links
-            planned.append((entity, mapping, plan, observed, resolutions))
+            planned.append((entity, mapping, planned_entity, observed, resolutions))
 
         self._safety_cap([p for _, _, p, _, _ in planned])
 
         if self.dry_run:
-            for entity, _, plan, _, _ in planned:
-                self.report.plan.extend(describe_plan(entity, plan))
-                self.report.record_errors += len(plan.errors) + len(plan.field_problems)
-                self.report.conflicts += sum(len(a.merge.conflicts) for a in plan.actions if a.merge)
-                self.report.pending_conflicts += sum(
-                    1 for a in plan.actions if a.merge for c in a.merge.conflicts if c.outcome == "pending"
-                )
+            for entity, _, planned_entity, _, _ in planned:
+                for plan in planned_entity.plans():
+                    self.report.plan.extend(describe_plan(entity, plan))
+                    self.report.record_errors += len(plan.errors) + len(plan.field_problems)
+                    self.report.conflicts += sum(len(a.merge.conflicts) for a in plan.actions if a.merge)
+                    self.report.pending_conflicts += sum(
+                        1 for a in plan.actions if a.merge for c in a.merge.conflicts if c.outcome == "pending"
+                    )
             return
 
         ctx = Context(
@@ -449,10 +466,12 @@ class PairEngine:
             app_url=self._app_url, conns=self.conns, store=self.store, report=self.report, run_id=self.run_id,
             stop=self.stop, batch_size=self.batch_size, on_batch=self._heartbeat, progress=self.progress,
         )
-        for entity, mapping, plan, observed, resolutions in planned:
-            self.progress.start(f"write {entity}", total=len(plan.actions))
+        for entity, mapping, planned_entity, observed, resolutions in planned:
+            self.progress.start(f"write {entity}", total=planned_entity.actions)
             executor = Executor(ctx, entity, mapping, resolutions)
-            finished = executor.apply(plan) and self._settle(ctx, entity, mapping, executor.settle)
+            # One planned batch in memory at a time; all() stops at the first one that was stopped.
+            finished = all(executor.apply(plan) for plan in planned_entity.plans()) \
+                and self._settle(ctx, entity, mapping, executor.settle)
             self.references.refresh()  # records of this kind linked now resolve the references to them
             if not finished:
                 self.report.stopped = True
@@ -516,9 +535,10 @@ class PairEngine:
 
     def _observe(
         self, entity: Entity, mapping: EntityMapping, resolutions: Mapping[int, Any]
-    ) -> tuple[observe.Observed, list[LinkState]]:
-        """What changed, and the links the plan of it needs: every link in a full run, else only
-        those of the records read (looked up by id, see :mod:`syncd.engine.links`)."""
+    ) -> tuple[observe.Observed, list[LinkState] | SpilledEntity]:
+        """What changed, and the links the plan of it needs: in an incremental run only those of
+        the records read (looked up by id, see :mod:`syncd.engine.links`); a full run's listings and
+        links are spilled and tied into components instead (:mod:`syncd.engine.spill`)."""
         cloze, external = self.conns["cloze"], self.conns["external"]
         links = LinkCache(self.store, self.pair, entity)
         retry: dict[Side, list[str]] = {side: [] for side in SIDES}
@@ -531,14 +551,14 @@ class PairEngine:
                 side: self.store.cursor(self.pair, entity, side) for side in SIDES
             }
             if self.mode == "full" or any(v is None for v in cursors.values()):
-                return self._observe_full(entity, mapping)
+                return self._observe_full(entity, mapping, resolutions)
             try:
                 observed = observe.observe_changes(entity, mapping, cloze, external, cursors, self.progress.advance,
                                                    on_page=self._echo_filter(links, retry, resolutions))
             except ChangeHistoryLost as exc:
                 self.log.warning("change_history_lost", entity=entity, side=exc.side, error=exc.message)
                 self.report.notes.append(f"{entity}: {exc.message}; read in full instead (a full reconcile)")
-                return self._observe_full(entity, mapping)
+                return self._observe_full(entity, mapping, resolutions)
         links.load_link_ids(resolutions)
         for link_id in resolutions:  # an operator's conflict choice is applied even if neither record changed
             link = links.by_id.get(link_id)
@@ -563,11 +583,37 @@ class PairEngine:
             observe.drop_at_rest(obs, side, ids, links, self.cfg.app_id, keep)
         return drop
 
-    def _observe_full(self, entity: Entity, mapping: EntityMapping) -> tuple[observe.Observed, list[LinkState]]:
+    def _observe_full(self, entity: Entity, mapping: EntityMapping,
+                      resolutions: Mapping[int, Mapping[str, tuple[int, Any]]]) -> tuple[observe.Observed, SpilledEntity]:
+        """Both listings written out as read, and every link tied to its records (read in batches)."""
         cloze, external = self.conns["cloze"], self.conns["external"]
-        observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance)
-        self._empty_side_guard(entity, observed.obs)
-        return observed, all_links(self.store, self.pair, entity)
+        if self._spill is None:
+            self._spill = Spill()
+        spilled = self._spill.entity(entity, mapping, self.cfg.app_id, self._merges_on_create(entity))
+        observed = observe.observe_full(entity, mapping, cloze, external, self.progress.advance, sink=spilled.add)
+        self._empty_side_guard(entity, spilled.counts)
+        kinds = field_kinds(entity)
+        for rows in self.store.iter_links(self.pair, entity):
+            for row in rows:
+                link = link_state(row, kinds)
+                chosen = resolutions.get(link.id)
+                spilled.add_link(link, {f: v for f, (_, v) in chosen.items()} if chosen else None)
+        return observed, spilled
+
+    def _plan_spilled(self, spilled: SpilledEntity, resolutions: Mapping[int, Mapping[str, Value]],
+                      hold: Mapping[tuple[str, str], int]) -> None:
+        """Plan a full reconcile's entity a batch of whole components at a time, each batch written out."""
+        entity, kinds = spilled.entity, field_kinds(spilled.entity)
+        for nodes, link_ids in spilled.components(self.plan_batch):
+            links = [link_state(row, kinds) for row in self.store.links_with_ids(self.pair, entity, link_ids)]
+            plan = plan_entity(
+                entity, links, spilled.observation(nodes), spilled.mapping, app_id=self.cfg.app_id,
+                delete_policy=self.cfg.delete_policy, resolutions=resolutions, hold=hold,
+                merges_on_create=spilled.merges_on_create,
+            )
+            self.progress.advance(len(plan.actions))
+            spilled.keep(plan)
+        spilled.planned()
 
     def _recover_journal(self, entity: Entity) -> None:
         """Settle creates a crash interrupted: link what was created, forget what was not."""
@@ -617,21 +663,22 @@ class PairEngine:
 
     # -- safety --------------------------------------------------------------------
 
-    def _empty_side_guard(self, entity: Entity, obs: Observation) -> None:
-        if self.allow_mass_delete or (obs.cloze and obs.external):
+    def _empty_side_guard(self, entity: Entity, listed: Mapping[Side, int]) -> None:
+        """A side that listed no record while links exist: stop before anything is planned."""
+        if self.allow_mass_delete or all(listed[side] for side in SIDES):
             return
         active = self.store.link_count(self.pair, entity=entity)
         if not active:
             return
         for side in SIDES:
-            if not obs.records(side):
+            if not listed[side]:
                 raise SafetyStop(
                     f"the {side} side returned no {entity} records while {active} are linked; nothing was changed",
                     pair=self.pair, side=side, entity=entity,
                     hint="if the records really were all deleted, run `syncd reconcile --allow-mass-delete`",
                 )
 
-    def _safety_cap(self, plans: list[EntityPlan]) -> None:
+    def _safety_cap(self, plans: list[PlannedEntity]) -> None:
         deletes = sum(p.deletes for p in plans)
         if not deletes or self.allow_mass_delete:
             return
@@ -649,7 +696,7 @@ class PairEngine:
         self.report.notes.append(why + "; run `syncd reconcile --allow-mass-delete` to go ahead")
         self.report.deletes_held = deletes
         for plan in plans:
-            plan.actions = [a for a in plan.actions if not a.is_delete]
+            plan.drop_deletes = True
 
 
 def _encode(value: Value) -> Any:
