@@ -349,7 +349,7 @@ class ApiSession:
                 return False
             return idempotent or bool(getattr(exc, "_not_sent", False))
 
-        # Most requests succeed at once: the retry machinery (a tenth of a small request's CPU) is
+        # Most requests succeed at once: the retry machinery (some 5 % of a small request's CPU) is
         # set up only after a first attempt failed in a way worth retrying, and then replays that
         # failure as its attempt 1, so attempts, waits and the total bound are those of every request.
         started = time.monotonic()
