@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
+
 
 class UndecodableReply(ValueError):
     """The body is not JSON cloze-syncd can read."""
@@ -24,3 +26,31 @@ def loads(content: bytes | str) -> Any:
         raise UndecodableReply("the reply is nested too deeply to decode") from None
     except ValueError as exc:
         raise UndecodableReply(f"the reply is not valid JSON ({exc.__class__.__name__})") from None
+
+
+class _Decoded:
+    """A reply's decoded body, or why it could not be decoded."""
+
+    __slots__ = ("value", "error")
+
+    def __init__(self, value: Any, error: UndecodableReply | None) -> None:
+        self.value = value
+        self.error = error
+
+
+_DECODED = "_syncd_decoded_json"
+
+
+def reply_json(response: httpx.Response) -> Any:
+    """:func:`loads` of a reply's body, decoded once however often it is asked for (a connector's
+    classifier reads the body to tell success from error, then the connector reads its data)."""
+    decoded: _Decoded | None = response.__dict__.get(_DECODED)
+    if decoded is None:
+        try:
+            decoded = _Decoded(loads(response.content), None)
+        except UndecodableReply as exc:
+            decoded = _Decoded(None, exc)
+        response.__dict__[_DECODED] = decoded
+    if decoded.error is not None:
+        raise UndecodableReply(str(decoded.error))
+    return decoded.value

@@ -23,14 +23,14 @@ _UNWRAPPED_PREFIXES = ("/v1/messages/opens", "/v1/analytics/", "/v1/user/views")
 def body_of(response: httpx.Response) -> Any:
     """The decoded JSON body, or ``None`` when it is not JSON (or nested too deeply to decode)."""
     try:
-        return jsonbody.loads(response.content)
+        return jsonbody.reply_json(response)
     except ValueError:
         return None
 
 
 def _undecodable(response: httpx.Response) -> str:
     try:
-        jsonbody.loads(response.content)
+        jsonbody.reply_json(response)
     except ValueError as exc:
         return str(exc)
     return "the reply is not valid JSON"

@@ -267,6 +267,19 @@ def to_canonical(record: Record, mapping: EntityMapping, side: Side) -> Canon:
     )
 
 
+def reference_values(record: Record, mapping: EntityMapping, side: Side) -> dict[str, Value]:
+    """The reference fields of ``record`` (from ``side``) as :func:`to_canonical` reads them, before
+    translation: what its reference look-ups will ask for. Unreadable values are left out."""
+    values: dict[str, Value] = {}
+    for rule in mapping.rules:
+        if rule.name in mapping.reference_targets:
+            try:
+                values[rule.name] = normalize(rule.kind, record.fields.get(rule.key(side)))
+            except BadValue:
+                continue
+    return values
+
+
 def to_side(
     changes: Mapping[str, Value | SetPatch], mapping: EntityMapping, side: Side
 ) -> tuple[dict[str, str | SetPatch | None], dict[str, str]]:

@@ -19,7 +19,7 @@ translate through an :class:`IdLookup` that answers from that table.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 from connectors.model import Entity, SetPatch, Side
@@ -173,3 +173,38 @@ def settle_pending(values: Mapping[str, Value], targets: Mapping[str, Entity], l
         elif isinstance(value, str):
             out[name] = hub.get(value, value)
     return out
+
+
+Wanted = dict[tuple[Entity, Side], set[str]]
+"""Ids to look up, by ``(target kind, side the ids are of)``."""
+
+
+def lookups_to_write(changes: Iterable[Mapping[str, Value | SetPatch]], targets: Mapping[str, Entity],
+                     side: Side) -> Wanted:
+    """Every id :func:`write_references` asks the lookup for when writing each of ``changes`` to
+    ``side``: a batch asks for them in one go instead of record by record."""
+    wanted: Wanted = {}
+    for change in changes:
+        for name, target in targets.items():
+            if name not in change:
+                continue
+            for value in _members(change[name]):
+                parsed = parse_pending(value)
+                origin, rid = (HUB, value) if parsed is None else parsed
+                if origin != side:
+                    wanted.setdefault((target, origin), set()).add(rid)
+    return wanted
+
+
+def lookups_to_read(values: Iterable[Mapping[str, Value]], targets: Mapping[str, Entity], side: Side) -> Wanted:
+    """Every id :func:`read_references` asks the lookup for when reading each of ``values`` from
+    ``side`` (the hub side's ids need none)."""
+    wanted: Wanted = {}
+    if side == HUB:
+        return wanted
+    for read in values:
+        for name, target in targets.items():
+            ids = _members(read.get(name))
+            if ids:
+                wanted.setdefault((target, side), set()).update(ids)
+    return wanted

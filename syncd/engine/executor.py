@@ -10,7 +10,7 @@ journalled before the call).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +33,9 @@ from connectors.values import Value, to_json
 from state.store import NewLink, StateStore, dumps
 from syncd.core.actions import CREATE_ON, DELETE_ON
 from syncd.core.label import record_label
-from syncd.core.mapping import EntityMapping, to_canonical, to_side
+from syncd.core.mapping import EntityMapping, reference_values, to_canonical, to_side
 from syncd.core.plan import Action, EntityPlan
-from syncd.core.refs import UNRESOLVED, settle_pending
+from syncd.core.refs import UNRESOLVED, Wanted, lookups_to_read, lookups_to_write, settle_pending
 from syncd.core.sides import OTHER, ordered
 from syncd.engine.markers import WireMarker, wire_markers
 from syncd.engine.report import RunReport
@@ -140,6 +140,20 @@ class Executor:
     def _app_link(self, external_id: str) -> AppLink:
         return AppLink(self.ctx.app_id, external_id, self.ctx.app_name, self.ctx.app_url(self.entity, external_id))
 
+    def _prefetch(self, wanted: Wanted) -> None:
+        """Ask the reference look-up for a batch's ids at once (a few queries of up to 500 ids),
+        so mapping each record in it asks what is known already instead of a query per record."""
+        lookup = self.mapping.references
+        if lookup is None:
+            return
+        for (target, side), ids in wanted.items():
+            lookup.counterparts(target, side, sorted(ids))
+
+    def _prefetch_readbacks(self, side: Side, results: Iterable[WriteResult]) -> None:
+        if self.mapping.references is not None:
+            self._prefetch(lookups_to_read([reference_values(r.record, self.mapping, side) for r in results
+                                            if r.ok and r.record is not None], self.mapping.reference_targets, side))
+
     def _readback(self, side: Side, result: WriteResult, written: Mapping[str, Value],
                   expected: dict[str, Value]) -> tuple[dict[str, Value], bool]:
         """What the side holds now for the fields written, and whether the write had side effects.
@@ -224,6 +238,10 @@ class Executor:
         requests: dict[Side, list[UpdateRequest]] = {side: [] for side in SIDES}
         problems: dict[int, list[tuple[Side, str, str, str]]] = {}
         written: dict[int, dict[Side, dict[str, Value]]] = {}
+        if self.mapping.references is not None:
+            for side in SIDES:
+                self._prefetch(lookups_to_write([a.merge.patch(side) for a in batch if a.merge is not None],
+                                                self.mapping.reference_targets, side))
         for i, action in enumerate(batch):
             assert action.merge is not None
             ids = _pair_ids(action)
@@ -249,6 +267,8 @@ class Executor:
                 results[side] = {r.key: r for r in out}
                 self._count(side, "update", sum(1 for r in out if r.ok))
         done: dict[Side, list[str]] = {side: [] for side in SIDES}
+        for side, by_key in results.items():
+            self._prefetch_readbacks(side, by_key.values())
         with self.ctx.store.transaction() as s:
             for i, action in enumerate(batch):
                 assert action.merge is not None
@@ -343,6 +363,8 @@ class Executor:
         requests: list[CreateRequest] = []
         payloads: dict[str, dict[str, Value]] = {}
         journal: list[dict[str, Any]] = []
+        if self.mapping.references is not None:
+            self._prefetch(lookups_to_write([a.values for a in batch], self.mapping.reference_targets, target))
         with self.ctx.store.transaction() as s:
             for action in batch:
                 source_id = action.id_on(source)
@@ -388,6 +410,7 @@ class Executor:
         mark_results = {r.key: r for r in source_conn.update(self.entity, marks)} if marks else {}
         self._count(source, "update", sum(1 for r in mark_results.values() if r.ok))
         by_key = {r.key: r for r in results}
+        self._prefetch_readbacks(target, results)
         linked: list[str] = []
         replaced_links: list[int] = []
         new_links: list[NewLink] = []

@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from connectors.model import Entity, FieldKind, SetPatch, Side
-from connectors.values import normalize
-from syncd.core.refs import parse_pending, pending, read_references, settle_pending, write_references
+from connectors.values import Value, normalize
+from syncd.core.refs import (
+    lookups_to_read,
+    lookups_to_write,
+    parse_pending,
+    pending,
+    read_references,
+    settle_pending,
+    write_references,
+)
 
 
 class Links:
@@ -118,3 +126,39 @@ def test_a_single_pending_reference_settles_once_linked_and_stays_pending_until_
     waiting = pending("external", "X5")
     assert settle_pending({"people": waiting}, TARGETS, Links()) == {"people": waiting}
     assert settle_pending({"people": waiting}, TARGETS, Links(("person", "C5", "X5"))) == {"people": "C5"}
+
+
+class Asked(Links):
+    """Links that note every ``(entity, side, id)`` asked for."""
+
+    def __init__(self, *rows: tuple[Entity, str, str]) -> None:
+        super().__init__(*rows)
+        self.asked: set[tuple[Entity, Side, str]] = set()
+
+    def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
+        self.asked.update((entity, side, i) for i in ids)
+        return super().counterparts(entity, side, ids)
+
+
+def _flat(wanted: Mapping[tuple[Entity, Side], set[str]]) -> set[tuple[Entity, Side, str]]:
+    return {(entity, side, i) for (entity, side), ids in wanted.items() for i in ids}
+
+
+def test_a_batch_asks_up_front_for_every_id_its_records_will_ask_for() -> None:
+    """What the engine looks up once per batch covers what translating each record asks for, so a
+    batch costs a few queries instead of one per record."""
+    changes: list[Mapping[str, Value | SetPatch]] = [{"companies": frozenset({"C1", pending("external", "X7"), pending("cloze", "C9")}), "name": "n"},
+               {"companies": SetPatch(add=frozenset({"C2"}), remove=frozenset({"C3"}), result=frozenset({"C2"}))},
+               {"people": "P1"}, {"name": "no reference"}]
+    sides: tuple[Side, ...] = ("cloze", "external")
+    for side in sides:
+        links = Asked(("company", "C1", "X1"), ("company", "C2", "X2"))
+        for change in changes:
+            write_references(change, TARGETS, side, links)
+        assert _flat(lookups_to_write(changes, TARGETS, side)) == links.asked
+    reads: list[Mapping[str, Value]] = [{"companies": frozenset({"X1", "X2"})}, {"people": "Y1"}, {"name": "n"}]
+    for side in sides:
+        links = Asked(("company", "C1", "X1"))
+        for read in reads:
+            read_references(read, TARGETS, side, links)
+        assert _flat(lookups_to_read(reads, TARGETS, side)) == links.asked

@@ -469,11 +469,9 @@ def search(call: Call, type_: str) -> Reply:
         raise bad_request(f"The request body exceeds {call.settings.search_body_max_chars} characters")
     matches = query.compile_filters(call.store, type_, body)
     offset, limit = query.page_bounds(body, max_limit=call.settings.search_max_limit, cap=call.settings.search_result_cap)
-    found = [o for o in query.candidates(call.store, type_, body) if matches(o)]
-    rows = query.sort_records(call.store, type_, found, body.get("sorts"), first=offset + limit)
-    page = rows[offset:offset + limit]
+    page, total = query.search_page(call.store, type_, body, matches, offset, limit)
     props = body.get("properties") or None
-    out: dict[str, Any] = {"total": len(found), "results": [render(call.store, o, props) for o in page]}
-    if offset + len(page) < len(found):
+    out: dict[str, Any] = {"total": total, "results": [render(call.store, o, props) for o in page]}
+    if offset + len(page) < total:
         out["paging"] = {"next": {"after": str(offset + len(page))}}
     return Reply(200, out)

@@ -10,8 +10,6 @@ caller cannot rely on a secondary order it never asked for.
 from __future__ import annotations
 
 import fnmatch
-import functools
-import hashlib
 import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +18,7 @@ from typing import Any
 
 from connectors.hubspot.emulator import schema
 from connectors.hubspot.emulator.errors import EmulatorError, bad_request, error_body
-from connectors.hubspot.emulator.store import Store, StoredObject
+from connectors.hubspot.emulator.store import Store, StoredObject, tie_of
 
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
@@ -114,6 +112,95 @@ def candidates(store: Store, type_: str, body: Mapping[str, Any]) -> list[Stored
         found = list(seen.values())
     store.search_examined += len(found)
     return found
+
+
+def search_page(store: Store, type_: str, body: Mapping[str, Any], matches: Predicate, offset: int, limit: int
+                ) -> tuple[list[StoredObject], int]:
+    """One page of a search (``limit`` rows from ``offset``; ``matches`` its compiled filters) and
+    the total number of matches.
+
+    A search sorted by modification time, ascending (the change feed's query), walks the
+    modification-time index, which is in exactly that order: a page costs its rows (plus a
+    binary search), or its window when other filters must be counted for the total.
+    """
+    rule = sort_rule(store, type_, body.get("sorts"))
+    if rule == (schema.MODIFIED_PROPERTY[type_], False):
+        spans = _index_spans(store, type_, body)
+        if _bounds_only(type_, body):
+            return _slice_spans(store, type_, spans, offset, limit), sum(end - start for start, end in spans)
+        return _walk_spans(store, type_, spans, matches, offset, limit)
+    found = [o for o in candidates(store, type_, body) if matches(o)]
+    rows = sort_records(store, type_, found, body.get("sorts"), first=offset + limit)
+    return rows[offset:offset + limit], len(found)
+
+
+def _index_spans(store: Store, type_: str, body: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """The index positions of the search's windows, in order, overlapping ones merged."""
+    windows = modified_windows(store, type_, body) or [(None, None)]
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted(store.modified_span(type_, low, high) for low, high in windows):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        elif end > start:
+            spans.append((start, end))
+    return spans
+
+
+def _bounds_only(type_: str, body: Mapping[str, Any]) -> bool:
+    """Every filter bounds the modification time (and there is no free-text query), so every record
+    in the windows matches: the windows are the result."""
+    if str(body.get("query") or "").strip():
+        return False
+    groups = body.get("filterGroups")
+    if groups is None and body.get("filters"):
+        groups = [{"filters": body["filters"]}]
+    name = schema.MODIFIED_PROPERTY[type_]
+    for group in groups or []:
+        for spec in (group.get("filters") or []) if isinstance(group, dict) else []:
+            if not isinstance(spec, dict):
+                return False
+            operator = str(spec.get("operator") or "EQ").upper()
+            if spec.get("propertyName") != name or operator not in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+                return False
+            if schema.ms_from_value(spec.get("value")) is None:
+                return False
+            if operator == "BETWEEN" and schema.ms_from_value(spec.get("highValue")) is None:
+                return False
+    return True
+
+
+def _slice_spans(store: Store, type_: str, spans: list[tuple[int, int]], offset: int, limit: int
+                 ) -> list[StoredObject]:
+    """Rows ``offset`` to ``offset + limit`` of the spans, each of whose records is a match."""
+    rows: list[StoredObject] = []
+    skip = offset
+    for start, end in spans:
+        if skip >= end - start:
+            skip -= end - start
+            continue
+        stop = min(end, start + skip + limit - len(rows))
+        rows.extend(store.modified_at(type_, at) for at in range(start + skip, stop))
+        skip = 0
+        if len(rows) == limit:
+            break
+    store.search_examined += len(rows)
+    return rows
+
+
+def _walk_spans(store: Store, type_: str, spans: list[tuple[int, int]], matches: Predicate, offset: int,
+                limit: int) -> tuple[list[StoredObject], int]:
+    """The page and the total of the matches in the spans, tested in index order."""
+    rows: list[StoredObject] = []
+    total = 0
+    for start, end in spans:
+        store.search_examined += end - start
+        for at in range(start, end):
+            obj = store.modified_at(type_, at)
+            if matches(obj):
+                if offset <= total < offset + limit:
+                    rows.append(obj)
+                total += 1
+    return rows, total
 
 
 def _compile_filter(store: Store, type_: str, spec: Any) -> Predicate:
@@ -243,14 +330,11 @@ def _safe_le(a: Any, b: Any) -> bool:
         return False
 
 
-def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: Any,
-                 first: int | None = None) -> list[StoredObject]:
-    """Apply the first sorting rule (string ``"prop"`` / ``"-prop"`` or ``{propertyName, direction}``).
-
-    With ``first``, only that many leading rows are returned in order (the rest are not sorted).
-    """
+def sort_rule(store: Store, type_: str, sorts: Any) -> tuple[str, bool] | None:
+    """The first sorting rule as ``(property, descending)`` (string ``"prop"`` / ``"-prop"`` or
+    ``{propertyName, direction}``), ``None`` without one; HTTP 400 for one HubSpot refuses."""
     if not sorts:
-        return sorted(records, key=lambda o: int(o.id))
+        return None
     if not isinstance(sorts, Sequence) or isinstance(sorts, (str, bytes)):
         raise bad_request("sorts must be a list")
     rule = sorts[0]
@@ -262,10 +346,22 @@ def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: A
         descending = str(rule.get("direction") or "ASCENDING").upper().startswith("DESC")
     else:
         raise bad_request("each sort must be a property name or {propertyName, direction}")
-    definition = store.definitions[type_].get(name)
-    if definition is None:
+    if store.definitions[type_].get(name) is None:
         raise bad_request(f"Cannot sort by unknown property {name}")
-    kind = definition.type
+    return name, descending
+
+
+def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: Any,
+                 first: int | None = None) -> list[StoredObject]:
+    """Apply the first sorting rule (see :func:`sort_rule`); without one, records come in id order.
+
+    With ``first``, only that many leading rows are returned in order (the rest are not sorted).
+    """
+    rule = sort_rule(store, type_, sorts)
+    if rule is None:
+        return sorted(records, key=lambda o: int(o.id))
+    name, descending = rule
+    kind = store.definitions[type_][name].type
 
     present = [o for o in records if _has(o, name)]
     missing = [o for o in records if not _has(o, name)]
@@ -279,14 +375,9 @@ def sort_records(store: Store, type_: str, records: list[StoredObject], sorts: A
     return missing + present if not descending else present + missing
 
 
-@functools.lru_cache(maxsize=1 << 18)
-def _tie_of(object_id: str) -> str:
-    return hashlib.sha1(object_id.encode()).hexdigest()
-
-
 def _tie(o: StoredObject) -> str:
     """Equal sort values come in an order that is stable but not the id order (as in HubSpot)."""
-    return _tie_of(o.id)
+    return tie_of(o.id)
 
 
 def page_bounds(body: Mapping[str, Any], *, max_limit: int, cap: int) -> tuple[int, int]:

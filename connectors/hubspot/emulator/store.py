@@ -7,6 +7,8 @@ request, so a request (a whole batch included) is atomic, as HubSpot's are.
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
 import re
 import threading
 import time
@@ -81,10 +83,12 @@ class Store:
     # without a scan of every record. Built on first use, kept by create/update/set_raw;
     # candidates are checked against the record on every read, so a stale entry is harmless.
     _index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
-    # type -> every record's ``(modified_ms, id)``, sorted: a time-window search reads its window,
-    # not the whole store (HubSpot indexes by modification time too). Kept by ``on_modified``.
-    _by_modified: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    # Records a search looked at (the index's window, or the whole store without a time filter).
+    # type -> every live record's ``(modified_ms, tie, id)``, sorted: the order of a search sorted
+    # by modification time (ties in the search's tie order), so a time-window search reads its
+    # window, and a page of it only its rows, not the whole store (HubSpot indexes by modification
+    # time too). Kept by ``on_modified``, ``archive`` and ``merge``: it holds exactly the live records.
+    _by_modified: dict[str, list[ModifiedEntry]] = field(default_factory=dict)
+    # Records a search looked at (its page's rows, the index's window, or the whole store).
     search_examined: int = 0
     # Told of every change as a webhook event: (type, action, id, occurred ms, extra payload fields).
     on_event: Callable[..., None] | None = field(default=None, repr=False, compare=False)
@@ -124,31 +128,41 @@ class Store:
         return (o for o in self.objects[type_].values() if o.archived == archived)
 
     def modified_between(self, type_: str, low: int | None, high: int | None) -> Iterator[StoredObject]:
-        """Live records whose modification time is in ``[low, high]`` (either end open when ``None``)."""
+        """Live records whose modification time is in ``[low, high]`` (either end open when ``None``),
+        in the order of a search sorted by modification time."""
         stamps = self._by_modified[type_]
-        start = 0 if low is None else bisect.bisect_left(stamps, (low, ""))
+        start, end = self.modified_span(type_, low, high)
         objects = self.objects[type_]
-        for ms, object_id in stamps[start:] if high is None else stamps[start:bisect.bisect_left(stamps, (high + 1, ""))]:
-            obj = objects.get(object_id)
-            if obj is not None and not obj.archived and obj.modified_ms == ms:
-                yield obj
+        for at in range(start, end):
+            yield objects[stamps[at][2]]
+
+    def modified_span(self, type_: str, low: int | None, high: int | None) -> tuple[int, int]:
+        """The index positions ``[start, end)`` of the records modified in ``[low, high]``."""
+        stamps = self._by_modified[type_]
+        start = 0 if low is None else bisect.bisect_left(stamps, (low,))
+        end = len(stamps) if high is None else bisect.bisect_left(stamps, (high + 1,))
+        return start, max(start, end)
+
+    def modified_at(self, type_: str, position: int) -> StoredObject:
+        """The live record at ``position`` of the modification-time index."""
+        return self.objects[type_][self._by_modified[type_][position][2]]
 
     def _add(self, obj: StoredObject) -> None:
         self.objects[obj.type][obj.id] = obj
-        bisect.insort(self._by_modified[obj.type], (obj.modified_ms, obj.id))
+        if not obj.archived:
+            bisect.insort(self._by_modified[obj.type], _entry(obj, obj.modified_ms))
         obj.on_modified = self._restamped
 
     def _restamped(self, obj: StoredObject, old: int, new: int) -> None:
-        stamps = self._by_modified[obj.type]
-        at = bisect.bisect_left(stamps, (old, obj.id))
-        if at < len(stamps) and stamps[at] == (old, obj.id):
-            del stamps[at]
-        bisect.insort(stamps, (new, obj.id))
+        self._drop(obj, old)
+        if not obj.archived:
+            bisect.insort(self._by_modified[obj.type], _entry(obj, new))
 
-    def _forget(self, obj: StoredObject) -> None:
+    def _drop(self, obj: StoredObject, stamp: int) -> None:
         stamps = self._by_modified[obj.type]
-        at = bisect.bisect_left(stamps, (obj.modified_ms, obj.id))
-        if at < len(stamps) and stamps[at] == (obj.modified_ms, obj.id):
+        entry = _entry(obj, stamp)
+        at = bisect.bisect_left(stamps, entry)
+        if at < len(stamps) and stamps[at] == entry:
             del stamps[at]
 
     def find_by(self, type_: str, prop: str, value: str) -> StoredObject | None:
@@ -316,7 +330,7 @@ class Store:
                     self.dissociate(f_type, f_id, t_type, to_id)
         del self.objects[other.type][other.id]
         other.on_modified = None
-        self._forget(other)
+        self._drop(other, other.modified_ms)
         self.merged_into[(other.type, other.id)] = primary.id
         for key, target in list(self.merged_into.items()):
             if target == other.id:
@@ -331,6 +345,7 @@ class Store:
 
     def archive(self, obj: StoredObject, *, now: int | None = None) -> None:
         stamp = self.now_ms() if now is None else now
+        self._drop(obj, obj.modified_ms)  # an archived record is not searchable
         obj.archived = True
         obj.archived_ms = stamp
         obj.modified_ms = stamp
@@ -408,6 +423,20 @@ class Store:
             for to_id, types in sorted(found.items(), key=lambda item: int(item[0]))
             if types and self.get(to_type, to_id) is not None
         }
+
+
+ModifiedEntry = tuple[int, str, str]  # (modified_ms, tie, id)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def tie_of(object_id: str) -> str:
+    """Where a record comes among those equal on a search's sort value: stable, but not the id
+    order (as in HubSpot, a caller cannot rely on a secondary order it never asked for)."""
+    return hashlib.sha1(object_id.encode()).hexdigest()
+
+
+def _entry(obj: StoredObject, stamp: int) -> ModifiedEntry:
+    return stamp, tie_of(obj.id), obj.id
 
 
 EMAILS = "@emails"  # the index of a contact's primary and additional e-mail addresses
