@@ -102,7 +102,8 @@ def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
 # Commands in modules of their own: (module:attribute, the summary `syncd --help` shows).
 LAZY_COMMANDS = {
     "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
-    "worker": ("syncd.cli_fleet:worker_cmd", "Run one worker of a fleet (state on PostgreSQL): queued runs of any pair."),
+    "worker": ("syncd.cli_fleet:worker_cmd", "Run one worker of a fleet: queued runs of any pair, the schedule's tick, webhooks, /metrics "
+                                           "and /healthz."),
     "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),
     "sandbox": ("syncd.sandbox:sandbox_cmd", "Run a reconcile against local Cloze and HubSpot (or Salesforce) emulators with seeded data."),
     "errors": ("syncd.cli_errors:errors_group", "List the records a side refused, grouped by cause."),
