@@ -34,6 +34,9 @@ def world(tmp_path: Path) -> Iterator[World]:
             SalesforceEmulator(SALESFORCE_SESSION) as salesforce:
         config = write_config(tmp_path, cloze.url, salesforce.url)
         text = set_keys(config.read_text(), "pairs.sandbox.entities.project", {"enabled": False})
+        # A long interval: the activity pass's share of it (pacing, tested in test_pacing.py) must
+        # not cut a run short on a loaded machine, where these tests check what one run writes.
+        text = set_keys(text, "pairs.sandbox.schedule", {"interval": "10m"})
         config.write_text(set_keys(text, "pairs.sandbox.activities", {"meeting_as": "communication"}))
         yield cloze, salesforce, config
 
