@@ -5,7 +5,8 @@ logged e-mail (``Email``/``ListEmail``); ``Event`` is a meeting. Each kind is on
 feed (so deleted rows arrive as deletes and archived ones are still read), keyset-paged on
 ``(SystemModstamp, Id)`` as the record feed is (:mod:`connectors.salesforce.changes`), up to
 2,000 rows a call. The cursor ``sfa1:<ts ms>:<id>`` means: every row of the kind with
-``(SystemModstamp, Id) <= (ts, id)`` was delivered.
+``(SystemModstamp, Id) <= (ts, id)`` was delivered; a later call resumes (inclusive) at least the
+stamp's whole second before it (:data:`~connectors.salesforce.mapping.STAMP_RESOLUTION_MS`).
 
 Who an activity is about: its ``WhoId``, its ``WhatId`` and the other contacts of a shared
 activity, read per page from ``TaskRelation``/``EventRelation`` (one query per 200 activities;
@@ -26,7 +27,7 @@ from connectors.activity import Activity, ActivityKind, ActivityPage, ActivityRe
 from connectors.model import Entity
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, soql_string
-from connectors.salesforce.mapping import domain_of, sf_time_ms, soql_time
+from connectors.salesforce.mapping import domain_of, resume_lookback_ms, sf_time_ms, soql_time
 from connectors.salesforce.relations import chunks, in_list
 
 PREFIX = "sfa1"
@@ -72,16 +73,18 @@ class ActivityFeed:
         self.client = client
         self.app_id = app_id.strip().lower()
         self.overlap_ms = overlap_ms
+        self.lookback_ms = resume_lookback_ms(overlap_ms)
         self._owner_emails: dict[str, str | None] = {}
 
     def pages(self, kind: ActivityKind, cursor: str | None, since: int | None, until: int | None
               ) -> Iterator[ActivityPage]:
         start = decode(cursor)
-        ts, last_id = start if start is not None else (max(0, since or 0), "")
-        inclusive = start is None
-        if start is not None and self.overlap_ms:
-            # Transactions commit late: look back a moment (what is read twice hashes the same).
-            ts, last_id, inclusive = max(0, ts - self.overlap_ms), "", True
+        if start is not None:
+            # Transactions commit late, and a stamp is a whole second: look back (inclusive) from
+            # the last row delivered; what is read twice hashes the same.
+            ts, last_id, inclusive = max(0, start[0] - self.lookback_ms), "", True
+        else:
+            ts, last_id, inclusive = max(0, (since or 0) - self.overlap_ms), "", True
         guard = self.client.guard("queryAll", OBJECT[kind])
         while True:
             guard.see((ts, last_id), what="activity position")
@@ -112,7 +115,7 @@ class ActivityFeed:
     def deleted(self, kind: ActivityKind, since: int) -> tuple[list[str], int]:
         """Rows of ``kind`` deleted after ``since`` (they stay readable through queryAll for the Recycle
         Bin's 15 days); the watermark is the newest deletion seen."""
-        rows = self._query(kind, ["IsDeleted = true", f"SystemModstamp > {soql_time(max(0, since - self.overlap_ms))}"],
+        rows = self._query(kind, ["IsDeleted = true", f"SystemModstamp >= {soql_time(max(0, since - self.lookback_ms))}"],
                            " ORDER BY SystemModstamp, Id")
         return [_id(r) for r in rows], max([since, *(_stamp(r) for r in rows)])
 

@@ -38,7 +38,7 @@ from connectors.errors import ChangeHistoryLost
 from connectors.model import ChangePage, Entity, Record
 from connectors.salesforce import ids
 from connectors.salesforce.client import SalesforceClient, soql_string
-from connectors.salesforce.mapping import LEAD, OBJECT, sf_time_ms, soql_time
+from connectors.salesforce.mapping import LEAD, OBJECT, resume_lookback_ms, sf_time_ms, soql_time
 
 PREFIX = "sf1"
 PAGE = 2000
@@ -91,8 +91,9 @@ class ChangeFeed:
         if decoded is None:
             return Position(0)
         pos, polled = decoded
-        if polled is not None and self.overlap_ms and pos.ts >= polled - self.overlap_ms:
-            return Position(max(0, polled - self.overlap_ms))
+        lookback = resume_lookback_ms(self.overlap_ms)
+        if polled is not None and pos.ts >= polled - lookback:
+            return Position(max(0, polled - lookback))
         return pos
 
     def pages(self, entity: Entity, cursor: str | None, *, leads: bool = False) -> Iterator[ChangePage]:

@@ -81,6 +81,17 @@ def sf_time_ms(text: Any) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+# SystemModstamp and SOQL datetime literals are whole seconds: a row changed again within the second
+# it was read keeps its (SystemModstamp, Id), so a feed resumed in a later call reads that second
+# again, whatever poll_overlap_seconds says (what is read twice hashes the same and is not written).
+STAMP_RESOLUTION_MS = 1000
+
+
+def resume_lookback_ms(overlap_ms: int) -> int:
+    """How far before its last position a feed resumed in a later call starts reading, inclusive."""
+    return max(overlap_ms, STAMP_RESOLUTION_MS)
+
+
 def soql_time(ms: int) -> str:
     """A SOQL datetime literal (second precision, as Salesforce stamps)."""
     return dt.datetime.fromtimestamp(ms // 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

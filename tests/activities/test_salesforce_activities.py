@@ -194,3 +194,35 @@ def test_a_crash_at_any_write_then_a_clean_run_leaves_no_duplicate_and_no_repeat
     writes = cloze.writes
     run(config)
     assert cloze.writes == writes and len(cloze.timeline(kind="communication")) == 1, "nor on any later run"
+
+
+def test_an_edit_in_the_second_the_activity_was_read_is_read_next_run(world: World) -> None:
+    """Salesforce stamps whole seconds: an activity changed again within the second of its last read keeps
+    its ``(SystemModstamp, Id)``, so the next run must read that second again, overlap setting or not
+    (the sandbox ships ``poll_overlap_seconds = 0``). The org's clock runs a few seconds ahead here, so
+    the seeded rows, the first read and the edit all fall in one stamped second."""
+    cloze, salesforce, config = world
+    salesforce.freeze_clock(int(time.time()) + 5)
+    ids = seed(salesforce)
+    assert run(config, mode="full").ok
+    salesforce.update_record("Task", ids["task"], {"Status": "Completed"})
+    report = run(config)
+    assert report.ok, report.as_dict()
+    assert [t["subject"] for t in cloze.timeline(uniqueid=f"task:{ids['task']}")] == ["✓ Send quote"]
+
+
+def test_a_delete_in_the_second_of_the_last_seen_delete_is_tombstoned(world: World) -> None:
+    """The deletions' watermark is a whole second too: a task deleted within the second of the newest
+    deletion already seen is still read."""
+    cloze, salesforce, config = world
+    config.write_text(set_keys(config.read_text(), "pairs.sandbox.activities", {"on_delete": "tombstone"}))
+    salesforce.freeze_clock(int(time.time()) + 5)
+    ids = seed(salesforce)
+    assert run(config, mode="full").ok
+    salesforce.delete_record("Task", ids["lonely"])
+    assert run(config).ok  # sees that task's deletion: the tasks' watermark is now the frozen second
+    salesforce.delete_record("Task", ids["task"])
+    report = run(config)
+    assert report.ok, report.as_dict()
+    (task,) = cloze.timeline(uniqueid=f"task:{ids['task']}")
+    assert task["subject"] == "[deleted in Salesforce (sandbox)]"

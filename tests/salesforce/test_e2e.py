@@ -395,3 +395,25 @@ def test_leads_sync_as_people_and_a_converted_lead_hands_its_cloze_record_to_the
     writes = (cloze.writes, sf_writes(salesforce))
     syncd("reconcile", config=config)
     assert (cloze.writes, sf_writes(salesforce)) == writes
+
+
+def test_an_edit_in_the_second_the_contact_was_read_reaches_cloze_next_run(world: World) -> None:
+    """SystemModstamp is a whole second: a contact edited again within the second the previous poll read
+    it keeps its ``(SystemModstamp, Id)``; the next poll reads that second again even with
+    ``poll_overlap_seconds = 0`` (the sandbox's setting). The org's clock is held a few seconds ahead,
+    so the first read and the edit share one stamped second."""
+    cloze, salesforce, config = world
+    salesforce.freeze_clock(int(time.time()) + 5)
+    contact = salesforce.add_record("Contact", {"Email": "ann@acme.example", "FirstName": "Ann", "LastName": "Lee"})
+    loaded = load_config(config)
+    store = StateStore.open(loaded.state_path)
+    try:
+        assert sync_pair(loaded, "sandbox", store=store, mode="full").ok
+        assert sync_pair(loaded, "sandbox", store=store, mode="incremental").ok  # the feed's cursor is set
+        salesforce.update_record("Contact", contact, {"Title": "CTO"})
+        report = sync_pair(loaded, "sandbox", store=store, mode="incremental")
+    finally:
+        store.close()
+    assert report.ok, report.error
+    [ann] = cloze.records("person")
+    assert cloze_title(ann) == "CTO"
