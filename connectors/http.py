@@ -24,8 +24,10 @@ string (which may hold an API key).
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -219,9 +221,17 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context every session of the process shares. httpx builds one per transport, and
+    loading the CA bundle costs tens of milliseconds of CPU: a daemon running many pairs, and each
+    short ``syncd`` command, open several sessions. A context is safe to share between threads."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 def deadline_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
     """httpx's transport with every socket operation bounded by the request deadline."""
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    transport = httpx.HTTPTransport(verify=tls_context(verify), limits=limits)
     pool = getattr(transport, "_pool", None)
     # httpx does not expose httpcore's network_backend; the pool's attribute is set once and read per connect.
     if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
@@ -304,10 +314,11 @@ class ApiSession:
             log.warning("tls_verification_disabled", side=side, pair=pair, base_url=safe_url(base_url))
         pool = httpx.Limits(max_connections=10, max_keepalive_connections=10)
         self._urls: dict[tuple[str, Any], httpx.URL] = {}
+        self.tls_context = tls_context(verify)
         self.client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            verify=verify,
+            verify=self.tls_context,
             headers=headers or {},
             limits=pool,
             transport=transport or deadline_transport(verify, pool),

@@ -13,7 +13,6 @@ it must write nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,13 +22,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from config.loader import load_config
 from connectors.cloze.emulator import ClozeEmulator
 from connectors.salesforce.emulator import SalesforceEmulator
+from state.store import StateStore
+from syncd.engine.runner import sync_pair
 from syncd.sandbox import CLOZE_KEY
 from syncd.sandbox_salesforce import SALESFORCE_SESSION, write_config
 
 SYNCD = [sys.executable, "-m", "syncd.cli"]
 LATENCY_MS = 40  # Cloze holds each request this long before applying it: the kill lands inside it
+SHARES = 3  # the write points are dealt over this many tests
 PEOPLE = {"ann@acme.example", "bo@acme.example", "cy@beta.example", "di@beta.example"}
 
 
@@ -67,7 +72,11 @@ def _check_converged(cloze: ClozeEmulator, salesforce: SalesforceEmulator, confi
     assert cloze_people == Counter(PEOPLE) and sf_people == Counter(PEOPLE), f"{context}: {cloze_people} {sf_people}"
     assert (len(cloze.records("company")), len(salesforce.records("Account"))) == (1, 1), context
     assert (len(cloze.records("project")), len(salesforce.records("Opportunity"))) == (1, 1), context
-    export: dict[str, Any] = json.loads(_syncd("state", "export", config=config).stdout)
+    store = StateStore.open(load_config(config).state_path, readonly=True)
+    try:
+        export: dict[str, Any] = store.export()
+    finally:
+        store.close()
     assert not export["journal"], f"{context}: creates left in the journal"
     active = Counter(link["entity"] for link in export["links"] if link["status"] == "active")
     assert active == {"person": 4, "company": 1, "project": 1}, f"{context}: {active}"
@@ -110,18 +119,30 @@ def _world(tmp: Path) -> tuple[ClozeEmulator, SalesforceEmulator, Path]:
     return cloze, salesforce, write_config(tmp, cloze.url, salesforce.url)
 
 
-def test_a_kill_at_each_cloze_write_then_a_clean_run_leaves_no_duplicate_and_loses_nothing(tmp_path: Path) -> None:
-    cloze, salesforce, config = _world(tmp_path / "clean")
-    try:  # how many Cloze writes a whole first reconcile makes
+def _uninterrupted_writes(tmp: Path) -> int:
+    """How many Cloze writes a whole first reconcile makes (and that it converges)."""
+    cloze, salesforce, config = _world(tmp)
+    try:
         _syncd("reconcile", config=config)
-        writes = cloze.writes
         _check_converged(cloze, salesforce, config, "uninterrupted")
+        return cloze.writes
     finally:
         cloze.stop()
         salesforce.stop()
+
+
+def _external_writes(salesforce: SalesforceEmulator) -> int:
+    return salesforce.stats.records_created + salesforce.stats.records_updated
+
+
+@pytest.mark.parametrize("share", range(SHARES))
+def test_a_kill_at_each_cloze_write_then_a_clean_run_leaves_no_duplicate_and_loses_nothing(
+        tmp_path: Path, share: int) -> None:
+    """The write points are dealt over ``SHARES`` tests so that they run side by side."""
+    writes = _uninterrupted_writes(tmp_path / "clean")
     assert writes >= 6  # creates of a company, two people and a project, and two App Links
 
-    for point in range(1, writes + 1):
+    for point in range(1 + share, writes + 1, SHARES):
         for moment, delay in (("while Cloze applies it", 0.0), ("after its reply", (LATENCY_MS + 15) / 1000)):
             if moment == "after its reply" and point % 2:
                 continue  # every write is killed during its request; every other one after its reply too
@@ -131,9 +152,14 @@ def test_a_kill_at_each_cloze_write_then_a_clean_run_leaves_no_duplicate_and_los
                 assert _killed_at(cloze, config, point, delay), f"{context}: the run ended before the kill"
                 _syncd("reconcile", config=config)
                 _check_converged(cloze, salesforce, config, context)
-                before = (cloze.writes, salesforce.stats.records_created + salesforce.stats.records_updated)
-                _syncd("reconcile", config=config)
-                after = (cloze.writes, salesforce.stats.records_created + salesforce.stats.records_updated)
+                before = (cloze.writes, _external_writes(salesforce))
+                loaded = load_config(config)
+                store = StateStore.open(loaded.state_path)
+                try:
+                    assert sync_pair(loaded, "sandbox", store=store, mode="full").ok, context
+                finally:
+                    store.close()
+                after = (cloze.writes, _external_writes(salesforce))
                 assert after == before, f"{context}: the run after recovery wrote {before} -> {after}"
             finally:
                 cloze.stop()
