@@ -63,7 +63,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_sandbox_converges_with_zero_record_errors(setting: tuple[str, Any] | None, tmp_path: Path) -> None:
     directory = tmp_path / "sandbox"
     extra = [] if setting is None else ["--cloze-setting", f"{setting[0]}={json.dumps(setting[1])}"]
-    proc = run("sandbox", "--dir", str(directory), "--people", "40", "--seed", "3", *extra, cwd=tmp_path)
+    proc = run("sandbox", "--dir", str(directory), "--people", "20", "--seed", "3", *extra, cwd=tmp_path)
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     store = StateStore.open(directory / "state.db")
     try:
