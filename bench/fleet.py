@@ -13,8 +13,8 @@ tests run it). Four measurements:
 2. **fair scheduling**: ``--pairs`` small pairs (each its own Cloze emulator, two people) over
    ``--workers`` real ``syncd worker`` processes for ``--seconds``: runs per pair, Jain's index
    (target at least 0.95) and the schedule lag (p50/p99, sampled every half second; target p99 < 10 s).
-3. **webhook-to-run**: ``--webhooks`` webhook runs queued one after another (as a delivery does) on
-   that fleet; the time from queueing to the run's start in the ``runs`` table (target p99 < 2 s).
+3. **webhook-to-run**: ``--webhooks`` webhook runs queued one after another (as a delivery does, with
+   the default ``webhook_debounce``; the workers poll at the default ``poll``) on that fleet; the time from queueing to the run's start in the ``runs`` table (target p99 < 2 s).
 4. **quiet-run CPU**: in this process, the CPU time of a quiet incremental run (nothing changed)
    on the thread that runs it, for pairs of each of ``--sizes`` people, after their initial sync.
 
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import create_engine
 
 from config.loader import load_config
+from config.models import FleetConfig
 from state import schedule
 from state.store import StateStore
 from syncd.engine.runner import sync_pair
@@ -127,7 +128,11 @@ def fleet_figures(tmp: Path, url: str, args: argparse.Namespace) -> None:
     fleet = Fleet(tmp, url)
     try:
         pairs = fleet.add_pairs(args.pairs, seed_people=2)
-        fleet.write_config(interval=args.interval, concurrency=args.concurrency)
+        config = fleet.write_config(interval=args.interval, concurrency=args.concurrency)
+        # The worker's own defaults for how often it polls and how long a delivery's run waits.
+        defaults = FleetConfig()
+        config.write_text(config.read_text().replace('poll = "0.5s"', f'poll = "{defaults.poll}s"')
+                          .replace('webhook_debounce = "0.2s"', f'webhook_debounce = "{defaults.webhook_debounce}s"'))
         for _ in range(args.workers):
             fleet.start_worker()
         fleet.wait_until(lambda: {r["pair"] for r in fleet.runs()} >= set(pairs), 120, "every pair ran once")
@@ -152,13 +157,14 @@ def fleet_figures(tmp: Path, url: str, args: argparse.Namespace) -> None:
                 pair = pairs[i % len(pairs)]
                 seen = {r["id"] for r in fleet.runs(pair)}
                 queued_ms = int(time.time() * 1000)
-                enqueue(app, pair, "webhook")
+                enqueue(app, pair, "webhook", delay=defaults.webhook_debounce)  # what a delivery does
                 def new_run(pair: str = pair, seen: set[str] = seen, queued_ms: int = queued_ms) -> list[Any]:
                     return [r for r in fleet.runs(pair) if r["id"] not in seen and r["started_at"] >= queued_ms]
 
                 started = fleet.wait_until(new_run, 30, "the webhook's run started")
                 latencies.append((started[0]["started_at"] - queued_ms) / 1000)
-        print(f"webhook-to-run: {len(latencies)} runs, p50 {pct(latencies, 0.5):.3f} s, "
+        print(f"webhook-to-run (poll {defaults.poll:g} s, debounce {defaults.webhook_debounce:g} s): "
+              f"{len(latencies)} runs, p50 {pct(latencies, 0.5):.3f} s, "
               f"p99 {pct(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")
         engine.dispose()
     finally:

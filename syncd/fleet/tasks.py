@@ -1,7 +1,8 @@
 """The tasks a worker runs, bound to its resident :class:`Runtime`.
 
 - ``syncd.run_pair(pair, kind)``: take the pair's lease (busy: the job ends at once as
-  ``skipped``), run today's engine with fenced state transactions, release the lease.
+  ``skipped``, and a webhook or reconcile run comes back later: :meth:`Runtime.come_back`), run
+  today's engine with fenced state transactions, release the lease.
 - ``syncd.tick``: periodic, one per period for the whole fleet (:func:`syncd.fleet.tick.tick`).
 - ``syncd.reap``: periodic, fails dead workers' runs (:func:`syncd.fleet.tick.reap`).
 
@@ -21,11 +22,12 @@ from sqlalchemy import text
 from config.loader import LoadedConfig
 from config.models import ScheduleConfig
 from connectors.errors import LeaseHeldError, SyncdError
+from state import schedule
 from state.store import StateStore
 from syncd.engine.accounts import account_keys
 from syncd.engine.runner import Mode, sync_pair
 from syncd.fleet import tick as ticking
-from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK
+from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK, enqueue
 from syncd.fleet.metrics import FleetMetrics
 
 log = structlog.get_logger("syncd.fleet")
@@ -70,6 +72,7 @@ class Runtime:
         except LeaseHeldError:
             log.info("run_skipped_pair_busy", pair=pair, kind=kind)
             self.metrics.outcome(kind, SKIPPED)
+            self.come_back(pair, kind)
             return SKIPPED
         except SyncdError as exc:
             log.error("run_failed", pair=pair, kind=kind, error=str(exc), **exc.context())
@@ -82,6 +85,20 @@ class Runtime:
             log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
             self.metrics.takeovers.inc()
         return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
+
+    def come_back(self, pair: str, kind: str) -> None:
+        """A run that found its pair busy, unless the busy run does its work, is queued again.
+
+        The run in flight may have read a side before the change a webhook announced, and it may
+        be an incremental run where a reconcile was due: those come back (a webhook run after
+        ``[fleet] poll`` seconds, a reconcile through the schedule's next tick). A skipped
+        incremental run is not needed: the one in flight reads what changed.
+        """
+        if kind == "webhook":
+            enqueue(self.app, pair, "webhook", delay=self.loaded.app.fleet.poll)
+        elif kind == "reconcile":
+            with self.store.engine.begin() as conn:
+                schedule.make_due(conn, pair, "reconcile")
 
     def unreleased_holder(self, pair: str) -> str | None:
         """Who holds the pair's lease without having released it (expired or not), if anyone."""
