@@ -29,6 +29,7 @@ from syncd.engine.runner import Mode, sync_pair
 from syncd.fleet import tick as ticking
 from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK, enqueue
 from syncd.fleet.metrics import FleetMetrics
+from syncd.fleet.status import count_takeover
 
 log = structlog.get_logger("syncd.fleet")
 
@@ -84,6 +85,8 @@ class Runtime:
             # The lease was never released: its holder died or froze, and this run took the pair over.
             log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
             self.metrics.takeovers.inc()
+            with self.store.engine.begin() as conn:
+                count_takeover(conn)  # for `syncd fleet status`, whichever worker is asked
         return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
 
     def come_back(self, pair: str, kind: str) -> None:

@@ -118,7 +118,7 @@ def _make_due(engine: Engine, reaped: list[tuple[str, str]]) -> None:
 
 
 def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
-    """The fleet gauges of ``/metrics``: queue depth, schedule lag, runs in flight, workers alive."""
+    """The fleet gauges of ``/metrics``: queue depth, schedule lag, runs in flight, workers alive, takeovers."""
     with engine.connect() as conn:
         now = schedule.db_now_ms(conn)
         return {
@@ -126,4 +126,11 @@ def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
             "schedule_lag_seconds": schedule.lag_ms(conn, now) / 1000,
             "runs_in_flight": in_flight(conn),
             "workers_alive": live_workers(conn, stall_after),
+            "lease_takeovers": takeovers(conn),
         }
+
+
+def takeovers(conn: Connection) -> int:
+    from syncd.fleet.status import lease_takeovers  # status reads this module's queries
+
+    return lease_takeovers(conn)
