@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 from state import schedule
 from state.backend import table_names
 from syncd.fleet.app import RUN_KINDS, RUN_TASK
-from syncd.fleet.tick import in_flight, live_workers
-
-TAKEOVERS_KEY = "fleet_lease_takeovers"  # meta row: how many takeovers the fleet's workers made
-
+from syncd.fleet.tick import in_flight, lease_takeovers, live_workers
 
 @dataclass(frozen=True)
 class FleetStatus:
@@ -57,14 +54,3 @@ def fleet_status(engine: Engine, stall_after: float) -> FleetStatus:
             by_kind[str(kind)] = int(count)
         return FleetStatus(sum(by_kind.values()), by_kind, in_flight(conn), lag, int(due), int(scheduled),
                            live_workers(conn, stall_after), takeovers, expired)
-
-
-def lease_takeovers(conn: Connection) -> int:
-    value = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": TAKEOVERS_KEY}).scalar_one_or_none()
-    return int(value) if value else 0
-
-
-def count_takeover(conn: Connection) -> None:
-    """One more takeover, in the caller's transaction (PostgreSQL: the fleet's database)."""
-    conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, '1') ON CONFLICT (key) "
-                      "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)"), {"k": TAKEOVERS_KEY})

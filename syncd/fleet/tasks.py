@@ -29,7 +29,6 @@ from syncd.engine.runner import Mode, sync_pair
 from syncd.fleet import tick as ticking
 from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK, enqueue
 from syncd.fleet.metrics import FleetMetrics
-from syncd.fleet.status import count_takeover
 
 log = structlog.get_logger("syncd.fleet")
 
@@ -86,7 +85,7 @@ class Runtime:
             log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
             self.metrics.takeovers.inc()
             with self.store.engine.begin() as conn:
-                count_takeover(conn)  # for `syncd fleet status`, whichever worker is asked
+                ticking.count_takeover(conn)  # for `syncd fleet status`, whichever worker is asked
         return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
 
     def come_back(self, pair: str, kind: str) -> None:
