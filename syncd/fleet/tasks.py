@@ -93,14 +93,25 @@ class Runtime:
 
         The run in flight may have read a side before the change a webhook announced, and it may
         be an incremental run where a reconcile was due: those come back (a webhook run after
-        ``[fleet] poll`` seconds, a reconcile through the schedule's next tick). A skipped
-        incremental run is not needed: the one in flight reads what changed.
+        :meth:`retry_after`, a reconcile through the schedule's next tick). A skipped incremental
+        run is not needed: the one in flight reads what changed.
         """
         if kind == "webhook":
-            enqueue(self.app, pair, "webhook", delay=self.loaded.app.fleet.poll)
+            enqueue(self.app, pair, "webhook", delay=self.retry_after(pair))
         elif kind == "reconcile":
             with self.store.engine.begin() as conn:
                 schedule.make_due(conn, pair, "reconcile")
+
+    def retry_after(self, pair: str) -> float:
+        """When to look again at a busy pair: half as long as its run has lasted so far, from
+        ``[fleet] poll`` up to a sixth of the lease time, so that a short run is followed at once
+        and a long reconcile is not asked every ``poll``."""
+        poll, ttl = self.loaded.app.fleet.poll, self.loaded.app.state.lease_ttl
+        lease = self.store.lease_holder(pair)
+        if lease is None:
+            return poll  # released meanwhile
+        busy_for = max(0.0, (self.store.database_now_ms() - lease.acquired_at) / 1000)
+        return min(max(poll, busy_for / 2), max(poll, ttl / 6))
 
     def unreleased_holder(self, pair: str) -> str | None:
         """Who holds the pair's lease without having released it (expired or not), if anyone."""
