@@ -38,8 +38,8 @@ from urllib.parse import quote
 from sqlalchemy import (Connection, Engine, UniqueConstraint, create_engine, delete, event, func, insert, inspect,
                         text, update)
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Session, SQLModel, col, select
 
 from connectors.errors import StateError, StateLockedError

@@ -18,6 +18,7 @@ from state.backend import table_names
 from syncd.fleet.app import RUN_KINDS, RUN_TASK
 from syncd.fleet.tick import in_flight, lease_takeovers, live_workers
 
+
 @dataclass(frozen=True)
 class FleetStatus:
     queue_depth: int  # runs queued, not started

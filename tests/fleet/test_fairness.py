@@ -22,7 +22,7 @@ LONG = os.environ.get("SYNCD_LONG") == "1"
 PAIRS, WORKERS, CONCURRENCY = (1000, 3, 8) if LONG else (9, 3, 2)
 INTERVAL, DURATION = (60.0, 600.0) if LONG else (5.0, 20.0)
 # Starting 1,000 emulators, every pair's first run, then the window: past the suite's 300 s timeout.
-pytestmark = pytest.mark.timeout(1800) if LONG else []
+pytestmark: list[pytest.MarkDecorator] = [pytest.mark.timeout(1800)] if LONG else []
 
 
 def _lag_seconds(fleet: Fleet) -> float:
