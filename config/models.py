@@ -366,8 +366,13 @@ class FleetConfig(Strict):
     listen_notify: bool = Field(
         default=True, description="wake on LISTEN/NOTIFY (needs a direct connection; off behind PgBouncer's transaction mode)"
     )
-    poll: Seconds = Field(default=1.0, gt=0, le=60, description="how often a worker looks for jobs without a notification")
-    webhook_debounce: Seconds = Field(default=2.0, ge=0, le=600, description="a webhook's run starts this much later")
+    poll: Seconds = Field(
+        default=0.5, gt=0, le=60,
+        description="how often a worker looks for jobs without a notification (a delayed webhook run is found by a look)",
+    )
+    webhook_debounce: Seconds = Field(
+        default=0.5, ge=0, le=600, description="a webhook's run starts this much later (a burst of deliveries is one run)"
+    )
 
     @model_validator(mode="after")
     def _stall_past_heartbeat(self) -> FleetConfig:

@@ -226,7 +226,7 @@ def tls_context(verify: bool) -> ssl.SSLContext:
     """The TLS context every session of the process shares. httpx builds one per transport, and
     loading the CA bundle costs tens of milliseconds of CPU: a daemon running many pairs, and each
     short ``syncd`` command, open several sessions. A context is safe to share between threads."""
-    return httpx.create_ssl_context(verify=verify)
+    return httpx.create_ssl_context(verify=verify)  # SSL_CERT_FILE / SSL_CERT_DIR, else certifi
 
 
 def deadline_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:

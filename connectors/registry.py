@@ -6,6 +6,7 @@ third-party package would register its own, so there is one discovery path.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import EntryPoint, entry_points
 
 from connectors.base import Connector
@@ -16,6 +17,13 @@ GROUP = "syncd.connectors"
 
 def available() -> dict[str, EntryPoint]:
     """Every registered connector, by name, without importing any of them."""
+    return dict(_registered())
+
+
+@functools.cache
+def _registered() -> dict[str, EntryPoint]:
+    # Read once per process: scanning every installed distribution's metadata took 10 ms, twice per
+    # pair a config names (a worker's config of 1,000 pairs: 20 s).
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 

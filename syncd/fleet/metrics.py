@@ -2,7 +2,7 @@
 
 Per worker: runs by kind and outcome, run time by kind, API requests by side and status
 class, leases lost, lease takeovers, runs in flight. Fleet views (the same from every worker, read from the
-database at scrape time): queue depth, schedule lag, workers alive. Per-pair detail is in
+database at scrape time): queue depth, schedule lag, runs in flight, workers alive, lease takeovers. Per-pair detail is in
 the state database (``syncd status``, the ``runs`` table), not in metrics.
 """
 
@@ -24,6 +24,7 @@ FLEET_GAUGES = {
     "schedule_lag_seconds": "How late the most overdue scheduled run is",
     "runs_in_flight": "Runs being done by any worker",
     "workers_alive": "Workers that sent a heartbeat recently",
+    "lease_takeovers": "Runs that took a pair over from a holder that died or froze, since the database was created",
 }
 
 

@@ -1,7 +1,8 @@
 """The tasks a worker runs, bound to its resident :class:`Runtime`.
 
 - ``syncd.run_pair(pair, kind)``: take the pair's lease (busy: the job ends at once as
-  ``skipped``), run today's engine with fenced state transactions, release the lease.
+  ``skipped``, and a webhook or reconcile run comes back later: :meth:`Runtime.come_back`), run
+  today's engine with fenced state transactions, release the lease.
 - ``syncd.tick``: periodic, one per period for the whole fleet (:func:`syncd.fleet.tick.tick`).
 - ``syncd.reap``: periodic, fails dead workers' runs (:func:`syncd.fleet.tick.reap`).
 
@@ -21,11 +22,12 @@ from sqlalchemy import text
 from config.loader import LoadedConfig
 from config.models import ScheduleConfig
 from connectors.errors import LeaseHeldError, SyncdError
+from state import schedule
 from state.store import StateStore
 from syncd.engine.accounts import account_keys
 from syncd.engine.runner import Mode, sync_pair
 from syncd.fleet import tick as ticking
-from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK
+from syncd.fleet.app import QUEUE, REAP_TASK, RUN_TASK, TICK_TASK, enqueue
 from syncd.fleet.metrics import FleetMetrics
 
 log = structlog.get_logger("syncd.fleet")
@@ -70,6 +72,7 @@ class Runtime:
         except LeaseHeldError:
             log.info("run_skipped_pair_busy", pair=pair, kind=kind)
             self.metrics.outcome(kind, SKIPPED)
+            self.come_back(pair, kind)
             return SKIPPED
         except SyncdError as exc:
             log.error("run_failed", pair=pair, kind=kind, error=str(exc), **exc.context())
@@ -81,7 +84,34 @@ class Runtime:
             # The lease was never released: its holder died or froze, and this run took the pair over.
             log.warning("lease_taken_over", pair=pair, kind=kind, holder=holder)
             self.metrics.takeovers.inc()
+            with self.store.engine.begin() as conn:
+                ticking.count_takeover(conn)  # for `syncd fleet status`, whichever worker is asked
         return self.metrics.observe_run(report, kind, lease_lost=report.lease_lost)
+
+    def come_back(self, pair: str, kind: str) -> None:
+        """A run that found its pair busy, unless the busy run does its work, is queued again.
+
+        The run in flight may have read a side before the change a webhook announced, and it may
+        be an incremental run where a reconcile was due: those come back (a webhook run after
+        :meth:`retry_after`, a reconcile through the schedule's next tick). A skipped incremental
+        run is not needed: the one in flight reads what changed.
+        """
+        if kind == "webhook":
+            enqueue(self.app, pair, "webhook", delay=self.retry_after(pair))
+        elif kind == "reconcile":
+            with self.store.engine.begin() as conn:
+                schedule.make_due(conn, pair, "reconcile")
+
+    def retry_after(self, pair: str) -> float:
+        """When to look again at a busy pair: half as long as its run has lasted so far, from
+        ``[fleet] poll`` up to a sixth of the lease time, so that a short run is followed at once
+        and a long reconcile is not asked every ``poll``."""
+        poll, ttl = self.loaded.app.fleet.poll, self.loaded.app.state.lease_ttl
+        lease = self.store.lease_holder(pair)
+        if lease is None:
+            return poll  # released meanwhile
+        busy_for = max(0.0, (self.store.database_now_ms() - lease.acquired_at) / 1000)
+        return min(max(poll, busy_for / 2), max(poll, ttl / 6))
 
     def unreleased_holder(self, pair: str) -> str | None:
         """Who holds the pair's lease without having released it (expired or not), if anyone."""

@@ -64,6 +64,20 @@ def in_flight(conn: Connection) -> int:
                             {"t": RUN_TASK}).scalar_one())
 
 
+TAKEOVERS_KEY = "fleet_lease_takeovers"  # meta row: how many takeovers the fleet's workers made
+
+
+def lease_takeovers(conn: Connection) -> int:
+    value = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": TAKEOVERS_KEY}).scalar_one_or_none()
+    return int(value) if value else 0
+
+
+def count_takeover(conn: Connection) -> None:
+    """One more takeover, in the caller's transaction (PostgreSQL: the fleet's database)."""
+    conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, '1') ON CONFLICT (key) "
+                      "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)"), {"k": TAKEOVERS_KEY})
+
+
 def live_workers(conn: Connection, stall_after: float) -> int:
     return int(conn.execute(text(
         "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :s)"),
@@ -118,7 +132,7 @@ def _make_due(engine: Engine, reaped: list[tuple[str, str]]) -> None:
 
 
 def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
-    """The fleet gauges of ``/metrics``: queue depth, schedule lag, runs in flight, workers alive."""
+    """The fleet gauges of ``/metrics``: queue depth, schedule lag, runs in flight, workers alive, takeovers."""
     with engine.connect() as conn:
         now = schedule.db_now_ms(conn)
         return {
@@ -126,4 +140,5 @@ def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
             "schedule_lag_seconds": schedule.lag_ms(conn, now) / 1000,
             "runs_in_flight": in_flight(conn),
             "workers_alive": live_workers(conn, stall_after),
+            "lease_takeovers": lease_takeovers(conn),
         }

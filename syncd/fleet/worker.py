@@ -127,11 +127,13 @@ class FleetWorker:
         fleet = self.loaded.app.fleet
         loop = asyncio.get_running_loop()
         self._loop = loop
-        # Sync tasks run on the loop's default executor: one thread per slot, plus the tick and the reaper.
+        # Sync tasks run on the loop's default executor: one thread per slot, two spare for short calls.
         loop.set_default_executor(ThreadPoolExecutor(fleet.concurrency + 2, thread_name_prefix="syncd-run"))
         async with rt.app.open_async():
+            # `concurrency` slots: at most that many runs at once, as configured (the tick queues work for
+            # that many per worker). The tick and the reaper are short jobs fetched first when a slot frees.
             self._worker = Worker(
-                rt.app, queues=[QUEUE], name=worker_name(), concurrency=fleet.concurrency + 2,
+                rt.app, queues=[QUEUE], name=worker_name(), concurrency=fleet.concurrency,
                 fetch_job_polling_interval=fleet.poll, listen_notify=fleet.listen_notify,
                 delete_jobs="always", install_signal_handlers=False,
                 shutdown_graceful_timeout=self.loaded.app.daemon.shutdown_timeout,
