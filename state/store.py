@@ -363,10 +363,15 @@ class StateStore:
         """Insert or update a link; any other row claiming either id is replaced."""
         stamp = now_ms()
         row: Link | None = s.get(Link, link_id) if link_id is not None else None
+        # One query per id column, each answered from that column's unique index (SQLite reads every
+        # link of the entity for ``a = x OR b = y``, which made each saved link cost O(links)).
         clash = select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)
-        for other in s.exec(clash.where((col(Link.cloze_id) == cloze_id) | (col(Link.external_id) == external_id))):
-            if row is None or other.id != row.id:
-                s.delete(other)
+        seen: set[int | None] = set()
+        for column, value in ((col(Link.cloze_id), cloze_id), (col(Link.external_id), external_id)):
+            for other in s.exec(clash.where(column == value)):
+                if other.id not in seen and (row is None or other.id != row.id):
+                    seen.add(other.id)
+                    s.delete(other)
         s.flush()
         if row is None:
             row = Link(pair=pair, entity=entity, app_id=app_id, created_at=stamp, updated_at=stamp)
@@ -420,10 +425,11 @@ class StateStore:
         if not record_ids:
             return {}
         mine, theirs = _ID_COLUMN[side], _ID_COLUMN[_OTHER[side]]
+        # The two id columns only: building whole Link objects (their bases included) was most of the cost.
         with Session(self.engine) as s:
-            rows = s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
-                                             col(getattr(Link, mine)).in_(record_ids)))
-            return {getattr(r, mine) or "": getattr(r, theirs) for r in rows}
+            rows = s.exec(select(col(getattr(Link, mine)), col(getattr(Link, theirs))).where(
+                col(Link.pair) == pair, col(Link.entity) == entity, col(getattr(Link, mine)).in_(record_ids)))
+            return {ours or "": other for ours, other in rows}
 
     @staticmethod
     def tombstone_link(s: Session, link_id: int, unlinked_side: Side) -> None:
