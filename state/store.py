@@ -32,11 +32,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import (Connection, Engine, UniqueConstraint, create_engine, delete, event, func, insert, inspect,
                         text, update)
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.sql.elements import TextClause
@@ -83,6 +84,19 @@ def now_ms() -> int:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class LinkRow(NamedTuple):
+    """What a run's planner needs of a stored link: plain columns, read without building a ``Link`` object."""
+
+    id: int | None
+    pair: str
+    entity: str
+    cloze_id: str | None
+    external_id: str | None
+    status: str
+    base: str | None
+    base_external: str | None
 
 
 @dataclass(frozen=True)
@@ -303,14 +317,25 @@ class StateStore:
         with Session(self.engine) as s:
             return list(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)))
 
-    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[Link]:
+    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[LinkRow]:
         """The links of ``entity`` holding any of ``ids`` on ``side`` (``cloze`` or ``external``).
 
         Looked up through that id column's unique index, :data:`LOOKUP_CHUNK` ids per query, so a
-        run reads the links of the records it saw, not every link of the pair.
+        run reads the links of the records it saw, not every link of the pair. Plain rows, not
+        ``Link`` objects: building those was most of the cost of loading a run's links.
         """
         column = col(Link.cloze_id) if side == "cloze" else col(Link.external_id)
-        return self._links_where(pair, entity, column, sorted({i for i in ids if i}))
+        keys = sorted({i for i in ids if i})
+        columns = (col(Link.id), col(Link.pair), col(Link.entity), col(Link.cloze_id), col(Link.external_id),
+                   col(Link.status), col(Link.base), col(Link.base_external))
+        out: list[LinkRow] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[start : start + LOOKUP_CHUNK]
+                query = sql_select(*columns).where(col(Link.pair) == pair, col(Link.entity) == entity,
+                                                   column.in_(chunk))
+                out.extend(LinkRow(*row) for row in conn.execute(query))
+        return out
 
     def links_with_ids(self, pair: str, entity: str, link_ids: Iterable[int]) -> list[Link]:
         """The links of ``entity`` with these row ids (by primary key, in chunks)."""

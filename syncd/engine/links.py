@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.entities import ENTITY_KINDS
 from connectors.model import SIDES, Entity, FieldKind, Side
@@ -39,7 +39,24 @@ def field_kinds(entity: Entity) -> dict[str, Any]:
     return {name: spec.kind for name, spec in ENTITY_KINDS.fields(entity).items()}
 
 
-def link_state(row: Link, kinds: Mapping[str, Any]) -> LinkState:
+class StoredLink(Protocol):
+    """A link as stored: a ``Link`` row or a :class:`~state.store.LinkRow`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def cloze_id(self) -> str | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def base(self) -> str | None: ...
+    @property
+    def base_external(self) -> str | None: ...
+
+
+def link_state(row: StoredLink, kinds: Mapping[str, Any]) -> LinkState:
     """A stored link as the planner sees it, with both bases decoded."""
     base_c = base_e = None
     if row.base is not None:
@@ -65,7 +82,7 @@ class LinkCache:
         self._by: dict[Side, dict[str, LinkState]] = {"cloze": {}, "external": {}}
         self._asked: dict[Side, set[str]] = {"cloze": set(), "external": set()}
 
-    def _keep(self, rows: Iterable[Link]) -> None:
+    def _keep(self, rows: Iterable[StoredLink]) -> None:
         for row in rows:
             if row.id in self.by_id:
                 continue

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from state.models import Link
-from state.store import StateStore
+from state.store import LinkRow, StateStore
 from tests.engine.harness import World, assert_converged, assert_no_duplicates
 
 
@@ -18,14 +18,14 @@ class CountingStore(StateStore):
         super().__init__(base.engine, base.path, base.readonly)
         self.rows = 0
 
-    def _counted(self, rows: list[Link]) -> list[Link]:
+    def _counted(self, rows: list[Any]) -> list[Any]:
         self.rows += len(rows)
         return rows
 
     def links(self, pair: str, entity: str) -> list[Link]:
         return self._counted(super().links(pair, entity))
 
-    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[Link]:
+    def links_by_ids(self, pair: str, entity: str, side: str, ids: Iterable[str]) -> list[LinkRow]:
         return self._counted(super().links_by_ids(pair, entity, side, ids))
 
     def links_with_ids(self, pair: str, entity: str, link_ids: Iterable[int]) -> list[Link]:
