@@ -19,13 +19,25 @@ structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test on the real Tryton server goes to one worker (``--dist loadgroup``), and first:
-    one server instead of one per worker, and its installation (a fresh machine builds Tryton's
-    environment) overlaps the rest of the suite instead of coming last."""
+    """Spread the suite over xdist workers (``--dist loadgroup``) without paying set-ups twice:
+
+    - every test on the real Tryton server goes to one worker, and first: one server instead of one
+      per worker, and its installation (a fresh machine builds Tryton's environment) overlaps the rest
+      of the suite instead of coming last;
+    - the tests of a module with a module-scoped fixture go to one worker, which builds it once
+      (damaged state databases, seeded worlds: up to a minute each).
+    """
     def on_tryton(item: pytest.Item) -> bool:
         return "tryton_server" in getattr(item, "fixturenames", ())
+
+    def module_scoped(item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        return any(d.scope == "module" for ds in defs.values() for d in ds)
 
     for item in items:
         if on_tryton(item):
             item.add_marker(pytest.mark.xdist_group("tryton"))
+        elif module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     items.sort(key=lambda item: not on_tryton(item))  # stable: the rest keeps its order
