@@ -19,6 +19,11 @@ from pathlib import Path
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
+# SQL: the PostgreSQL server's clock in epoch milliseconds, which every worker's lease times come
+# from. statement_timestamp(), not clock_timestamp(): one statement (a claim is one autocommit
+# statement) reads one instant, so a lease's acquired_at and expires_at are exactly its TTL apart.
+PG_NOW_MS = "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)"
+
 
 def wall_ms() -> int:
     return int(time.time() * 1000)

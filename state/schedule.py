@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlmodel import Field, SQLModel
 
+from state.clock import PG_NOW_MS
 from state.models import BIG
 
 TABLE_NAMES = ("pair_schedule",)
@@ -43,7 +44,7 @@ class Due:
 def db_now_ms(conn: Connection) -> int:
     """Now, in epoch milliseconds, by the database's clock (PostgreSQL) or this host's (SQLite)."""
     if conn.dialect.name == "postgresql":
-        return int(conn.exec_driver_sql("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").scalar_one())
+        return int(conn.exec_driver_sql(f"SELECT {PG_NOW_MS}").scalar_one())
     import time
 
     return int(time.time() * 1000)

@@ -35,8 +35,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from sqlalchemy import (Connection, Engine, UniqueConstraint, create_engine, delete, event, func, insert, inspect,
-                        text, update)
+from sqlalchemy import (
+    Connection,
+    Engine,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DatabaseError, OperationalError
@@ -44,22 +55,23 @@ from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Session, SQLModel, col, select
 
 from connectors.errors import StateError, StateLockedError
-from connectors.scrub import scrub
 from connectors.model import Side
+from connectors.scrub import scrub
 from state import activities as activity_tables
-from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
-from state.clock import boot_id, monotonic, wall_ms
 from state import budget
+from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.budget import UsageCounter
+from state.clock import PG_NOW_MS as _PG_CLOCK
+from state.clock import boot_id, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
 from state.models import (
     SCHEMA_VERSION,
+    AccountLease,
+    ApiUsage,
     ConflictRow,
     Cursor,
     JournalEntry,
-    AccountLease,
-    ApiUsage,
     Lease,
     Link,
     Meta,
@@ -916,8 +928,6 @@ class _AccountHeld(Exception):
     """Another pair's live lease holds one of the accounts: the claim's transaction rolls back."""
 
 
-# The PostgreSQL server's clock in epoch milliseconds: every worker's lease times come from it.
-_PG_CLOCK = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
 
 
 class FencedStore(StateStore):
