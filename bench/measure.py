@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import functools
 import json
 import os
 import signal
@@ -127,16 +128,11 @@ def run_syncd(world: World, label: str, *args: str, records: int = 0, profile: P
                      records, report)
 
 
+@functools.cache
 def compile_project() -> None:
     """Write the project's bytecode caches (once per process) before the first measured run."""
-    global _compiled
-    if not _compiled:
-        for package in ("syncd", "connectors", "state", "config"):
-            compileall.compile_dir(REPO / package, quiet=1)
-        _compiled = True
-
-
-_compiled = False
+    for package in ("syncd", "connectors", "state", "config"):
+        compileall.compile_dir(REPO / package, quiet=1)
 
 
 def _vm_hwm_kb(pid: int) -> int:

@@ -342,8 +342,7 @@ class StateStore:
                    col(Link.status), col(Link.base), col(Link.base_external))
         out: list[LinkRow] = []
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), LOOKUP_CHUNK):
-                chunk = keys[start : start + LOOKUP_CHUNK]
+            for chunk in _lookup_chunks(keys):
                 query = sql_select(*columns).where(col(Link.pair) == pair, col(Link.entity) == entity,
                                                    column.in_(chunk))
                 out.extend(LinkRow(*row) for row in conn.execute(query))
@@ -356,8 +355,7 @@ class StateStore:
     def _links_where(self, pair: str, entity: str, column: Any, keys: Sequence[Any]) -> list[Link]:
         out: list[Link] = []
         with Session(self.engine) as s:
-            for start in range(0, len(keys), LOOKUP_CHUNK):
-                chunk = keys[start : start + LOOKUP_CHUNK]
+            for chunk in _lookup_chunks(keys):
                 out.extend(s.exec(select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity,
                                                      column.in_(chunk))))
         return out
@@ -916,6 +914,12 @@ class StateStore:
                 out[model.__tablename__] = rows
             out.update(activity_tables.export_rows(s))
         return out
+
+
+def _lookup_chunks(keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``keys`` in slices of :data:`LOOKUP_CHUNK`, one ``IN (...)`` query each."""
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        yield keys[start : start + LOOKUP_CHUNK]
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from state import schedule
 from state.backend import table_names
 from syncd.fleet.app import RUN_KINDS, RUN_TASK
+from syncd.fleet.metrics import FLEET_GAUGES
 from syncd.fleet.tick import in_flight, lease_takeovers, live_workers
 
 
@@ -55,3 +56,9 @@ def fleet_status(engine: Engine, stall_after: float) -> FleetStatus:
             by_kind[str(kind)] = int(count)
         return FleetStatus(sum(by_kind.values()), by_kind, in_flight(conn), lag, int(due), int(scheduled),
                            live_workers(conn, stall_after), takeovers, expired)
+
+
+def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
+    """The fleet gauges of ``/metrics`` and ``/healthz`` (:data:`FLEET_GAUGES`), read as ``syncd fleet status`` reads them."""
+    status = fleet_status(engine, stall_after)
+    return {name: getattr(status, name) for name in FLEET_GAUGES}

@@ -129,16 +129,3 @@ def _make_due(engine: Engine, reaped: list[tuple[str, str]]) -> None:
     with engine.begin() as conn:
         for pair, kind in reaped:
             schedule.make_due(conn, pair, "reconcile" if kind == "reconcile" else "incremental")
-
-
-def fleet_view(engine: Engine, stall_after: float) -> dict[str, float]:
-    """The fleet gauges of ``/metrics``: queue depth, schedule lag, runs in flight, workers alive, takeovers."""
-    with engine.connect() as conn:
-        now = schedule.db_now_ms(conn)
-        return {
-            "queue_depth": queue_depth(conn),
-            "schedule_lag_seconds": schedule.lag_ms(conn, now) / 1000,
-            "runs_in_flight": in_flight(conn),
-            "workers_alive": live_workers(conn, stall_after),
-            "lease_takeovers": lease_takeovers(conn),
-        }

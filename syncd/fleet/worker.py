@@ -36,6 +36,7 @@ from syncd.check import load_config
 from syncd.fleet import tick as ticking
 from syncd.fleet.app import QUEUE, RunKind, enqueue, ensure_queue_schema, new_app
 from syncd.fleet.metrics import FleetMetrics
+from syncd.fleet.status import fleet_view
 from syncd.fleet.tasks import Runtime, register
 from syncd.httpserve import ServerLimits
 from syncd.logs import configure_logging
@@ -83,7 +84,7 @@ class FleetWorker:
         rt = Runtime(self.loaded, store, queue_app, self.metrics)
         register(rt)
         ticking.sync_schedule(store.engine, rt.schedules)
-        self.metrics.watch_fleet(lambda: ticking.fleet_view(store.engine, app_cfg.fleet.stall_after))
+        self.metrics.watch_fleet(lambda: fleet_view(store.engine, app_cfg.fleet.stall_after))
         self.receiver.config = self._receiver_config(self.loaded)
         http = app_cfg.daemon.http
         if http.enabled:
@@ -197,7 +198,7 @@ class FleetWorker:
         ok = rt is not None and not self._stopping
         if rt is not None:
             try:
-                detail.update(ticking.fleet_view(rt.store.engine, self.loaded.app.fleet.stall_after))
+                detail.update(fleet_view(rt.store.engine, self.loaded.app.fleet.stall_after))
             except Exception as exc:  # noqa: BLE001 - unhealthy, with the reason
                 ok = False
                 detail["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
