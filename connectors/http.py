@@ -38,6 +38,7 @@ from typing import Any
 import httpcore
 import httpx
 import structlog
+from pydantic import Field
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -48,7 +49,7 @@ from tenacity import (
 
 from connectors import limits as run_limits
 from connectors import runtag
-from connectors.base import ApiObserver, NullObserver
+from connectors.base import ApiObserver, ConnectorSettings, NullObserver
 from connectors.errors import (
     ApiError,
     NotAnApiError,
@@ -74,6 +75,22 @@ class RetryPolicy:
     maximum: float = 30.0
     max_total: float = 300.0
     jitter: float = 0.25
+
+
+class RetrySettings(ConnectorSettings):
+    """A connector's settings for retrying a request that failed in a way worth trying again
+    (429, 5xx, a timeout, a reply cut short or unreadable): one set of keys on every HTTP side."""
+
+    retry_attempts: int = Field(default=RetryPolicy.attempts, ge=1, le=20,
+                                description="tries per request for 429/5xx/timeouts/unreadable replies")
+    retry_initial_wait: float = Field(default=RetryPolicy.initial, ge=0, le=60,
+                                      description="first backoff in seconds (doubles)")
+    retry_max_total: float = Field(default=RetryPolicy.max_total, gt=0, le=3600,
+                                   description="give up on a request after this long")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, initial=self.retry_initial_wait,
+                           max_total=self.retry_max_total)
 
 
 class RateLimiter:

@@ -18,14 +18,33 @@ import structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group markers into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test on the real Tryton server goes to one worker (``--dist loadgroup``), and first:
-    one server instead of one per worker, and its installation (a fresh machine builds Tryton's
-    environment) overlaps the rest of the suite instead of coming last."""
+    """The order the workers take tests in (``--dist loadgroup``).
+
+    - Every test on the real Tryton server goes to one worker, first: one server instead of one
+      per worker, and its installation (a fresh machine builds Tryton's environment) overlaps the
+      rest of the suite instead of coming last.
+    - Then the tests marked ``slow``: started early, their waits overlap the many short tests
+      instead of leaving one worker busy after the others have finished.
+    """
     def on_tryton(item: pytest.Item) -> bool:
         return "tryton_server" in getattr(item, "fixturenames", ())
 
     for item in items:
         if on_tryton(item):
             item.add_marker(pytest.mark.xdist_group("tryton"))
-    items.sort(key=lambda item: not on_tryton(item))  # stable: the rest keeps its order
+    items.sort(key=lambda item: (not on_tryton(item), item.get_closest_marker("slow") is None))  # stable
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail at once if ``--dist loadgroup`` stopped grouping (as pytest 9.2 made it, pytest-xdist#1386):
+    the Tryton tests would then start a server on every worker and the suite would run minutes longer."""
+    if not session.config.getoption("loadgroup", False):
+        return
+    ungrouped = [item.nodeid for item in session.items
+                 if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid]
+    if ungrouped:
+        raise pytest.UsageError(f"--dist loadgroup is not grouping tests here (first: {ungrouped[0]}); "
+                                "see the pytest pin in pyproject.toml")

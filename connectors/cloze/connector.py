@@ -37,7 +37,7 @@ from connectors.cloze.timeline import ClozeTimeline
 from connectors.cloze.wire import KINDS
 from connectors.entities import ENTITY_KINDS
 from connectors.errors import ApiError, RecordRejected
-from connectors.http import RetryPolicy
+from connectors.http import RetrySettings
 from connectors.model import (
     CHANGED_SINCE_READ,
     AppLink,
@@ -55,7 +55,7 @@ from connectors.values import norm_domain, norm_email, norm_phone
 Json = dict[str, Any]
 
 
-class ClozeSettings(ConnectorSettings):
+class ClozeSettings(RetrySettings):
     """The ``[pairs.NAME.cloze]`` table. Secrets arrive resolved (``env:``/``file:``/``credential:``)."""
 
     base_url: str = Field(
@@ -74,13 +74,6 @@ class ClozeSettings(ConnectorSettings):
     )
     page_size: int = Field(
         default=500, ge=1, le=1000, description="records per find/feed page (Cloze caps at 1000)"
-    )
-    retry_attempts: int = Field(default=6, ge=1, le=20, description="tries per request for 429/5xx/timeouts")
-    retry_initial_wait: float = Field(
-        default=0.5, ge=0, le=60, description="first backoff in seconds (doubles)"
-    )
-    retry_max_total: float = Field(
-        default=300.0, gt=0, le=3600, description="give up on a request after this long"
     )
     api_assumptions: ClozeApiAssumptions = Field(
         default_factory=ClozeApiAssumptions,
@@ -116,11 +109,7 @@ class ClozeConnector(Connector[ClozeSettings]):
             timeout=settings.timeout,
             verify=settings.verify_tls,
             rate_per_second=settings.rate_per_second,
-            retry=RetryPolicy(
-                attempts=settings.retry_attempts,
-                initial=settings.retry_initial_wait,
-                max_total=settings.retry_max_total,
-            ),
+            retry=settings.retry_policy(),
             assumptions=settings.api_assumptions,
             observer=context.observer,
             pair=context.pair,

@@ -88,7 +88,7 @@ class HubSpotClient:
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                      "Accept": "application/json"},
             limiter=self.limiter, observer=observer, redactor=Redactor([token]), classifier=self._classify,
-            transport=transport)
+            retry=settings.retry_policy(), transport=transport)
 
     def close(self) -> None:
         self.session.close()

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.base import ConnectorSettings
+from connectors.http import RetrySettings
 
 _VERSION = re.compile(r"^(v3|\d{4}-\d{2})$")
 _PROPERTY = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class HubSpotSettings(ConnectorSettings):
+class HubSpotSettings(RetrySettings):
     """How to reach one HubSpot account and which of its properties carry the synced fields."""
 
     base_url: str = Field(default="https://api.hubapi.com", description="API root; an emulator's URL in tests")

@@ -106,7 +106,8 @@ class SalesforceClient:
             self._session = ApiSession(
                 self.token.instance_url, side=SIDE, pair=self.pair, service="Salesforce", setting="instance_url",
                 timeout=self.settings.timeout, verify=self.settings.verify_tls, headers=headers,
-                observer=self.observer, redactor=self.redactor, classifier=self._classify, transport=self.transport)
+                observer=self.observer, redactor=self.redactor, classifier=self._classify,
+                retry=self.settings.retry_policy(), transport=self.transport)
         self._session.client.headers["Authorization"] = f"Bearer {self.token.access_token}"
         return self._session
 

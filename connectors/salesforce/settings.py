@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.base import ConnectorSettings
+from connectors.http import RetrySettings
 
 _VERSION = re.compile(r"^\d{2,3}\.0$")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -15,7 +15,7 @@ _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 DEFAULT_API_VERSION = "66.0"  # Spring '26; GET /services/data/ must list it
 
 
-class SalesforceSettings(ConnectorSettings):
+class SalesforceSettings(RetrySettings):
     """How to reach one Salesforce org and which of its fields carry the synced values."""
 
     auth: Literal["jwt", "client_credentials", "refresh_token", "session"] = Field(

@@ -13,13 +13,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from config.loader import load_config
-from connectors.cloze.emulator import ClozeEmulator
-from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.activity_metrics import ActivityBackfill
 from syncd.engine import activities
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import tune_config
+from tests.unpaced import unpaced_sandbox
 
 
 def status_json(config: Path) -> list[dict[str, object]]:
@@ -33,9 +32,7 @@ def status_json(config: Path) -> list[dict[str, object]]:
 
 
 def test_backfill_is_paced_behind_record_sync_and_its_progress_is_shown(tmp_path: Path) -> None:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0, "search_page_size": 5}})
         with config.open("a") as out:
             out.write("\n[pairs.sandbox.activities]\nmax_writes_per_run = 5\n")

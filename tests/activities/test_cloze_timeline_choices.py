@@ -21,8 +21,8 @@ from state import activities as journal_db
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import HUBSPOT_TOKEN, tune_config, write_config
-from syncd.sandbox_files import CLOZE_KEY
+from syncd.sandbox import tune_config
+from tests.unpaced import unpaced_sandbox
 
 HOUR = 3_600_000
 World = tuple[ClozeEmulator, HubSpotEmulator, Path]
@@ -30,9 +30,7 @@ World = tuple[ClozeEmulator, HubSpotEmulator, Path]
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0}})
         with config.open("a") as out:
             out.write('\n[pairs.sandbox.activities]\nkinds = ["note", "task", "call", "meeting"]\n'

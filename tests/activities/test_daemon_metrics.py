@@ -8,18 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.cloze.emulator import ClozeEmulator
-from connectors.hubspot.emulator import HubSpotEmulator
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import tune_config
 from tests.daemon.procs import Daemon
+from tests.unpaced import unpaced_sandbox
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_metrics_show_the_backfill(tmp_path: Path) -> None:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0},
                              "pairs.sandbox.schedule": {"interval": "1h", "jitter": 0},
                              "logging": {"level": "info", "format": "json"}})

@@ -17,17 +17,15 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import HUBSPOT_TOKEN, tune_config, write_config
-from syncd.sandbox_files import CLOZE_KEY
+from syncd.sandbox import tune_config
+from tests.unpaced import unpaced_sandbox
 
 HOUR = 3_600_000
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ClozeEmulator, HubSpotEmulator, Path]]:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0}})
         yield cloze, hubspot, config
 

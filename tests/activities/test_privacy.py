@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from connectors.cloze.emulator import ClozeEmulator
-from connectors.hubspot.emulator import HubSpotEmulator
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import tune_config
+from tests.unpaced import unpaced_sandbox
 
 SENTINELS = {
     "note": "Zebra-NOTE-7431 prefers invoices by fax",
@@ -37,9 +36,7 @@ def syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_no_activity_text_in_logs_errors_state_or_exports(tmp_path: Path) -> None:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"logging": {"format": "json"},
                              "pairs.sandbox.cloze": {"retry_attempts": 2, "retry_initial_wait": 0.01}})
         with config.open("a") as out:

@@ -195,6 +195,7 @@ def _runs_at(path: Path) -> list[str]:
 # -- Ctrl-C ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_reconcile_exits_130_and_is_recorded_as_interrupted(tmp_path: Path) -> None:
     with open_world(tmp_path) as world:
         populate(world, seed=66, cloze_people=40, hub_people=40, overlap=5)

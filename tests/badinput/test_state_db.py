@@ -109,6 +109,7 @@ def damaged(synced: tuple[World, bytes]) -> dict[str, list[tuple[int, str]]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(DAMAGE))
 def test_every_command_refuses_a_damaged_state_database_clearly(
     damaged: dict[str, list[tuple[int, str]]], name: str

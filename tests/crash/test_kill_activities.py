@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.cloze.emulator import ClozeEmulator
-from connectors.hubspot.emulator import HubSpotEmulator
-from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, tune_config, write_config
+from syncd.sandbox import tune_config
+from tests.unpaced import unpaced_sandbox
 
 HOUR = 3_600_000
 
@@ -28,9 +27,7 @@ def syncd(config: Path, *args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("kill_after", [1, 2, 3, 4])
 def test_killed_after_a_timeline_write_then_a_clean_run(tmp_path: Path, kill_after: int) -> None:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         tune_config(config, {"pairs.sandbox.external": {"change_overlap_seconds": 0}})
         with config.open("a") as config_file:
             config_file.write('\n[pairs.sandbox.activities]\nkinds = ["note", "task", "call", "meeting"]\n'

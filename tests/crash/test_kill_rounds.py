@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from tests.crash.killer import LONG, KillPoint, check_state_database, run_and_kill, seeds
 from tests.fault.checks import check_joined, check_no_duplicates, check_nothing_lost
 from tests.fault.edits import check_edits, make_edits
@@ -22,6 +24,7 @@ from tests.fault.world import open_world
 ROUNDS = seeds(default=4, long=30)
 
 
+@pytest.mark.slow
 def test_edits_survive_runs_killed_at_random_points(tmp_path: Path) -> None:
     with open_world(tmp_path, cloze_emulator={"latency_ms": 2}, hubspot_emulator={"latency": 0.002}) as world:
         pop = populate(world, seed=99, cloze_people=60, hub_people=60, overlap=12, companies=6, deals=6)

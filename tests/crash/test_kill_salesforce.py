@@ -135,6 +135,7 @@ def _external_writes(salesforce: SalesforceEmulator) -> int:
     return salesforce.stats.records_created + salesforce.stats.records_updated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share", range(SHARES))
 def test_a_kill_at_each_cloze_write_then_a_clean_run_leaves_no_duplicate_and_loses_nothing(
         tmp_path: Path, share: int) -> None:

@@ -47,6 +47,7 @@ def cloze_emails(cloze: ClozeEmulator) -> list[str]:
     return sorted(e["value"].lower() for p in cloze.records("person") for e in p.get("emails", []) if not e.get("archived"))
 
 
+@pytest.mark.slow
 def test_first_sync_edits_conflicts_archive_and_a_quiet_second_run(world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
     cloze, hubspot, config = world
     # Overlap: Ann exists on both sides (matched by e-mail, never copied).
@@ -136,6 +137,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(world: tuple[ClozeE
     assert (cloze.writes, hubspot.stats.writes) == writes
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_output_logs_or_state(world: tuple[ClozeEmulator, HubSpotEmulator, Path]) -> None:
     cloze, hubspot, config = world
     cloze.add_record("person", person("Ann", "Lee", "ann@acme.example"))
@@ -217,6 +219,7 @@ def test_a_create_that_cloze_merges_into_a_linked_person_is_reported_not_relinke
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_manual_conflict_is_resolved_from_the_cli_and_applied_on_the_next_run(
     world: tuple[ClozeEmulator, HubSpotEmulator, Path],
 ) -> None:
@@ -247,6 +250,7 @@ def test_manual_conflict_is_resolved_from_the_cli_and_applied_on_the_next_run(
     assert "no conflict with id 999" in bad.stderr
 
 
+@pytest.mark.slow
 def test_2000_people_initial_sync_under_the_rate_limit_is_paced_not_bounced(
     world: tuple[ClozeEmulator, HubSpotEmulator, Path],
 ) -> None:

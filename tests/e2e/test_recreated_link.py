@@ -16,15 +16,14 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox import set_keys
 from syncd.sandbox_files import CLOZE_KEY
+from tests.unpaced import unpaced_sandbox
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ClozeEmulator, HubSpotEmulator, Path]]:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         text = set_keys(config.read_text(), "pairs.sandbox", {"delete_policy": "delete"})
         for entity in ("company", "project"):
             text = set_keys(text, f"pairs.sandbox.entities.{entity}", {"enabled": False})

@@ -20,8 +20,9 @@ from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import HUBSPOT_TOKEN, set_keys, write_config
+from syncd.sandbox import set_keys
 from syncd.sandbox_files import CLOZE_KEY
+from tests.unpaced import unpaced_sandbox
 
 World = tuple[ClozeEmulator, HubSpotEmulator, Path]
 ASSOCIATE = "/contacts/companies/batch/associate/default"
@@ -29,9 +30,7 @@ ASSOCIATE = "/contacts/companies/batch/associate/default"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         text = set_keys(config.read_text(), "pairs.sandbox.entities.project", {"enabled": False})
         config.write_text(set_keys(text, "pairs.sandbox.external", {"change_overlap_seconds": 0}))
         yield cloze, hubspot, config

@@ -12,8 +12,8 @@ from connectors.cloze.emulator import ClozeEmulator
 from connectors.hubspot.emulator import HubSpotEmulator
 from state.store import StateStore
 from syncd.engine.runner import sync_pair
-from syncd.sandbox import HUBSPOT_TOKEN, set_keys, write_config
-from syncd.sandbox_files import CLOZE_KEY
+from syncd.sandbox import HUBSPOT_TOKEN, set_keys
+from tests.unpaced import unpaced_sandbox
 
 PERSON_FIELDS = """
 [pairs.sandbox.entities.person.fields]
@@ -33,9 +33,7 @@ industry = { values = { Software = "COMPUTER_SOFTWARE", "Real estate" = "REAL_ES
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ClozeEmulator, HubSpotEmulator, Path]]:
-    with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
-            HubSpotEmulator(token=HUBSPOT_TOKEN, rate_limit_per_10s=None, search_rate_per_second=None) as hubspot:
-        config = write_config(tmp_path, cloze.url, hubspot.url)
+    with unpaced_sandbox(tmp_path) as (cloze, hubspot, config):
         text = config.read_text()
         for table, block in (("person", PERSON_FIELDS), ("company", COMPANY_FIELDS)):
             start = text.index(f"[pairs.sandbox.entities.{table}.fields]")

@@ -36,6 +36,7 @@ def _lag_seconds(fleet: Fleet) -> float:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_many_small_pairs_are_scheduled_fairly_and_never_run_twice_at_once(fleet: Fleet) -> None:
     pairs = fleet.add_pairs(PAIRS, seed_people=2)
     fleet.write_config(interval=INTERVAL, concurrency=CONCURRENCY)

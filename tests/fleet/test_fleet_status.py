@@ -24,6 +24,7 @@ def _status(config: Path, *extra: str) -> Any:
     return json.loads(result.output) if "--json" in extra else result.output
 
 
+@pytest.mark.slow
 def test_fleet_status_shows_queue_in_flight_lag_and_takeovers(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)

@@ -12,11 +12,14 @@ import itertools
 import time
 from collections import defaultdict
 
+import pytest
+
 from tests.fleet.rig import Fleet, jain
 
 PAIRS, CONCURRENCY, INTERVAL, DURATION = 8, 2, 5.0, 40.0
 
 
+@pytest.mark.slow
 def test_under_overload_every_pair_slows_equally_and_none_starves(fleet: Fleet) -> None:
     pairs = fleet.add_pairs(PAIRS, seed_people=2, latency_ms=300)
     fleet.write_config(interval=INTERVAL, concurrency=CONCURRENCY)

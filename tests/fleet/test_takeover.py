@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from connectors.cloze.client import ClozeClient
 from connectors.cloze.emulator import DEFAULT_API_KEY
 from tests.fleet.rig import LEASE_TTL, Fleet, Worker
@@ -53,6 +55,7 @@ def _assert_converged(fleet: Fleet, pair: str, seeded: int) -> None:
     assert len(fleet.emulators[pair].store.rendered("person")) == seeded  # none created back in Cloze twice
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_is_taken_over_without_duplicates(fleet: Fleet) -> None:
     [pair] = fleet.add_pairs(1, seed_people=120, latency_ms=15)
     fleet.write_config(interval=5, concurrency=2)
@@ -75,6 +78,7 @@ def test_sigkill_mid_run_is_taken_over_without_duplicates(fleet: Fleet) -> None:
     survivor.wait_event("lease_taken_over", timeout=60)  # counted in syncd_lease_takeovers_total
 
 
+@pytest.mark.slow
 def test_frozen_worker_writes_nothing_after_the_takeover(fleet: Fleet) -> None:
     [pair] = fleet.add_pairs(1, seed_people=150, latency_ms=15)
     fleet.write_config(interval=5, concurrency=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -239,12 +240,15 @@ def test_slow_write_retried_after_timeout_does_not_duplicate(make_connector: Con
     assert made.ok and len(emulator.objects("contacts")) == 2  # the write landed once, the retry updated it
 
 
-def test_persistent_outage_raises_transient(make_connector: ConnectorFactory, emulator: HubSpotEmulator) -> None:
-    connector = make_connector()
-    connector.client.session.retry = RetryPolicy(attempts=2, initial=0.01)
+def test_persistent_outage_raises_transient_after_the_configured_tries(make_connector: ConnectorFactory,
+                                                                       emulator: HubSpotEmulator) -> None:
+    connector = make_connector(retry_attempts=3, retry_initial_wait=0.01)
     emulator.set_faults(error_rate=1.0, error_status=502)
+    started = time.monotonic()
     with pytest.raises(TransientApiError):
         connector.get("person", ["1"])
+    assert connector.client.session.requests_sent == 3 and connector.client.session.retries == 2
+    assert time.monotonic() - started < 5, "waits start at retry_initial_wait"
 
 
 def test_notes_property_is_created_and_synced(make_connector: ConnectorFactory, emulator: HubSpotEmulator) -> None:

@@ -27,6 +27,7 @@ def test_refuses_a_directory_with_other_files(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_reuses_its_own_directory_and_force_clears_any(tmp_path: Path) -> None:
     first = _sandbox("--dir", str(tmp_path / "sb"))

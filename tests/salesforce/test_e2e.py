@@ -73,6 +73,7 @@ def links(config: Path) -> list[dict[str, Any]]:
     return list(json.loads(syncd("state", "export", config=config).stdout)["links"])
 
 
+@pytest.mark.slow
 def test_first_sync_creates_edits_conflicts_deletes_and_a_quiet_second_run(world: World) -> None:
     cloze, salesforce, config = world
     ann = cloze.add_record("person", person("Ann", "Lee", "ann@acme.example"))

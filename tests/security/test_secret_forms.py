@@ -204,6 +204,7 @@ def test_a_secret_with_a_colon_that_is_no_scheme_is_accepted(tmp_path: Path) -> 
             world.syncd("config", "check", check=0)
 
 
+@pytest.mark.slow
 def test_a_run_against_a_state_database_locked_by_another_process_is_typed_and_leaks_nothing(tmp_path: Path) -> None:
     import sqlite3
 

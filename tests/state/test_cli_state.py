@@ -56,6 +56,7 @@ def _side_files(world: World) -> list[str]:
 # -- two reconciles at once ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_reconciles_started_together_never_crash_and_the_loser_exits_75(world: World) -> None:
     world.hubspot.set_faults(latency=0.02)  # long enough for the two runs to overlap
     codes: list[int] = []

@@ -21,6 +21,7 @@ SELECTION = ("tests/engine/test_healing.py", "tests/engine/test_links_by_need.py
 pytestmark = pytest.mark.timeout(600)
 
 
+@pytest.mark.slow
 def test_engine_suites_pass_with_the_state_on_postgresql(postgres: PostgresServer) -> None:
     # The ``postgres`` fixture only proves a server can start here (else skip, or fail in CI);
     # the suites start their own, in their own process.

@@ -142,6 +142,7 @@ def person(first: str, last: str, email: str) -> dict[str, Any]:
     return {"first": first, "last": last, "name": f"{first} {last}", "emails": [{"value": email}]}
 
 
+@pytest.mark.slow
 def test_after_migrating_the_next_sync_against_the_emulators_writes_nothing(
         tmp_path: Path, postgres: PostgresServer) -> None:
     with ClozeEmulator(api_key=CLOZE_KEY, user="sandbox@example.com") as cloze, \
