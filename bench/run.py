@@ -85,7 +85,8 @@ def runs_for(world: World, seeded: Seeded, size: int, scenario: Scenario, profil
         return [initial]
     # The first incremental run after a reconcile reads the reconcile's own writes back (its cursors were
     # taken before it started) and recognises them as echoes; later runs start from there.
-    echoes = run_syncd(world, f"{scenario.name} N={size}: sync after it (echoes)", "sync")
+    echo_profile = profile_dir / f"echoes-{scenario.name}-{size}.prof" if profile_dir else None
+    echoes = run_syncd(world, f"{scenario.name} N={size}: sync after it (echoes)", "sync", profile=echo_profile)
     changed = edit_one_percent(world, seeded, rng)
     first = run_syncd(world, f"{scenario.name} N={size}: sync, 1% changed", "sync", records=changed)
     time.sleep(1.5)  # past the HubSpot poll's look-back (change_overlap_seconds = 1 s here)
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon-people", type=int, default=1000, help="people in the daemon world")
     parser.add_argument("--people-only", action="store_true", help="no companies or deals")
     parser.add_argument("--json", type=Path, help="where to write the figures (default bench/results/<time>.json)")
-    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile (CPU time); print hot spots")
+    parser.add_argument("--profile", action="store_true", help="cProfile each initial reconcile and the echo sync after it (CPU time); print hot spots")
     parser.add_argument("--keep", action="store_true", help="keep the working directories")
     parser.add_argument("--time-limit", type=float, help="stop an initial reconcile after this many seconds "
                                                           "(SIGINT; its profile and progress are still reported)")

@@ -27,7 +27,7 @@ from typing import Protocol
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
-from state.clock import PG_NOW_MS, wall_ms
+from state.clock import lease_expired_sql, wall_ms
 from state.models import ApiUsage
 
 BUDGET_SHARE = 0.9  # past 90 % of the day's calls an account is left for the rest of the day
@@ -154,7 +154,7 @@ def unavailable_accounts(conn: Connection, day: str | None = None) -> frozenset[
     held = conn.execute(text(
         "SELECT account_leases.account_key FROM account_leases JOIN leases AS holder "
         "ON holder.pair = account_leases.pair AND holder.epoch = account_leases.epoch "
-        f"WHERE holder.owner <> '' AND holder.expires_at > {PG_NOW_MS}")).scalars().all()
+        f"WHERE holder.owner <> '' AND NOT {lease_expired_sql('holder', 'postgresql')}")).scalars().all()
     rows = conn.execute(text(
         "SELECT account_key, calls, last_remaining, daily_limit FROM api_usage WHERE day = :day"),
         {"day": day or usage_day()}).all()

@@ -41,3 +41,16 @@ def boot_id() -> str:
     except OSError:
         return ""
     return f"{socket.gethostname()}/{boot}" if boot else ""
+
+
+def lease_expired_sql(alias: str, dialect: str) -> str:
+    """SQL, true when the lease row ``alias`` has expired: the one definition every query of leases uses.
+
+    On PostgreSQL by the server's clock, so workers whose clocks disagree agree on it. On SQLite by
+    the monotonic clock for a lease of this boot (parameters ``:mono`` and ``:boot``), so a wall clock
+    stepped forward cannot expire a live run's lease, and by the wall clock (``:now``) otherwise.
+    """
+    if dialect == "postgresql":
+        return f"({alias}.expires_at <= {PG_NOW_MS})"
+    return (f"(CASE WHEN {alias}.boot_id <> '' AND {alias}.boot_id = :boot THEN {alias}.mono_expires <= :mono "
+            f"ELSE {alias}.expires_at <= :now END)")

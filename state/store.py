@@ -62,7 +62,7 @@ from state import budget
 from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.budget import UsageCounter
 from state.clock import PG_NOW_MS as _PG_CLOCK
-from state.clock import boot_id, monotonic, wall_ms
+from state.clock import boot_id, lease_expired_sql, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
 from state.models import (
@@ -864,10 +864,7 @@ class StateStore:
 
     def _expired(self, alias: str) -> str:
         """SQL: the lease row ``alias`` has expired (parameters :now, :mono and :boot on SQLite)."""
-        if self.engine.dialect.name == "postgresql":
-            return f"({alias}.expires_at <= {_PG_CLOCK})"
-        return (f"(CASE WHEN {alias}.boot_id <> '' AND {alias}.boot_id = :boot THEN {alias}.mono_expires <= :mono "
-                f"ELSE {alias}.expires_at <= :now END)")
+        return lease_expired_sql(alias, self.engine.dialect.name)
 
     # -- API usage ---------------------------------------------------------------
 

@@ -33,11 +33,12 @@ from connectors.values import Value, to_json
 from state.store import NewLink, StateStore, dumps
 from syncd.core.actions import CREATE_ON, DELETE_ON
 from syncd.core.label import record_label
-from syncd.core.mapping import EntityMapping, reference_values, to_canonical, to_side
+from syncd.core.mapping import EntityMapping, to_canonical, to_side
 from syncd.core.plan import Action, EntityPlan
-from syncd.core.refs import UNRESOLVED, Wanted, lookups_to_read, lookups_to_write, settle_pending
+from syncd.core.refs import UNRESOLVED, Wanted, lookups_to_write, settle_pending
 from syncd.core.sides import OTHER, ordered
 from syncd.engine.markers import WireMarker, wire_markers
+from syncd.engine.relations import prefetch, prefetch_read
 from syncd.engine.report import RunReport
 from syncd.progress import NullProgress, Progress
 
@@ -141,18 +142,10 @@ class Executor:
         return AppLink(self.ctx.app_id, external_id, self.ctx.app_name, self.ctx.app_url(self.entity, external_id))
 
     def _prefetch(self, wanted: Wanted) -> None:
-        """Ask the reference look-up for a batch's ids at once (a few queries of up to 500 ids),
-        so mapping each record in it asks what is known already instead of a query per record."""
-        lookup = self.mapping.references
-        if lookup is None:
-            return
-        for (target, side), ids in wanted.items():
-            lookup.counterparts(target, side, sorted(ids))
+        prefetch(self.mapping, wanted)
 
     def _prefetch_readbacks(self, side: Side, results: Iterable[WriteResult]) -> None:
-        if self.mapping.references is not None:
-            self._prefetch(lookups_to_read([reference_values(r.record, self.mapping, side) for r in results
-                                            if r.ok and r.record is not None], self.mapping.reference_targets, side))
+        prefetch_read(self.mapping, side, [r.record for r in results if r.ok and r.record is not None])
 
     def _readback(self, side: Side, result: WriteResult, written: Mapping[str, Value],
                   expected: dict[str, Value]) -> tuple[dict[str, Value], bool]:

@@ -24,6 +24,7 @@ from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
 from syncd.core.sides import OTHER, view
 from syncd.engine.links import LinkCache
+from syncd.engine.relations import prefetch_read
 
 GET_CHUNK = 100
 
@@ -40,6 +41,8 @@ class Observed:
 
 def _add(obs: Observation, side: Side, records: Iterable[Record], mapping: EntityMapping) -> int:
     target, unreadable, gone = obs.records(side), obs.unreadable(side), obs.gone(side)
+    records = list(records)  # one page or batch
+    prefetch_read(mapping, side, [r for r in records if r.unreadable is None and not r.archived])
     count = 0
     for record in records:
         if record.unreadable is not None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
-from connectors.model import Entity, Side
+from connectors.model import Entity, Record, Side
 from state.store import StateStore
-from syncd.core.mapping import EntityMapping
+from syncd.core.mapping import EntityMapping, reference_values
+from syncd.core.refs import Wanted, lookups_to_read
 
 _CHUNK = 500  # ids per query: well under SQLite's bound on bound parameters
 
@@ -43,6 +44,23 @@ class LinkedIds:
     def refresh(self) -> None:
         """Forget what was looked up: writes since may have linked (or unlinked) records."""
         self._known.clear()
+
+
+def prefetch(mapping: EntityMapping, wanted: Wanted) -> None:
+    """Ask ``mapping``'s reference look-up for a batch's ids at once (a few queries of up to 500 ids),
+    so mapping each record of the batch asks what is known already instead of a query per record."""
+    lookup = mapping.references
+    if lookup is None:
+        return
+    for (target, side), ids in wanted.items():
+        lookup.counterparts(target, side, sorted(ids))
+
+
+def prefetch_read(mapping: EntityMapping, side: Side, records: Collection[Record]) -> None:
+    """:func:`prefetch` for reading ``records`` from ``side``: the ids their reference fields name."""
+    if mapping.references is not None and mapping.reference_targets:
+        prefetch(mapping, lookups_to_read([reference_values(r, mapping, side) for r in records],
+                                          mapping.reference_targets, side))
 
 
 def with_references(mapping: EntityMapping, lookup: LinkedIds, synced: Collection[Entity]) -> EntityMapping:

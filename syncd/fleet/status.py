@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from state import schedule
 from state.backend import table_names
+from state.clock import lease_expired_sql
 from syncd.fleet.app import RUN_KINDS, RUN_TASK
 from syncd.fleet.metrics import FLEET_GAUGES
 from syncd.fleet.tick import in_flight, lease_takeovers, live_workers
@@ -45,7 +46,8 @@ def fleet_status(engine: Engine, stall_after: float) -> FleetStatus:
             "SELECT count(*) FILTER (WHERE next_due_at <= :now), count(DISTINCT pair) FROM pair_schedule"),
             {"now": now}).one()
         expired = int(conn.execute(text(
-            "SELECT count(*) FROM leases WHERE owner <> '' AND expires_at <= :now"), {"now": now}).scalar_one())
+            f"SELECT count(*) FROM leases WHERE owner <> '' AND {lease_expired_sql('leases', 'postgresql')}")
+        ).scalar_one())
         takeovers = lease_takeovers(conn)
         if "procrastinate_jobs" not in table_names(conn):
             return FleetStatus(0, {}, 0, lag, int(due), int(scheduled), 0, takeovers, expired, queue_ready=False)

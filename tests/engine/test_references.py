@@ -157,3 +157,30 @@ def test_a_reference_added_to_a_linked_record_waits_for_its_target_and_is_then_w
         assert world.store.open_errors("p") == []
     finally:
         world.close()
+
+
+def test_a_page_of_people_naming_companies_costs_a_few_link_queries_not_one_per_person() -> None:
+    """Reading the people's company ids back through the link table is asked per page, not per record."""
+    world = World()
+    try:
+        firms = [world.ext.put("company", {"name": f"Firm {i}"}) for i in range(40)]
+        people = [world.ext.put("person", {"first": f"P{i}", "phones": [f"+1 555 01{i:02d}"], "companies": [firm]})
+                  for i, firm in enumerate(firms)]
+        assert world.run("full").ok
+        for i, person in enumerate(people):
+            world.ext.edit("person", person, first=f"Q{i}")
+        queries: list[int] = []
+        counterparts = world.store.counterparts
+
+        def counted(pair: str, entity: str, side: Any, record_ids: list[str]) -> dict[str, str | None]:
+            queries.append(len(record_ids))
+            return counterparts(pair, entity, side, record_ids)
+
+        world.store.counterparts = counted  # type: ignore[method-assign]
+        report = world.run("incremental")
+        assert report.ok and report.record_errors == 0
+        assert all(f"Q{i}" == world.cloze.items["person"][_counterpart(world, "person", external_id=p)].fields["first"]
+                   for i, p in enumerate(people))
+        assert 0 < len(queries) <= 4, queries  # 40 people, each naming a company
+    finally:
+        world.close()

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(300)
 
 TOKEN = "pat-na1-shared-account-0001"
 LIMIT_PER_10S = 30
-PEOPLE = COMPANIES = 30  # enough writes for both pairs to meet the shared limit
+PEOPLE = COMPANIES = 60
 CLOZE_KEYS = {"people": "cloze-key-people-0001", "firms": "cloze-key-firms-0002"}
 
 
