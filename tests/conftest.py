@@ -37,14 +37,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (not on_tryton(item), item.get_closest_marker("slow") is None))  # stable
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Fail at once if ``--dist loadgroup`` stopped grouping (as pytest 9.2 made it, pytest-xdist#1386):
-    the Tryton tests would then start a server on every worker and the suite would run minutes longer."""
-    if not session.config.getoption("loadgroup", False):
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` where it does not group (pytest 9.2 with pytest-xdist up to 3.8:
+    pytest-xdist#1386). The Tryton tests would then start a server on every worker and the suite
+    would run minutes longer, with nothing failing."""
+    if config.getoption("dist", "no") != "loadgroup":
         return
-    ungrouped = [item.nodeid for item in session.items
-                 if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid]
-    if ungrouped:
-        raise pytest.UsageError(f"--dist loadgroup is not grouping tests here (first: {ungrouped[0]}); "
-                                "see the pytest pin in pyproject.toml")
+    from importlib.metadata import version
+
+    def release(package: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version(package).split(".")[:2] if part.isdigit())
+
+    if release("pytest") >= (9, 2) and release("pytest-xdist") <= (3, 8):
+        raise pytest.UsageError(f"pytest {version('pytest')} with pytest-xdist {version('pytest-xdist')}: "
+                                "--dist loadgroup does not group tests (pytest-xdist#1386); install the "
+                                "versions pyproject.toml asks for (pip install -e '.[test]')")
