@@ -61,8 +61,7 @@ from state import activities as activity_tables
 from state import budget
 from state.backend import describe, is_database_url, postgres_engine, table_names, take_schema_lock
 from state.budget import UsageCounter
-from state.clock import PG_NOW_MS as _PG_CLOCK
-from state.clock import boot_id, lease_expired_sql, monotonic, wall_ms
+from state.clock import PG_NOW_MS, boot_id, lease_expired_sql, monotonic, wall_ms
 from state.lease import LeaseKeeper, LeaseToken
 from state.migrations import upgrade
 from state.models import (
@@ -456,15 +455,17 @@ class StateStore:
         return self.counterparts(pair, entity, side, [record_id]).get(record_id)
 
     def counterparts(self, pair: str, entity: str, side: Side, record_ids: list[str]) -> dict[str, str | None]:
-        """The other side's ids linked to ``record_ids`` on ``side`` (one query); unlinked ids are absent."""
-        if not record_ids:
-            return {}
+        """The other side's ids linked to ``record_ids`` on ``side`` (a query per :data:`LOOKUP_CHUNK` ids);
+        unlinked ids are absent."""
         mine, theirs = _ID_COLUMN[side], _ID_COLUMN[_OTHER[side]]
+        found: dict[str, str | None] = {}
         # The two id columns only: building whole Link objects (their bases included) was most of the cost.
         with Session(self.engine) as s:
-            rows = s.exec(select(col(getattr(Link, mine)), col(getattr(Link, theirs))).where(
-                col(Link.pair) == pair, col(Link.entity) == entity, col(getattr(Link, mine)).in_(record_ids)))
-            return {ours or "": other for ours, other in rows}
+            for chunk in _lookup_chunks(record_ids):
+                rows = s.exec(select(col(getattr(Link, mine)), col(getattr(Link, theirs))).where(
+                    col(Link.pair) == pair, col(Link.entity) == entity, col(getattr(Link, mine)).in_(chunk)))
+                found.update((ours or "", other) for ours, other in rows)
+        return found
 
     @staticmethod
     def tombstone_link(s: Session, link_id: int, unlinked_side: Side) -> None:
@@ -852,11 +853,11 @@ class StateStore:
         if self.engine.dialect.name != "postgresql":
             return now_ms()
         with self.engine.connect() as conn:
-            return int(conn.execute(text(f"SELECT {_PG_CLOCK}")).scalar_one())
+            return int(conn.execute(text(f"SELECT {PG_NOW_MS}")).scalar_one())
 
     def _clock(self) -> str:
         """SQL for "now" in epoch ms: the server's own clock on PostgreSQL, the ``:now`` parameter on SQLite."""
-        return _PG_CLOCK if self.engine.dialect.name == "postgresql" else ":now"
+        return PG_NOW_MS if self.engine.dialect.name == "postgresql" else ":now"
 
     def _boot(self) -> str:
         """This boot, for leases judged by the monotonic clock: never on PostgreSQL, whose clock is shared."""

@@ -1,9 +1,11 @@
 """Shared test settings: hypothesis profiles (small by default, larger with SYNCD_HYPOTHESIS=long)."""
 
 import os
+from importlib.metadata import version
 
 import pytest
 from hypothesis import HealthCheck, settings
+from packaging.version import Version
 
 settings.register_profile("default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -43,12 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     would run minutes longer, with nothing failing."""
     if config.getoption("dist", "no") != "loadgroup":
         return
-    from importlib.metadata import version
-
-    def release(package: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in version(package).split(".")[:2] if part.isdigit())
-
-    if release("pytest") >= (9, 2) and release("pytest-xdist") <= (3, 8):
+    if Version(version("pytest")) >= Version("9.2") and Version(version("pytest-xdist")) < Version("3.9"):
         raise pytest.UsageError(f"pytest {version('pytest')} with pytest-xdist {version('pytest-xdist')}: "
                                 "--dist loadgroup does not group tests (pytest-xdist#1386); install the "
                                 "versions pyproject.toml asks for (pip install -e '.[test]')")

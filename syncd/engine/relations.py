@@ -20,8 +20,6 @@ from state.store import StateStore
 from syncd.core.mapping import EntityMapping, reference_values
 from syncd.core.refs import Wanted, lookups_to_read
 
-_CHUNK = 500  # ids per query: well under SQLite's bound on bound parameters
-
 
 class LinkedIds:
     """Counterpart ids from the state database's link table, cached per entity and side."""
@@ -34,10 +32,9 @@ class LinkedIds:
     def counterparts(self, entity: Entity, side: Side, ids: Collection[str]) -> Mapping[str, str]:
         known = self._known.setdefault((entity, side), {})
         missing = [i for i in dict.fromkeys(ids) if i not in known]
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start:start + _CHUNK]
-            found = self.store.counterparts(self.pair, entity, side, chunk)
-            for rid in chunk:
+        if missing:
+            found = self.store.counterparts(self.pair, entity, side, missing)
+            for rid in missing:
                 known[rid] = found.get(rid)  # None: not linked, or the link is a tombstone
         return {rid: other for rid in ids if (other := known.get(rid))}
 
@@ -47,7 +44,7 @@ class LinkedIds:
 
 
 def prefetch(mapping: EntityMapping, wanted: Wanted) -> None:
-    """Ask ``mapping``'s reference look-up for a batch's ids at once (a few queries of up to 500 ids),
+    """Ask ``mapping``'s reference look-up for a batch's ids at once (a query per :data:`state.store.LOOKUP_CHUNK` ids),
     so mapping each record of the batch asks what is known already instead of a query per record."""
     lookup = mapping.references
     if lookup is None:

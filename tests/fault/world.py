@@ -30,7 +30,6 @@ from syncd.engine.report import RunReport
 from syncd.engine.runner import sync_pair
 from syncd.sandbox import HUBSPOT_TOKEN, tune_config, write_config
 from syncd.sandbox_files import CLOZE_KEY
-from tests.unpaced import UNPACED_HUBSPOT
 
 PAIR = "sandbox"
 APP_ID = "hubspot.com"
@@ -45,7 +44,8 @@ FAST_CLOZE: Mapping[str, Any] = {
 }
 # The emulator's search has no indexing lag, so the change feed's look-back can be short (the default
 # 30 s would re-read every record a test touched).
-FAST_HUBSPOT: Mapping[str, Any] = {**UNPACED_HUBSPOT, "timeout": 10, "change_overlap_seconds": 1.0}
+FAST_HUBSPOT: Mapping[str, Any] = {"requests_per_10s": 100000, "search_per_second": 1000, "timeout": 10,
+                                   "retry_initial_wait": 0.02, "retry_max_total": 60, "change_overlap_seconds": 1.0}
 NO_LIMITS: Mapping[str, Any] = {"rate_limit_per_10s": None, "search_rate_per_second": None, "daily_limit": None}
 
 
