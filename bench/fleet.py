@@ -11,12 +11,15 @@ tests run it). Four measurements:
    (``StateStore.claim_lease`` / ``renew_lease`` / ``release_lease``: the statements every run
    makes) over ``--cycles`` distinct pairs; target at least 1,000 cycles/s.
 2. **fair scheduling**: ``--pairs`` small pairs (each its own Cloze emulator, two people) over
-   ``--workers`` real ``syncd worker`` processes for ``--seconds``: runs per pair, Jain's index
-   (target at least 0.95) and the schedule lag (p50/p99, sampled every half second; target p99 < 10 s).
+   ``--workers`` real ``syncd worker`` processes for ``--seconds``, from when the first round (each
+   pair's initial sync) is worked off: runs per pair, Jain's index (target at least 0.95), the
+   schedule lag (p50/p99, sampled every half second; target p99 < 10 s), and the CPU per run of the
+   workers, of the PostgreSQL server and of this process (the emulators). Linux (``/proc``).
 3. **webhook-to-run**: ``--webhooks`` webhook runs queued one after another (as a delivery does, with
    the default ``webhook_debounce``; the workers poll at the default ``poll``) on that fleet; the time from queueing to the run's start in the ``runs`` table (target p99 < 2 s).
 4. **quiet-run CPU**: in this process, the CPU time of a quiet incremental run (nothing changed)
-   on the thread that runs it, for pairs of each of ``--sizes`` people, after their initial sync.
+   on the thread that runs it, and the SQL statements it sends to the state database, for pairs
+   of each of ``--sizes`` people, after their initial sync and the run that reads its echoes.
 
 Not part of the test suite.
 """
@@ -38,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
 from config.loader import load_config
 from config.models import FleetConfig
@@ -119,6 +122,30 @@ def _claim_process(url: str, p: int, threads: int, cycles: int, start: Any, done
     done.put((per_thread * threads, cpu))
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (with its waited-for children's), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / _TICKS
+
+
+def _fleet_cpu(fleet: Fleet) -> dict[str, float]:
+    """CPU seconds so far of the workers, of the PostgreSQL server's processes (its backends that
+    ended are counted in the postmaster's children) and of this process (the emulators)."""
+    postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                postgres += _process_cpu(int(entry.name), children=True)
+        except OSError:
+            pass  # a backend that ended meanwhile
+    return {"workers": sum(_process_cpu(w.pid) for w in fleet.workers), "postgres": postgres,
+            "emulators": time.process_time()}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -137,18 +164,29 @@ def fleet_figures(tmp: Path, url: str, args: argparse.Namespace) -> None:
             fleet.start_worker()
         fleet.wait_until(lambda: {r["pair"] for r in fleet.runs()} >= set(pairs), 120, "every pair ran once")
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+        def lag() -> float:
+            with engine.connect() as conn:
+                return schedule.lag_ms(conn, schedule.db_now_ms(conn)) / 1000
+        # the steady state: after the first round (each pair's initial sync) is worked off
+        fleet.wait_until(lambda: lag() < 1.0, 2 * args.interval + 60, "the first round's backlog worked off")
+        cpu_before = _fleet_cpu(fleet)
         start_ms, lags = int(time.time() * 1000), []
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                lags.append(schedule.lag_ms(conn, schedule.db_now_ms(conn)) / 1000)
+            lags.append(lag())
             time.sleep(0.5)
         end_ms = int(time.time() * 1000)
+        cpu = {k: v - cpu_before[k] for k, v in _fleet_cpu(fleet).items()}
         window = Counter(r["pair"] for r in fleet.runs() if start_ms <= r["started_at"] < end_ms)
         counts = [window.get(p, 0) for p in pairs]
+        runs = max(1, sum(counts))
         print(f"fair scheduling: {args.pairs} pairs, {args.workers} workers x {args.concurrency}, interval "
               f"{args.interval:g} s, {args.seconds:g} s: runs per pair min {min(counts)} / max {max(counts)}, "
               f"Jain {jain(counts):.3f}; schedule lag p50 {pct(lags, 0.5):.2f} s, p99 {pct(lags, 0.99):.2f} s")
+        print(f"CPU per run in that window ({runs} runs): workers {cpu['workers'] / runs * 1000:.1f} ms, "
+              f"PostgreSQL {cpu['postgres'] / runs * 1000:.1f} ms, the emulators' process "
+              f"{cpu['emulators'] / runs * 1000:.1f} ms")
 
         app = new_app(url)
         latencies = []
@@ -181,16 +219,21 @@ def quiet_run_cpu(tmp: Path, url_for: Callable[[], str], sizes: list[int]) -> No
             store = StateStore.open(fleet.db_url)
             first = sync_pair(loaded, pair, store=store)
             assert first.ok, first.error
-            cpu = []
+            sync_pair(loaded, pair, store=store)  # reads the first run's writes back (its echoes)
+            cpu, statements = [], []
+            sent: list[str] = []
+            event.listen(store.engine, "before_cursor_execute", lambda *args, sent=sent: sent.append(args[2]))
             for _ in range(5):
+                sent.clear()
                 before = time.thread_time()
                 report = sync_pair(loaded, pair, store=store)
                 cpu.append(time.thread_time() - before)
+                statements.append(len(sent))
                 assert report.ok and not any(report.writes.values()), report.writes
             links = store.link_count(pair)
             store.close()
             print(f"quiet run, {links} links: CPU median {statistics.median(cpu) * 1000:.0f} ms "
-                  f"(min {min(cpu) * 1000:.0f} ms)")
+                  f"(min {min(cpu) * 1000:.0f} ms), {statistics.median(statements):.0f} SQL statements")
         finally:
             fleet.close()
 

@@ -489,6 +489,11 @@ class StateStore:
             row = s.get(Cursor, (pair, entity, side))
             return row.value if row else None
 
+    def cursors(self, pair: str) -> dict[tuple[str, str], str | None]:
+        """Every cursor of ``pair`` by ``(entity, side)``, in one query (one never set is missing)."""
+        with Session(self.engine) as s:
+            return {(row.entity, row.side): row.value for row in s.exec(select(Cursor).where(col(Cursor.pair) == pair))}
+
     @staticmethod
     def set_cursor(s: Session, pair: str, entity: str, side: str, value: str | None) -> None:
         row = s.get(Cursor, (pair, entity, side)) or Cursor(pair=pair, entity=entity, side=side, updated_at=0)
@@ -547,14 +552,19 @@ class StateStore:
 
     def resolutions(self, pair: str, entity: str) -> dict[int, dict[str, tuple[int, Any]]]:
         """Operator choices waiting to be applied: ``{link_id: {field: (conflict_id, value)}}``."""
-        out: dict[int, dict[str, tuple[int, Any]]] = {}
+        return self.all_resolutions(pair, entity).get(entity, {})
+
+    def all_resolutions(self, pair: str, entity: str | None = None) -> dict[str, dict[int, dict[str, tuple[int, Any]]]]:
+        """:meth:`resolutions` of every entity of ``pair`` (or of ``entity``) in one query, by entity."""
+        out: dict[str, dict[int, dict[str, tuple[int, Any]]]] = {}
         with Session(self.engine) as s:
-            q = select(ConflictRow).where(
-                col(ConflictRow.pair) == pair, col(ConflictRow.entity) == entity, col(ConflictRow.status) == "resolved"
-            )
+            q = select(ConflictRow).where(col(ConflictRow.pair) == pair, col(ConflictRow.status) == "resolved")
+            if entity is not None:
+                q = q.where(col(ConflictRow.entity) == entity)
             for row in s.exec(q):
                 if row.link_id is not None and row.id is not None:
-                    out.setdefault(row.link_id, {})[row.field] = (row.id, json.loads(row.resolution or "null"))
+                    chosen = out.setdefault(row.entity, {}).setdefault(row.link_id, {})
+                    chosen[row.field] = (row.id, json.loads(row.resolution or "null"))
         return out
 
     @staticmethod
@@ -709,9 +719,12 @@ class StateStore:
                 )
             )
 
-    def journal_pending(self, pair: str, entity: str) -> list[JournalEntry]:
+    def journal_pending(self, pair: str, entity: str | None = None) -> list[JournalEntry]:
+        """The creates of ``pair`` (of ``entity``, or of every entity) not yet settled, oldest first."""
         with Session(self.engine) as s:
-            q = select(JournalEntry).where(col(JournalEntry.pair) == pair, col(JournalEntry.entity) == entity)
+            q = select(JournalEntry).where(col(JournalEntry.pair) == pair)
+            if entity is not None:
+                q = q.where(col(JournalEntry.entity) == entity)
             return list(s.exec(q.order_by(col(JournalEntry.id))))
 
     # -- leases ------------------------------------------------------------------

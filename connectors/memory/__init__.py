@@ -10,7 +10,9 @@ whichever join marker it is given (App Links or a Cloze identity).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +39,7 @@ class MemorySettings(ConnectorSettings):
     backend: str = "default"
     """Connectors of one process that name the same backend share its records."""
     path: Path | None = None
-    """A JSON file the records are kept in (read before and written after every call)."""
+    """A JSON file the records are kept in (read again before a call when it changed, written after every write)."""
     page_size: int = 50
 
 
@@ -63,6 +65,7 @@ class MemoryStore:
         self.items: defaultdict[str, dict[str, StoredRecord]] = defaultdict(dict)
         self.deleted: defaultdict[str, dict[str, int]] = defaultdict(dict)
         self.seq, self.next_id = 0, 1
+        self._read: tuple[int, ...] | None = None  # the file as last read or written (see _signature)
         self.load()
 
     @classmethod
@@ -78,15 +81,32 @@ class MemoryStore:
         with cls._lock:
             cls._named.pop(name, None)
 
+    @staticmethod
+    def _signature(stat: os.stat_result) -> tuple[int, ...]:
+        """What tells one version of the file from another without reading it: every save writes a new
+        file (a new inode); an edit in place changes its size or its times."""
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
     def load(self) -> None:
-        if self.path is None or not self.path.exists():
+        """Read the file again if it changed since this store last read or wrote it (a quiet run asks for
+        every kind's changes: parsing the whole file each time made it cost the size of the account)."""
+        if self.path is None:
+            return
+        try:
+            signature = self._signature(self.path.stat())
+        except FileNotFoundError:
+            return
+        if signature == self._read:
             return
         data = json.loads(self.path.read_text())
         self.seq, self.next_id = data["seq"], data["next_id"]
         for e in set(self.items) | set(data["items"]) | set(data["deleted"]):
+            # kept in change order, so that ``changes`` reads only the end of it
+            stored = sorted(data["items"].get(e, []), key=lambda i: i["seq"])
             self.items[e] = {i["id"]: StoredRecord(i["id"], i["fields"], i["seq"], [AppLink(**a) for a in i["app_links"]],
-                                                   i["cloze_ref"]) for i in data["items"].get(e, [])}
+                                                   i["cloze_ref"]) for i in stored}
             self.deleted[e] = dict(data["deleted"].get(e, {}))
+        self._read = signature
 
     def save(self) -> None:
         if self.path is None:
@@ -95,12 +115,15 @@ class MemoryStore:
         data = {"seq": self.seq, "next_id": self.next_id, "items": items, "deleted": self.deleted}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, default=sorted))  # sets (a SetPatch result) as sorted lists
+        written = self._signature(tmp.stat())  # before the rename: a later writer's file is not taken for ours
         tmp.replace(self.path)
+        self._read = written
 
     def touch(self, entity: str, item: StoredRecord) -> None:
-        """``item`` changed (or was made): it moves to the end of the change feed."""
+        """``item`` changed (or was made): it moves to the end of the change feed (and of ``items``)."""
         self.seq += 1
         item.seq = self.seq
+        self.items[entity].pop(item.id, None)
         self.items[entity][item.id] = item
         self.deleted[entity].pop(item.id, None)
 
@@ -150,7 +173,8 @@ class MemoryConnector(Connector[MemorySettings]):
         with self.store.lock:
             self.store.load()
             since, top = int(cursor or 0), self.store.seq
-            changed = sorted((i for i in self.store.items[entity].values() if i.seq > since), key=lambda i: i.seq)
+            changed = list(itertools.takewhile(lambda i: i.seq > since, reversed(self.store.items[entity].values())))
+            changed.reverse()  # items are in change order: only the changes since the cursor are read
             gone = sorted(rid for rid, seq in self.store.deleted[entity].items() if seq > since)
         pages = list(self._pages(changed)) or [[]]
         for n, page in enumerate(pages):

@@ -47,10 +47,11 @@ from connectors.errors import (
     SafetyStop,
     SyncdError,
 )
-from connectors.model import SIDES, Entity, FieldKind, Record, Side
-from connectors.values import Value, from_json
+from connectors.model import SIDES, Entity, Record, Side
+from connectors.values import Value
 from state.budget import UsageCounter
 from state.lease import LeaseKeeper, LeaseToken
+from state.models import JournalEntry, RecordErrorRow
 from state.store import StateStore
 from syncd.app_urls import app_url
 from syncd.core.mapping import CUSTOM_CANONICAL_PREFIX, EntityMapping, build_entity_mapping
@@ -333,6 +334,7 @@ class PairEngine:
         self.report = RunReport(self.run_id, pair, "webhook" if only else mode, dry_run=dry_run)
         self.log = log.bind(pair=pair, run_id=self.run_id, mode=self.report.mode)
         self.references = LinkedIds(store, pair)
+        self._cursors_read: dict[Entity, dict[Side, str | None]] = {}  # as the run found them
 
     # -- the run -------------------------------------------------------------------
 
@@ -415,21 +417,34 @@ class PairEngine:
         # Before anything is read or written: is this state database this pair's?
         verify_accounts(self.store, self.pair, current_accounts(self.conns, self.cfg.app_id), record=not self.dry_run)
         entities = self._entities()
+        # What the read of every entity starts from, in one query each for the whole pair: nothing but
+        # this run writes them until its writes begin (the lease), and an operator's choice made
+        # meanwhile waits for the next run.
+        journal: dict[str, list[JournalEntry]] = {}
+        for entry in ([] if self.dry_run else self.store.journal_pending(self.pair)):
+            journal.setdefault(entry.entity, []).append(entry)
+        all_resolutions = self.store.all_resolutions(self.pair)
+        open_errors: dict[str, list[RecordErrorRow]] = {}  # what to read again, what to hold
+        for error in self.store.open_errors(self.pair):
+            open_errors.setdefault(error.entity, []).append(error)
+        self._cursors_read = {}
+        for (entity_name, side), value in self.store.cursors(self.pair).items():
+            self._cursors_read.setdefault(entity_name, {})[as_side(side)] = value
         planned: list[tuple[Entity, EntityMapping, PlannedEntity, observe.Observed, dict[int, dict[str, tuple[int, Any]]]]] = []
         for entity, mapping in entities:
             if self.only is not None and entity not in self.only:
                 continue
             self._heartbeat()
-            if not self.dry_run:
-                self._recover_journal(entity)
+            if journal.get(entity):
+                self._recover_journal(entity, journal[entity])
             self.references.refresh()  # the journal recovery may have linked records
-            resolutions = self.store.resolutions(self.pair, entity)
+            resolutions = all_resolutions.get(entity, {})
+            errors = open_errors.get(entity, [])
             self.progress.start(f"read {entity}")
             chosen = {lid: {f: v for f, (_, v) in fields.items()} for lid, fields in resolutions.items()}
-            observed, links = self._observe(entity, mapping, resolutions)
+            observed, links = self._observe(entity, mapping, resolutions, errors)
             self.progress.start(f"plan {entity}")
-            hold = {(e.source_side, e.record_id): e.last_seen for e in self.store.open_errors(self.pair, entity)
-                    if e.code == "merged_on_create"}
+            hold = {(e.source_side, e.record_id): e.last_seen for e in errors if e.code == "merged_on_create"}
             if isinstance(links, SpilledEntity):
                 self._plan_spilled(links, chosen, hold)
                 planned_entity: PlannedEntity = links
@@ -477,11 +492,13 @@ class PairEngine:
                 self.report.stopped = True
                 self.log.info("run_stopped_early", entity=entity)
                 return
-            if self.only is None:
+            # A cursor that did not move is not written again (a quiet run then writes no cursor at all).
+            moved = {side: value for side, value in observed.cursors.items()
+                     if value is not None and value != self._cursors_read.get(entity, {}).get(side)}
+            if self.only is None and moved:
                 with self.store.transaction() as s:
-                    for side, value in observed.cursors.items():
-                        if value is not None:
-                            StateStore.set_cursor(s, self.pair, entity, side, value)
+                    for side, value in moved.items():
+                        StateStore.set_cursor(s, self.pair, entity, side, value)
         if self.only is None:  # timeline activities: after every record pass, within their share of the run
             activities.run_pass(self.pair, self.cfg, self.conns, self.store, self.report, self.stop, self._heartbeat)
 
@@ -534,7 +551,7 @@ class PairEngine:
     # -- reading -------------------------------------------------------------------
 
     def _observe(
-        self, entity: Entity, mapping: EntityMapping, resolutions: Mapping[int, Any]
+        self, entity: Entity, mapping: EntityMapping, resolutions: Mapping[int, Any], errors: Sequence[RecordErrorRow]
     ) -> tuple[observe.Observed, list[LinkState] | SpilledEntity]:
         """What changed, and the links the plan of it needs: in an incremental run only those of
         the records read (looked up by id, see :mod:`syncd.engine.links`); a full run's listings and
@@ -542,14 +559,13 @@ class PairEngine:
         cloze, external = self.conns["cloze"], self.conns["external"]
         links = LinkCache(self.store, self.pair, entity)
         retry: dict[Side, list[str]] = {side: [] for side in SIDES}
-        for err in self.store.open_errors(self.pair, entity):
+        for err in errors:
             retry[as_side(err.source_side)].append(err.record_id)
         if self.only is not None:
             observed = observe.observe_records(entity, mapping, self.conns, self.only.get(entity, {}))
         else:
-            cursors: dict[Side, str | None] = {
-                side: self.store.cursor(self.pair, entity, side) for side in SIDES
-            }
+            stored = self._cursors_read.get(entity, {})
+            cursors: dict[Side, str | None] = {side: stored.get(side) for side in SIDES}
             if self.mode == "full" or any(v is None for v in cursors.values()):
                 return self._observe_full(entity, mapping, resolutions)
             try:
@@ -615,11 +631,9 @@ class PairEngine:
             spilled.keep(plan)
         spilled.planned()
 
-    def _recover_journal(self, entity: Entity) -> None:
-        """Settle creates a crash interrupted: link what was created, forget what was not."""
-        pending = self.store.journal_pending(self.pair, entity)
-        if not pending:
-            return
+    def _recover_journal(self, entity: Entity, pending: Sequence[JournalEntry]) -> None:
+        """Settle the creates a crash interrupted (``pending``, of ``entity``): link what was created,
+        forget what was not."""
         kinds = field_kinds(entity)
         found_by_entry: dict[int | None, Record | None] = {}
         holders: dict[Side, dict[str, tuple[int | None, str | None]]] = {}

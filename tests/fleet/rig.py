@@ -109,7 +109,7 @@ class Fleet:
     def external_path(self, pair: str) -> Path:
         return self.tmp / f"external-{pair}.json"
 
-    def write_config(self, *, interval: float = 3600.0, concurrency: int = 4, webhooks: bool = False,
+    def write_config(self, *, interval: float = 3600.0, jitter: float = 0.0, concurrency: int = 4, webhooks: bool = False,
                      port: int = 0, reconcile_cron: str = "", extra: str = "") -> Path:
         lines = [
             "[state]", f'url = "{self.db_url}"', f"lease_ttl = {LEASE_TTL}", "lock_timeout = 10", "",
@@ -124,7 +124,7 @@ class Fleet:
         for name, emu in self.emulators.items():
             lines += [
                 f"[pairs.{name}]", 'app_id = "crm.example.com"', 'app_name = "Example CRM"', "",
-                f"[pairs.{name}.schedule]", f'interval = "{interval}s"', "jitter = 0",
+                f"[pairs.{name}.schedule]", f'interval = "{interval}s"', f'jitter = "{jitter}s"',
                 f'reconcile_cron = "{reconcile_cron}"', "",
                 f"[pairs.{name}.cloze]", 'api_key = "env:SYNCD_TEST_CLOZE_KEY"', f'base_url = "{emu.url}"',
                 "rate_per_second = 1000", "retry_max_total = 20", "",

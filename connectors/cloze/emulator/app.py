@@ -89,7 +89,6 @@ class ClozeEmulator:
         self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
             name="cloze-emulator",
             daemon=True,
         )

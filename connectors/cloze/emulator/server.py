@@ -11,13 +11,14 @@ import json
 import socket
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 
 from connectors.cloze.emulator.api import NOT_FOUND_BODY, Reply, Request, decode_body
+from connectors.quiet_server import QuietHTTPServer
 
 if TYPE_CHECKING:
     from connectors.cloze.emulator.app import ClozeEmulator
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("cloze.emulator")
 
 
-class EmulatorServer(ThreadingHTTPServer):
-    daemon_threads = True
+class EmulatorServer(QuietHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], emulator: ClozeEmulator) -> None:

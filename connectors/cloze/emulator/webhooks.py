@@ -248,7 +248,10 @@ class WebhookHub:
         return True
 
     def _run(self) -> None:
-        with httpx.Client(follow_redirects=True, max_redirects=2) as http:
+        # The client (its TLS context loads the CA bundle: tens of ms of CPU) is made at the first
+        # delivery: most emulators never send one, and a test fleet starts a thousand of them.
+        http: httpx.Client | None = None
+        try:
             while True:
                 with self._cond:
                     while not self._stopping and (not self._queue or self._queue[0].due > time.monotonic()):
@@ -263,11 +266,16 @@ class WebhookHub:
                         continue
                     self._busy += 1
                 try:
+                    if http is None:
+                        http = httpx.Client(follow_redirects=True, max_redirects=2)
                     self._deliver(http, sub, item)
                 finally:
                     with self._cond:
                         self._busy -= 1
                         self._cond.notify_all()
+        finally:
+            if http is not None:
+                http.close()
 
     def _deliver(self, http: httpx.Client, sub: Subscription, item: _Delivery) -> None:
         settings = self.behaviour()

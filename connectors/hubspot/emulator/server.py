@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +41,7 @@ from connectors.hubspot.emulator.shape import present
 from connectors.hubspot.emulator.store import Store, StoredObject
 from connectors.hubspot.emulator.webhooks import Target, WebhookSender
 from connectors.hubspot.seed import load_into
+from connectors.quiet_server import QuietHTTPServer
 
 DEFAULT_TOKEN = "pat-na1-emulator-0000"
 
@@ -65,7 +66,7 @@ class HubSpotEmulator:
         self.store = Store(on_event=self.webhooks.emit)
         self.stats = Stats()
         self.limits = RateLimits()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._hooks: list[tuple[str, str, Callable[[], None]]] = []
         self._hooks_lock = threading.Lock()
@@ -73,10 +74,9 @@ class HubSpotEmulator:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer((self.host, self._port), _make_handler(self))
-        server.daemon_threads = True
+        server = QuietHTTPServer((self.host, self._port), _make_handler(self))
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever,
                                         name="hubspot-emulator", daemon=True)
         self._thread.start()
         return self

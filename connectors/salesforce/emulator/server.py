@@ -16,12 +16,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.hubspot.emulator.faults import Fault, FaultPlan
+from connectors.quiet_server import QuietHTTPServer
 from connectors.salesforce.emulator import auth, schema
 from connectors.salesforce.emulator.api_query import Cursors
 from connectors.salesforce.emulator.call import Call, Reply, Stats
@@ -76,7 +77,7 @@ class SalesforceEmulator:
         self.cursors = Cursors()
         self.stats = Stats()
         self.store = self._new_store()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._hooks: list[tuple[str, str, Callable[[], None]]] = []
         self._hooks_lock = threading.Lock()
@@ -88,14 +89,13 @@ class SalesforceEmulator:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer((self.host, self._port), _make_handler(self))
-        server.daemon_threads = True
+        server = QuietHTTPServer((self.host, self._port), _make_handler(self))
         if self._tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*self._tls)
             server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever,
                                         name="salesforce-emulator", daemon=True)
         self._thread.start()
         return self
