@@ -9,7 +9,6 @@ journalled before the call).
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +87,11 @@ class Executor:
         # deriving a person's company name from a new company relation): read again and
         # synced once more before the run ends, so the run leaves both sides equal.
         self.settle: set[tuple[str, str]] = set()
+        # Read once: checking every written link for open conflicts would scan the table per link.
+        # Read here, before any write: read at the first write, inside its transaction, it opened a
+        # second session on an in-memory state's one connection per thread, whose end rolled the
+        # write back (links were lost).
+        self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
         self.markers: Mapping[Side, WireMarker] = wire_markers(self._app_link)
         # A batch writes to both sides, so it is no larger than either side takes in one call.
         self.batch_size = min([ctx.batch_size, *(n for conn in ctx.conns.values()
@@ -96,12 +100,6 @@ class Executor:
         self.plan: EntityPlan | None = None
 
     # -- helpers -------------------------------------------------------------------
-
-    @functools.cached_property
-    def open_conflicts(self) -> set[int]:
-        """Links of the pair with an open conflict: read once, at the first write that needs it
-        (checking every written link would scan the table per link; a run that writes nothing reads none)."""
-        return self.ctx.store.open_conflict_links(self.ctx.pair)
 
     def _count(self, side: Side, op: str, n: int = 1) -> None:
         if n:
