@@ -484,11 +484,6 @@ class StateStore:
 
     # -- cursors -----------------------------------------------------------------
 
-    def cursor(self, pair: str, entity: str, side: str) -> str | None:
-        with Session(self.engine) as s:
-            row = s.get(Cursor, (pair, entity, side))
-            return row.value if row else None
-
     def cursors(self, pair: str) -> dict[tuple[str, str], str | None]:
         """Every cursor of ``pair`` by ``(entity, side)``, in one query (one never set is missing)."""
         with Session(self.engine) as s:
@@ -550,17 +545,12 @@ class StateStore:
             s.add(row)
             return row
 
-    def resolutions(self, pair: str, entity: str) -> dict[int, dict[str, tuple[int, Any]]]:
-        """Operator choices waiting to be applied: ``{link_id: {field: (conflict_id, value)}}``."""
-        return self.all_resolutions(pair, entity).get(entity, {})
-
-    def all_resolutions(self, pair: str, entity: str | None = None) -> dict[str, dict[int, dict[str, tuple[int, Any]]]]:
-        """:meth:`resolutions` of every entity of ``pair`` (or of ``entity``) in one query, by entity."""
+    def resolutions(self, pair: str) -> dict[str, dict[int, dict[str, tuple[int, Any]]]]:
+        """Operator choices waiting to be applied, in one query for the pair:
+        ``{entity: {link_id: {field: (conflict_id, value)}}}``."""
         out: dict[str, dict[int, dict[str, tuple[int, Any]]]] = {}
         with Session(self.engine) as s:
             q = select(ConflictRow).where(col(ConflictRow.pair) == pair, col(ConflictRow.status) == "resolved")
-            if entity is not None:
-                q = q.where(col(ConflictRow.entity) == entity)
             for row in s.exec(q):
                 if row.link_id is not None and row.id is not None:
                     chosen = out.setdefault(row.entity, {}).setdefault(row.link_id, {})

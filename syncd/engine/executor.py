@@ -87,10 +87,9 @@ class Executor:
         # deriving a person's company name from a new company relation): read again and
         # synced once more before the run ends, so the run leaves both sides equal.
         self.settle: set[tuple[str, str]] = set()
-        # Read once: checking every written link for open conflicts would scan the table per link.
-        # Read here, before any write: read at the first write, inside its transaction, it opened a
-        # second session on an in-memory state's one connection per thread, whose end rolled the
-        # write back (links were lost).
+        # Read once, and before any write: checking every written link would scan the table per link,
+        # and a read inside a write's transaction opens a second session beside it (on an in-memory
+        # state, one connection per thread: its end rolled the write back).
         self.open_conflicts = ctx.store.open_conflict_links(ctx.pair)
         self.markers: Mapping[Side, WireMarker] = wire_markers(self._app_link)
         # A batch writes to both sides, so it is no larger than either side takes in one call.

@@ -28,7 +28,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -69,6 +69,8 @@ from syncd.outcome import failure_of
 from syncd.progress import LogProgress, NullProgress, Progress
 
 log = structlog.get_logger("syncd.engine")
+
+_Row = TypeVar("_Row", JournalEntry, RecordErrorRow)
 
 Mode = Literal["incremental", "full"]
 # How many times links whose writes had side effects are synced again within one run.
@@ -420,13 +422,9 @@ class PairEngine:
         # What the read of every entity starts from, in one query each for the whole pair: nothing but
         # this run writes them until its writes begin (the lease), and an operator's choice made
         # meanwhile waits for the next run.
-        journal: dict[str, list[JournalEntry]] = {}
-        for entry in ([] if self.dry_run else self.store.journal_pending(self.pair)):
-            journal.setdefault(entry.entity, []).append(entry)
-        all_resolutions = self.store.all_resolutions(self.pair)
-        open_errors: dict[str, list[RecordErrorRow]] = {}  # what to read again, what to hold
-        for error in self.store.open_errors(self.pair):
-            open_errors.setdefault(error.entity, []).append(error)
+        journal = _by_entity([] if self.dry_run else self.store.journal_pending(self.pair))
+        all_resolutions = self.store.resolutions(self.pair)
+        open_errors = _by_entity(self.store.open_errors(self.pair))  # what to read again, what to hold
         self._cursors_read = {}
         for (entity_name, side), value in self.store.cursors(self.pair).items():
             self._cursors_read.setdefault(entity_name, {})[as_side(side)] = value
@@ -711,6 +709,15 @@ class PairEngine:
         self.report.deletes_held = deletes
         for plan in plans:
             plan.drop_deletes = True
+
+
+
+def _by_entity(rows: Sequence[_Row]) -> dict[str, list[_Row]]:
+    """State rows of a pair grouped by their ``entity``, in their order."""
+    out: dict[str, list[_Row]] = {}
+    for row in rows:
+        out.setdefault(row.entity, []).append(row)
+    return out
 
 
 def _encode(value: Value) -> Any:
