@@ -30,12 +30,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpcore
 import httpx
 import structlog
 from pydantic import Field
@@ -60,6 +58,7 @@ from connectors.errors import (
     UnreachableError,
 )
 from connectors.scrub import Scrubber, register, scrub
+from connectors.transport import SocketTransport, io_deadline
 
 _URL_CACHE_SIZE = 256  # distinct (path, parameters) URLs an ApiSession keeps built
 log = structlog.get_logger("syncd.http")
@@ -183,77 +182,12 @@ def safe_base(url: str) -> str:
     return safe_url(url).rstrip("/")
 
 
-# The instant the request in flight on this thread must be over (monotonic), read by every socket call.
-_io_deadline: ContextVar[float | None] = ContextVar("syncd_io_deadline", default=None)
-
-
-def _clamp(timeout: float | None) -> float | None:
-    deadline = _io_deadline.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise httpcore.ReadTimeout("request deadline reached")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read and write gets at most the request's time left."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _clamp(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's socket backend with :class:`_DeadlineStream` streams."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_tcp(host, port, _clamp(timeout), local_address, socket_options))
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _clamp(timeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
 @functools.cache
 def tls_context(verify: bool) -> ssl.SSLContext:
     """The TLS context every session of the process shares. httpx builds one per transport, and
     loading the CA bundle costs tens of milliseconds of CPU: a daemon running many pairs, and each
     short ``syncd`` command, open several sessions. A context is safe to share between threads."""
     return httpx.create_ssl_context(verify=verify)  # SSL_CERT_FILE / SSL_CERT_DIR, else certifi
-
-
-def deadline_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's transport with every socket operation bounded by the request deadline."""
-    transport = httpx.HTTPTransport(verify=tls_context(verify), limits=limits)
-    pool = getattr(transport, "_pool", None)
-    # httpx does not expose httpcore's network_backend; the pool's attribute is set once and read per connect.
-    if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = _DeadlineBackend()
-    return transport
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -338,7 +272,7 @@ class ApiSession:
             verify=self.tls_context,
             headers=headers or {},
             limits=pool,
-            transport=transport or deadline_transport(verify, pool),
+            transport=transport or SocketTransport(self.tls_context, max_keepalive=pool.max_keepalive_connections or 10),
         )
         # httpx offers no public way to give a client its own jar class (its setter copies into a plain one).
         if isinstance(getattr(self.client, "_cookies", None), httpx.Cookies):
@@ -421,38 +355,36 @@ class ApiSession:
         started = time.monotonic()
         deadline, is_run_deadline = limits.request_deadline_at(started)
         self.requests_sent += 1
-        token = _io_deadline.set(deadline)
-        try:
-            response = self.client.send(request, stream=True)
+        with io_deadline(deadline):
             try:
-                body = self._read_body(response, limits, deadline, method, where)
-            finally:
-                response.close()
-        except ReplyTooLarge as exc:
-            self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            raise exc from None
-        except httpx.ConnectError as exc:
-            self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            raise self._connect_failed(method, where, exc) from None
-        except httpx.TimeoutException as exc:
-            self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            if time.monotonic() >= deadline - 0.01:
-                if is_run_deadline:
-                    raise self._run_deadline(limits, method, where) from None
-                raise RequestDeadlineExceeded(
-                    f"{method} not answered in full within {limits.request_deadline:g} s",
-                    side=self.side, pair=self.pair, url=where,
-                    hint=f"the server is slow or stalled; the bound is {limits.setting('request_deadline')}",
+                response = self.client.send(request, stream=True)
+                try:
+                    body = self._read_body(response, limits, deadline, method, where)
+                finally:
+                    response.close()
+            except ReplyTooLarge as exc:
+                self.observer.api_request(self.side, method, None, time.monotonic() - started)
+                raise exc from None
+            except httpx.ConnectError as exc:
+                self.observer.api_request(self.side, method, None, time.monotonic() - started)
+                raise self._connect_failed(method, where, exc) from None
+            except httpx.TimeoutException as exc:
+                self.observer.api_request(self.side, method, None, time.monotonic() - started)
+                if time.monotonic() >= deadline - 0.01:
+                    if is_run_deadline:
+                        raise self._run_deadline(limits, method, where) from None
+                    raise RequestDeadlineExceeded(
+                        f"{method} not answered in full within {limits.request_deadline:g} s",
+                        side=self.side, pair=self.pair, url=where,
+                        hint=f"the server is slow or stalled; the bound is {limits.setting('request_deadline')}",
+                    ) from None
+                raise TransientApiError(self._describe(f"{method} timed out", exc), side=self.side, pair=self.pair,
+                                        url=where) from None
+            except httpx.TransportError as exc:
+                self.observer.api_request(self.side, method, None, time.monotonic() - started)
+                raise TransientApiError(
+                    self._describe(f"{method}: connection dropped", exc), side=self.side, pair=self.pair, url=where
                 ) from None
-            raise TransientApiError(self._describe(f"{method} timed out", exc), side=self.side, pair=self.pair,
-                                    url=where) from None
-        except httpx.TransportError as exc:
-            self.observer.api_request(self.side, method, None, time.monotonic() - started)
-            raise TransientApiError(
-                self._describe(f"{method}: connection dropped", exc), side=self.side, pair=self.pair, url=where
-            ) from None
-        finally:
-            _io_deadline.reset(token)
         self.observer.api_request(self.side, method, response.status_code, time.monotonic() - started)
         status = response.status_code
         wrong_server = status < 300 or (status < 500 and status != 429 and not self.html_errors)

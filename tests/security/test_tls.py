@@ -20,6 +20,7 @@ import structlog
 from structlog.testing import LogCapture
 
 from config.loader import load_config
+from connectors.transport import SocketTransport
 from syncd.engine.runner import build_connectors
 from tests.fault.checks import check_joined
 from tests.fault.seeding import populate
@@ -47,8 +48,9 @@ def test_a_self_signed_server_is_refused_by_default(tmp_path: Path) -> None:
 
 
 def _verify_mode(conn: Any) -> ssl.VerifyMode:
-    client = conn.client.session.client  # the connector's httpx client
-    return client._transport._pool._ssl_context.verify_mode  # type: ignore[no-any-return]
+    transport = conn.client.session.client._transport  # the connector's httpx client's transport
+    assert isinstance(transport, SocketTransport)
+    return transport.ssl_context.verify_mode
 
 
 def test_only_the_connector_whose_own_setting_says_so_skips_verification(tmp_path: Path) -> None:
