@@ -8,10 +8,11 @@ connector's "the reply is not JSON" handling and end the run as a crash.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
+
+from connectors import jsoncodec
 
 
 class UndecodableReply(ValueError):
@@ -21,7 +22,7 @@ class UndecodableReply(ValueError):
 def loads(content: bytes | str) -> Any:
     """``json.loads``, with every way of failing raised as :class:`UndecodableReply` (a ``ValueError``)."""
     try:
-        return json.loads(content)
+        return jsoncodec.loads(content)
     except RecursionError:
         raise UndecodableReply("the reply is nested too deeply to decode") from None
     except ValueError as exc:

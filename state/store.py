@@ -397,16 +397,20 @@ class StateStore:
         """Insert or update a link; any other row claiming either id is replaced."""
         stamp = now_ms()
         row: Link | None = s.get(Link, link_id) if link_id is not None else None
-        # One query per id column, each answered from that column's unique index (SQLite reads every
-        # link of the entity for ``a = x OR b = y``, which made each saved link cost O(links)).
-        clash = select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)
-        seen: set[int | None] = set()
-        for column, value in ((col(Link.cloze_id), cloze_id), (col(Link.external_id), external_id)):
-            for other in s.exec(clash.where(column == value)):
-                if other.id not in seen and (row is None or other.id != row.id):
-                    seen.add(other.id)
-                    s.delete(other)
-        s.flush()
+        keeps_its_ids = (row is not None and cloze_id is not None and external_id is not None
+                         and (row.pair, row.entity, row.cloze_id, row.external_id) == (pair, entity, cloze_id, external_id))
+        # A row that already holds both ids has no rival: each id column's unique index rules one out.
+        if not keeps_its_ids:
+            # One query per id column, each answered from that column's unique index (SQLite reads every
+            # link of the entity for ``a = x OR b = y``, which made each saved link cost O(links)).
+            clash = select(Link).where(col(Link.pair) == pair, col(Link.entity) == entity)
+            seen: set[int | None] = set()
+            for column, value in ((col(Link.cloze_id), cloze_id), (col(Link.external_id), external_id)):
+                for other in s.exec(clash.where(column == value)):
+                    if other.id not in seen and (row is None or other.id != row.id):
+                        seen.add(other.id)
+                        s.delete(other)
+            s.flush()
         if row is None:
             row = Link(pair=pair, entity=entity, app_id=app_id, created_at=stamp, updated_at=stamp)
         row.cloze_id, row.external_id = cloze_id, external_id

@@ -15,11 +15,11 @@ them at a time. Everything is forgotten at the start of the next run
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from connectors import jsoncodec
 from connectors.cloze.wire import live_elements
 from connectors.model import Entity
 
@@ -71,13 +71,13 @@ class KnownRecords:
             self._db = None
 
     def remember(self, entity: Entity, items: Iterable[Mapping[str, Any]]) -> None:
-        rows: list[tuple[str, str, str]] = []
+        rows: list[tuple[str, str, bytes]] = []
         links: list[tuple[str, str, str, str]] = []
         for item in items:
             direct = item.get("direct")
             if not isinstance(direct, str) or not direct:
                 continue
-            rows.append((entity, direct, json.dumps(item, separators=(",", ":"))))
+            rows.append((entity, direct, jsoncodec.dumps(item)))
             links.extend((entity, source, uniqueid, direct) for source, uniqueid in link_keys(item))
         if not rows:
             return
@@ -94,7 +94,7 @@ class KnownRecords:
         if self._db is None:
             return None
         row = self._db.execute("SELECT data FROM records WHERE entity = ? AND direct = ?", (entity, direct)).fetchone()
-        return json.loads(row[0]) if row is not None else None
+        return jsoncodec.loads(row[0]) if row is not None else None
 
     def linked(self, entity: Entity, source: str, uniqueid: str) -> Json | None:
         """The record last seen carrying App Link ``(source, uniqueid)``, if it still carries it."""
@@ -104,7 +104,7 @@ class KnownRecords:
         row = self._db.execute(
             "SELECT r.data FROM links l JOIN records r ON r.entity = l.entity AND r.direct = l.direct "
             "WHERE l.entity = ? AND l.source = ? AND l.uniqueid = ?", (entity, *key)).fetchone()
-        record: Json | None = json.loads(row[0]) if row is not None else None
+        record: Json | None = jsoncodec.loads(row[0]) if row is not None else None
         return record if record is not None and key in link_keys(record) else None
 
     def mark_complete(self, entity: Entity) -> None:

@@ -201,3 +201,23 @@ def test_a_quiet_sync_reads_each_kind_of_state_once_and_writes_no_cursor(tmp_pat
         assert moved and all(s.startswith("UPDATE cursors SET value") for s in moved), sent
     finally:
         world.close()
+
+
+def test_an_edit_of_a_linked_record_saves_its_link_without_looking_for_rivals(tmp_path: Path) -> None:
+    """Saving the link of a record already linked to the same two ids looked for other links
+    claiming either id (two queries) and flushed twice, for each record a sync wrote. The unique
+    index on each id column already rules a rival out: one update of the row is all it takes."""
+    world, _, ids = _world(tmp_path, 10)
+    try:
+        for n in range(3):
+            world.cloze.edit("person", ids[n], title=f"Chair {n}")
+        sent = _statements(world.store)
+        run(world)
+        link_reads = [s for s in sent if s.startswith("SELECT") and "FROM links WHERE" in s
+                      and ("links.cloze_id =" in s or "links.external_id =" in s)]
+        assert link_reads == [], link_reads
+        assert len([s for s in sent if s.startswith("UPDATE links")]) >= 1
+        assert_converged(world)
+        assert_no_duplicates(world)
+    finally:
+        world.close()
