@@ -341,11 +341,15 @@ class ApiSession:
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         limits = run_limits.current()
-        if "json" in kwargs:  # encoded as httpx would, by the faster codec
+        sends_json = "json" in kwargs
+        if sends_json:  # encoded as httpx would, by the faster codec
             kwargs["content"] = jsoncodec.dumps(kwargs.pop("json"))
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "application/json"}
         request = self.client.build_request(method, self._absolute(url, kwargs), **kwargs)
-        request.headers.update(runtag.headers())
+        # Set on the built request: each merge of headers builds (and re-encodes) httpx's Headers again.
+        if sends_json and "Content-Type" not in request.headers:
+            request.headers["Content-Type"] = "application/json"
+        for name, value in runtag.headers().items():
+            request.headers[name] = value
         where = safe_url(request.url)
         left = limits.run_seconds_left()
         if left is not None and left <= 0:

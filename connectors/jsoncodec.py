@@ -29,14 +29,21 @@ import orjson
 _STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 _LONG_NUMBER_TEXT = re.compile(r"[0-9]{19}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def _has_long_number(data: bytes | bytearray | str) -> bool:
+    if isinstance(data, str):
+        return _LONG_NUMBER_TEXT.search(data) is not None
+    # Two passes in C (a regular expression scans a large page ten times slower).
+    return data.translate(_DIGITS_AS_ZERO).find(_NINETEEN_DIGITS) >= 0
 
 
 def loads(data: bytes | bytearray | str) -> Any:
     """``json.loads(data)``."""
-    long_number = _LONG_NUMBER_TEXT if isinstance(data, str) else _LONG_NUMBER
-    if long_number.search(data) is None:  # type: ignore[arg-type]
+    if not _has_long_number(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
