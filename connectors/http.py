@@ -61,6 +61,7 @@ from connectors.scrub import Scrubber, register, scrub
 from connectors.transport import SocketTransport, io_deadline
 
 _URL_CACHE_SIZE = 256  # distinct (path, parameters) URLs an ApiSession keeps built
+_KEEPALIVE = 10  # idle connections an ApiSession keeps open per origin
 log = structlog.get_logger("syncd.http")
 
 
@@ -263,16 +264,15 @@ class ApiSession:
         self.retries = 0
         if not verify:
             log.warning("tls_verification_disabled", side=side, pair=pair, base_url=safe_url(base_url))
-        pool = httpx.Limits(max_connections=10, max_keepalive_connections=10)
         self._urls: dict[tuple[str, Any], httpx.URL] = {}
         self.tls_context = tls_context(verify)
+        # The transport holds the TLS context and the pool: httpx reads ``verify`` and ``limits`` only
+        # for a transport of its own.
         self.client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            verify=self.tls_context,
             headers=headers or {},
-            limits=pool,
-            transport=transport or SocketTransport(self.tls_context, max_keepalive=pool.max_keepalive_connections or 10),
+            transport=transport or SocketTransport(self.tls_context, max_keepalive=_KEEPALIVE),
         )
         # httpx offers no public way to give a client its own jar class (its setter copies into a plain one).
         if isinstance(getattr(self.client, "_cookies", None), httpx.Cookies):

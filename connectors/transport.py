@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -101,7 +101,7 @@ class _Connection:
 class _Reply:
     """One reply as the parser reports it (httptools calls these methods)."""
 
-    def __init__(self, parser_of: Callable[[_Reply], httptools.HttpResponseParser]) -> None:
+    def __init__(self) -> None:
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
@@ -111,8 +111,7 @@ class _Reply:
         self.trailing = False  # bytes came after the reply: the connection is not reused
         self.keep_alive = False
         self.has_length = self.chunked = False
-        self.head_size = 0
-        self.parser = parser_of(self)
+        self.parser = httptools.HttpResponseParser(self)
 
     def on_message_begin(self) -> None:
         if self.complete:
@@ -152,11 +151,11 @@ class _Reply:
         elif not self.complete:
             self.complete = True
 
-    def framing(self, method: str) -> str:
-        """How the body ends: ``none``, ``length``, ``chunked`` or ``close`` (at end of connection)."""
-        if method == "HEAD" or self.status in (204, 304):
-            return "none"
-        return "chunked" if self.chunked else "length" if self.has_length else "close"
+    @property
+    def ends_with_connection(self) -> bool:
+        """A body with neither a length nor chunks ends when the server closes the connection
+        (the parser completes a 204, a 304 and a reply announcing no body itself)."""
+        return not (self.chunked or self.has_length)
 
     def feed(self, data: memoryview, request: httpx.Request) -> None:
         try:
@@ -175,14 +174,14 @@ class _ReplyBody(httpx.SyncByteStream):
     was read to its end and the server keeps the connection open."""
 
     def __init__(self, transport: SocketTransport, connection: _Connection, reply: _Reply,
-                 request: httpx.Request, framing: str, timeout: float | None) -> None:
+                 request: httpx.Request, timeout: float | None) -> None:
         self._transport = transport
         self._connection: _Connection | None = connection
         self._reply = reply
         self._request = request
-        self._framing = framing
         self._timeout = timeout
-        self._ended = framing == "none" or reply.complete
+        # A reply to HEAD announces a body it does not send.
+        self._ended = reply.complete or request.method == "HEAD"
 
     def __iter__(self) -> Iterator[bytes]:
         reply = self._reply
@@ -192,14 +191,11 @@ class _ReplyBody(httpx.SyncByteStream):
         while not self._ended and connection is not None:
             try:
                 data = connection.receive(self._timeout)
-            except TimeoutError as exc:
-                self._drop()
-                raise httpx.ReadTimeout(str(exc) or "timed out", request=self._request) from exc
             except OSError as exc:
                 self._drop()
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+                raise _as_httpx(exc, "read", self._request) from exc
             if not data:
-                if self._framing == "close":  # the end of the connection is the end of the body
+                if reply.ends_with_connection:  # the end of the connection is the end of the body
                     self._ended = True
                     reply.trailing = True
                     break
@@ -229,6 +225,21 @@ class _ReplyBody(httpx.SyncByteStream):
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+_PHASES: dict[str, tuple[type[httpx.TransportError], type[httpx.TransportError]]] = {
+    "connect": (httpx.ConnectTimeout, httpx.ConnectError),
+    "write": (httpx.WriteTimeout, httpx.WriteError),
+    "read": (httpx.ReadTimeout, httpx.ReadError),
+}
+
+
+def _as_httpx(exc: OSError, phase: str, request: httpx.Request) -> httpx.TransportError:
+    """httpx's exception for a socket error in ``phase`` (a timeout, the deadline's included, or any
+    other ``OSError``: refused, reset, a TLS failure), its message kept and the error as its cause."""
+    timed_out, failed = _PHASES[phase]
+    kind = timed_out if isinstance(exc, TimeoutError) else failed
+    return kind(str(exc) or type(exc).__name__, request=request)
 
 
 def _head(request: httpx.Request) -> bytes:
@@ -293,22 +304,17 @@ class SocketTransport(httpx.BaseTransport):
         scheme, host, port = origin
         try:
             sock = socket.create_connection((host, port), timeout=clamp(timeout))
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
         except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+            raise _as_httpx(exc, "connect", request) from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 sock.settimeout(clamp(timeout))
                 sni = request.extensions.get("sni_hostname") or host
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=sni)
-        except TimeoutError as exc:
-            sock.close()
-            raise httpx.ConnectTimeout(str(exc) or "TLS handshake timed out", request=request) from exc
         except OSError as exc:  # ssl.SSLError is an OSError: a certificate refused, a handshake failed
             sock.close()
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+            raise _as_httpx(exc, "connect", request) from exc
         self.connections_opened += 1
         return _Connection(sock, origin)
 
@@ -328,41 +334,35 @@ class SocketTransport(httpx.BaseTransport):
             connection.send(data, timeouts.get("write"))
             if body:
                 connection.send(body, timeouts.get("write"))
-        except TimeoutError as exc:
-            connection.close()
-            raise httpx.WriteTimeout(str(exc) or "timed out", request=request) from exc
         except OSError as exc:
             connection.close()
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
+            raise _as_httpx(exc, "write", request) from exc
         read_timeout = timeouts.get("read")
-        reply = _Reply(httptools.HttpResponseParser)
+        reply = _Reply()
+        head_size = 0
         try:
             while not reply.head_done:
                 received = connection.receive(read_timeout)
                 if not received:
                     raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response." if not reply.head_size
+                        "Server disconnected without sending a response." if not head_size
                         else "Server disconnected in the middle of the reply's headers.", request=request)
-                reply.head_size += len(received)
+                head_size += len(received)
                 reply.feed(received, request)
-                if not reply.head_done and reply.head_size > _MAX_HEAD:
+                if not reply.head_done and head_size > _MAX_HEAD:
                     raise httpx.RemoteProtocolError(
                         f"the reply's headers are larger than {_MAX_HEAD // 1024} KiB", request=request)
-        except TimeoutError as exc:
-            connection.close()
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except httpx.RemoteProtocolError:
             connection.close()
             raise
         except OSError as exc:
             connection.close()
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
-        framing = reply.framing(request.method)
+            raise _as_httpx(exc, "read", request) from exc
         version = reply.parser.get_http_version()
         return httpx.Response(
             reply.status,
             headers=reply.headers,
-            stream=_ReplyBody(self, connection, reply, request, framing, read_timeout),
+            stream=_ReplyBody(self, connection, reply, request, read_timeout),
             extensions={"http_version": b"HTTP/" + version.encode("ascii")},
             request=request,
         )

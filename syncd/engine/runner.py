@@ -711,7 +711,6 @@ class PairEngine:
             plan.drop_deletes = True
 
 
-
 def _by_entity(rows: Sequence[_Row]) -> dict[str, list[_Row]]:
     """State rows of a pair grouped by their ``entity``, in their order."""
     out: dict[str, list[_Row]] = {}

@@ -8,6 +8,7 @@ reply, a server that closes an idle connection) is exercised as well.
 from __future__ import annotations
 
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -46,37 +47,33 @@ def ok(body: bytes = b'{"ok": true}', *extra: bytes) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-class Scripted:
+class Scripted(socketserver.ThreadingTCPServer):
     """A loopback server: ``handler`` serves each accepted connection in its own thread."""
 
+    daemon_threads = True
+
     def __init__(self, handler: Handler) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        script = handler
+
+        class Connection(socketserver.BaseRequestHandler):
+            def handle(inner) -> None:  # the handler of this server (self), one per connection
+                with self._lock:
+                    number = self.accepted
+                    self.accepted += 1
+                try:
+                    script(inner.request, number)
+                except OSError:
+                    pass
+
+        super().__init__(("127.0.0.1", 0), Connection)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self.accepted = 0
-        self.requests: list[bytes] = []
-        self._handler = handler
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            number = self.accepted
-            self.accepted += 1
-            threading.Thread(target=self._run, args=(conn, number), daemon=True).start()
-
-    def _run(self, conn: socket.socket, number: int) -> None:
-        with conn:
-            try:
-                self._handler(conn, number)
-            except OSError:
-                pass
+        self._lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self) -> None:
-        self.listener.close()
+        self.shutdown()
+        self.server_close()
 
 
 @contextmanager
@@ -151,45 +148,23 @@ def test_a_reply_that_ends_with_the_connection() -> None:
         assert transport.connections_opened == 2 and server.accepted == 2
 
 
-def test_a_reply_cut_short_is_an_error_not_a_short_body() -> None:
+FILLER = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"z" * 60) for n in range(2000))
+
+
+@pytest.mark.parametrize(("reply", "error"), [
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"y" * 10, "complete message body",
+                 id="a reply cut short is an error, not a short body"),
+    pytest.param(b"", "without sending a response", id="a server that hangs up without a reply"),
+    pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "malformed reply", id="garbage instead of a reply"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n" + FILLER, "larger than 64 KiB", id="headers past 64 KiB are refused"),
+])
+def test_a_broken_reply_is_a_protocol_error(reply: bytes, error: str) -> None:
     def handler(conn: socket.socket, number: int) -> None:
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"y" * 10)
+        conn.sendall(reply)
 
-    with serving(handler) as (_, client, _t):
-        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
-            client.get("/a")
-
-
-def test_a_server_that_hangs_up_without_a_reply() -> None:
-    def handler(conn: socket.socket, number: int) -> None:
-        read_request(conn)
-
-    with serving(handler) as (_, client, _t):
-        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
-            client.get("/a")
-
-
-def test_garbage_instead_of_a_reply() -> None:
-    def handler(conn: socket.socket, number: int) -> None:
-        read_request(conn)
-        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-
-    with serving(handler) as (_, client, _t):
-        with pytest.raises(httpx.RemoteProtocolError, match="malformed reply"):
-            client.get("/a")
-
-
-def test_headers_past_64_kib_are_refused() -> None:
-    def handler(conn: socket.socket, number: int) -> None:
-        read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\n")
-        for n in range(2000):
-            conn.sendall(b"X-Filler-%d: %s\r\n" % (n, b"z" * 60))
-
-    with serving(handler) as (_, client, _t):
-        with pytest.raises(httpx.RemoteProtocolError, match="larger than 64 KiB"):
-            client.get("/a")
+    with serving(handler) as (_, client, _t), pytest.raises(httpx.RemoteProtocolError, match=error):
+        client.get("/a")
 
 
 def test_an_interim_reply_is_passed_over() -> None:
@@ -211,7 +186,7 @@ def test_bytes_after_a_reply_keep_the_reply_but_not_the_connection() -> None:
         while read_request(conn):
             conn.sendall(ok() + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")
 
-    with serving(handler) as (server, client, transport):
+    with serving(handler) as (_, client, transport):
         assert client.get("/a").json() == {"ok": True}
         assert client.get("/b").json() == {"ok": True}
         assert transport.connections_opened == 2
@@ -222,7 +197,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         read_request(conn)
         conn.sendall(ok())
 
-    with serving(handler) as (server, client, transport):
+    with serving(handler) as (_, client, transport):
         assert client.get("/a").json() == {"ok": True}
         time.sleep(0.1)
         assert client.get("/b").json() == {"ok": True}  # not "disconnected without sending a response"
@@ -230,7 +205,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
 
 
 def test_connection_close_is_honoured() -> None:
-    with serving(keep_alive(ok(b"{}", b"Connection: close"))) as (server, client, transport):
+    with serving(keep_alive(ok(b"{}", b"Connection: close"))) as (_, client, transport):
         client.get("/a")
         client.get("/b")
         assert transport.connections_opened == 2
