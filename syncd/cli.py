@@ -9,10 +9,9 @@ deletes were held back by the safety cap; 75 a side unavailable after retries
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import click
 
@@ -155,14 +154,17 @@ def _pairs(loaded: LoadedConfig, pair: str | None) -> list[str]:
 
 def _run(config_path: Path | None, pair: str | None, mode: Literal["incremental", "full"], dry_run: bool,
          allow_mass_delete: bool, as_json: bool) -> None:
-    from syncd.engine.runner import sync_pair
-    from syncd.progress import TerminalProgress
+    from syncd.heap import start_up
 
-    loaded = load(config_path, quiet=as_json)
     reports = []
     codes: list[int] = []
     try:
-        store = open_store(loaded, readonly=dry_run)
+        with start_up():  # what the runs below keep to the end: frozen out of the garbage collector
+            from syncd.engine.runner import sync_pair
+            from syncd.progress import TerminalProgress
+
+            loaded = load(config_path, quiet=as_json)
+            store = open_store(loaded, readonly=dry_run)
         try:
             for name in _pairs(loaded, pair):
                 # On a terminal: a bar per phase (read, plan, write) with rate and ETA, log lines above it;
@@ -427,9 +429,9 @@ def state_check(config_path: Path | None) -> None:
 def state_migrate(config_path: Path | None, target: str, source: Path | None) -> None:
     """Copy the SQLite state database into PostgreSQL in one transaction, verified table by table."""
     from config.loader import resolve_secret
+    from connectors.scrub import register
     from state.backend import describe, is_database_url
     from state.transfer import migrate
-    from connectors.scrub import register
 
     loaded = load(config_path, quiet=True, secrets=False)
     try:
@@ -590,5 +592,13 @@ def config_example() -> None:
     click.echo((files("config") / "example.toml").read_text(encoding="utf-8"), nl=False)
 
 
+def run() -> None:
+    """The ``syncd`` program (its console script, ``python -m syncd.cli``): :data:`main` in a process of its own."""
+    from syncd import heap
+
+    heap.own_process()
+    main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -61,10 +61,13 @@ def run_cmd(config_path: Path | None) -> None:
     daemon.shutdown_timeout ran out; 130/143 stopped at once by a second
     SIGINT/SIGTERM; 78 invalid configuration (systemd does not restart).
     """
-    from syncd.daemon import Daemon  # imports APScheduler and the engine: only for `run`
+    from syncd.heap import start_up
 
-    loaded = _load(config_path)
-    configure_logging(loaded.app.logging.level, loaded.app.logging.format, loaded.secrets)
+    with start_up():  # kept until the daemon stops: frozen out of the garbage collector
+        from syncd.daemon import Daemon  # imports APScheduler and the engine: only for `run`
+
+        loaded = _load(config_path)
+        configure_logging(loaded.app.logging.level, loaded.app.logging.format, loaded.secrets)
     try:
         code = Daemon(loaded).run()
     except ConfigError as exc:
