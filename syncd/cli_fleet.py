@@ -31,10 +31,13 @@ def worker_cmd(config_path: Path | None) -> None:
     Exit status: 0 stopped cleanly; 78 invalid configuration; 75 the state database is
     unreachable or locked; 130/143 stopped at once by a second SIGINT/SIGTERM.
     """
-    from syncd.fleet.worker import FleetWorker  # imports procrastinate and the engine: only for `worker`
+    from syncd.heap import start_up
 
-    loaded = _load(config_path)
-    configure_logging(loaded.app.logging.level, loaded.app.logging.format, loaded.secrets)
+    with start_up():  # kept until the worker stops: frozen out of the garbage collector
+        from syncd.fleet.worker import FleetWorker  # imports procrastinate and the engine: only for `worker`
+
+        loaded = _load(config_path)
+        configure_logging(loaded.app.logging.level, loaded.app.logging.format, loaded.secrets)
     try:
         code = FleetWorker(loaded).run()
     except ConfigError as exc:

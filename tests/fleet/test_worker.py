@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 from tests.fleet.rig import Fleet
+from tests.operator.test_heap import START_UP_OBJECTS, probe_env
 
 
 def test_workers_run_every_pair_and_stop_gracefully(fleet: Fleet) -> None:
@@ -34,3 +36,16 @@ def test_sighup_reloads_the_config_and_a_new_pair_runs(fleet: Fleet) -> None:
     assert len(fleet.runs(first)) == 1  # its next run is an hour away
     worker.signal(signal.SIGTERM)
     assert worker.wait(40) == 0
+
+
+def test_a_worker_freezes_its_start_up_and_leaves_the_collector_on(fleet: Fleet) -> None:
+    [pair] = fleet.add_pairs(1, seed_people=3)
+    fleet.write_config(interval=3600)
+    env, out = probe_env(fleet.tmp)
+    worker = fleet.start_worker(env)
+    fleet.wait_until(lambda: [r for r in fleet.runs(pair) if r["status"] == "ok"], 120, "the pair ran")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(40) == 0
+    heap = json.loads(out.read_text())
+    assert heap["frozen"] > START_UP_OBJECTS
+    assert heap["enabled"] is True
