@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.procs import Daemon
-from tests.operator.test_heap import START_UP_OBJECTS, probe_env
+from tests.heap_probe import START_UP_OBJECTS, probe_env
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,7 @@ import json
 import signal
 
 from tests.fleet.rig import Fleet
-from tests.operator.test_heap import START_UP_OBJECTS, probe_env
+from tests.heap_probe import START_UP_OBJECTS, probe_env
 
 
 def test_workers_run_every_pair_and_stop_gracefully(fleet: Fleet) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,39 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from syncd.cli import main
+from tests.heap_probe import START_UP_OBJECTS, probe_env
 from tests.operator.worlds import KEYS, example_world
-
-REPO = Path(__file__).resolve().parents[2]
-
-# Loaded by the child interpreter at start (``sitecustomize``): at exit it writes down the collector's state.
-PROBE = '''
-import atexit, gc, json, os
-
-def _report():
-    with open(os.environ["HEAP_PROBE_OUT"], "w") as out:
-        json.dump({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}, out)
-
-atexit.register(_report)
-'''
-
-# The imports, the config and the state database alone make over 50,000 objects.
-START_UP_OBJECTS = 20_000
-
-
-def probe_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """The environment that loads :data:`PROBE` into a child, and the file it writes."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(PROBE)
-    out = tmp_path / "heap.json"
-    return {"PYTHONPATH": f"{probe}:{REPO}", "HEAP_PROBE_OUT": str(out)}, out
 
 
 @pytest.mark.parametrize("program", [[sys.executable, "-m", "syncd.cli"], [str(Path(sys.executable).parent / "syncd")]],
                          ids=["python -m syncd.cli", "console script"])
 def test_a_reconcile_freezes_its_start_up_and_leaves_the_collector_on(tmp_path: Path, program: list[str]) -> None:
-    import subprocess
-
     env, out = probe_env(tmp_path)
     with example_world(tmp_path, 20) as (_, config):
         done = subprocess.run([*program, "reconcile", "--json", "--config", str(config)], capture_output=True,
@@ -57,8 +32,6 @@ def test_a_reconcile_freezes_its_start_up_and_leaves_the_collector_on(tmp_path: 
 
 
 def test_a_bad_config_leaves_the_collector_on(tmp_path: Path) -> None:
-    import subprocess
-
     env, out = probe_env(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text("[pairs.main]\nnot_a_setting = 1\n")
