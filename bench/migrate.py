@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from state.pgserver import running_postgres
 from state.store import NewLink, StateStore
 from state.transfer import migrate
-from state.pgserver import running_postgres
 
 
 def build_source(path: Path, links: int) -> None:

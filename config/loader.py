@@ -365,7 +365,7 @@ def load_config_text(text: str, path: Path, *, resolve_secrets: bool = True,
         if isinstance(cron, str) and cron and isinstance(timezone, str):
             try:
                 validate_crontab(cron, timezone)
-            except Exception as exc:  # APScheduler raises ValueError or zoneinfo errors
+            except Exception as exc:  # noqa: BLE001 - APScheduler raises ValueError, zoneinfo errors of its own
                 problems.append(_fmt(text, ("pairs", pair_name, "schedule", "reconcile_cron"), f"invalid schedule: {exc}"))
         pair = app.pairs.get(pair_name) if app is not None else None
         if pair is not None and len(classes[pair_name]) == 2:

@@ -15,9 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.entities import ENTITY_KINDS, MatchRule
-
 from connectors.activity import DEFAULT_KINDS, ActivityKind
+from connectors.entities import ENTITY_KINDS, MatchRule
 
 Direction = Literal["both", "to_cloze", "to_external", "none"]
 Policy = Literal["cloze_wins", "external_wins", "newest_wins", "manual"]
@@ -30,7 +29,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 def parse_duration(value: Any) -> float:
     """``30``, ``"30s"``, ``"5m"``, ``"1h"`` -> seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
+        # ValueError, not TypeError: pydantic reports a ValueError as the field's validation error.
+        raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")  # noqa: TRY004
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -263,7 +263,7 @@ class PairConfig(Strict):
     @model_validator(mode="after")
     def _external_connector(self) -> PairConfig:
         if not isinstance(self.external.get("connector"), str):
-            raise ValueError("external.connector must name a connector, e.g. 'hubspot'")
+            raise ValueError("external.connector must name a connector, e.g. 'hubspot'")  # noqa: TRY004 - as above
         return self
 
 

@@ -140,7 +140,7 @@ class Problem:
     where: str = ""
 
 
-SettingsT = TypeVar("SettingsT", bound=ConnectorSettings, default=ConnectorSettings, covariant=True)
+SettingsT = TypeVar("SettingsT", bound=ConnectorSettings, default=ConnectorSettings, covariant=True)  # noqa: PLC0105 - plug-ins name it
 C = TypeVar("C", bound="Connector[Any]")
 
 

@@ -32,7 +32,7 @@ def loads(content: bytes | str) -> Any:
 class _Decoded:
     """A reply's decoded body, or why it could not be decoded."""
 
-    __slots__ = ("value", "error")
+    __slots__ = ("error", "value")
 
     def __init__(self, value: Any, error: UndecodableReply | None) -> None:
         self.value = value

@@ -80,9 +80,8 @@ class LeaseKeeper:
         """
         if self.lost:
             raise self.error()
-        if monotonic() - self._renewed > self.token.ttl - self.interval:
-            if not self.renew():
-                raise self.error()
+        if monotonic() - self._renewed > self.token.ttl - self.interval and not self.renew():
+            raise self.error()
 
     def error(self) -> LeaseLostError:
         return LeaseLostError(

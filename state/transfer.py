@@ -30,9 +30,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as sqlmodel_select
 
+from connectors.errors import LeaseHeldError, StateError
 from state.models import Lease
 from state.store import StateStore
-from connectors.errors import LeaseHeldError, StateError
 
 CHUNK_ROWS = 5000
 

@@ -101,8 +101,8 @@ def open_store(loaded: LoadedConfig, *, readonly: bool = False) -> StateStore:
 # Commands in modules of their own: (module:attribute, the summary `syncd --help` shows).
 LAZY_COMMANDS = {
     "run": ("syncd.cli_daemon:run_cmd", "Run the daemon: scheduled syncs, reconciles, webhooks, /metrics and /healthz."),
-    "worker": ("syncd.cli_fleet:worker_cmd", "Run one worker of a fleet: queued runs of any pair, the schedule's tick, webhooks, /metrics "
-                                           "and /healthz."),
+    "worker": ("syncd.cli_fleet:worker_cmd", ("Run one worker of a fleet: queued runs of any pair, the schedule's tick, "
+                                            "webhooks, /metrics and /healthz.")),
     "fleet": ("syncd.cli_fleet:fleet_group",
               "The fleet's figures from the state database: queue, schedule lag, runs in flight, takeovers."),
     "webhooks": ("syncd.cli_daemon:webhooks_group", "Manage the Cloze webhook subscriptions that trigger an immediate sync."),

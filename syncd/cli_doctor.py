@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from syncd.cli import config_option, load
-from syncd.console import out
 from syncd.cli_lazy import escape
+from syncd.console import out
 
 
 @click.command("doctor")

@@ -37,10 +37,10 @@ import structlog
 from config.loader import LoadedConfig
 from connectors.errors import ConfigError, LeaseHeldError, SyncdError
 from connectors.model import Side
-from syncd.check import load_config
 from state.store import StateStore
 from syncd import systemd
 from syncd.activity_metrics import ActivityBackfill
+from syncd.check import load_config
 from syncd.engine import activities
 from syncd.engine.runner import sync_pair
 from syncd.httpserve import ServerLimits

@@ -14,11 +14,11 @@ from typing import Any
 
 from config.loader import LoadedConfig
 from connectors.base import Connector, Problem
-from connectors.model import Side
-from syncd.engine.runner import build_connectors
 from connectors.errors import AuthError, SyncdError, UnreachableError
-from syncd.outcome import EXIT_CONFIG, EXIT_OK, combined_exit, failure_of
+from connectors.model import Side
 from connectors.scrub import scrub
+from syncd.engine.runner import build_connectors
+from syncd.outcome import EXIT_CONFIG, EXIT_OK, combined_exit, failure_of
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from config.loader import LoadedConfig
-from connectors.errors import LeaseHeldError
 from connectors.base import Connector
+from connectors.errors import LeaseHeldError
 from connectors.model import Entity
 from state.models import Cursor, Link
 from state.store import StateStore

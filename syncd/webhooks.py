@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from connectors.base import ConnectorContext, NullObserver
+from connectors.entities import ENTITY_KINDS
+from connectors.errors import ConfigError
 from connectors.model import Entity, Side
 from connectors.notifications import (
     Changed,
@@ -33,8 +35,6 @@ from connectors.notifications import (
     SubscribeUnsupported,
     mask_url,
 )
-from connectors.entities import ENTITY_KINDS
-from connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from config.loader import LoadedConfig

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from connectors.base import Capabilities
+from connectors.entities import ENTITY_KINDS
 from connectors.memory import MemoryConnector as ExampleConnector
 from connectors.memory import MemorySettings as ExampleSettings
 from connectors.memory import MemoryStore, StoredRecord
-from connectors.entities import ENTITY_KINDS
 from connectors.model import (
     AppLink,
     CreateRequest,

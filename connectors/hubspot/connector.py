@@ -14,7 +14,7 @@ import httpx
 
 from connectors.activity import Activity, ActivityKind, ActivityPage
 from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
-from connectors.errors import ApiError, ConfigError
+from connectors.errors import ApiError
 from connectors.hubspot.activities import OBJECT_TYPE as ACTIVITY_OBJECT_TYPE
 from connectors.hubspot.activities import ActivityFeed
 from connectors.hubspot.changes import ChangeFeed, now_cursor
@@ -73,7 +73,7 @@ class HubSpotConnector(Connector[HubSpotSettings]):
                              listener: Listener) -> HubSpotNotifications | None:
         """The app's webhooks, verified with its client secret (``webhook_client_secret``)."""
         if not isinstance(settings, HubSpotSettings):
-            raise ValueError("the hubspot connector needs HubSpotSettings")
+            raise ValueError("the hubspot connector needs HubSpotSettings")  # noqa: TRY004 - reported as a config problem
         if settings.webhook_client_secret is None:
             raise ValueError("set webhook_client_secret in its table (the client secret of the HubSpot app "
                              "whose webhooks post here; Service Keys have no webhooks)")

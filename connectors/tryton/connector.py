@@ -14,8 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Capabilities, Connector, ConnectorContext, ConnectorSettings, Problem
-from connectors.errors import ConfigError
+from connectors.base import Capabilities, Connector, ConnectorContext, Problem
 from connectors.model import (
     ChangePage,
     CreateRequest,

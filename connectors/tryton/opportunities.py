@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.entities import ENTITY_KINDS
-from connectors.model import Entity, FieldSpec, Record, SetPatch
+from connectors.model import FieldSpec, Record, SetPatch
 from connectors.tryton.client import Domain, TrytonClient
 from connectors.tryton.cursor import change_time
 from connectors.tryton.encoding import epoch_ms

@@ -32,7 +32,6 @@ from config.models import Policy
 from connectors.model import SetPatch, Side
 from connectors.values import Value
 from syncd.core.mapping import FieldRule
-from connectors.values import Value
 from syncd.core.sides import OTHER
 
 

@@ -43,7 +43,6 @@ from syncd.core.actions import (
 )
 from syncd.core.mapping import Canon, EntityMapping, match_field
 from syncd.core.merge import MergeResult, merge_fields
-from connectors.values import Value
 from syncd.core.sides import OTHER, ordered, view
 
 __all__ = ["Action", "ActionKind", "EntityPlan", "LinkState", "Observation", "PlanError", "at_rest", "plan_entity"]

@@ -20,11 +20,10 @@ from typing import Any, Protocol
 from connectors.entities import ENTITY_KINDS
 from connectors.model import SIDES, Entity, FieldKind, Side
 from connectors.values import Value, from_json
-from state.models import Link
 from state.store import StateStore
 from syncd.core.pairing import marker_targets
-from syncd.core.sides import OTHER
 from syncd.core.plan import LinkState, Observation
+from syncd.core.sides import OTHER
 
 
 def decode_value(kinds: Mapping[str, Any], name: str, value: Any) -> Value:

@@ -20,7 +20,7 @@ from connectors import limits
 from connectors.base import Connector
 from connectors.errors import TooManyRecords
 from connectors.model import SIDES, Entity, Record, Side
-from syncd.core.mapping import Canon, EntityMapping, match_field, to_canonical
+from syncd.core.mapping import EntityMapping, match_field, to_canonical
 from syncd.core.plan import LinkState, Observation, at_rest
 from syncd.core.sides import OTHER, view
 from syncd.engine.links import LinkCache

@@ -85,8 +85,8 @@ def test_custom_fields_name_each_sides_native_field() -> None:
 
 
 @pytest.mark.parametrize("fields,problem", [
-    ({"custom.x": {"cloze": "cf1"}}, "pairs.p.person.fields.custom.x: a custom field needs both 'cloze' (field id) "
-                                     "and 'external' (property name)"),
+    ({"custom.x": {"cloze": "cf1"}}, ("pairs.p.person.fields.custom.x: a custom field needs both 'cloze' (field id) "
+                                      "and 'external' (property name)")),
     ({"custom.x": {"external": "x"}}, "pairs.p.person.fields.custom.x: a custom field needs both"),
     ({"firts": {}}, "pairs.p.person.fields.firts: unknown field for person; known: first, last,"),
     ({"first": {"cloze": "cf1"}}, "pairs.p.person.fields.first: 'cloze', 'external' and 'kind' are only for custom fields"),

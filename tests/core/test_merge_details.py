@@ -73,7 +73,7 @@ def test_one_way_fields_copy_their_source() -> None:
 
 
 def test_sets_without_a_base_are_united_and_with_one_merged() -> None:
-    s = lambda *x: frozenset(x)  # noqa: E731
+    s = lambda *x: frozenset(x)
     tags = rule(kind=FieldKind.TAGS)
     out = merged(tags, NOBASE, NOBASE, s("a"), s("b"))
     assert out[0] == SetPatch(add=s("b"), remove=s(), result=s("a", "b"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.core import pairing
-from syncd.core.actions import PlanError
 from connectors.model import Side
-from syncd.core.actions import LinkState
+from syncd.core import pairing
+from syncd.core.actions import LinkState, PlanError
 from syncd.core.mapping import Canon
 from tests.core.build import APP, link, mapping, observe, rec
 

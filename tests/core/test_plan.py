@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from connectors.model import FieldKind
-from syncd.core.actions import Action, EntityPlan
-from syncd.core.plan import _changed_since, at_rest, plan_entity
-from syncd.core.actions import LinkState
+from syncd.core.actions import Action, EntityPlan, LinkState
 from syncd.core.mapping import Canon, FieldRule
+from syncd.core.plan import _changed_since, at_rest, plan_entity
 from tests.core.build import APP, base, link, mapping, observe, rec
 
 

@@ -7,6 +7,7 @@ walked the way APScheduler walks it: each next fire computed from the previous o
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -59,7 +60,7 @@ def test_the_repeated_hour_of_autumn_fires_once(tz: str, expr: str, before: date
     assert days == [before + timedelta(days=i) for i in range(1, 5)], fired
     on_change = [f for f in fired if f.astimezone(ZoneInfo(tz)).date() == change]
     assert len(on_change) == 1
-    gaps = {round((b - a).total_seconds() / 3600) for a, b in zip(fired, fired[1:])}
+    gaps = {round((b - a).total_seconds() / 3600) for a, b in itertools.pairwise(fired)}
     assert gaps <= {24, 25}, fired  # never 1 hour apart
 
 
@@ -90,5 +91,5 @@ def test_a_restart_inside_the_repeated_hour_does_not_fire_it_again() -> None:
 
 def test_hourly_schedules_keep_firing_through_the_changes() -> None:
     fired = fires("0 * * * *", "Europe/Berlin", date(2026, 10, 24), days=2, per_day=30)
-    assert all(b > a for a, b in zip(fired, fired[1:]))
+    assert all(b > a for a, b in itertools.pairwise(fired))
     assert 46 <= len(fired) <= 49

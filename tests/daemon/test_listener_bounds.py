@@ -10,9 +10,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from connectors.cloze.notifications import pair_token
 from syncd.httpserve import ServerLimits
 from syncd.web import Health, HttpListener, make_app
-from connectors.cloze.notifications import pair_token
 from syncd.webhooks import ReceiverConfig, WebhookReceiver
 from tests.daemon.cloze_hooks import cloze_sources
 

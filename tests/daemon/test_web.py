@@ -11,11 +11,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.cloze.notifications import pair_token
 from connectors.errors import ConfigError
 from syncd.engine.report import RunReport
 from syncd.metrics import Metrics, status_class
 from syncd.web import Health, HttpListener, is_loopback, make_app
-from connectors.cloze.notifications import pair_token
 from syncd.webhooks import Batch, ReceiverConfig, WebhookReceiver
 from tests.daemon.cloze_hooks import cloze_sources
 

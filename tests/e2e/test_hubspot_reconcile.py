@@ -22,7 +22,8 @@ SYNCD = [sys.executable, "-m", "syncd.cli"]
 
 def syncd(*args: str, config: Path, check: int | None = 0) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-    proc = subprocess.run([*SYNCD, *args, "--config", str(config)], capture_output=True, text=True, timeout=180, env=env)
+    proc = subprocess.run([*SYNCD, *args, "--config", str(config)], capture_output=True, text=True, timeout=180, env=env,
+                          check=False)
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from connectors.model import AppLink
-
 from tests.engine.harness import (
     APP_ID,
     World,
@@ -233,7 +232,7 @@ def test_a_crashed_create_merged_into_a_linked_record_does_not_steal_its_link(po
         c1 = world.cloze.put("person", {"first": "Ann", "last": "Lee"})
         world.run("full")
         [(_, x1)] = linked_pairs(world)
-        x2 = world.ext.put("person", {"first": "Bob", "last": "Ray"})
+        world.ext.put("person", {"first": "Bob", "last": "Ray"})  # x2
         world.ext.crash_after_writes = 0  # the Cloze create lands, the run dies at its first external write
         with pytest.raises(SimulatedCrash):
             world.run("incremental")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import syncd.engine.runner as runner
+from syncd.engine import runner
 from tests.engine.harness import World, assert_converged, assert_no_duplicates, merge_into
 
 Build = Callable[[World], None]

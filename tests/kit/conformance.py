@@ -28,6 +28,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from connectors.base import Connector, ConnectorSettings, Problem
+from connectors.errors import AuthError
 from connectors.model import (
     CUSTOM_PREFIX,
     AppLink,
@@ -40,7 +41,6 @@ from connectors.model import (
     WriteResult,
 )
 from connectors.values import BadValue, normalize
-from connectors.errors import AuthError
 
 PAGE = "docs/connectors.md"
 

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from connectors.base import Connector, ConnectorContext, ConnectorSettings, Problem
 from connectors.entities import ENTITY_KINDS
+from connectors.errors import AuthError, ConfigError
 from connectors.model import (
     ChangePage,
     CreateRequest,
@@ -28,7 +29,6 @@ from connectors.model import (
     WriteResult,
     custom_key,
 )
-from connectors.errors import AuthError, ConfigError
 
 FIELDS = ("first", "last", "title", "emails", "phones")
 LISTS = ("emails", "phones")

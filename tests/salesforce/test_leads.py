@@ -4,7 +4,6 @@ converted lead handed over to its contact. The connector against the emulator ov
 from __future__ import annotations
 
 import time
-
 from collections.abc import Iterator
 from typing import Any
 

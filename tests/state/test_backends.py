@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import text
 
 from config.loader import load_config_text
+from connectors.errors import ConfigError, StateError
+from connectors.scrub import scrub
 from state.migrations import SCHEMA_V1
 from state.models import SCHEMA_VERSION
 from state.store import StateStore
-from connectors.errors import ConfigError, StateError
 from syncd.outcome import as_syncd_error
 from syncd.sandbox import set_keys, write_config
-from connectors.scrub import scrub
 from tests.pgserver import PostgresServer
 from tests.state.conftest import NewLocation
 

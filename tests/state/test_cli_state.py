@@ -85,9 +85,9 @@ def test_a_database_locked_by_another_process_fails_typed_within_the_lock_timeou
     world.syncd("reconcile", check=0)
     _tune(world, "state", {"lock_timeout": "2s"})
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\n"
-         "print('locked', flush=True)\ntime.sleep(120)", str(world.state_path)],
+        [sys.executable, "-c", ("import sqlite3, sys, time\n"
+                                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\n"
+                                "print('locked', flush=True)\ntime.sleep(120)"), str(world.state_path)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

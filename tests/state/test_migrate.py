@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import text
 
 from connectors.cloze.emulator import ClozeEmulator
+from connectors.errors import LeaseHeldError, StateError
 from connectors.hubspot.emulator import HubSpotEmulator
 from state import activities as activity_tables
 from state import schedule as schedule_tables
 from state.store import NewLink, StateStore
 from state.transfer import digests, migrate
-from connectors.errors import LeaseHeldError, StateError
 from syncd.sandbox import CLOZE_KEY, HUBSPOT_TOKEN, set_keys, write_config
 from tests.pgserver import PostgresServer
 

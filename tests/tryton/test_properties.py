@@ -71,7 +71,7 @@ class TrytonWorld:
             x.close()
 
     def apply(self, op: tuple[Any, ...]) -> None:
-        c, x = self.connectors()
+        _, x = self.connectors()
         try:
             if op[0] == "create":
                 if op[1] == "cloze":
