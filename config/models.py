@@ -263,7 +263,7 @@ class PairConfig(Strict):
     @model_validator(mode="after")
     def _external_connector(self) -> PairConfig:
         if not isinstance(self.external.get("connector"), str):
-            raise ValueError("external.connector must name a connector, e.g. 'hubspot'")  # noqa: TRY004 - as above
+            raise ValueError("external.connector must name a connector, e.g. 'hubspot'")  # noqa: TRY004 - pydantic reports a ValueError
         return self
 
 

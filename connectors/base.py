@@ -140,11 +140,11 @@ class Problem:
     where: str = ""
 
 
-SettingsT = TypeVar("SettingsT", bound=ConnectorSettings, default=ConnectorSettings, covariant=True)  # noqa: PLC0105 - plug-ins name it
+SettingsT_co = TypeVar("SettingsT_co", bound=ConnectorSettings, default=ConnectorSettings, covariant=True)
 C = TypeVar("C", bound="Connector[Any]")
 
 
-class Connector(ABC, Generic[SettingsT]):
+class Connector(ABC, Generic[SettingsT_co]):
     """One side of a pair, generic over its settings model: ``class Mine(Connector[MySettings])``.
 
     The settings class named in the brackets becomes :attr:`Settings`, which the config
@@ -155,7 +155,7 @@ class Connector(ABC, Generic[SettingsT]):
     """The entry-point name, e.g. ``"hubspot"``; checked against the registration."""
 
     Settings: ClassVar[type[ConnectorSettings]]
-    """Validates this connector's table in the config file (set from ``Connector[SettingsT]``)."""
+    """Validates this connector's table in the config file (set from ``Connector[SettingsT_co]``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -165,11 +165,11 @@ class Connector(ABC, Generic[SettingsT]):
                 if isinstance(model, type) and issubclass(model, ConnectorSettings):
                     cls.Settings = model
 
-    def __init__(self, settings: SettingsT, context: ConnectorContext) -> None:
+    def __init__(self, settings: SettingsT_co, context: ConnectorContext) -> None:
         expected = getattr(type(self), "Settings", ConnectorSettings)
         if not isinstance(settings, expected):  # the loader validates with Settings; this catches wiring slips
             raise TypeError(f"{type(self).__qualname__} needs {expected.__qualname__}, not {type(settings).__qualname__}")
-        self.settings: SettingsT = settings
+        self.settings: SettingsT_co = settings
         self.context = context
 
     @classmethod

@@ -104,6 +104,10 @@ class EntityRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._specs
 
+    def get(self, name: Entity) -> EntitySpec | None:
+        """The kind ``name``, or None if none is declared."""
+        return self._specs.get(name)
+
     def __iter__(self) -> Iterator[Entity]:
         return iter(tuple(self._specs))
 

@@ -28,7 +28,7 @@ def record_label(entity: str, values: Mapping[str, Any] | None) -> str | None:
     """``First Last <email>`` (person), ``Name (domain)`` (company), ``name`` (project); None if nothing is known."""
     if not values:
         return None
-    spec = ENTITY_KINDS[entity] if entity in ENTITY_KINDS else None  # noqa: SIM401 - a registry, not a dict: no .get
+    spec = ENTITY_KINDS.get(entity)
     name = " ".join(str(values[k]) for k in (spec.label_name if spec else ("name",)) if values.get(k)) or None
     key_field = spec.label_key if spec else None
     key = _first(values.get(key_field)) if key_field else None

@@ -100,6 +100,12 @@ def test_an_operator_sees_a_record_of_the_new_kind_by_the_name_it_declares(ticke
     assert record_label("ticket", {"priority": "2"}) is None
 
 
+def test_a_kind_no_one_declared_is_labelled_by_its_name() -> None:
+    assert ENTITY_KINDS.get("invoice") is None
+    assert ENTITY_KINDS.get("person") is ENTITY_KINDS["person"]
+    assert record_label("invoice", {"name": "INV-7", "total": "12"}) == "INV-7"
+
+
 def test_the_built_in_order_follows_the_relations() -> None:
     assert ENTITY_KINDS.sync_order() == ("company", "person", "project")
 
